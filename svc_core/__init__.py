@@ -1,0 +1,1 @@
+"""so-vits-svc 4.x compatible voice conversion engine."""

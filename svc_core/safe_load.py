@@ -1,0 +1,119 @@
+"""Load checkpoints and pickles from strangers without running any code they carry.
+
+Two entry points:
+* `load_torch(path, what=...)`: `torch.load(weights_only=True)` plus a small allow-list (numpy arrays, and
+  inert stand-ins for a few data-only classes named by the caller, such as fairseq's Dictionary).
+* `load_pickle(path, what=..., allowed=...)`: a plain-pickle reader that resolves only the globals the caller
+  names; everything else is refused.
+Anything outside the allow-list raises `UnsafeFileError` with the offending global named.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import re
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+
+from .errors import ModelError, UnsafeFileError
+
+_UNSUPPORTED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|global) ([\w.]+)")
+
+
+def _numpy_globals() -> list:
+    """numpy objects that a pickled ndarray references (numpy 1.x and 2.x spell the module differently)."""
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    found: list = [np.ndarray, np.dtype]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        found.append((multiarray._reconstruct, f"{module}._reconstruct"))
+        found.append((multiarray.scalar, f"{module}.scalar"))
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        for name in dir(dtypes):
+            cls = getattr(dtypes, name)
+            if isinstance(cls, type) and name.endswith("DType") and "Object" not in name and "Void" not in name:
+                found.append(cls)
+    return found
+
+
+def inert_class(qualified_name: str) -> type:
+    """A data-only stand-in for a class we refuse to import (e.g. 'fairseq.data.dictionary.Dictionary').
+
+    Unpickling fills the instance's __dict__ and nothing else; no method of the real class ever runs.
+    """
+    module, _, name = qualified_name.rpartition(".")
+    cls = type(name, (), {"__module__": module, "__doc__": f"Inert stand-in for {qualified_name}."})
+    cls.__qualname__ = name
+    return cls
+
+
+def _refusal(path: str, what: str, err: Exception) -> UnsafeFileError:
+    found = _UNSUPPORTED_GLOBAL.search(str(err))
+    culprit = f" ({found.group(1)})" if found else ""
+    return UnsafeFileError(
+        f"Refused to load {what} '{os.path.basename(path)}': it contains a Python object{culprit} that could run "
+        "code when loaded. Only tensors, numbers, strings, lists, dicts and numpy arrays are accepted. "
+        "Re-save the weights as a plain state dict in a trusted environment if you need this file."
+    )
+
+
+def _check_readable(path: str, what: str) -> None:
+    if not os.path.exists(path):
+        raise ModelError(f"{what} '{path}' does not exist.")
+    if os.path.isdir(path):
+        raise ModelError(f"{what} '{path}' is a folder, not a file.")
+    if os.path.getsize(path) == 0:
+        raise ModelError(f"{what} '{path}' is empty (0 bytes); the download or copy probably failed.")
+
+
+def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterable[str] = ()) -> Any:
+    """Read a torch.save() file with weights_only=True; tensors land on the CPU.
+
+    `inert` lists fully qualified class names to replace by data-only stand-ins (see `inert_class`).
+    Raises UnsafeFileError for anything that would need other globals, ModelError for unreadable files.
+    """
+    path = os.fspath(path)
+    _check_readable(path, what)
+    allowed = _numpy_globals() + [inert_class(name) for name in inert]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" in str(err) or "Unsupported operand" in str(err):
+            raise _refusal(path, what, err) from None
+        raise ModelError(f"{what} '{os.path.basename(path)}' could not be read as a PyTorch file: {err}") from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as err:
+        raise ModelError(
+            f"{what} '{os.path.basename(path)}' is not a readable PyTorch file (truncated or a different format): "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from None
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BufferedIOBase, allowed: Mapping[tuple[str, str], Any]) -> None:
+        super().__init__(file)
+        self._allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"global {module}.{name}") from None
+
+
+def load_pickle(path: str | os.PathLike, allowed: Mapping[tuple[str, str], Any], what: str = "file") -> Any:
+    """Read a plain pickle resolving only the (module, name) globals in `allowed`."""
+    path = os.fspath(path)
+    _check_readable(path, what)
+    try:
+        with open(path, "rb") as fh:
+            return _AllowListUnpickler(fh, allowed).load()
+    except pickle.UnpicklingError as err:
+        if str(err).startswith("global "):
+            raise _refusal(path, what, err) from None
+        raise ModelError(f"{what} '{os.path.basename(path)}' is not a readable pickle: {err}") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
+        raise ModelError(f"{what} '{os.path.basename(path)}' is not a readable pickle (truncated?): {err}") from None
