@@ -1,0 +1,19 @@
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup test test-fast
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+setup: $(PY)
+	$(PY) -m pip install -r requirements.txt -r requirements-dev.txt
+
+## run every test (unit, integration, parity); ../shared must sit beside the repo for the parity tests
+test: setup
+	$(PY) -m pytest -q
+
+test-fast:
+	$(PY) -m pytest -q -x

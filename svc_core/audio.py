@@ -1,0 +1,128 @@
+"""Reading, checking, converting and writing audio. Every user-supplied clip enters through `load_audio`."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+MIN_SAMPLE_RATE = 4000  # Hz; below this a clip cannot carry speech or singing
+MAX_SAMPLE_RATE = 384000  # Hz
+MAX_DURATION_SECONDS = 30 * 60  # longest clip accepted by default (30 min)
+SILENCE_PEAK = 1e-4  # peak amplitude below which a clip counts as silent (-80 dBFS)
+
+AudioSource = Union[str, os.PathLike, bytes, tuple]
+
+
+def _decode(source: AudioSource) -> tuple[np.ndarray, int, str]:
+    """Decode to float32 [N, channels] with soundfile, falling back to librosa/audioread for other containers."""
+    if isinstance(source, tuple):
+        data, sr = source
+        return np.asarray(data), int(sr), "array"
+    if isinstance(source, (bytes, bytearray)):
+        name, handle = "uploaded audio", io.BytesIO(source)
+    else:
+        name = os.fspath(source)
+        if not os.path.exists(name):
+            raise AudioError(f"Audio file '{name}' does not exist.")
+        if os.path.isdir(name):
+            raise AudioError(f"'{name}' is a folder, not an audio file.")
+        if os.path.getsize(name) == 0:
+            raise AudioError(f"Audio file '{Path(name).name}' is empty (0 bytes).")
+        handle = name
+    try:
+        data, sr = sf.read(handle, dtype="float32", always_2d=True)
+        return data, int(sr), Path(name).name
+    except Exception as sf_err:  # soundfile raises LibsndfileError/RuntimeError/TypeError for odd inputs
+        if isinstance(handle, io.BytesIO):
+            raise AudioError(f"Could not read the {name}: {sf_err}. Supported: wav, flac, ogg, mp3, aiff.") from None
+        try:
+            import librosa
+
+            data, sr = librosa.load(handle, sr=None, mono=False, dtype=np.float32)
+            data = data[:, None] if data.ndim == 1 else data.T
+            return data, int(sr), Path(name).name
+        except Exception:
+            raise AudioError(
+                f"Could not read '{Path(name).name}' as audio ({sf_err}). It may be corrupt or in a format we "
+                "cannot decode; convert it to wav or flac."
+            ) from None
+
+
+def to_mono_float(data: np.ndarray) -> np.ndarray:
+    """[N], [N, C] (any dtype) -> float32 [N]: integers scaled to [-1, 1), channels averaged."""
+    data = np.asarray(data)
+    if data.dtype.kind in "iu":
+        info = np.iinfo(data.dtype)
+        if data.dtype.kind == "u":  # unsigned PCM (8-bit WAV) is centred on half the range
+            half = (int(info.max) + 1) / 2
+            data = (data.astype(np.float64) - half) / half
+        else:
+            data = data.astype(np.float64) / (int(info.max) + 1)
+    data = data.astype(np.float32, copy=False)
+    if data.ndim == 2:
+        # soundfile gives [N, C]; a [C, N] array with few rows is transposed first
+        if data.shape[0] <= 8 < data.shape[1]:
+            data = data.T
+        data = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    elif data.ndim != 1:
+        raise AudioError(f"Audio must be 1-D or 2-D (samples x channels); got shape {data.shape}.")
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def check_audio(wav: np.ndarray, sr: int, name: str = "audio", max_seconds: float = MAX_DURATION_SECONDS) -> None:
+    """Raise AudioError for clips the pipeline cannot convert meaningfully."""
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{name} has a sample rate of {sr} Hz; supported rates are {MIN_SAMPLE_RATE}-"
+                         f"{MAX_SAMPLE_RATE} Hz.")
+    if wav.size == 0:
+        raise AudioError(f"{name} contains no samples.")
+    bad = ~np.isfinite(wav)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise AudioError(f"{name} contains {int(bad.sum())} non-finite samples (NaN or infinity), the first at "
+                         f"{first / sr:.3f} s. Re-export the file from your editor.")
+    seconds = wav.size / sr
+    if seconds > max_seconds:
+        raise AudioError(f"{name} is {seconds / 60:.1f} minutes long; the limit is {max_seconds / 60:.0f} minutes. "
+                         "Split it, or raise the limit.")
+    if float(np.max(np.abs(wav))) < SILENCE_PEAK:
+        raise AudioError(f"{name} is silent (peak below -80 dBFS); there is nothing to convert.")
+
+
+def load_audio(source: AudioSource, max_seconds: float = MAX_DURATION_SECONDS) -> tuple[np.ndarray, int]:
+    """Read a file path, raw bytes or an (array, sr) tuple -> (float32 mono [N], sample rate in Hz), checked."""
+    data, sr, name = _decode(source)
+    wav = to_mono_float(data)
+    check_audio(wav, sr, name, max_seconds)
+    return wav, sr
+
+
+def resample(wav: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """High-quality rate conversion (soxr VHQ) of float32 [N]."""
+    if orig_sr == new_sr:
+        return wav
+    return soxr.resample(wav, orig_sr, new_sr, quality="VHQ").astype(np.float32, copy=False)
+
+
+def pcm16_round_trip(wav: np.ndarray, sr: int) -> np.ndarray:
+    """Quantise through a 16-bit WAV in memory, as upstream does to every padded slice before inference."""
+    buf = io.BytesIO()
+    sf.write(buf, wav, sr, format="WAV", subtype="PCM_16")
+    buf.seek(0)
+    out, _ = sf.read(buf, dtype="float32")
+    return out
+
+
+def write_audio(path: str | os.PathLike, wav: np.ndarray, sr: int) -> None:
+    """Write float audio; the format follows the extension (wav: 16-bit PCM unless FLOAT is wanted)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subtype = "FLOAT" if path.suffix.lower() == ".wav" and os.environ.get("SVC_WAV_FLOAT") else None
+    sf.write(str(path), np.clip(wav, -1.0, 1.0), sr, subtype=subtype)

@@ -1,0 +1,114 @@
+"""Command line: `python -m svc_core infer ...` and friends. Errors print one readable line and exit 2."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Callable, Sequence
+
+import torch
+
+from .errors import SvcError
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    def register(fn: Callable[[argparse.Namespace], int]):
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _add_infer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--model", required=True, help="generator checkpoint G_*.pth")
+    p.add_argument("-c", "--config", required=True, help="the model's config.json")
+    p.add_argument("-i", "--input", required=True, help="audio file to convert (any rate, mono or stereo)")
+    p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac), written at the model rate")
+    p.add_argument("-s", "--speaker", required=True, help="speaker name from config.json (or its numeric id)")
+    p.add_argument("-t", "--transpose", type=float, default=0.0, help="pitch shift in semitones (default 0)")
+    p.add_argument("--f0", default="auto", help="f0 predictor: pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe, "
+                   "or auto (rmvpe when rmvpe.pt is available, else fcpe)")
+    p.add_argument("--encoder", default=None, help="content encoder weights (e.g. checkpoint_best_legacy_500.pt)")
+    p.add_argument("--encoder-name", default=None, help="override the encoder named in config.json")
+    p.add_argument("--cluster", default=None, help="k-means (kmeans_10000.pt) or index (feature_and_index.pkl)")
+    p.add_argument("--cluster-ratio", type=float, default=0.0, help="0..1 share of cluster/retrieved features")
+    p.add_argument("--noise-scale", type=float, default=0.4)
+    p.add_argument("--slice-db", type=float, default=-40.0, help="silence threshold for slicing, dBFS")
+    p.add_argument("--pad-seconds", type=float, default=0.5)
+    p.add_argument("--clip-seconds", type=float, default=0.0, help="force-split slices into pieces (0 = off)")
+    p.add_argument("--crossfade-seconds", type=float, default=0.0)
+    p.add_argument("--crossfade-ratio", type=float, default=0.75)
+    p.add_argument("--loudness-mix", type=float, default=1.0, help="1 = model envelope, 0 = input envelope")
+    p.add_argument("--f0-threshold", type=float, default=0.05)
+    p.add_argument("--auto-f0", action="store_true", help="predict f0 with the model (speech; ignores -t)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+
+
+def _resolve_f0(name: str) -> str:
+    if name != "auto":
+        return name
+    from .f0 import predictor_status
+
+    return "rmvpe" if predictor_status().get("rmvpe") is None else "fcpe"
+
+
+@command("infer")
+def run_infer(args: argparse.Namespace) -> int:
+    from .audio import load_audio, write_audio
+    from .pipeline import Svc
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    f0_name = _resolve_f0(args.f0)
+    wav, sr = load_audio(args.input)
+    svc = Svc(args.model, args.config, encoder_path=args.encoder, cluster_path=args.cluster, device=args.device,
+              encoder=args.encoder_name)
+    speaker = int(args.speaker) if args.speaker.isdigit() and args.speaker not in svc.config.spk else args.speaker
+    out = svc.slice_inference(
+        wav, sr, speaker, transpose=args.transpose, f0_predictor=f0_name, cluster_ratio=args.cluster_ratio,
+        noise_scale=args.noise_scale, slice_db=args.slice_db, pad_seconds=args.pad_seconds,
+        clip_seconds=args.clip_seconds, crossfade_seconds=args.crossfade_seconds,
+        crossfade_ratio=args.crossfade_ratio, loudness_mix=args.loudness_mix, f0_threshold=args.f0_threshold,
+        auto_predict_f0=args.auto_f0,
+        progress=lambda frac, msg: print(f"[{frac:6.1%}] {msg}", file=sys.stderr),
+    )
+    with svc.last_times.stage("write"):
+        write_audio(args.output, out, svc.sample_rate)
+    times = svc.last_times
+    print(f"f0 predictor: {f0_name}; encoder: {svc.encoder.name}; threads: {torch.get_num_threads()}")
+    for name, sec in svc.load_times.seconds.items():
+        print(f"{name:<14}{sec:>10.3f}  (one-off)")
+    print(times.table())
+    print(f"wrote {args.output} ({len(out) / svc.sample_rate:.2f} s at {svc.sample_rate} Hz)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m svc_core", description="so-vits-svc 4.x voice conversion")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_infer_args(sub.add_parser("infer", help="convert an audio file with a so-vits-svc model"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        return COMMANDS[args.command](args)
+    except SvcError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: ran out of memory; try --clip-seconds 20 or a shorter input", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Conversion settings for `Svc.slice_inference`, with upstream's parameter names accepted as aliases."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .constants import DEFAULT_SEED
+from .errors import OptionError
+
+# upstream so-vits-svc keyword (inference_main.py / webUI) -> our field name
+UPSTREAM_ALIASES = {
+    "cluster_infer_ratio": "cluster_ratio",
+    "noice_scale": "noise_scale",
+    "lg_num": "crossfade_seconds",
+    "lgr_num": "crossfade_ratio",
+    "cr_threshold": "f0_threshold",
+    "loudness_envelope_adjustment": "loudness_mix",
+    "tran": "transpose",
+}
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Every knob of one conversion. Defaults follow upstream's CLI (noise 0.4, pad 0.5 s, slice -40 dB)."""
+
+    transpose: float = 0.0  # semitones; f0 *= 2 ** (transpose / 12)
+    f0_predictor: str = "rmvpe"
+    f0_threshold: float = 0.05  # confidence threshold for crepe/rmvpe/fcpe
+    auto_predict_f0: bool = False  # replace f0 by the model's own f0 decoder (speech only; loses transpose)
+    cluster_ratio: float = 0.0  # 0..1 share of k-means centres / retrieved features mixed into the content
+    noise_scale: float = 0.4  # prior sampling temperature
+    slice_db: float = -40.0  # slicer silence threshold in dBFS
+    pad_seconds: float = 0.5  # zeros around every slice, removed after inference
+    clip_seconds: float = 0.0  # force-split voiced slices into pieces this long (0 = off)
+    crossfade_seconds: float = 0.0  # overlap between forced pieces
+    crossfade_ratio: float = 0.75  # share of the overlap that is actually blended (0 < r <= 1)
+    loudness_mix: float = 1.0  # 1 keeps the model's loudness envelope, 0 imposes the input's
+    max_slice_seconds: float = 60.0  # longer voiced slices are split (with max_slice_crossfade) to bound memory
+    max_slice_crossfade: float = 1.0  # seconds of overlap for those automatic splits
+    seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.cluster_ratio <= 1.0, "cluster_ratio must be between 0 and 1"),
+            (self.noise_scale >= 0.0, "noise_scale must be 0 or more"),
+            (self.pad_seconds >= 0.0, "pad_seconds must be 0 or more"),
+            (self.clip_seconds >= 0.0, "clip_seconds must be 0 or more"),
+            (self.crossfade_seconds >= 0.0, "crossfade_seconds must be 0 or more"),
+            (0.0 < self.crossfade_ratio <= 1.0, "crossfade_ratio must be in (0, 1]"),
+            (0.0 <= self.loudness_mix <= 1.0, "loudness_mix must be between 0 and 1"),
+            (-120.0 <= self.slice_db <= 0.0, "slice_db is in dBFS and must be between -120 and 0"),
+            (-48.0 <= self.transpose <= 48.0, "transpose must be within +-48 semitones"),
+            (self.max_slice_seconds >= 5.0, "max_slice_seconds must be at least 5"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise OptionError(message + ".")
+        if self.clip_seconds and self.crossfade_seconds >= self.clip_seconds:
+            raise OptionError("crossfade_seconds must be shorter than clip_seconds.")
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> "ConvertOptions":
+        """Build from our names or upstream's (e.g. noice_scale, lg_num); unknown names are an error."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            name = UPSTREAM_ALIASES.get(key, key)
+            if name not in known:
+                raise OptionError(f"Unknown option '{key}'. Known options: {', '.join(sorted(known))}.")
+            values[name] = value
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> "ConvertOptions":
+        return replace(self, **changes)

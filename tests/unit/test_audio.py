@@ -1,0 +1,91 @@
+"""svc_core.audio: reading any clip people upload, and refusing the ones that cannot work, with a reason."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svc_core.audio import check_audio, load_audio, pcm16_round_trip, resample, to_mono_float, write_audio
+from svc_core.errors import AudioError
+
+SR = 22050
+
+
+def _tone(seconds: float = 1.0, sr: int = SR, f: float = 220.0) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+def test_reads_pcm16_stereo_and_downmixes(tmp_path):
+    left, right = _tone(), -0.5 * _tone()
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), SR, subtype="PCM_16")
+    wav, sr = load_audio(path)
+    assert sr == SR and wav.dtype == np.float32 and wav.ndim == 1
+    np.testing.assert_allclose(wav, (left + right) / 2, atol=1e-4)
+
+
+def test_reads_bytes_flac_and_tuple(tmp_path):
+    path = tmp_path / "x.flac"
+    sf.write(path, _tone(), SR)
+    wav, sr = load_audio(path.read_bytes())
+    assert sr == SR and len(wav) == SR
+    wav2, sr2 = load_audio((np.stack([_tone(), _tone()]), 16000))  # [C, N] array is transposed and mixed
+    assert sr2 == 16000 and len(wav2) == SR
+
+
+def test_integer_arrays_are_scaled():
+    assert to_mono_float(np.array([-32768, 16384], np.int16)).tolist() == [-1.0, 0.5]
+    np.testing.assert_allclose(to_mono_float(np.array([0, 128, 255], np.uint8)), [-1.0, 0.0, 127 / 128])
+
+
+@pytest.mark.parametrize("content, match", [(b"", "empty"), (b"RIFF not really a wav file at all", "Could not read")])
+def test_empty_and_corrupt_files(tmp_path, content, match):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match=match):
+        load_audio(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(AudioError, match="does not exist"):
+        load_audio(tmp_path / "nope.wav")
+    with pytest.raises(AudioError, match="folder"):
+        load_audio(tmp_path)
+
+
+def test_silent_nonfinite_rate_and_length_checks():
+    with pytest.raises(AudioError, match="silent"):
+        check_audio(np.zeros(SR, np.float32), SR)
+    bad = _tone()
+    bad[SR // 2] = np.nan
+    with pytest.raises(AudioError, match=r"non-finite.*0\.500 s"):
+        check_audio(bad, SR)
+    with pytest.raises(AudioError, match="sample rate of 1000 Hz"):
+        check_audio(_tone(sr=1000), 1000)
+    with pytest.raises(AudioError, match="limit"):
+        check_audio(_tone(3.0), SR, max_seconds=2.0)
+    with pytest.raises(AudioError, match="no samples"):
+        check_audio(np.zeros(0, np.float32), SR)
+
+
+def test_resample_keeps_pitch_and_length():
+    wav = _tone(1.0, 48000, 440.0)
+    out = resample(wav, 48000, 44100)
+    assert abs(len(out) - 44100) <= 1
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
+    assert abs(np.argmax(spectrum) * 44100 / len(out) - 440.0) < 2.0
+
+
+def test_pcm16_round_trip_quantises_like_libsndfile():
+    wav = _tone()
+    out = pcm16_round_trip(wav, SR)
+    assert np.max(np.abs(out - wav)) <= 1 / 32768 + 1e-7
+    assert np.all(np.abs(out * 32768 - np.round(out * 32768)) < 1e-3)
+
+
+def test_write_audio_creates_folders(tmp_path):
+    path = tmp_path / "out" / "deep" / "x.wav"
+    write_audio(path, _tone() * 5, SR)  # clipped, not wrapped
+    data, sr = sf.read(path)
+    assert sr == SR and np.max(np.abs(data)) <= 1.0
