@@ -62,6 +62,7 @@ class Svc:
 
             with self.load_times.stage("load cluster"):
                 self.retriever = load_retrieval(cluster_path)
+            self.retriever.check_dim(int(self.config.model.ssl_dim), self.config.speech_encoder)
         self._predictors: dict[tuple[str, float], object] = {}
         self.last_times = StageTimes()
 

@@ -20,7 +20,7 @@ import torch
 
 from .errors import ModelError, UnsafeFileError
 
-_UNSUPPORTED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|global) ([\w.]+)")
+_UNSUPPORTED_GLOBAL = re.compile(r"(?:GLOBAL|global) ([\w.]+)")
 
 
 def _numpy_globals() -> list:
@@ -82,7 +82,7 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterabl
         with torch.serialization.safe_globals(allowed):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or "Unsupported operand" in str(err):
+        if "Weights only load failed" in str(err) or "Unsupported global" in str(err):
             raise _refusal(path, what, err) from None
         raise ModelError(f"{what} '{os.path.basename(path)}' could not be read as a PyTorch file: {err}") from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as err:

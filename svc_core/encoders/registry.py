@@ -1,0 +1,150 @@
+"""Name -> content encoder registry, weights-file lookup and model/encoder compatibility checks."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable
+
+import torch
+
+from ..errors import EncoderMismatchError, MissingWeightsError, OptionError
+from .base import ContentEncoder, EncoderInfo
+from .contentvec import ContentVecEncoder
+from .hubert_soft import HubertSoftEncoder
+
+PRETRAIN_ENV = "SVC_PRETRAIN_DIR"
+PRETRAIN_DIR = "pretrain"  # relative to the working directory, as in so-vits-svc
+ONNX_SUFFIX = "-onnx"  # upstream's ONNX variants give the same features as the plain names
+CONTENTVEC_FILE = "checkpoint_best_legacy_500.pt"
+HUBERT_SOFT_FILE = "hubert-soft-0d54a1f4.pt"
+
+CONTENTVEC_SOURCE = (
+    f"Get ContentVec's legacy checkpoint '{CONTENTVEC_FILE}' from the ContentVec project (github.com/auspicious3000/"
+    "contentvec, linked from the so-vits-svc README); RVC's 'hubert_base.pt' renamed to that name also works."
+)
+HUBERT_SOFT_SOURCE = f"Get '{HUBERT_SOFT_FILE}' from the releases of the bshall/hubert GitHub repository."
+
+Factory = Callable[[str, "str | torch.device"], ContentEncoder]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    info: EncoderInfo
+    factory: Factory
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_encoder(info: EncoderInfo, factory: Factory) -> None:
+    """Add an encoder under info.name; factory(weights_path, device) builds it."""
+    _REGISTRY[info.name] = _Entry(info, factory)
+
+
+def _contentvec(name: str, dim: int, layer: int, final_proj: bool) -> None:
+    tap = f"transformer layer {layer} output" + (" through final_proj" if final_proj else " (no final_proj)")
+    register_encoder(
+        EncoderInfo(name, dim, CONTENTVEC_FILE, CONTENTVEC_SOURCE, f"ContentVec {tap}, {dim} channels at 50 Hz"),
+        lambda path, device: ContentVecEncoder(name, path, layer, final_proj, device),
+    )
+
+
+_contentvec("vec768l12", 768, 12, False)
+_contentvec("vec256l9", 256, 9, True)
+_contentvec("vec768l9", 768, 9, False)
+_contentvec("vec256l12", 256, 12, True)
+register_encoder(
+    EncoderInfo("hubertsoft", 256, HUBERT_SOFT_FILE, HUBERT_SOFT_SOURCE, "bshall HuBERT-Soft units, 256 at 50 Hz"),
+    lambda path, device: HubertSoftEncoder(path, device),
+)
+
+
+def list_encoders() -> list[str]:
+    """Registered encoder names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _canonical(name: str) -> str:
+    name = name.strip()
+    return name[: -len(ONNX_SUFFIX)] if name.endswith(ONNX_SUFFIX) else name
+
+
+def _entry(name: str) -> _Entry:
+    entry = _REGISTRY.get(_canonical(name)) if isinstance(name, str) else None
+    if entry is None:
+        raise OptionError(f"Unknown content encoder '{name}'. Available: {', '.join(list_encoders())}.")
+    return entry
+
+
+def encoder_info(name: str) -> EncoderInfo:
+    """Static facts about encoder `name` (no weights are loaded)."""
+    return _entry(name).info
+
+
+def _no_file_alternatives() -> str:
+    free = [name for name, e in _REGISTRY.items() if not e.info.default_file]
+    if free:
+        return f"Encoders that need no weights file: {', '.join(sorted(free))}."
+    return "Every available content encoder needs a weights file; none works without one."
+
+
+def find_weights(name: str, path: str | os.PathLike | None = None) -> str:
+    """The weights file for encoder `name`: `path` (a file, or a folder holding the default file), else
+    $SVC_PRETRAIN_DIR/<default_file>, else ./pretrain/<default_file>. Raises MissingWeightsError."""
+    info = encoder_info(name)
+    component = f"The '{info.name}' content encoder"
+    if path is not None:
+        path = os.fspath(path)
+        candidate = os.path.join(path, info.default_file) if os.path.isdir(path) else path
+        if os.path.isfile(candidate):
+            return candidate
+        raise MissingWeightsError(component, candidate, info.where_to_get, _no_file_alternatives())
+    candidates = []
+    env_dir = os.environ.get(PRETRAIN_ENV)
+    if env_dir:
+        candidates.append(os.path.join(env_dir, info.default_file))
+    candidates.append(os.path.join(PRETRAIN_DIR, info.default_file))
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return candidate
+    looked = " or ".join(f"'{c}'" for c in candidates)
+    where = (
+        f"Looked for {looked}. {info.where_to_get} Put it in ./{PRETRAIN_DIR}/ or in ${PRETRAIN_ENV}, "
+        "or pass its path."
+    )
+    raise MissingWeightsError(component, info.default_file, where, _no_file_alternatives())
+
+
+def get_encoder(name: str, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> ContentEncoder:
+    """Build encoder `name` (e.g. "vec768l12") from its weights file; see `find_weights` for the lookup."""
+    entry = _entry(name)
+    return entry.factory(find_weights(entry.info.name, path), device)
+
+
+def expected_encoder(ssl_dim: int, speech_encoder: str | None) -> str:
+    """The encoder a model config asks for; 4.0 configs lack speech_encoder (256 -> vec256l9, else vec768l12)."""
+    if speech_encoder:
+        return _canonical(speech_encoder)
+    return "vec256l9" if ssl_dim == 256 else "vec768l12"
+
+
+def check_compatible(encoder: str | ContentEncoder, ssl_dim: int, speech_encoder: str | None = None) -> str:
+    """Raise EncoderMismatchError unless `encoder` gives the features a model (config ssl_dim / speech_encoder)
+    was trained on. Returns the expected encoder name."""
+    expected = expected_encoder(ssl_dim, speech_encoder)
+    if isinstance(encoder, ContentEncoder):
+        name, dim = encoder.name, encoder.dim
+    else:
+        info = encoder_info(encoder)
+        name, dim = info.name, info.dim
+    if dim != ssl_dim:
+        raise EncoderMismatchError(
+            f"This model expects {ssl_dim}-dim {expected} features; the selected encoder '{name}' gives {dim}. "
+            f"Select the '{expected}' encoder."
+        )
+    if _canonical(name) != expected:
+        raise EncoderMismatchError(
+            f"This model was trained on {expected} features; the selected encoder '{name}' gives different "
+            f"{dim}-dim features. Select the '{expected}' encoder."
+        )
+    return expected
