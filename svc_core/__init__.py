@@ -1,1 +1,27 @@
-"""so-vits-svc 4.x compatible voice conversion engine."""
+"""so-vits-svc 4.x compatible voice conversion engine.
+
+Public entry points: `load_synthesizer(checkpoint_path, config_path)` and `Svc(model_path, config_path, ...)`.
+They are imported lazily so that `import svc_core.<module>` stays cheap.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Svc", "load_synthesizer", "SvcError"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Svc":
+        from .pipeline import Svc
+
+        return Svc
+    if name == "load_synthesizer":
+        from .checkpoint import load_synthesizer
+
+        return load_synthesizer
+    if name == "SvcError":
+        from .errors import SvcError
+
+        return SvcError
+    raise AttributeError(f"module 'svc_core' has no attribute {name!r}")

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from .constants import HOP_LENGTH
 
-INTERPOLATE_MODES = ("left", "nearest", "linear")
+INTERPOLATE_MODES = ("left", "nearest", "nearest-exact", "linear")
 
 
 def stretch_units(units: torch.Tensor, n_frames: int, mode: str = "left") -> torch.Tensor:
@@ -25,7 +25,7 @@ def stretch_units(units: torch.Tensor, n_frames: int, mode: str = "left") -> tor
         index = torch.searchsorted(boundaries[1:].contiguous(), torch.arange(n_frames, dtype=boundaries.dtype),
                                    right=True)
         return units[:, index.clamp(max=src - 1)].to(torch.float32)
-    if mode in ("nearest", "linear"):
+    if mode in ("nearest", "nearest-exact", "linear"):
         return F.interpolate(units[None].float(), size=n_frames, mode=mode)[0]
     raise ValueError(f"unknown unit_interpolate_mode '{mode}'; expected one of {', '.join(INTERPOLATE_MODES)}")
 

@@ -1,0 +1,177 @@
+"""NSF-HiFiGAN generator (`dec`): latent z [B, Z, T] + f0 [B, T] Hz + speaker g -> waveform [B, 1, T*hop].
+
+The harmonic-plus-noise source is built at the output rate from f0 repeated `hop` times (nearest),
+then injected after every upsampling stage through `noise_convs`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..constants import MODEL_SAMPLE_RATE
+from .commons import LRELU_SLOPE, get_padding
+from .weight_norm import weight_norm
+
+HARMONIC_NUM = 8  # overtones above the fundamental (9 sines in total)
+SINE_AMP = 0.1  # amplitude of each sine
+NOISE_STD = 0.003  # additive noise std in voiced samples (unvoiced: SINE_AMP / 3)
+VOICED_THRESHOLD = 0.0  # Hz; a sample is voiced when f0 > this
+
+
+class SineGen(nn.Module):
+    """f0 [B, N, 1] Hz at the output rate -> (sines [B, N, dim], uv [B, N, 1], noise [B, N, dim]).
+
+    RNG: one rand(B, dim) for the initial harmonic phases (fundamental at phase 0), then one randn_like(sines).
+    """
+
+    def __init__(self, sampling_rate: int, harmonic_num: int = 0, sine_amp: float = SINE_AMP,
+                 noise_std: float = NOISE_STD, voiced_threshold: float = VOICED_THRESHOLD) -> None:
+        super().__init__()
+        self.sampling_rate = sampling_rate
+        self.harmonic_num = harmonic_num
+        self.dim = harmonic_num + 1
+        self.sine_amp = sine_amp
+        self.noise_std = noise_std
+        self.voiced_threshold = voiced_threshold
+
+    def _sines(self, freqs: torch.Tensor) -> torch.Tensor:
+        """freqs [B, N, dim] Hz -> sin(2*pi*cumulative phase), with the phase kept near [0, 1) cycles."""
+        rad = (freqs / self.sampling_rate) % 1
+        initial = torch.rand(freqs.shape[0], freqs.shape[2], device=freqs.device)
+        initial[:, 0] = 0
+        rad[:, 0, :] = rad[:, 0, :] + initial
+        # Subtract one cycle wherever the wrapped running phase decreases, so cumsum stays small.
+        wrapped = torch.cumsum(rad, 1) % 1
+        wraps = (wrapped[:, 1:, :] - wrapped[:, :-1, :]) < 0
+        shift = torch.zeros_like(rad)
+        shift[:, 1:, :] = wraps * -1.0
+        return torch.sin(torch.cumsum(rad + shift, dim=1) * 2 * np.pi)
+
+    @torch.no_grad()
+    def forward(self, f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        harmonics = torch.FloatTensor([[list(range(1, self.harmonic_num + 2))]]).to(f0.device)
+        sine_waves = self._sines(torch.multiply(f0, harmonics)) * self.sine_amp
+        uv = torch.ones_like(f0) * (f0 > self.voiced_threshold)
+        noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
+        noise = noise_amp * torch.randn_like(sine_waves)
+        return sine_waves * uv + noise, uv, noise
+
+
+class SourceModuleHnNSF(nn.Module):
+    """f0 [B, N, 1] -> harmonic source tanh(Linear(9 sines)) [B, N, 1], noise source [B, N, 1], uv [B, N, 1]."""
+
+    def __init__(self, sampling_rate: int, harmonic_num: int = 0, sine_amp: float = SINE_AMP,
+                 add_noise_std: float = NOISE_STD, voiced_threshold: float = VOICED_THRESHOLD) -> None:
+        super().__init__()
+        self.sine_amp = sine_amp
+        self.l_sin_gen = SineGen(sampling_rate, harmonic_num, sine_amp, add_noise_std, voiced_threshold)
+        self.l_linear = nn.Linear(harmonic_num + 1, 1)
+        self.l_tanh = nn.Tanh()
+
+    def forward(self, f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sine_waves, uv, _ = self.l_sin_gen(f0)
+        harmonic = self.l_tanh(self.l_linear(sine_waves))
+        noise = torch.randn_like(uv) * self.sine_amp / 3  # drawn (and unused) as upstream does
+        return harmonic, noise, uv
+
+
+class ResBlock1(nn.Module):
+    """Three (dilated conv, conv) pairs with leaky-ReLU, each a residual add. [B, C, N] -> [B, C, N]."""
+
+    def __init__(self, channels: int, kernel_size: int = 3, dilation: tuple[int, ...] = (1, 3, 5)) -> None:
+        super().__init__()
+        self.convs1 = nn.ModuleList([
+            weight_norm(nn.Conv1d(channels, channels, kernel_size, 1, dilation=d, padding=get_padding(kernel_size, d)))
+            for d in dilation[:3]])
+        self.convs2 = nn.ModuleList([
+            weight_norm(nn.Conv1d(channels, channels, kernel_size, 1, dilation=1, padding=get_padding(kernel_size)))
+            for _ in dilation[:3]])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv1, conv2 in zip(self.convs1, self.convs2):
+            xt = conv1(F.leaky_relu(x, LRELU_SLOPE))
+            xt = conv2(F.leaky_relu(xt, LRELU_SLOPE))
+            x = xt + x
+        return x
+
+
+class ResBlock2(nn.Module):
+    """Two dilated convs (the first two dilations) with leaky-ReLU, each a residual add. [B, C, N] -> [B, C, N]."""
+
+    def __init__(self, channels: int, kernel_size: int = 3, dilation: tuple[int, ...] = (1, 3)) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([
+            weight_norm(nn.Conv1d(channels, channels, kernel_size, 1, dilation=d, padding=get_padding(kernel_size, d)))
+            for d in dilation[:2]])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            x = conv(F.leaky_relu(x, LRELU_SLOPE)) + x
+        return x
+
+
+def _init_conv(module: nn.Module, std: float = 0.01) -> None:
+    """HiFiGAN init: N(0, std) conv weights (on v for weight-normed layers)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
+            target = m.parametrizations.weight.original1 if hasattr(m, "parametrizations") else m.weight
+            with torch.no_grad():
+                target.normal_(0.0, std)
+
+
+class Generator(nn.Module):
+    """NSF-HiFiGAN: forward(x [B, Z, T], f0 [B, T] Hz, g [B, G, 1|T]) -> audio [B, 1, T*prod(upsample_rates)]."""
+
+    def __init__(self, inter_channels: int, resblock: str, resblock_kernel_sizes: list[int],
+                 resblock_dilation_sizes: list[list[int]], upsample_rates: list[int], upsample_initial_channel: int,
+                 upsample_kernel_sizes: list[int], gin_channels: int, sampling_rate: int = MODEL_SAMPLE_RATE) -> None:
+        super().__init__()
+        self.num_kernels = len(resblock_kernel_sizes)
+        self.num_upsamples = len(upsample_rates)
+        self.upp = int(math.prod(upsample_rates))
+        self.m_source = SourceModuleHnNSF(sampling_rate=sampling_rate, harmonic_num=HARMONIC_NUM)
+        self.noise_convs = nn.ModuleList()
+        self.conv_pre = weight_norm(nn.Conv1d(inter_channels, upsample_initial_channel, 7, 1, padding=3))
+        block = ResBlock1 if str(resblock) == "1" else ResBlock2
+        self.ups = nn.ModuleList()
+        for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes)):
+            c_in, c_out = upsample_initial_channel // (2 ** i), upsample_initial_channel // (2 ** (i + 1))
+            self.ups.append(weight_norm(nn.ConvTranspose1d(c_in, c_out, k, u, padding=(k - u + 1) // 2)))
+            if i + 1 < len(upsample_rates):
+                stride = int(math.prod(upsample_rates[i + 1:]))
+                self.noise_convs.append(nn.Conv1d(1, c_out, kernel_size=stride * 2, stride=stride,
+                                                  padding=(stride + 1) // 2))
+            else:
+                self.noise_convs.append(nn.Conv1d(1, c_out, kernel_size=1))
+        self.resblocks = nn.ModuleList()
+        ch = upsample_initial_channel
+        for i in range(len(self.ups)):
+            ch = upsample_initial_channel // (2 ** (i + 1))
+            for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes):
+                self.resblocks.append(block(ch, k, tuple(d)))
+        self.conv_post = weight_norm(nn.Conv1d(ch, 1, 7, 1, padding=3))
+        _init_conv(self.ups)
+        _init_conv(self.conv_post)
+        self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
+
+    def forward(self, x: torch.Tensor, f0: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+        f0 = F.interpolate(f0[:, None], scale_factor=float(self.upp), mode="nearest").transpose(1, 2)  # [B, N, 1]
+        har_source = self.m_source(f0)[0].transpose(1, 2)  # [B, 1, N]
+        x = self.conv_pre(x)
+        if g is not None:
+            x = x + self.cond(g)
+        for i in range(self.num_upsamples):
+            x = F.leaky_relu(x, LRELU_SLOPE)
+            x = self.ups[i](x)
+            x = x + self.noise_convs[i](har_source)
+            xs = self.resblocks[i * self.num_kernels](x)
+            for j in range(1, self.num_kernels):
+                xs = xs + self.resblocks[i * self.num_kernels + j](x)
+            x = xs / self.num_kernels
+        x = F.leaky_relu(x)
+        x = self.conv_post(x)
+        return torch.tanh(x)

@@ -1,0 +1,29 @@
+"""Coarse pitch mapping and the f0-decoder log-pitch helpers (spec b.2 / b.4)."""
+from __future__ import annotations
+
+import torch
+
+from svc_core.models import commons
+
+
+def test_f0_to_coarse_edges_match_41_rules():
+    f0 = torch.tensor([0.0, 30.0, 50.0, 1100.0, 1103.0, 1200.0, 5000.0])
+    assert commons.f0_to_coarse(f0).tolist() == [1, 1, 1, 255, 255, 0, 0]
+
+
+def test_f0_to_coarse_is_monotonic_in_range():
+    coarse = commons.f0_to_coarse(torch.linspace(50, 1100, 4000))
+    assert int(coarse.min()) == 1 and int(coarse.max()) == 255
+    assert bool((coarse[1:] >= coarse[:-1]).all())
+    assert len(torch.unique(coarse)) == 255
+
+
+def test_lf0_round_trip_and_voiced_mean_removal():
+    f0 = torch.tensor([[100.0, 200.0, 400.0, 800.0]])
+    assert torch.allclose(commons.lf0_to_hz(commons.hz_to_lf0(f0)), f0, rtol=1e-5)
+    lf0 = commons.hz_to_lf0(f0).unsqueeze(1)
+    uv = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    norm = commons.normalize_lf0(lf0, torch.ones(1, 1, 4), uv)
+    assert abs(float(norm[0, 0, :2].sum())) < 1e-6
+    unvoiced = commons.normalize_lf0(lf0, torch.ones(1, 1, 4), torch.zeros(1, 4))
+    assert torch.allclose(unvoiced, lf0)  # sum(uv) = 0: mean is 0 / 9999 = 0
