@@ -36,13 +36,16 @@ def _kernel(orig: int, new: int, zero_crossings: int, rolloff: float) -> tuple[t
     return bank[:, None, :], width
 
 
-def sinc_resample(wav: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
-    """Resample `wav` [..., N] float32 from `orig_sr` to `new_sr` Hz -> [..., ceil(N * new_sr / orig_sr)]."""
+def sinc_resample(wav: torch.Tensor, orig_sr: int, new_sr: int, zero_crossings: int = ZERO_CROSSINGS) -> torch.Tensor:
+    """Resample `wav` [..., N] float32 from `orig_sr` to `new_sr` Hz -> [..., ceil(N * new_sr / orig_sr)].
+
+    `zero_crossings` sets the kernel half-width (6 for the content encoders' path, 128 for upstream's RMVPE).
+    """
     if orig_sr == new_sr:
         return wav
     g = math.gcd(int(orig_sr), int(new_sr))
     orig, new = int(orig_sr) // g, int(new_sr) // g
-    bank, width = _kernel(orig, new, ZERO_CROSSINGS, ROLLOFF)
+    bank, width = _kernel(orig, new, int(zero_crossings), ROLLOFF)
     lead = wav.shape[:-1]
     flat = wav.reshape(-1, wav.shape[-1]).to(torch.float32)
     n = flat.shape[-1]

@@ -100,6 +100,20 @@ def _padded_block(wav: np.ndarray, start: int, stop: int, pad: int, pad_mode: st
     return wav[index]
 
 
+def _rms_uncentred(y: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """RMS of frames y[i*hop : i*hop + window] -> [frames], the same arithmetic as librosa.feature.rms(center=False).
+
+    The frames are a strided view laid out like librosa.util.frame ([window, frames]) so the float32 squares and
+    the mean reduce in the same order and give bit-identical values (a test compares them).
+    """
+    if y.shape[-1] < window:
+        return np.zeros(0, dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(y, window)[::hop]  # [frames, window] view
+    frames = np.moveaxis(frames, -1, -2)  # [window, frames], like librosa.util.frame
+    power = np.mean(np.abs(frames) ** 2, axis=-2)
+    return np.sqrt(power).astype(np.float32, copy=False)
+
+
 def frame_rms(wav: np.ndarray, window: int, hop: int, pad_mode: str = "constant") -> np.ndarray:
     """Centred frame RMS, equal to librosa.feature.rms(y=wav, frame_length=window, hop_length=hop)[0].
 
@@ -107,22 +121,20 @@ def frame_rms(wav: np.ndarray, window: int, hop: int, pad_mode: str = "constant"
     temporary framed array is bounded by FRAMES_PER_BLOCK frames whatever N is.
     pad_mode: "constant" (librosa >= 0.10) or "reflect" (librosa 0.9, pinned by upstream's requirements).
     """
-    import librosa  # deferred: heavy import, only the slicer needs it
-
     if pad_mode not in ("constant", "reflect"):
         raise OptionError(f"pad_mode must be 'constant' or 'reflect', got '{pad_mode}'.")
     pad = window // 2
     n = wav.shape[0]
     if pad_mode == "reflect" and n <= pad:  # tiny input: numpy's repeated reflection, whole signal at once
         padded = np.pad(wav, pad, mode="reflect")
-        return librosa.feature.rms(y=padded, frame_length=window, hop_length=hop, center=False)[0]
+        return _rms_uncentred(padded, window, hop)
     n_frames = 1 + (n + 2 * pad - window) // hop
     out = np.empty(max(n_frames, 0), dtype=np.float32)
     for first in range(0, n_frames, FRAMES_PER_BLOCK):
         count = min(FRAMES_PER_BLOCK, n_frames - first)
         start = first * hop
         block = _padded_block(wav, start, start + (count - 1) * hop + window, pad, pad_mode)
-        out[first : first + count] = librosa.feature.rms(y=block, frame_length=window, hop_length=hop, center=False)[0]
+        out[first : first + count] = _rms_uncentred(block, window, hop)
     return out
 
 

