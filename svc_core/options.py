@@ -35,7 +35,7 @@ class ConvertOptions:
     crossfade_seconds: float = 0.0  # overlap between forced pieces
     crossfade_ratio: float = 0.75  # share of the overlap that is actually blended (0 < r <= 1)
     loudness_mix: float = 1.0  # 1 keeps the model's loudness envelope, 0 imposes the input's
-    max_slice_seconds: float = 60.0  # longer voiced slices are split (with max_slice_crossfade) to bound memory
+    max_slice_seconds: float = 30.0  # longer voiced slices are split (with max_slice_crossfade) to bound memory
     max_slice_crossfade: float = 1.0  # seconds of overlap for those automatic splits
     seed: int = DEFAULT_SEED
 

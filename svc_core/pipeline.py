@@ -44,6 +44,7 @@ class Svc:
                  encoder_path: Optional[str] = None, cluster_path: Optional[str] = None, device: str = "cpu",
                  encoder: Union[str, "ContentEncoder", None] = None) -> None:
         self.device = torch.device(device)
+        self.model_path, self.config_path = os.fspath(model_path), os.fspath(config_path)
         self.load_times = StageTimes()
         with self.load_times.stage("load model"):
             self.model = load_synthesizer(os.fspath(model_path), os.fspath(config_path), device=device)

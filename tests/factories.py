@@ -23,6 +23,8 @@ SMALL_SIZES: dict[str, int] = {
     "upsample_initial_channel": 64,
     "gin_channels": 32,
 }
+DEC_GAIN = 1.2  # decoder weight-norm gain, as in ../shared/compat/parity (README "Models")
+DEC_BIAS_SCALE = 0.1  # decoder bias scale, likewise
 ZERO_FILL_STD = 0.02  # std of the noise written into parameters that upstream initialises to exactly zero
 # Keys a 4.0 config.json does not have (spec a.5).
 _KEYS_ADDED_IN_41 = ("speech_encoder", "vol_embedding", "use_depthwise_conv", "flow_share_parameter",
@@ -61,6 +63,16 @@ def make_random_synthesizer(config_doc: Mapping[str, Any], seed: int = 0) -> tor
         for p in model.parameters():
             if p.numel() and not torch.any(p):
                 p.copy_(torch.randn(p.shape, generator=gen) * ZERO_FILL_STD)
+    # The parity fixtures' conditioning: with upstream's init the decoder is driven almost only by the NSF
+    # source, so content and flow barely change the audio. Decoder weight-norm gains of 1.2 and biases scaled
+    # by 0.1 make every input matter (weights only; the file layout is unchanged).
+    state = model.upstream_state_dict()
+    for key, value in state.items():
+        if key.startswith("dec.") and key.endswith("weight_g"):
+            state[key] = torch.full_like(value, DEC_GAIN)
+        elif key.startswith("dec.") and key.endswith("bias"):
+            state[key] = value * DEC_BIAS_SCALE
+    model.load_upstream_state_dict(state)
     return model.eval()
 
 

@@ -1,0 +1,94 @@
+"""`python -m svc_core infer` converts a wav with every f0 predictor that can run here, and fails readably."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audio_factories import sung_phrase
+from encoder_factories import make_contentvec_checkpoint
+from factories import make_upstream_checkpoint
+from svc_core.cli import main
+from svc_core.f0.rmvpe_model import E2E0
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    g, cfg = make_upstream_checkpoint(root / "model", speech_encoder="vec256l9", seed=11,
+                                      speakers={"spk0": 0, "spk1": 1})
+    encoder = make_contentvec_checkpoint(root / "pretrain" / "checkpoint_best_legacy_500.pt", seed=4)
+    torch.manual_seed(0)
+    torch.save({"model": E2E0().state_dict()}, root / "pretrain" / "rmvpe.pt")  # so-vits layout, random
+    clip = root / "in.wav"
+    sf.write(clip, np.stack([sung_phrase(2.0)] * 2, axis=1), 44100, subtype="PCM_16")  # stereo on purpose
+    return {"model": g, "config": cfg, "encoder": encoder, "clip": clip, "pretrain": root / "pretrain",
+            "root": root}
+
+
+def _args(files, out, *extra):
+    return ["infer", "-m", str(files["model"]), "-c", str(files["config"]), "-i", str(files["clip"]),
+            "-o", str(out), "-s", "spk1", "-t", "3", "--encoder", str(files["encoder"]), *extra]
+
+
+@pytest.mark.parametrize("f0", ["pm", "dio", "harvest", "crepe-tiny", "crepe", "fcpe", "rmvpe"])
+def test_converts_with_each_predictor(files, f0, capsys, monkeypatch):
+    monkeypatch.setenv("SVC_PRETRAIN_DIR", str(files["pretrain"]))
+    out = files["root"] / f"out_{f0}.wav"
+    assert main(_args(files, out, "--f0", f0, "--noise-scale", "0.3", "--slice-db", "-40")) == 0
+    printed = capsys.readouterr().out
+    assert f"f0 predictor: {f0}" in printed and "real-time factor" in printed
+    for stage in ("f0", "encoder", "synthesizer"):
+        assert stage in printed
+    audio, sr = sf.read(out, dtype="float32")
+    assert sr == 44100 and audio.ndim == 1 and len(audio) == 2 * 44100
+    assert np.abs(audio).max() > 1e-3
+
+
+def test_cluster_options(files, tmp_path, capsys):
+    from svc_core.retrieval import save_kmeans
+
+    rng = np.random.default_rng(0)
+    kmeans = tmp_path / "kmeans_10000.pt"
+    save_kmeans(kmeans, {"spk1": rng.standard_normal((32, 256)).astype(np.float32)})
+    out = tmp_path / "o.flac"
+    assert main(_args(files, out, "--f0", "pm", "--cluster", str(kmeans), "--cluster-ratio", "0.5")) == 0
+    assert "retrieval" in capsys.readouterr().out
+    assert sf.info(out).samplerate == 44100
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: ["-s", "nobody"], "spk0.*spk1"),
+    (lambda f: ["-i", str(f["root"] / "missing.wav")], "does not exist"),
+    (lambda f: ["--f0", "yin"], "yin"),
+    (lambda f: ["--cluster-ratio", "3", "--cluster", str(f["model"])], "cluster"),
+    (lambda f: ["--encoder", str(f["root"] / "nope.pt")], "checkpoint_best_legacy_500.pt|nope.pt"),
+])
+def test_errors_are_one_line(files, change, message, capsys, tmp_path):
+    args = _args(files, tmp_path / "o.wav", "--f0", "pm")
+    extra = change(files)
+    for flag, value in zip(extra[::2], extra[1::2]):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert re.search(message, err), err
+
+
+def test_module_entry_point_runs(files, tmp_path):
+    out = tmp_path / "o.wav"
+    proc = subprocess.run([sys.executable, "-m", "svc_core", *_args(files, out, "--f0", "pm", "--threads", "1")],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "real-time factor" in proc.stdout and out.exists()
