@@ -86,10 +86,26 @@ def run_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("doctor")
+def run_doctor(args: argparse.Namespace) -> int:
+    from .doctor import collect, report
+
+    info = collect()
+    if args.json:
+        import json
+
+        print(json.dumps(info, indent=2))
+    else:
+        print(report(info))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svc_core", description="so-vits-svc 4.x voice conversion")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_infer_args(sub.add_parser("infer", help="convert an audio file with a so-vits-svc model"))
+    doctor = sub.add_parser("doctor", help="versions, threads, usable encoders/f0 predictors, missing weights")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 

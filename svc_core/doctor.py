@@ -1,0 +1,93 @@
+"""`python -m svc_core doctor`: what this installation can do, and what it is missing.
+
+`collect()` returns a plain dict (the web page's Status panel shows the same data); `report()` formats it.
+Nothing here loads a model: encoder and f0 status come from the registries and a look for the weights files.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+from typing import Any
+
+import torch
+
+PACKAGES = ("torch", "numpy", "onnxruntime", "gradio", "faiss-cpu", "torchcrepe", "torchfcpe",
+            "praat-parselmouth", "pyworld", "librosa", "soundfile", "soxr")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _encoders() -> list[dict[str, Any]]:
+    from .encoders import encoder_info, find_weights, list_encoders
+    from .errors import MissingWeightsError
+
+    rows = []
+    for name in list_encoders():
+        info = encoder_info(name)
+        try:
+            path, problem = find_weights(name), None
+        except MissingWeightsError as err:
+            path, problem = None, str(err)
+        rows.append({"name": name, "dim": info.dim, "file": info.default_file, "found": path,
+                     "usable": path is not None, "problem": problem, "where_to_get": info.where_to_get})
+    return rows
+
+
+def _predictors() -> list[dict[str, Any]]:
+    from .f0 import predictor_status
+
+    return [{"name": name, "usable": reason is None, "problem": reason}
+            for name, reason in predictor_status().items()]
+
+
+def collect() -> dict[str, Any]:
+    """Versions, threads, devices, usable encoders and f0 predictors, missing weight files."""
+    from .torchaudio_compat import ensure_torchaudio
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "torchaudio": ensure_torchaudio(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.is_available(),
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "pretrain_dir": os.environ.get("SVC_PRETRAIN_DIR") or os.path.abspath("pretrain"),
+        "encoders": _encoders(),
+        "f0_predictors": _predictors(),
+    }
+
+
+def report(info: dict[str, Any] | None = None) -> str:
+    info = info or collect()
+    lines = [f"Python {info['python']} on {info['platform']}"]
+    lines += [f"  {name:<18} {version or 'not installed'}" for name, version in info["packages"].items()]
+    lines.append(f"torchaudio: {info['torchaudio']} (svc_core does not need the real one)")
+    lines.append(f"torch threads: {info['torch_threads']} of {info['cpu_count']} CPUs; CUDA: "
+                 + (", ".join(info["cuda_devices"]) if info["cuda"] else "not available"))
+    lines.append(f"weights folder: {info['pretrain_dir']} (set SVC_PRETRAIN_DIR to change)")
+    lines.append("content encoders:")
+    for row in info["encoders"]:
+        state = f"ready ({row['found']})" if row["usable"] else f"missing {row['file']}: {row['where_to_get']}"
+        lines.append(f"  {row['name']:<10} {row['dim']:>4}-dim  {state}")
+    lines.append("f0 predictors:")
+    for row in info["f0_predictors"]:
+        lines.append(f"  {row['name']:<10} {'ready' if row['usable'] else row['problem']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    print(report())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""`python -m svc_core doctor` names versions, threads and what is usable or missing, with where to get it."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from svc_core.cli import main
+from svc_core.doctor import collect
+
+
+def test_collect_reports_predictors_and_missing_files(monkeypatch, tmp_path):
+    monkeypatch.setenv("SVC_PRETRAIN_DIR", str(tmp_path))
+    info = collect()
+    assert info["packages"]["torch"] == torch.__version__
+    assert info["torch_threads"] == torch.get_num_threads()
+    predictors = {row["name"]: row for row in info["f0_predictors"]}
+    assert predictors["pm"]["usable"] and predictors["fcpe"]["usable"]
+    assert not predictors["rmvpe"]["usable"] and "rmvpe.pt" in predictors["rmvpe"]["problem"]
+    encoders = {row["name"]: row for row in info["encoders"]}
+    assert not encoders["vec768l12"]["usable"] and "checkpoint_best_legacy_500.pt" in encoders["vec768l12"]["problem"]
+
+
+def test_found_weights_are_reported(monkeypatch, tmp_path):
+    (tmp_path / "rmvpe.pt").write_bytes(b"x")
+    (tmp_path / "hubert-soft-0d54a1f4.pt").write_bytes(b"x")
+    monkeypatch.setenv("SVC_PRETRAIN_DIR", str(tmp_path))
+    info = collect()
+    assert {r["name"]: r["usable"] for r in info["f0_predictors"]}["rmvpe"]
+    assert {r["name"]: r["found"] for r in info["encoders"]}["hubertsoft"].endswith("hubert-soft-0d54a1f4.pt")
+
+
+def test_cli_text_and_json(capsys):
+    assert main(["doctor"]) == 0
+    text = capsys.readouterr().out
+    assert "f0 predictors:" in text and "content encoders:" in text and "torch threads" in text
+    assert main(["doctor", "--json"]) == 0
+    assert "encoders" in json.loads(capsys.readouterr().out)
