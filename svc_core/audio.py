@@ -11,6 +11,7 @@ import soundfile as sf
 import soxr
 
 from .errors import AudioError
+from .paths import require_file
 
 MIN_SAMPLE_RATE = 4000  # Hz; below this a clip cannot carry speech or singing
 MAX_SAMPLE_RATE = 384000  # Hz
@@ -28,14 +29,7 @@ def _decode(source: AudioSource) -> tuple[np.ndarray, int, str]:
     if isinstance(source, (bytes, bytearray)):
         name, handle = "uploaded audio", io.BytesIO(source)
     else:
-        name = os.fspath(source)
-        if not os.path.exists(name):
-            raise AudioError(f"Audio file '{name}' does not exist.")
-        if os.path.isdir(name):
-            raise AudioError(f"'{name}' is a folder, not an audio file.")
-        if os.path.getsize(name) == 0:
-            raise AudioError(f"Audio file '{Path(name).name}' is empty (0 bytes).")
-        handle = name
+        name = handle = require_file(source, "Audio file", AudioError)
     try:
         data, sr = sf.read(handle, dtype="float32", always_2d=True)
         return data, int(sr), Path(name).name

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import ModelError, UnsafeFileError
+from .paths import require_file
 
 _UNSUPPORTED_GLOBAL = re.compile(r"(?:GLOBAL|global) ([\w.]+)")
 
@@ -61,12 +62,7 @@ def _refusal(path: str, what: str, err: Exception) -> UnsafeFileError:
 
 
 def _check_readable(path: str, what: str) -> None:
-    if not os.path.exists(path):
-        raise ModelError(f"{what} '{path}' does not exist.")
-    if os.path.isdir(path):
-        raise ModelError(f"{what} '{path}' is a folder, not a file.")
-    if os.path.getsize(path) == 0:
-        raise ModelError(f"{what} '{path}' is empty (0 bytes); the download or copy probably failed.")
+    require_file(path, what, ModelError, empty_hint="; the download or copy probably failed")
 
 
 def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterable[str] = ()) -> Any:
