@@ -32,6 +32,7 @@ def _add_infer_args(p: argparse.ArgumentParser) -> None:
                    "or auto (rmvpe when rmvpe.pt is available, else fcpe)")
     p.add_argument("--encoder", default=None, help="content encoder weights (e.g. checkpoint_best_legacy_500.pt)")
     p.add_argument("--encoder-name", default=None, help="override the encoder named in config.json")
+    p.add_argument("--rmvpe", default=None, help="rmvpe.pt (default: ./pretrain or $SVC_PRETRAIN_DIR)")
     p.add_argument("--cluster", default=None, help="k-means (kmeans_10000.pt) or index (feature_and_index.pkl)")
     p.add_argument("--cluster-ratio", type=float, default=0.0, help="0..1 share of cluster/retrieved features")
     p.add_argument("--noise-scale", type=float, default=0.4)
@@ -62,10 +63,10 @@ def run_infer(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    f0_name = _resolve_f0(args.f0)
+    f0_name = "rmvpe" if args.f0 == "auto" and args.rmvpe else _resolve_f0(args.f0)
     wav, sr = load_audio(args.input)
     svc = Svc(args.model, args.config, encoder_path=args.encoder, cluster_path=args.cluster, device=args.device,
-              encoder=args.encoder_name)
+              encoder=args.encoder_name, f0_weights={"rmvpe": args.rmvpe} if args.rmvpe else None)
     speaker = int(args.speaker) if args.speaker.isdigit() and args.speaker not in svc.config.spk else args.speaker
     out = svc.slice_inference(
         wav, sr, speaker, transpose=args.transpose, f0_predictor=f0_name, cluster_ratio=args.cluster_ratio,

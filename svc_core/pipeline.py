@@ -37,12 +37,14 @@ class Svc:
     """A loaded voice: synthesizer + config, its content encoder, optional cluster/index file.
 
     `slice_inference(audio, sr, speaker, transpose, f0_predictor, **options)` converts a whole clip and returns
-    float32 audio at the model rate; `last_times` holds the per-stage timings of the last call.
+    float32 audio at the model rate; `last_times` holds the per-stage timings of the last call. `f0_weights`
+    maps predictor names to weights files (default: ./pretrain or $SVC_PRETRAIN_DIR).
     """
 
     def __init__(self, model_path: str | os.PathLike, config_path: str | os.PathLike,
                  encoder_path: Optional[str] = None, cluster_path: Optional[str] = None, device: str = "cpu",
-                 encoder: Union[str, "ContentEncoder", None] = None) -> None:
+                 encoder: Union[str, "ContentEncoder", None] = None,
+                 f0_weights: Optional[Mapping[str, str]] = None) -> None:
         self.device = torch.device(device)
         self.model_path, self.config_path = os.fspath(model_path), os.fspath(config_path)
         self.load_times = StageTimes()
@@ -64,6 +66,7 @@ class Svc:
             with self.load_times.stage("load cluster"):
                 self.retriever = load_retrieval(cluster_path)
             self.retriever.check_dim(int(self.config.model.ssl_dim), self.config.speech_encoder)
+        self.f0_weights = dict(f0_weights or {})  # predictor name -> weights file (e.g. {"rmvpe": "rmvpe.pt"})
         self._predictors: dict[tuple[str, float], object] = {}
         self.last_times = StageTimes()
 
@@ -93,7 +96,8 @@ class Svc:
         key = (name, threshold)
         if key not in self._predictors:
             self._predictors[key] = get_predictor(name, hop_length=self.hop_length, sampling_rate=self.sample_rate,
-                                                  device=str(self.device), threshold=threshold)
+                                                  device=str(self.device), threshold=threshold,
+                                                  weights_path=self.f0_weights.get(name))
         return self._predictors[key]
 
     # ----------------------------------------------------------------- one piece

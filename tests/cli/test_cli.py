@@ -53,6 +53,15 @@ def test_converts_with_each_predictor(files, f0, capsys, monkeypatch):
     assert np.abs(audio).max() > 1e-3
 
 
+def test_rmvpe_path_option(files, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SVC_PRETRAIN_DIR", str(tmp_path))  # nothing there: only --rmvpe can find it
+    out = tmp_path / "o.wav"
+    assert main(_args(files, out, "--rmvpe", str(files["pretrain"] / "rmvpe.pt"))) == 0
+    assert "f0 predictor: rmvpe" in capsys.readouterr().out and out.exists()
+    assert main(_args(files, out, "--f0", "rmvpe")) == 2
+    assert "rmvpe.pt" in capsys.readouterr().err
+
+
 def test_cluster_options(files, tmp_path, capsys):
     from svc_core.retrieval import save_kmeans
 

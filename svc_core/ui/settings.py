@@ -1,0 +1,131 @@
+"""`AppSettings`: everything the web demo is started with, from the command line of `app.py`.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--auth USER:PASS | --auth FILE] [--root-path /svc]
+                  [--max-file-size 200mb] [--concurrency 1] [--queue-size 16] [--models-dir models]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_MAX_FILE_SIZE = "200mb"
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+class SettingsError(ValueError):
+    """A command-line value that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """How the demo server runs. Paths are absolute after `resolve()`."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    auth: tuple[tuple[str, str], ...] = ()  # (user, password) pairs; empty = no login
+    root_path: str = ""
+    max_file_size: int = 200 * 1024**2  # bytes, per uploaded file
+    concurrency: int = 1  # conversions running at the same time
+    queue_size: int = 16  # conversions waiting; more get "the queue is full"
+    models_dir: Path = Path("models")
+    examples_dir: Path = REPO_ROOT / "examples"
+    work_dir: Path | None = None  # uploads and results; None = a fresh folder under the system temp dir
+    max_cached_voices: int = 2  # loaded models kept in memory
+    max_uploads: int = 8  # uploaded models kept on disk (oldest removed first)
+    device: str = "cpu"
+    quiet: bool = False
+    extra_allowed_paths: tuple[Path, ...] = field(default_factory=tuple)
+
+    def resolve(self) -> "AppSettings":
+        """The same settings with absolute paths."""
+        from dataclasses import replace
+
+        return replace(self, models_dir=self.models_dir.expanduser().resolve(),
+                       examples_dir=self.examples_dir.expanduser().resolve(),
+                       work_dir=self.work_dir.expanduser().resolve() if self.work_dir else None)
+
+    @property
+    def local_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}{self.root_path if not self.root_path.startswith('http') else ''}/"
+
+
+def parse_size(text: str) -> int:
+    """'200mb' / '1gb' / '5000000' -> bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*(b|kb|mb|gb)?\s*", str(text).lower())
+    if not match:
+        raise SettingsError(f"--max-file-size {text!r} is not a size; use e.g. 200mb, 1gb or a number of bytes.")
+    value = int(match.group(1)) * _SIZE_UNITS[match.group(2) or "b"]
+    if value <= 0:
+        raise SettingsError("--max-file-size must be above 0.")
+    return value
+
+
+def _pair(text: str, where: str) -> tuple[str, str]:
+    user, sep, password = text.strip().partition(":")
+    if not sep or not user or not password:
+        raise SettingsError(f"{where}: expected USER:PASS with both parts non-empty.")
+    return user, password
+
+
+def parse_auth(value: str | None) -> tuple[tuple[str, str], ...]:
+    """`USER:PASS`, or a file with one `USER:PASS` per line (blank lines and # comments skipped)."""
+    if not value:
+        return ()
+    if os.path.isfile(value):
+        pairs = []
+        for number, line in enumerate(Path(value).read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                pairs.append(_pair(line, f"{value} line {number}"))
+        if not pairs:
+            raise SettingsError(f"Auth file {value} has no USER:PASS lines.")
+        return tuple(pairs)
+    if ":" not in value:
+        raise SettingsError(f"--auth {value!r}: no such file, and not USER:PASS.")
+    return (_pair(value, "--auth"),)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="app.py", description="svc-studio web demo (so-vits-svc 4.x voice conversion)")
+    p.add_argument("--host", default=DEFAULT_HOST,
+                   help="interface to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 7860)")
+    p.add_argument("--auth", default=None, help="require a login: USER:PASS, or a file with USER:PASS lines")
+    p.add_argument("--root-path", default="", help="URL prefix when served behind a reverse proxy, e.g. /svc")
+    p.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload (default 200mb)")
+    p.add_argument("--concurrency", type=int, default=1, help="conversions run at the same time (default 1)")
+    p.add_argument("--queue-size", type=int, default=16, help="conversions allowed to wait (default 16)")
+    p.add_argument("--models-dir", default="models",
+                   help="folder of voices: <models-dir>/<name>/G_*.pth + config.json (default ./models)")
+    p.add_argument("--examples-dir", default=str(REPO_ROOT / "examples"), help=argparse.SUPPRESS)
+    p.add_argument("--work-dir", default=None, help="where uploads and results go (default: a temp folder)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--quiet", action="store_true", help="less console output")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
+    """Command line -> AppSettings. Raises SettingsError with a readable message for bad values."""
+    args = build_parser().parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        raise SettingsError(f"--port {args.port} is not a TCP port (1-65535).")
+    if args.concurrency < 1:
+        raise SettingsError("--concurrency must be 1 or more.")
+    if args.queue_size < 1:
+        raise SettingsError("--queue-size must be 1 or more.")
+    root = args.root_path.rstrip("/")
+    if root and not root.startswith(("/", "http://", "https://")):
+        raise SettingsError("--root-path must start with / (e.g. /svc) or be a full http(s) URL.")
+    return AppSettings(
+        host=args.host, port=args.port, auth=parse_auth(args.auth), root_path=root,
+        max_file_size=parse_size(args.max_file_size), concurrency=args.concurrency, queue_size=args.queue_size,
+        models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir),
+        work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, quiet=args.quiet,
+    ).resolve()
