@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-fast
+.PHONY: setup test test-fast examples
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,3 +17,7 @@ test: setup
 
 test-fast:
 	$(PY) -m pytest -q -x
+
+## regenerate the web demo's example clips in examples/ (needs Debian flite, festival, festvox-kdlpc16k)
+examples: $(PY)
+	$(PY) examples/make_examples.py
