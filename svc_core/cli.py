@@ -101,12 +101,26 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("preprocess")
+def run_preprocess(args: argparse.Namespace) -> int:
+    from .preprocess.cli import run
+
+    return run(args)
+
+
+def _add_preprocess_parser(sub) -> None:
+    from .preprocess.cli import add_arguments
+
+    add_arguments(sub.add_parser("preprocess", help="prepare a training dataset from a folder of audio"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svc_core", description="so-vits-svc 4.x voice conversion")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_infer_args(sub.add_parser("infer", help="convert an audio file with a so-vits-svc model"))
     doctor = sub.add_parser("doctor", help="versions, threads, usable encoders/f0 predictors, missing weights")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_preprocess_parser(sub)
     return parser
 
 
