@@ -114,6 +114,26 @@ def _add_preprocess_parser(sub) -> None:
     add_arguments(sub.add_parser("preprocess", help="prepare a training dataset from a folder of audio"))
 
 
+@command("train")
+def run_train(args: argparse.Namespace) -> int:
+    from .train.cli import run_train as run
+
+    return run(args)
+
+
+@command("train-index")
+def run_train_index(args: argparse.Namespace) -> int:
+    from .train.cli import run_train_index as run
+
+    return run(args)
+
+
+def _add_train_parsers(sub) -> None:
+    from .train.cli import add_parsers  # "train" and "train-index"
+
+    add_parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svc_core", description="so-vits-svc 4.x voice conversion")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="versions, threads, usable encoders/f0 predictors, missing weights")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     _add_preprocess_parser(sub)
+    _add_train_parsers(sub)
     return parser
 
 

@@ -1,0 +1,86 @@
+"""`python -m svc_core train` and `train-index`: argument definitions and runners (registered in svc_core.cli)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("train", help="train a so-vits-svc 4.x model on a preprocessed dataset",
+                       description="Writes upstream-compatible G_{step}.pth / D_{step}.pth into --out. Multi-GPU: "
+                                   "torchrun --nproc_per_node N -m svc_core train ... --device cuda")
+    p.add_argument("--data", required=True, help="preprocessed dataset folder (config.json, filelists/, speakers)")
+    p.add_argument("--out", required=True, help="run folder, e.g. logs/NAME (checkpoints, config.json, eval audio)")
+    p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: config epochs)")
+    p.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (default: config)")
+    p.add_argument("--batch-size", type=int, default=None, help="per process (default: config train.batch_size)")
+    p.add_argument("--eval-interval", type=int, default=None, help="steps between validation + checkpoint")
+    p.add_argument("--log-interval", type=int, default=None, help="steps between progress lines")
+    p.add_argument("--keep-best", type=int, default=None,
+                   help="checkpoints kept by validation mel loss (0 = all; default: config train.keep_ckpts)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: config, 1e-4)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from the highest G_/D_ pair in --out")
+    p.add_argument("--base", nargs=2, metavar=("G_0.pth", "D_0.pth"), default=None,
+                   help="pretrained base models to fine-tune from (copied into --out as G_0.pth / D_0.pth)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None,
+                   help="autocast on CUDA (default: config train.fp16_run / half_type)")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on CUDA)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+
+    q = sub.add_parser("train-index", help="build a k-means cluster file or a faiss feature index from a dataset")
+    q.add_argument("--data", required=True, help="preprocessed dataset folder (speaker folders with *.soft.pt)")
+    q.add_argument("--kind", choices=("kmeans", "faiss"), default="kmeans")
+    q.add_argument("--clusters", type=int, default=10000, help="k-means centres per speaker (kmeans only)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("-o", "--output", required=True, help="kmeans_10000.pt or feature_and_index.pkl")
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger("svc_core.train")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..config import load_config
+    from .settings import TrainSettings
+    from .trainer import Trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _setup_logging()
+    config = load_config(f"{args.data}/config.json")
+    settings = TrainSettings.from_config(
+        config, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, eval_interval=args.eval_interval,
+        log_interval=args.log_interval, keep_best=args.keep_best, learning_rate=args.lr, seed=args.seed,
+        resume=args.resume, base=tuple(args.base) if args.base else None, device=args.device,
+        precision=args.precision, num_workers=args.workers)
+    trainer = Trainer(args.data, args.out, settings)
+    try:
+        summary = trainer.fit()
+    finally:
+        from .ddp import shutdown
+
+        shutdown(trainer.dist)
+    if summary.interrupted:
+        print(f"interrupted at step {summary.step}; continue with --resume", file=sys.stderr)
+        return 130
+    if trainer.dist.is_main:
+        print(f"done: step {summary.step}, epoch {summary.epoch}; checkpoints in {args.out}")
+    return 0
+
+
+def run_train_index(args: argparse.Namespace) -> int:
+    from .index import train_index
+
+    train_index(args.data, args.output, kind=args.kind, clusters=args.clusters, seed=args.seed)
+    return 0
