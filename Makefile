@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-fast examples
+.PHONY: setup test test-fast examples demo
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -10,6 +10,10 @@ $(PY):
 
 setup: $(PY)
 	$(PY) -m pip install -r requirements.txt -r requirements-dev.txt
+
+## start the web demo on http://127.0.0.1:7860 (options: make demo ARGS="--port 8000 --auth me:secret")
+demo: setup
+	$(PY) app.py $(ARGS)
 
 ## run every test (unit, integration, parity); ../shared must sit beside the repo for the parity tests
 test: setup

@@ -1,0 +1,219 @@
+"""The voices the page offers: folders under the models directory, plus models people upload.
+
+A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step wins when there are several),
+its `config.json`, and optionally a cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`). Uploads are copied
+into a fresh folder under the work dir and checked by loading them through svc_core (safe loading only: no code
+stored in a file ever runs). Uploaded voices get an unguessable id and are listed only in the uploader's session.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import ModelError, SvcError
+
+GENERATOR_PATTERN = re.compile(r"^G_(\d+)\.pth$", re.IGNORECASE)
+CLUSTER_SUFFIXES = (".pkl", ".index")
+UPLOAD_SUFFIXES = (".pth", ".json", ".pt", ".pkl", ".index")
+UPLOAD_PREFIX = "upload-"
+
+WHERE_TO_GET_MODELS = (
+    "so-vits-svc 4.0/4.1 voices are trained with so-vits-svc (github.com/svc-develop-team/so-vits-svc) and many "
+    "are shared on Hugging Face (search the model hub for \"so-vits-svc\"). A voice is a `G_*.pth` generator "
+    "plus its `config.json`, optionally with `kmeans_10000.pt` or `feature_and_index.pkl`."
+)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One voice: where its files are and what its config says."""
+
+    key: str  # folder name, or "upload-<hex>" for uploads
+    label: str  # what the dropdown shows
+    model_path: Path
+    config_path: Path
+    cluster_path: Path | None
+    speakers: tuple[str, ...]
+    speech_encoder: str
+    uploaded: bool = False
+
+
+def _generator_step(path: Path) -> int:
+    match = GENERATOR_PATTERN.match(path.name)
+    return int(match.group(1)) if match else -1
+
+
+def _pick_generator(folder: Path) -> Path:
+    candidates = sorted((p for p in folder.glob("*.pth") if p.is_file() and p.name.upper().startswith("G_")),
+                        key=_generator_step)
+    if not candidates:
+        raise ModelError(f"no G_*.pth generator in {folder.name}/")
+    return candidates[-1]
+
+
+def _pick_cluster(folder: Path) -> Path | None:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and (
+        (p.suffix.lower() in (".pt", ".pth") and p.name.lower().startswith("kmeans"))
+        or p.suffix.lower() in CLUSTER_SUFFIXES))
+    return files[0] if files else None
+
+
+def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntry:
+    """Read a voice folder (config only, no weights). ModelError says what is wrong."""
+    from ..config import load_config
+
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ModelError(f"no config.json in {folder.name}/")
+    model_path = _pick_generator(folder)
+    config = load_config(config_path)
+    speakers = tuple(name for name, _ in sorted(config.spk.items(), key=lambda kv: kv[1])) or tuple(
+        str(i) for i in range(config.n_speakers))
+    cluster = _pick_cluster(folder)
+    extra = f", {cluster.name}" if cluster else ""
+    n = len(speakers)
+    label = f"{key} ({n} speaker{'s' if n != 1 else ''}, {config.speech_encoder}{extra})"
+    return ModelEntry(key, label, model_path, config_path, cluster, speakers, config.speech_encoder, uploaded)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    entries: tuple[ModelEntry, ...]
+    problems: tuple[str, ...]  # "models/foo: no config.json in foo/" lines for folders that were skipped
+
+
+def scan_models_dir(models_dir: Path) -> ScanResult:
+    """Every usable voice folder in models_dir (sorted by name), and why the others were skipped."""
+    if not models_dir.is_dir():
+        return ScanResult((), ())
+    entries, problems = [], []
+    for folder in sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            entries.append(describe_folder(folder, folder.name))
+        except SvcError as err:
+            problems.append(f"{folder.name}: {err}")
+    return ScanResult(tuple(entries), tuple(problems))
+
+
+def _classify_uploads(paths: Iterable[Path]) -> dict[str, Path]:
+    """Uploaded files -> {"model", "config", "cluster"}; ModelError for anything missing, doubled or foreign."""
+    found: dict[str, list[Path]] = {"model": [], "config": [], "cluster": []}
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            raise ModelError(f"'{path.name}' is not a model file. Upload a G_*.pth, its config.json and optionally "
+                             "a kmeans_*.pt, feature_and_index.pkl or .index file.")
+        if suffix == ".json":
+            found["config"].append(path)
+        elif suffix == ".pth" and path.name.upper().startswith("G_"):
+            found["model"].append(path)
+        elif path.name.lower().startswith("kmeans") or suffix in CLUSTER_SUFFIXES:
+            found["cluster"].append(path)
+        elif suffix == ".pth":
+            found["model"].append(path)
+        else:
+            raise ModelError(f"'{path.name}': a .pt file is taken as a cluster file only when named kmeans*.pt.")
+    if len(found["model"]) != 1:
+        raise ModelError("Upload exactly one generator checkpoint (G_*.pth); got "
+                         f"{len(found['model']) or 'none'}.")
+    if len(found["config"]) != 1:
+        raise ModelError(f"Upload the model's config.json with it; got {len(found['config']) or 'none'}.")
+    if len(found["cluster"]) > 1:
+        raise ModelError("Upload at most one cluster or index file.")
+    return {kind: files[0] for kind, files in found.items() if files}
+
+
+class ModelLibrary:
+    """Folder voices (re-scanned on demand) and uploaded voices (bounded; oldest removed)."""
+
+    def __init__(self, models_dir: Path, uploads_dir: Path, max_uploads: int = 8) -> None:
+        self.models_dir = models_dir
+        self.uploads_dir = uploads_dir
+        self.max_uploads = max_uploads
+        self._uploads: "OrderedDict[str, ModelEntry]" = OrderedDict()
+        self._lock = threading.Lock()
+        self._scan = scan_models_dir(models_dir)
+
+    # ---------------------------------------------------------------- folder voices
+    def rescan(self) -> ScanResult:
+        self._scan = scan_models_dir(self.models_dir)
+        return self._scan
+
+    @property
+    def scan(self) -> ScanResult:
+        return self._scan
+
+    def folder_entries(self) -> tuple[ModelEntry, ...]:
+        return self._scan.entries
+
+    def choices(self, session_uploads: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """(label, key) pairs for the dropdown: folder voices, then this session's uploads."""
+        out = [(e.label, e.key) for e in self._scan.entries]
+        with self._lock:
+            out += [(self._uploads[k].label, k) for k in session_uploads if k in self._uploads]
+        return out
+
+    def get(self, key: str) -> ModelEntry:
+        """The voice called `key`; ModelError lists what exists."""
+        if not key:
+            raise ModelError("Pick a voice model first (or upload one).")
+        with self._lock:
+            if key in self._uploads:
+                return self._uploads[key]
+        for entry in self._scan.entries:
+            if entry.key == key:
+                return entry
+        for entry in self.rescan().entries:  # a folder added since the last scan
+            if entry.key == key:
+                return entry
+        names = ", ".join(e.key for e in self._scan.entries) or f"none in {self.models_dir}"
+        raise ModelError(f"Unknown voice model '{key}'. Available: {names}.")
+
+    # ---------------------------------------------------------------- uploads
+    def add_upload(self, files: Iterable[str | Path]) -> ModelEntry:
+        """Copy uploaded files into a new folder, load them through svc_core to check them, register them.
+
+        Raises ModelError/UnsafeFileError with the engine's message; nothing is kept when a check fails.
+        """
+        from ..checkpoint import load_synthesizer
+
+        sources = _classify_uploads(Path(f) for f in files)
+        key = f"{UPLOAD_PREFIX}{uuid.uuid4().hex[:12]}"
+        folder = self.uploads_dir / key
+        folder.mkdir(parents=True)
+        try:
+            model_name = sources["model"].name if GENERATOR_PATTERN.match(sources["model"].name) else "G_0.pth"
+            shutil.copyfile(sources["model"], folder / model_name)
+            shutil.copyfile(sources["config"], folder / "config.json")
+            if "cluster" in sources:
+                name = sources["cluster"].name
+                if sources["cluster"].suffix.lower() in (".pt", ".pth") and not name.lower().startswith("kmeans"):
+                    name = "kmeans_" + name
+                shutil.copyfile(sources["cluster"], folder / name)
+            entry = describe_folder(folder, key, uploaded=True)
+            model = load_synthesizer(entry.model_path, entry.config_path)  # safe loading + config/tensor checks
+            if entry.cluster_path is not None:
+                from ..retrieval import load_retrieval
+
+                load_retrieval(entry.cluster_path).check_dim(int(model.config.model.ssl_dim), entry.speech_encoder)
+            del model
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        stamp = time.strftime("%H:%M")
+        entry = ModelEntry(key, f"{sources['model'].name} (uploaded {stamp}, {len(entry.speakers)} speaker"
+                           f"{'s' if len(entry.speakers) != 1 else ''})", entry.model_path, entry.config_path,
+                           entry.cluster_path, entry.speakers, entry.speech_encoder, True)
+        with self._lock:
+            self._uploads[key] = entry
+            while len(self._uploads) > self.max_uploads:
+                old_key, _ = self._uploads.popitem(last=False)
+                shutil.rmtree(self.uploads_dir / old_key, ignore_errors=True)
+        return entry

@@ -1,0 +1,129 @@
+"""Build and launch the web demo: `build_app(settings)` -> (gr.Blocks, AppState); `launch(settings)` serves it.
+
+Offline by construction: analytics, version checks, share links, SSR/Node and MCP are off, the theme uses system
+fonts, and nothing is fetched from the Hub. The queue is bounded (`--queue-size`, `--concurrency`); a full queue
+answers "busy, try again" at once instead of hanging.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from . import offline
+
+offline.apply()
+
+import gradio as gr  # noqa: E402  (after offline.apply)
+
+from .. import __version__  # noqa: E402
+from .convert_tab import ConvertTabContext, build_convert_tab  # noqa: E402
+from .jobs import AUDIO_SUFFIXES, JobContext  # noqa: E402
+from .models import ModelLibrary  # noqa: E402
+from .settings import AppSettings, SettingsError, parse_args  # noqa: E402
+from .status_tab import build_status_tab  # noqa: E402
+from .voice_cache import VoiceCache  # noqa: E402
+
+TITLE = "svc-studio: singing voice conversion"
+MAX_EXAMPLES = 12
+CSS = """
+#log-panel textarea { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
+.svc-progress { padding: 6px 2px; }
+.svc-progress-track { height: 12px; border-radius: 6px; background: var(--neutral-200); overflow: hidden; }
+.svc-progress-fill { height: 100%; background: var(--color-accent); transition: width 0.3s; }
+.svc-progress[data-state="failed"] .svc-progress-fill { background: #c0392b; }
+.svc-progress[data-state="done"] .svc-progress-fill { background: #27ae60; }
+.svc-progress-text { display: flex; justify-content: space-between; font-size: 13px; margin-top: 4px; }
+.svc-note, .svc-note * { font-size: 12px !important; opacity: 0.9; }
+"""
+
+
+def theme() -> gr.themes.Base:
+    """The default look with system fonts only (no web fonts are fetched or served)."""
+    return gr.themes.Default(font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+                             font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
+
+
+@dataclass
+class AppState:
+    """Server-wide objects (shared by every session; nothing per-user lives here)."""
+
+    settings: AppSettings
+    library: ModelLibrary
+    cache: VoiceCache
+    jobs: JobContext
+    work_dir: Path
+
+
+def find_examples(folder: Path) -> list[Path]:
+    """Audio files in the examples folder, sorted (empty when the folder does not exist)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)[:MAX_EXAMPLES]
+
+
+def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
+    """The Blocks app and its server-wide state; call `demo.launch(**launch_kwargs(settings, state))`."""
+    settings = settings.resolve()
+    work_dir = settings.work_dir or Path(tempfile.mkdtemp(prefix="svc-studio-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    library = ModelLibrary(settings.models_dir, work_dir / "uploads", settings.max_uploads)
+    cache = VoiceCache(settings.max_cached_voices, settings.device)
+    jobs = JobContext(library, cache, work_dir / "results", settings.max_file_size)
+    state = AppState(settings, library, cache, jobs, work_dir)
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
+        gr.Markdown(f"## svc-studio · so-vits-svc 4.x voice conversion <small>v{__version__}</small>\n"
+                    "Upload or record a clip, pick a voice, press **Convert**, listen, download.")
+        with gr.Tabs():
+            with gr.Tab("Convert", id="convert"):
+                build_convert_tab(ConvertTabContext(library, jobs, find_examples(settings.examples_dir),
+                                                    settings.concurrency))
+            with gr.Tab("About / Status", id="status"):
+                build_status_tab()
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
+    return demo, state
+
+
+def launch_kwargs(settings: AppSettings, state: AppState) -> dict:
+    """Keyword arguments for `demo.launch` (offline, bounded, no tracebacks in the page)."""
+    allowed = [str(settings.examples_dir), str(state.work_dir), *(str(p) for p in settings.extra_allowed_paths)]
+    return dict(
+        server_name=settings.host, server_port=settings.port, auth=list(settings.auth) or None,
+        auth_message="svc-studio: log in with the user name and password you were given.",
+        root_path=settings.root_path, max_file_size=settings.max_file_size, allowed_paths=allowed,
+        share=False, show_error=False, quiet=settings.quiet, ssr_mode=False, enable_monitoring=False,
+        mcp_server=False, run_history=False, footer_links=["api", "settings"], theme=theme(), css=CSS,
+        inbrowser=False,
+    )
+
+
+def launch(settings: AppSettings, block: bool = True) -> tuple[gr.Blocks, AppState]:
+    demo, state = build_app(settings)
+    demo.launch(prevent_thread_lock=not block, **launch_kwargs(settings, state))
+    return demo, state
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python app.py ...`: parse the options, serve until Ctrl+C."""
+    try:
+        settings = parse_args(argv)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING if settings.quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio polls its own server at start-up
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.auth:
+        print(f"warning: listening on {settings.host} without --auth: anyone who can reach this machine can use "
+              "the page.", file=sys.stderr)
+    try:
+        launch(settings)
+    except OSError as err:  # port in use, cannot bind
+        print(f"error: cannot serve on {settings.host}:{settings.port}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

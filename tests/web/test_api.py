@@ -1,0 +1,153 @@
+"""The `/convert` endpoint through gradio_client on a real server and the real engine (tiny voice, 2 s clip)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from audio_factories import sung_phrase
+
+API = "/convert"
+
+
+def convert(client, clip, speaker="alto", transpose=0, f0="pm", **extra):
+    from gradio_client import handle_file
+
+    args = dict(audio=handle_file(str(clip)), model="demo-voice", speaker=speaker, transpose=transpose,
+                f0_predictor=f0)
+    args.update(extra)
+    return client.predict(**args, api_name=API)
+
+
+def test_convert_round_trip(client, web_voice):
+    audio, log, timing, plot, summary, progress = convert(client, web_voice.clip, transpose=3)
+    info = sf.info(audio)
+    assert info.samplerate == 44100
+    assert abs(info.duration - sf.info(str(web_voice.clip)).duration) < 0.05
+    assert Path(audio).name == "sung_phrase_demo-voice_alto_+3.wav"
+    assert "piece 1/" in log and "synthesizer" in log and "done:" in log
+    stages = [row[0] for row in timing["data"]]
+    assert {"f0", "encoder", "synthesizer", "total", "real-time factor"} <= set(stages)
+    assert {row[2] for row in plot["data"]} >= {"source after transpose"}
+    assert "real-time factor" in summary
+    assert 'data-state="done"' in progress
+
+
+def test_api_is_documented_under_convert(client):
+    info = client.view_api(return_format="dict", print_info=False)
+    endpoint = info["named_endpoints"][API]
+    names = [p["parameter_name"] for p in endpoint["parameters"]]
+    assert names == ["audio", "model", "speaker", "transpose", "f0_predictor", "auto_f0", "cluster_ratio",
+                     "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds", "loudness_mix"]
+    assert [r["component"] for r in endpoint["returns"]][:2] == ["Audio", "Textbox"]
+    assert len(info["named_endpoints"]) == 1  # the page's helper events are private
+
+
+def test_bad_upload_gives_readable_error_then_next_request_works(client, web_voice, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    fake = tmp_path / "not_audio.wav"
+    fake.write_text("this is a text file with a .wav name\n" * 20)
+    with pytest.raises(AppError) as err:
+        convert(client, fake)
+    message = str(err.value)
+    assert "not_audio.wav" in message and "Traceback" not in message
+
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(AppError) as err:
+        convert(client, text)
+    assert "is not an audio file we accept" in str(err.value)
+
+    audio, log, *_ = convert(client, web_voice.clip)  # the server keeps serving
+    assert Path(audio).is_file() and "done:" in log
+
+
+def test_engine_errors_are_messages(client, web_voice):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as err:
+        convert(client, web_voice.clip, speaker="soprano")
+    assert "Unknown speaker 'soprano'" in str(err.value) and "alto (0)" in str(err.value)
+    with pytest.raises(AppError) as err:
+        convert(client, web_voice.clip, cluster_ratio=0.5)
+    assert "no cluster or index file is loaded" in str(err.value)
+    with pytest.raises(AppError) as err:
+        convert(client, web_voice.clip, f0="rmvpe")
+    assert "rmvpe.pt" in str(err.value)
+
+
+def test_two_users_get_their_own_results(server, web_voice):
+    from gradio_client import Client, handle_file
+
+    jobs = []
+    for speaker, transpose in (("tenor", 5), ("bass", -7)):
+        c = Client(server.url, verbose=False, analytics_enabled=False)
+        jobs.append((speaker, transpose, c.submit(handle_file(str(web_voice.clip)), "demo-voice", speaker, transpose,
+                                                  "pm", api_name=API)))
+    for speaker, transpose, job in jobs:
+        audio, log, *_ = job.result(timeout=300)
+        assert Path(audio).name == f"sung_phrase_demo-voice_{speaker}_{transpose:+d}.wav"
+        assert f"speaker {speaker}, transpose {transpose:+d}" in log
+        other = "bass" if speaker == "tenor" else "tenor"
+        assert other not in log
+
+
+def test_full_queue_gives_a_readable_message(web_voice, make_server, tmp_path):
+    """One conversion running (held on its voice's lock), one waiting: the third is turned away at once."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from gradio_client.utils import Status
+
+    # Its own clip and no examples: closing a server deletes the files it cached, and Gradio's cache is shared
+    # by content hash with the session server.
+    clip = tmp_path / "other_phrase.wav"
+    sf.write(clip, sung_phrase(2.0, seed=11), 44100, subtype="PCM_16")
+    (tmp_path / "no-examples").mkdir()
+    srv = make_server(web_voice, tmp_path / "work", concurrency=1, queue_size=1,
+                      examples_dir=tmp_path / "no-examples")
+    try:
+        warm = Client(srv.url, verbose=False, analytics_enabled=False)
+        convert(warm, clip)  # loads the voice
+        voice = srv.state.cache.peek("demo-voice")
+        with voice.lock:
+            clients = [Client(srv.url, verbose=False, analytics_enabled=False) for _ in range(3)]
+            running = clients[0].submit(handle_file(str(clip)), "demo-voice", "alto", 0, "pm",
+                                        api_name=API)
+            _wait_for(lambda: any("waiting for another conversion" in (o[1] or "") for o in running.outputs()))
+            waiting = clients[1].submit(handle_file(str(clip)), "demo-voice", "alto", 0, "pm",
+                                        api_name=API)
+            _wait_for(lambda: waiting.status().code in (Status.IN_QUEUE, Status.QUEUE_FULL))
+            rejected = clients[2].submit(handle_file(str(clip)), "demo-voice", "alto", 0, "pm",
+                                         api_name=API)
+            with pytest.raises((AppError, ValueError, Exception)) as err:
+                rejected.result(timeout=120)
+            assert "queue is full" in str(err.value).lower()
+        assert "done:" in running.result(timeout=300)[1]
+        assert "done:" in waiting.result(timeout=300)[1]
+    finally:
+        srv.demo.close()
+
+
+def _wait_for(condition, limit: float = 120.0) -> None:
+    """Poll until condition() holds (a guard against hanging, not a timing assertion)."""
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached")
+        time.sleep(0.1)
+
+
+def test_upload_size_is_limited(web_voice, make_server, tmp_path):
+    from gradio_client import Client
+
+    srv = make_server(web_voice, tmp_path / "work", max_file_size=50_000, examples_dir=tmp_path / "none")
+    try:
+        small = Client(srv.url, verbose=False, analytics_enabled=False)
+        with pytest.raises(Exception) as err:
+            convert(small, web_voice.clip)  # 176 kB
+        assert "size" in str(err.value).lower() and "Traceback" not in str(err.value)
+    finally:
+        srv.demo.close()

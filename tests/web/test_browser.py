@@ -1,0 +1,136 @@
+"""The page in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright), on a real server.
+
+Flow: load the page, pick the example clip, convert, see the output audio, log lines, timing table and F0 plot;
+save docs/screenshot.png. Then a bad upload shows the readable error and the next conversion still works. Every
+request the browser makes must go to the test server on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO_ROOT / "docs" / "screenshot.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-default-apps", "--disable-domain-reliability", "--no-pings"]
+GUARD_MS = 180_000  # upper bound for waits (a hang guard, not a timing assertion)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        profile = tmp_path_factory.mktemp("chromium-profile")
+        context = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                       headless=True, viewport={"width": 1400, "height": 1000})
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    requests: list[str] = []
+    page = browser.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(server.url)
+    page.wait_for_selector("#convert-button", timeout=GUARD_MS)
+    yield page
+    page.close()
+    server_netloc = urlsplit(server.url).netloc
+    foreign = sorted({u for u in requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+                      and urlsplit(u).netloc != server_netloc})
+    assert not foreign, f"the page contacted something besides the server: {foreign}"
+
+
+def _until(page, script: str, arg=None, limit_ms: int = GUARD_MS) -> None:
+    """Evaluate `script` (a JS function) every 200 ms until it returns something truthy (hang guard only)."""
+    waited = 0
+    while not page.evaluate(script, arg):
+        if waited > limit_ms:
+            raise AssertionError(f"page never satisfied: {script}; log: {_log(page)!r}")
+        page.wait_for_timeout(200)
+        waited += 200
+
+
+def _log(page) -> str:
+    return page.input_value("#log-panel textarea")
+
+
+def _convert_and_wait(page, expect: str) -> None:
+    page.click("#convert-button")
+    _until(page, "(text) => document.querySelector('#log-panel textarea').value.includes(text)", expect)
+
+
+def test_example_convert_listen(page, web_voice):
+    assert page.locator("#model-picker input").input_value().startswith("demo-voice")
+    assert page.locator("#speaker-picker input").input_value() == "alto"
+    page.get_by_text("sung_phrase.wav", exact=True).click()
+    page.wait_for_selector("#input-audio audio, #input-audio canvas", state="attached", timeout=GUARD_MS)
+
+    page.click("#convert-button")
+    _until(page, "() => document.querySelector('#log-panel textarea').value.includes('converting')")
+    # the log stays visible while the job runs: no progress overlay on it
+    assert page.locator("#log-panel").is_visible()
+    tracker = page.locator("#log-panel [data-testid='status-tracker']")
+    assert tracker.count() == 0 or "hide" in (tracker.first.get_attribute("class") or "")
+    _until(page, "() => document.querySelector('#log-panel textarea').value.includes('done:')")
+
+    log = _log(page)
+    assert "reading sung_phrase.wav" in log and "piece 1/" in log and "synthesizer" in log
+    link = page.locator("#output-audio a[data-testid='download-link']")
+    link.wait_for(timeout=GUARD_MS)
+    assert link.get_attribute("download") == "sung_phrase_demo-voice_alto_+0.wav"
+    download = page.request.get(link.get_attribute("href"))
+    assert download.ok and download.body()[:4] == b"RIFF"
+    # the player loaded the result: its waveform shows the 2 s duration
+    _until(page, "() => (document.querySelector('#output-audio #duration') || {}).textContent === '0:02'")
+    assert page.locator("#job-progress .svc-progress[data-state='done']").count() == 1
+    assert "real-time factor" in page.locator("#timing-table").inner_text()
+    assert "real-time factor" in page.locator("#timing-summary").inner_text()
+    page.wait_for_selector("#f0-plot svg path, #f0-plot canvas", state="attached", timeout=GUARD_MS)
+    page.wait_for_timeout(500)  # let the plot finish drawing before the picture
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_bad_upload_then_good(page, web_voice, tmp_path):
+    fake = tmp_path / "broken.wav"
+    fake.write_text("not audio at all\n" * 50)
+    page.set_input_files("#input-audio input[type=file]", str(fake))
+    page.wait_for_selector("#input-audio audio", state="attached", timeout=GUARD_MS)
+    _convert_and_wait(page, "error:")
+    toast = page.locator(".toast-body").first
+    toast.wait_for(timeout=GUARD_MS)
+    message = toast.inner_text()
+    assert "Could not read 'broken.wav'" in message
+    assert "Traceback" not in message and "/tmp/" not in message
+
+    good = tmp_path / "good.wav"
+    shutil.copyfile(web_voice.clip, good)
+    page.locator("#input-audio button[aria-label='Clear']").first.click()
+    page.set_input_files("#input-audio input[type=file]", str(good))
+    page.wait_for_selector("#input-audio audio, #input-audio canvas", state="attached", timeout=GUARD_MS)
+    _convert_and_wait(page, "done:")
+    assert "reading good.wav" in _log(page)
+
+
+def test_status_tab_shows_doctor(page):
+    page.get_by_role("tab", name="About / Status").click()
+    panel = page.locator("#status-panel")
+    panel.wait_for(timeout=GUARD_MS)
+    text = panel.inner_text()
+    assert "torch" in text and "gradio" in text and "Threads" in text
+    assert "vec256l9" in text and "fcpe" in text and "rmvpe.pt" in text  # rmvpe missing, with where to get it
+
+
+def test_no_outbound_connections_from_the_server_process(outbound):
+    assert outbound() == []

@@ -1,0 +1,144 @@
+"""Command-line settings, the models folder scan, and model uploads (checked through svc_core, safe loading)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from svc_core.errors import ModelError, SvcError, UnsafeFileError
+from svc_core.ui.convert_tab import f0_choices, models_notice
+from svc_core.ui.models import ModelLibrary, scan_models_dir
+from svc_core.ui.settings import DEFAULT_HOST, DEFAULT_PORT, SettingsError, parse_args, parse_auth, parse_size
+
+
+# ------------------------------------------------------------------ settings
+def test_defaults_bind_loopback_7860():
+    s = parse_args([])
+    assert (s.host, s.port) == (DEFAULT_HOST, DEFAULT_PORT) == ("127.0.0.1", 7860)
+    assert s.auth == () and s.concurrency == 1 and s.queue_size == 16 and s.models_dir.name == "models"
+    assert s.max_file_size == 200 * 1024**2
+
+
+def test_every_option():
+    s = parse_args(["--host", "0.0.0.0", "--port", "8000", "--auth", "ann:pw", "--root-path", "/svc/",
+                    "--max-file-size", "5mb", "--concurrency", "2", "--queue-size", "3", "--models-dir", "voices"])
+    assert s.host == "0.0.0.0" and s.port == 8000 and s.auth == (("ann", "pw"),) and s.root_path == "/svc"
+    assert s.max_file_size == 5 * 1024**2 and s.concurrency == 2 and s.queue_size == 3
+    assert s.models_dir == Path("voices").resolve()
+
+
+def test_auth_file(tmp_path):
+    f = tmp_path / "users"
+    f.write_text("# comment\n\nann:pw:with:colons\nbob:x\n")
+    assert parse_auth(str(f)) == (("ann", "pw:with:colons"), ("bob", "x"))
+    f.write_text("nopassword\n")
+    with pytest.raises(SettingsError, match="line 1"):
+        parse_auth(str(f))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--auth", "justaname"], "not USER:PASS"),
+    (["--auth", ":pw"], "both parts"),
+    (["--max-file-size", "lots"], "not a size"),
+    (["--port", "70000"], "TCP port"),
+    (["--concurrency", "0"], "1 or more"),
+    (["--queue-size", "0"], "1 or more"),
+    (["--root-path", "svc"], "must start with /"),
+])
+def test_bad_values_are_readable(argv, message):
+    with pytest.raises(SettingsError, match=message):
+        parse_args(argv)
+
+
+def test_sizes():
+    assert parse_size("200mb") == 200 * 1024**2 and parse_size("1GB") == 1024**3 and parse_size("512") == 512
+
+
+# ------------------------------------------------------------------ models folder
+def test_scan_finds_voice_and_explains_skipped(web_voice, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(web_voice.models_dir / "demo-voice", models / "voice-a")
+    (models / "voice-a" / "G_800.pth").write_bytes((models / "voice-a" / "G_0.pth").read_bytes())
+    (models / "only-config").mkdir()
+    shutil.copy(web_voice.models_dir / "demo-voice" / "config.json", models / "only-config")
+    scan = scan_models_dir(models)
+    assert [e.key for e in scan.entries] == ["voice-a"]
+    entry = scan.entries[0]
+    assert entry.model_path.name == "G_800.pth"  # the highest step
+    assert entry.speakers == ("alto", "tenor", "bass") and entry.speech_encoder == "vec256l9"
+    assert scan.problems == ("only-config: no G_*.pth generator in only-config/",)
+
+
+def test_empty_models_dir_says_what_to_load(tmp_path):
+    library = ModelLibrary(tmp_path / "missing", tmp_path / "uploads")
+    notice = models_notice(library)
+    assert "No voice model found" in notice and "G_*.pth" in notice and "config.json" in notice
+    assert "so-vits-svc" in notice and "Hugging Face" in notice and "pretrain" in notice
+
+
+def test_f0_menu_offers_only_usable_predictors(web_voice):
+    choices, note = f0_choices()
+    values = [v for _, v in choices]
+    assert values[0] == "auto" and "pm" in values and "fcpe" in values
+    assert "rmvpe" not in values and "rmvpe" in note and "rmvpe.pt" in note  # no rmvpe.pt in the test pretrain
+
+
+# ------------------------------------------------------------------ uploads
+def _voice_files(web_voice) -> list[Path]:
+    folder = web_voice.models_dir / "demo-voice"
+    return [folder / "G_0.pth", folder / "config.json"]
+
+
+def test_upload_is_checked_and_private_to_its_session(web_voice, tmp_path):
+    library = ModelLibrary(web_voice.models_dir, tmp_path / "uploads", max_uploads=2)
+    entry = library.add_upload(_voice_files(web_voice))
+    assert entry.key.startswith("upload-") and entry.uploaded and entry.speakers == ("alto", "tenor", "bass")
+    assert library.get(entry.key) == entry
+    assert entry.key not in [k for _, k in library.choices()]  # other sessions do not see it
+    assert entry.key in [k for _, k in library.choices([entry.key])]
+    keys = [library.add_upload(_voice_files(web_voice)).key for _ in range(2)]
+    with pytest.raises(ModelError):  # bounded: the oldest upload is gone, files included
+        library.get(entry.key)
+    assert not (tmp_path / "uploads" / entry.key).exists() and all(library.get(k) for k in keys)
+
+
+@pytest.mark.parametrize("names, message", [
+    (["G_0.pth"], "config.json"),
+    (["config.json"], "exactly one generator"),
+    (["G_0.pth", "config.json", "notes.txt"], "is not a model file"),
+])
+def test_upload_needs_the_right_files(web_voice, tmp_path, names, message):
+    src = {p.name: p for p in _voice_files(web_voice)}
+    files = []
+    for name in names:
+        path = tmp_path / name
+        if name in src:
+            shutil.copy(src[name], path)
+        else:
+            path.write_text("x")
+        files.append(path)
+    library = ModelLibrary(web_voice.models_dir, tmp_path / "uploads")
+    with pytest.raises(SvcError, match=message):
+        library.add_upload(files)
+    assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())
+
+
+def test_upload_with_code_in_it_is_refused_and_nothing_runs(web_voice, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return os.makedirs, (str(marker),)
+
+    checkpoint = torch.load(web_voice.models_dir / "demo-voice" / "G_0.pth", weights_only=True)
+    checkpoint["optimizer"] = {"hook": Exploit()}
+    bad = tmp_path / "G_1.pth"
+    torch.save(checkpoint, bad)
+    library = ModelLibrary(web_voice.models_dir, tmp_path / "uploads")
+    with pytest.raises(UnsafeFileError, match="could run code"):
+        library.add_upload([bad, web_voice.models_dir / "demo-voice" / "config.json"])
+    assert not marker.exists()
+    assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())
