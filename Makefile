@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-fast examples demo
+.PHONY: setup test test-fast examples demo phonevec
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,7 @@ test-fast:
 ## regenerate the web demo's example clips in examples/ (needs Debian flite, festival, festvox-kdlpc16k)
 examples: $(PY)
 	$(PY) examples/make_examples.py
+
+## build the phonevec256 content encoder (TTS corpus, CTC training, probe) into pretrain/ (hours on 2 cores)
+phonevec: $(PY)
+	scripts/build_phonevec.sh build/phonevec

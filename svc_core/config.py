@@ -30,6 +30,7 @@ ENCODER_DIMS: dict[str, int] = {
     "vec256l12-onnx": 256,
     "vec768l9-onnx": 768,
     "vec768l12-onnx": 768,
+    "phonevec256": 256,  # svc_core's own encoder (svc_core/phonevec), not an upstream name
     "hubertsoft-onnx": 256,
 }
 # What a 4.0 config (no model.speech_encoder) was trained with, keyed by model.ssl_dim.

@@ -59,6 +59,20 @@ register_encoder(
 )
 
 
+def _phonevec(path: str, device: "str | torch.device") -> ContentEncoder:
+    from ..phonevec.encoder import PhoneVecEncoder  # imported late: svc_core.phonevec itself imports this package
+
+    return PhoneVecEncoder(path, device)
+
+
+register_encoder(
+    EncoderInfo("phonevec256", 256, "phonevec256.pt",
+                "It is built by `make starter-voices` (python -m svc_core.phonevec) and shipped in the repo.",
+                "phonevec: CTC phone-trained conv+transformer (trained here), hidden layer, 256 at 50 Hz"),
+    _phonevec,
+)
+
+
 def list_encoders() -> list[str]:
     """Registered encoder names, sorted."""
     return sorted(_REGISTRY)
