@@ -8,6 +8,28 @@ import torch.nn.functional as F
 from .constants import HOP_LENGTH
 
 INTERPOLATE_MODES = ("left", "nearest", "nearest-exact", "linear")
+SPEC_MAG_EPS = 1e-6  # added under the square root of the spectrogram magnitude (upstream's value)
+
+_hann_windows: dict[tuple[int, str, torch.dtype], torch.Tensor] = {}
+
+
+def linear_spectrogram(wav: torch.Tensor, n_fft: int = 2048, hop_length: int = HOP_LENGTH,
+                       win_length: int = 2048) -> torch.Tensor:
+    """so-vits' training spectrogram: wav [B, N] or [N] in -1..1 -> magnitude [B, n_fft/2+1, N // hop] (or [F, T]).
+
+    Reflect padding of (n_fft - hop) / 2 on each side, Hann window, center=False, sqrt(re^2 + im^2 + 1e-6).
+    """
+    squeeze = wav.dim() == 1
+    x = (wav[None] if squeeze else wav).float()
+    pad = (n_fft - hop_length) // 2
+    x = F.pad(x.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    key = (win_length, str(x.device), x.dtype)
+    if key not in _hann_windows:
+        _hann_windows[key] = torch.hann_window(win_length, device=x.device, dtype=x.dtype)
+    spec = torch.stft(x, n_fft, hop_length=hop_length, win_length=win_length, window=_hann_windows[key],
+                      center=False, return_complex=True)
+    mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + SPEC_MAG_EPS)
+    return mag[0] if squeeze else mag
 
 
 def stretch_units(units: torch.Tensor, n_frames: int, mode: str = "left") -> torch.Tensor:

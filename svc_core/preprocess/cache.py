@@ -24,13 +24,12 @@ from ..constants import ENCODER_HOP_LENGTH, ENCODER_SAMPLE_RATE, HOP_LENGTH, MOD
 from ..encoders import encoder_info, get_encoder
 from ..errors import AudioError
 from ..f0 import get_predictor
-from ..features import frame_volume
+from ..features import frame_volume, linear_spectrogram
 from ..resample import sinc_resample
+from ..safe_load import load_torch
 
 N_FFT = 2048
 WIN_LENGTH = 2048
-SPEC_PAD = (N_FFT - HOP_LENGTH) // 2  # 768 samples of reflect padding each side
-SPEC_EPS = 1e-6
 CONTENT_FRAME_SLACK = 3  # content frames may differ from N16 / 320 by this much (encoder edge effects)
 KINDS = ("soft", "f0", "spec", "vol")
 
@@ -43,12 +42,8 @@ def cache_paths(clip: Path) -> dict[str, Path]:
 
 
 def spectrogram(wav: torch.Tensor) -> torch.Tensor:
-    """float32 [N] -> linear magnitude [1025, N // 512] (n_fft 2048, hop 512, Hann 2048, reflect pad 768,
-    center False, sqrt(re^2 + im^2 + 1e-6))."""
-    y = torch.nn.functional.pad(wav[None, None].float(), (SPEC_PAD, SPEC_PAD), mode="reflect")[0, 0]
-    stft = torch.stft(y, N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window=torch.hann_window(WIN_LENGTH),
-                      center=False, normalized=False, onesided=True, return_complex=True)
-    return torch.sqrt(stft.real ** 2 + stft.imag ** 2 + SPEC_EPS)
+    """float32 [N] -> linear magnitude [1025, N // 512], the training spectrogram (svc_core.features)."""
+    return linear_spectrogram(wav, N_FFT, HOP_LENGTH, WIN_LENGTH)
 
 
 def content_frames(n_samples: int) -> float:
@@ -58,7 +53,7 @@ def content_frames(n_samples: int) -> float:
 
 def _load(kind: str, path: Path) -> np.ndarray | torch.Tensor:
     if kind in ("soft", "spec"):
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_torch(path, what="cached features")
     return np.load(path, allow_pickle=False)
 
 

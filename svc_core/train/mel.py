@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 import librosa
 import torch
-import torch.nn.functional as F
 
-MAG_EPS = 1e-6  # added under the square root of the magnitude
+from ..features import linear_spectrogram  # noqa: F401  (re-exported for the trainer and dataset)
+
 LOG_CLIP = 1e-5  # floor before the natural log of the mel energies
 
-_windows: dict[tuple, torch.Tensor] = {}
 _filters: dict[tuple, torch.Tensor] = {}
 
 
@@ -41,33 +40,12 @@ class MelParams:
                    fmin=float(data.get("mel_fmin", 0.0) or 0.0), fmax=None if fmax is None else float(fmax))
 
 
-def _window(win_length: int, like: torch.Tensor) -> torch.Tensor:
-    key = (win_length, like.dtype, like.device)
-    if key not in _windows:
-        _windows[key] = torch.hann_window(win_length, dtype=like.dtype, device=like.device)
-    return _windows[key]
-
-
 def _mel_basis(p: MelParams, like: torch.Tensor) -> torch.Tensor:
     key = (p, like.dtype, like.device)
     if key not in _filters:
         basis = librosa.filters.mel(sr=p.sampling_rate, n_fft=p.n_fft, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax)
         _filters[key] = torch.from_numpy(basis).to(dtype=like.dtype, device=like.device)
     return _filters[key]
-
-
-def linear_spectrogram(wav: torch.Tensor, n_fft: int = 2048, hop_length: int = 512,
-                       win_length: int = 2048) -> torch.Tensor:
-    """wav [B, N] or [N] (float, -1..1) -> magnitude [B, n_fft/2+1, N // hop] (or without B)."""
-    squeeze = wav.dim() == 1
-    x = wav[None] if squeeze else wav
-    x = x.float()
-    pad = (n_fft - hop_length) // 2
-    x = F.pad(x.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-    spec = torch.stft(x, n_fft, hop_length=hop_length, win_length=win_length, window=_window(win_length, x),
-                      center=False, return_complex=True)
-    mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + MAG_EPS)
-    return mag[0] if squeeze else mag
 
 
 def spec_to_mel(spec: torch.Tensor, params: MelParams) -> torch.Tensor:
