@@ -134,6 +134,19 @@ def _add_train_parsers(sub) -> None:
     add_parsers(sub)
 
 
+@command("tunnel")
+def run_tunnel(args: argparse.Namespace) -> int:
+    from .tunnel.cli import run
+
+    return run(args)
+
+
+def _add_tunnel_parser(sub) -> None:
+    from .tunnel.cli import add_arguments  # issue #5: frpc / ssh -R public link for a running app
+
+    add_arguments(sub.add_parser("tunnel", help="open a supervised public tunnel (frp or ssh) to the web demo"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svc_core", description="so-vits-svc 4.x voice conversion")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     _add_preprocess_parser(sub)
     _add_train_parsers(sub)
+    _add_tunnel_parser(sub)
     return parser
 
 

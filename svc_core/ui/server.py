@@ -20,6 +20,7 @@ offline.apply()
 import gradio as gr  # noqa: E402  (after offline.apply)
 
 from .. import __version__  # noqa: E402
+from ..tunnel.panel import build_app_panel, supervisor_for_app  # noqa: E402  (issue #5)
 from .convert_tab import ConvertTabContext, build_convert_tab  # noqa: E402
 from .jobs import AUDIO_SUFFIXES, JobContext  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
@@ -56,6 +57,7 @@ class AppState:
     cache: VoiceCache
     jobs: JobContext
     work_dir: Path
+    tunnel: object | None = None  # svc_core.tunnel.TunnelSupervisor with --tunnel (started by launch())
 
 
 def find_examples(folder: Path) -> list[Path]:
@@ -73,10 +75,11 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     library = ModelLibrary(settings.models_dir, work_dir / "uploads", settings.max_uploads)
     cache = VoiceCache(settings.max_cached_voices, settings.device)
     jobs = JobContext(library, cache, work_dir / "results", settings.max_file_size)
-    state = AppState(settings, library, cache, jobs, work_dir)
+    state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings))
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
         gr.Markdown(f"## svc-studio · so-vits-svc 4.x voice conversion <small>v{__version__}</small>\n"
                     "Upload or record a clip, pick a voice, press **Convert**, listen, download.")
+        build_app_panel(settings, state.tunnel)  # tunnel state + public URL, HTTPS note for the microphone
         with gr.Tabs():
             with gr.Tab("Convert", id="convert"):
                 build_convert_tab(ConvertTabContext(library, jobs, find_examples(settings.examples_dir),
@@ -102,7 +105,13 @@ def launch_kwargs(settings: AppSettings, state: AppState) -> dict:
 
 def launch(settings: AppSettings, block: bool = True) -> tuple[gr.Blocks, AppState]:
     demo, state = build_app(settings)
-    demo.launch(prevent_thread_lock=not block, **launch_kwargs(settings, state))
+    if state.tunnel is not None:
+        state.tunnel.start()  # waits until the app answers locally, then opens the tunnel
+    try:
+        demo.launch(prevent_thread_lock=not block, **launch_kwargs(settings, state))
+    finally:
+        if block and state.tunnel is not None:
+            state.tunnel.stop()
     return demo, state
 
 
@@ -121,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "the page.", file=sys.stderr)
     try:
         launch(settings)
+    except SettingsError as err:  # --tunnel settings from the environment
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except OSError as err:  # port in use, cannot bind
         print(f"error: cannot serve on {settings.host}:{settings.port}: {err}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_FILE_SIZE = "200mb"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
 
@@ -42,6 +43,8 @@ class AppSettings:
     device: str = "cpu"
     quiet: bool = False
     extra_allowed_paths: tuple[Path, ...] = field(default_factory=tuple)
+    tunnel: str | None = None  # "frp" | "ssh": open a public tunnel (svc_core.tunnel, settings from env vars)
+    allow_anonymous: bool = False  # expose publicly without --auth (explicit opt-in)
 
     def resolve(self) -> "AppSettings":
         """The same settings with absolute paths."""
@@ -108,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", default=None, help="where uploads and results go (default: a temp folder)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--quiet", action="store_true", help="less console output")
+    p.add_argument("--tunnel", choices=("frp", "ssh"), default=None,
+                   help="open a public link with frpc or ssh -R (settings from FRP_* / SVC_SSH_* env vars, "
+                        "see frp/README.md); needs --auth")
+    p.add_argument("--allow-anonymous", action="store_true",
+                   help="allow --tunnel or a non-loopback --host without --auth (anyone can use the page)")
     return p
 
 
@@ -123,9 +131,14 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
     root = args.root_path.rstrip("/")
     if root and not root.startswith(("/", "http://", "https://")):
         raise SettingsError("--root-path must start with / (e.g. /svc) or be a full http(s) URL.")
+    if (args.tunnel or args.host not in LOOPBACK_HOSTS) and not args.auth and not args.allow_anonymous:
+        where = f"--tunnel {args.tunnel}" if args.tunnel else f"--host {args.host}"
+        raise SettingsError(f"Refusing to expose the page ({where}) without --auth USER:PASS; add "
+                            "--allow-anonymous to let anyone use it.")
     return AppSettings(
         host=args.host, port=args.port, auth=parse_auth(args.auth), root_path=root,
         max_file_size=parse_size(args.max_file_size), concurrency=args.concurrency, queue_size=args.queue_size,
         models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir),
         work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, quiet=args.quiet,
+        tunnel=args.tunnel, allow_anonymous=args.allow_anonymous,
     ).resolve()
