@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-fast examples demo phonevec
+.PHONY: setup test test-fast examples demo phonevec starter-voices
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,7 @@ examples: $(PY)
 ## build the phonevec256 content encoder (TTS corpus, CTC training, probe) into pretrain/ (hours on 2 cores)
 phonevec: $(PY)
 	scripts/build_phonevec.sh build/phonevec
+
+## build the starter voices (TTS speech + singing corpus, phonevec256, 4-speaker model) into voices/starter/ (hours on 2 cores)
+starter-voices: $(PY)
+	scripts/build_starter_voices.sh build/starter

@@ -8,7 +8,8 @@ Spoken clips: one sentence each from flite (slt, awb) and festival (ked_diphone)
 Sung clips: a flite voice reads a line of one-syllable words; WORLD (pyworld) re-times it so every vowel
 starts on its note and is stretched to the note's length (the consonants after it keep their natural
 length, squeezed into the end of the note when needed), and replaces the speech pitch by the melody with
-portamento, vibrato and a small seeded drift.
+portamento, vibrato and a small seeded drift (svc_core/phonevec/singing.py, shared with the starter voices'
+singing corpus in svc_core/starter).
 
 Every clip is 44.1 kHz mono 16-bit FLAC at about -20 dBFS speech-active RMS, peak <= -1 dBFS. The engines
 are deterministic and the only randomness is seeded, so the same Debian packages give the same samples.
@@ -28,18 +29,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO not in sys.path:  # run as a script: make svc_core importable
+    sys.path.insert(0, _REPO)
+
+from svc_core.phonevec.singing import (  # noqa: E402  (the singing synthesis, shared with svc_core.starter)
+    LEAD_SILENCE_S, TAIL_SILENCE_S, flite_with_phones, read_audio, sing_phrase)
+
 SAMPLE_RATE = 44100
 TARGET_RMS_DB = -20.0
 PEAK_LIMIT = 10.0 ** (-1.05 / 20.0)  # a little under -1 dBFS so 16-bit rounding cannot cross it
-LEAD_SILENCE_S = 0.25
-TAIL_SILENCE_S = 0.35
-FRAME_MS = 5.0  # WORLD frame period
 MANIFEST = "examples.json"
 FESTIVAL_VOICE = "ked_diphone"
-
-# CMU phone set used by flite and festival.
-VOWELS = frozenset("aa ae ah ao aw ax axr ay eh er ey ih ix iy ow oy uh uw".split())
-VOICED_CONSONANTS = frozenset("b d dh g jh l m n ng r v w y z zh dx el em en".split())
 
 
 @dataclass(frozen=True)
@@ -124,9 +125,6 @@ def missing_requirements() -> list[str]:
 
 def _pyworld():
     """pyworld's compiled module (the project's loader works around pyworld 0.3.5's pkg_resources import)."""
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if repo not in sys.path:
-        sys.path.insert(0, repo)
     from svc_core.f0.classic import load_pyworld
 
     return load_pyworld()
@@ -146,25 +144,9 @@ def engine_versions() -> str:
 
 
 # ----------------------------------------------------------------------------------------------- TTS
-def read_audio(path: str) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    x, sr = sf.read(path, dtype="float64", always_2d=True)
-    return x.mean(axis=1), sr
-
-
 def flite(voice: str, text: str, workdir: str) -> tuple[np.ndarray, int, list[tuple[str, float, float]]]:
     """Speak text with a flite voice: (audio, rate, [(phone, start_s, end_s), ...])."""
-    wav = os.path.join(workdir, f"flite_{voice}.wav")
-    out = subprocess.run(["flite", "-voice", voice, "-psdur", "-t", text, "-o", wav],
-                         capture_output=True, text=True, check=True).stdout
-    phones, start = [], 0.0
-    for token in out.split():
-        name, end = token.rsplit(":", 1)
-        phones.append((name, start, float(end)))
-        start = float(end)
-    x, sr = read_audio(wav)
-    return x, sr, phones
+    return flite_with_phones(voice, text, workdir)
 
 
 def festival(voice: str, text: str, workdir: str) -> tuple[np.ndarray, int]:
@@ -221,107 +203,16 @@ def write_flac(path: str, x: np.ndarray, title: str, text: str, versions: str) -
 
 
 # ----------------------------------------------------------------------------------------------- singing
-def midi_to_hz(midi):
-    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
-
-
-def song_timeline(phones, note_seconds):
-    """Breakpoints mapping song time to speech time, and the (start, vowel_end) span of each note.
-
-    Vowel k starts exactly on note k; the speech between vowel k and vowel k+1 (the consonants) keeps its
-    natural speed at the end of note k, compressed to at most 45 % of the note; the vowel fills the rest.
-    """
-    vowels = [i for i, (ph, _, _) in enumerate(phones) if ph in VOWELS]
-    if len(vowels) != len(note_seconds):
-        sung = " ".join(p for p, _, _ in phones)
-        raise ValueError(f"{len(vowels)} vowels for {len(note_seconds)} notes in '{sung}'")
-    speech_start = next(s for ph, s, _ in phones if ph != "pau")
-    speech_end = max(e for ph, _, e in phones if ph != "pau")
-    total = phones[-1][2]
-    first_vowel = phones[vowels[0]][1]
-    song_t = [0.0, LEAD_SILENCE_S]
-    speech_t = [0.0, speech_start]
-    t = LEAD_SILENCE_S + (first_vowel - speech_start)
-    spans = []
-    for k, index in enumerate(vowels):
-        _, v_start, v_end = phones[index]
-        next_anchor = phones[vowels[k + 1]][1] if k + 1 < len(vowels) else speech_end
-        duration = note_seconds[k]
-        consonants = min(next_anchor - v_end, 0.45 * duration)
-        vowel_end = t + duration - consonants
-        song_t += [t, vowel_end, t + duration]
-        speech_t += [v_start, v_end, next_anchor]
-        spans.append((t, vowel_end))
-        t += duration
-    song_t.append(t + TAIL_SILENCE_S)
-    speech_t.append(total)
-    return np.array(song_t), np.array(speech_t), spans
-
-
-def melody_contour(times, notes_abs, seed, vibrato_hz, vibrato_cents):
-    """f0 in MIDI units at `times`: notes (start, end, midi) glided over ~70 ms, vibrato after 0.2 s, drift."""
-    midi = np.full(times.shape, notes_abs[0][2], dtype=np.float64)
-    for start, _, pitch in notes_abs:
-        midi[times >= start] = pitch
-    frame_s = times[1] - times[0]
-    kernel = np.hanning(int(round(0.07 / frame_s)) | 1)
-    kernel /= kernel.sum()
-    half = len(kernel) // 2
-    midi = np.convolve(np.pad(midi, half, mode="edge"), kernel, mode="valid")
-    vibrato = np.zeros_like(times)
-    for start, end, _ in notes_abs:
-        inside = (times >= start) & (times < end)
-        age = times[inside] - start
-        ramp = np.clip((age - 0.2) / 0.25, 0.0, 1.0)
-        vibrato[inside] = ramp * np.sin(2.0 * np.pi * vibrato_hz * age)
-    rng = np.random.default_rng(seed)
-    drift = np.convolve(rng.standard_normal(len(times) + 80), np.hanning(81), mode="valid")[: len(times)]
-    drift *= 5.0 / (np.max(np.abs(drift)) + 1e-12)  # at most +-5 cents, slow
-    return midi + (vibrato * vibrato_cents + drift) / 100.0
-
-
 def sing(song: Song, workdir: str) -> tuple[np.ndarray, list[list[float]]]:
-    pw = _pyworld()
+    """The song's line read by its flite voice and sung on its notes (svc_core.phonevec.singing), at 44.1 kHz."""
     x, sr, phones = flite(song.voice, song.text, workdir)
-    x = np.ascontiguousarray(x)
-    f0, frame_times = pw.harvest(x, sr, f0_floor=60.0, f0_ceil=500.0, frame_period=FRAME_MS)
-    sp = pw.cheaptrick(x, f0, frame_times, sr)
-    ap = pw.d4c(x, f0, frame_times, sr)
-
     beat = 60.0 / song.bpm
-    song_t, speech_t, spans = song_timeline(phones, [beats * beat for _, beats in song.notes])
-    frame_s = FRAME_MS / 1000.0
-    times = np.arange(int(np.ceil(song_t[-1] / frame_s)) + 1) * frame_s
-    source_t = np.interp(times, song_t, speech_t)
-
-    # spectral envelope (log-interpolated) and aperiodicity sampled at the re-timed positions
-    pos = np.clip(source_t / frame_s, 0, sp.shape[0] - 1)
-    i0 = np.floor(pos).astype(int)
-    i1 = np.minimum(i0 + 1, sp.shape[0] - 1)
-    w = (pos - i0)[:, None]
-    log_sp = np.log(np.maximum(sp, 1e-16))
-    sp_song = np.exp((1 - w) * log_sp[i0] + w * log_sp[i1])
-    ap_song = (1 - w) * ap[i0] + w * ap[i1]
-
-    # voicing from the phone under each frame; silence outside the sung phrase, with 20 ms fades
-    phone_at = np.searchsorted([e for _, _, e in phones], source_t, side="right")
-    phone_at = np.minimum(phone_at, len(phones) - 1)
-    names = [phones[i][0] for i in phone_at]
-    voiced = np.array([n in VOWELS or n in VOICED_CONSONANTS for n in names])
-    silent = np.array([n == "pau" for n in names], dtype=np.float64)
-    fade = np.ones(9) / 9
-    silent = np.convolve(np.pad(silent, 4, mode="edge"), fade, mode="valid")
-    sp_song *= (10.0 ** (-4.0 * silent))[:, None]
-
-    notes_abs = [(s, s + beats * beat, song.tonic_midi + semis)
-                 for (s, _), (semis, beats) in zip(spans, song.notes)]
-    contour = melody_contour(times, notes_abs, song.seed, song.vibrato_hz, song.vibrato_cents)
-    f0_song = np.where(voiced, midi_to_hz(contour), 0.0)
-
-    y = pw.synthesize(np.ascontiguousarray(f0_song), np.ascontiguousarray(sp_song),
-                      np.ascontiguousarray(ap_song), sr, FRAME_MS)
-    y = resample(y, sr)
-    notes = [[round(s, 3), round(e, 3), int(song.tonic_midi + semis)] for (s, e), (semis, _) in zip(spans, song.notes)]
+    phrase = sing_phrase(x, sr, phones, [beats * beat for _, beats in song.notes],
+                         [song.tonic_midi + semis for semis, _ in song.notes], song.seed,
+                         song.vibrato_hz, song.vibrato_cents)
+    y = resample(phrase.audio, sr)
+    notes = [[round(s, 3), round(e, 3), int(song.tonic_midi + semis)]
+             for (s, e), (semis, _) in zip(phrase.spans, song.notes)]
     return y, notes
 
 

@@ -97,16 +97,22 @@ def normalize(x: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     if db.size == 0:
         raise RenderError("the engine produced less than 10 ms of audio")
     active = np.flatnonzero(db > db.max() - 50.0)
-    body = x[active[0] * n: (active[-1] + 1) * n]
-    loud = _frame_db(body, n)
+    body = set_level(x[active[0] * n: (active[-1] + 1) * n], sr)
+    out = np.concatenate([np.zeros(int(LEAD_S * sr)), body, np.zeros(int(TAIL_S * sr))])
+    return out.astype(np.float32)
+
+
+def set_level(x: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Scale to TARGET_RMS_DB over the 10 ms frames within 40 dB of the loudest, then keep peaks <= -1 dBFS."""
+    n = sr // 100
+    loud = _frame_db(x, n)
     loud = loud[loud > loud.max() - 40.0]
     rms_db = 10.0 * np.log10(np.mean(10.0 ** (loud / 10.0)))
-    body = body * 10.0 ** ((TARGET_RMS_DB - rms_db) / 20.0)
+    body = x * 10.0 ** ((TARGET_RMS_DB - rms_db) / 20.0)
     peak = np.max(np.abs(body))
     if peak > PEAK:
         body = body * (PEAK / peak)
-    out = np.concatenate([np.zeros(int(LEAD_S * sr)), body, np.zeros(int(TAIL_S * sr))])
-    return out.astype(np.float32)
+    return body
 
 
 def render(voice: Voice | str, text: str) -> np.ndarray:

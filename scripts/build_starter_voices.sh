@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Build the starter voices from nothing: TTS speech + singing corpus -> phonevec256 encoder (if missing) ->
+# preprocess -> train (small 4-speaker model) -> k-means index -> voices/starter/ (release G, config, index,
+# encoder, manifest.json with sha256 of every file).
+#
+#   scripts/build_starter_voices.sh [WORKDIR]        # default WORKDIR: build/starter
+#
+# Every step resumes or skips what exists, so the script can be re-run after an interruption.
+# Environment knobs (defaults = the planned full run):
+#   ST_SENTENCES (200)  ST_SONGS (1: sung versions per sentence and voice)  ST_JOBS (2)  ST_THREADS (2)
+#   ST_STEPS (3000: training steps)  ST_CLUSTERS (2000: k-means centres per speaker)  ST_F0 (auto: rmvpe when
+#   pretrain/rmvpe.pt exists, else fcpe)  ST_OUT (voices/starter)  ST_PYTHON (.venv/bin/python)
+# Needs the Debian packages flite, festival, festvox-kdlpc16k (and espeak-ng when phonevec256 must be built).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK="${1:-build/starter}"
+PY="${ST_PYTHON:-.venv/bin/python}"
+JOBS="${ST_JOBS:-2}"
+THREADS="${ST_THREADS:-2}"
+STEPS="${ST_STEPS:-3000}"
+CLUSTERS="${ST_CLUSTERS:-2000}"
+OUT="${ST_OUT:-voices/starter}"
+ENCODER=pretrain/phonevec256.pt
+F0="${ST_F0:-auto}"
+if [ "$F0" = auto ]; then
+    if [ -f pretrain/rmvpe.pt ]; then F0=rmvpe; else F0=fcpe; fi
+fi
+mkdir -p "$WORK"
+T_ALL=$SECONDS
+
+step() {  # step NAME COMMAND...: run and print its wall time
+    local name="$1" t0=$SECONDS
+    shift
+    echo "== $name"
+    "$@"
+    echo "== $name: $((SECONDS - t0)) s" | tee -a "$WORK/timings.txt"
+}
+
+step "corpus (${ST_SENTENCES:-200} sentences x 4 voices, ${ST_SONGS:-1} song(s) each)" \
+    "$PY" -m svc_core.starter corpus --out "$WORK/corpus" --sentences "${ST_SENTENCES:-200}" \
+    --songs-per-sentence "${ST_SONGS:-1}" --jobs "$JOBS"
+
+if [ ! -f "$ENCODER" ]; then
+    step "phonevec256 encoder (scripts/build_phonevec.sh)" scripts/build_phonevec.sh build/phonevec
+else
+    echo "== phonevec256 encoder: $ENCODER exists, kept"
+fi
+
+step "preprocess (encoder phonevec256, f0 $F0)" \
+    "$PY" -m svc_core preprocess --in "$WORK/corpus/raw" --out "$WORK/dataset" --encoder phonevec256 \
+    --encoder-path "$ENCODER" --f0 "$F0" --jobs "$JOBS"
+step "starter model config" "$PY" -m svc_core.starter config --data "$WORK/dataset"
+
+RESUME=()
+if compgen -G "$WORK/run/G_*.pth" > /dev/null; then RESUME=(--resume); fi
+step "train ($STEPS steps)" "$PY" -m svc_core train --data "$WORK/dataset" --out "$WORK/run" --steps "$STEPS" \
+    --threads "$THREADS" "${RESUME[@]}"
+
+INDEX="$WORK/run/kmeans_${CLUSTERS}.pt"
+if [ ! -f "$INDEX" ] || [ "$WORK/dataset/manifest.json" -nt "$INDEX" ]; then
+    step "k-means index ($CLUSTERS centres per speaker)" \
+        "$PY" -m svc_core train-index --data "$WORK/dataset" --kind kmeans --clusters "$CLUSTERS" -o "$INDEX"
+else
+    echo "== k-means index: $INDEX is newer than the dataset, kept"
+fi
+
+step "package into $OUT" "$PY" -m svc_core.starter package --run "$WORK/run" --encoder "$ENCODER" \
+    --index "$INDEX" --corpus "$WORK/corpus" --out "$OUT"
+echo "starter voices in $OUT after $((SECONDS - T_ALL)) s (step times in $WORK/timings.txt)"

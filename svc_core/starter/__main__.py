@@ -1,0 +1,76 @@
+"""Command line: python -m svc_core.starter corpus|config|package ... (see --help of each).
+
+    python -m svc_core.starter corpus --out DIR [--sentences 200] [--songs-per-sentence 1] [--jobs 2]
+    python -m svc_core.starter config --data DATASET          # starter model size into DATASET/config.json
+    python -m svc_core.starter package --run RUN --encoder pretrain/phonevec256.pt [--index K] --out voices/starter
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .voices import STARTER_VOICE_IDS
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(x for x in text.split(",") if x)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m svc_core.starter", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("corpus", help="render the speech + singing corpus (DIR/raw/<voice>/*.wav, manifest.json)")
+    c.add_argument("--out", required=True)
+    c.add_argument("--sentences", type=int, default=200, help="training sentences (default 200)")
+    c.add_argument("--songs-per-sentence", type=int, default=1, help="sung versions per sentence and voice")
+    c.add_argument("--voices", type=_csv, default=STARTER_VOICE_IDS,
+                   help="comma-separated voice ids (default: " + ",".join(STARTER_VOICE_IDS) + ")")
+    c.add_argument("--seed", type=int, default=0, help="melody seed")
+    c.add_argument("--jobs", type=int, default=1)
+    g = sub.add_parser("config", help="write the starter model size and training settings into DATASET/config.json")
+    g.add_argument("--data", required=True)
+    k = sub.add_parser("package", help="release folder: G (release, fp16), config, index, encoder, manifest")
+    k.add_argument("--run", required=True, help="training run folder")
+    k.add_argument("--encoder", required=True, help="content encoder file (phonevec256.pt)")
+    k.add_argument("--index", default=None, help="kmeans_*.pt or feature_and_index.pkl")
+    k.add_argument("--corpus", default=None, help="the starter corpus folder (its manifest is summarised)")
+    k.add_argument("--out", required=True, help="release folder, e.g. voices/starter")
+    k.add_argument("--fp32", action="store_true", help="keep the generator in float32")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    t0 = time.time()
+    if args.command == "corpus":
+        from .corpus import StarterCorpusSettings, build_corpus
+
+        if args.sentences < 1 or args.songs_per_sentence < 0 or args.jobs < 1:
+            print("error: --sentences and --jobs must be >= 1, --songs-per-sentence >= 0", file=sys.stderr)
+            return 2
+        doc = build_corpus(StarterCorpusSettings(out=args.out, n_sentences=args.sentences,
+                                                 songs_per_sentence=args.songs_per_sentence, voices=args.voices,
+                                                 seed=args.seed, jobs=args.jobs), progress=True)
+        t = doc["totals"]
+        print(f"{t['speech']['clips']} spoken ({t['speech']['hours']:.2f} h) + {t['singing']['clips']} sung "
+              f"({t['singing']['hours']:.2f} h) clips in {args.out}/raw")
+    elif args.command == "config":
+        from .model_config import apply_to_dataset
+
+        changed = apply_to_dataset(args.data)
+        print(f"{args.data}/config.json: starter settings {'written' if changed else 'already there'}")
+    else:
+        import os
+
+        from .package import PackageSettings, package_voices
+
+        corpus = os.path.join(args.corpus, "manifest.json") if args.corpus else None
+        package_voices(PackageSettings(run_dir=args.run, out_dir=args.out, encoder=args.encoder, index=args.index,
+                                       corpus_manifest=corpus, half=not args.fp32))
+    print(f"{args.command} done in {time.time() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
