@@ -147,6 +147,19 @@ def _add_tunnel_parser(sub) -> None:
     add_arguments(sub.add_parser("tunnel", help="open a supervised public tunnel (frp or ssh) to the web demo"))
 
 
+@command("export-onnx")
+def run_export_onnx(args: argparse.Namespace) -> int:
+    from .onnx.cli import run
+
+    return run(args)
+
+
+def _add_export_onnx_parser(sub) -> None:
+    from .onnx.cli import add_parser  # issue #6: synthesizer -> ONNX with upstream's interface + manifest
+
+    add_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svc_core", description="so-vits-svc 4.x voice conversion")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preprocess_parser(sub)
     _add_train_parsers(sub)
     _add_tunnel_parser(sub)
+    _add_export_onnx_parser(sub)
     return parser
 
 

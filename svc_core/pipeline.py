@@ -7,8 +7,10 @@ synthesizer, drop the padding, optionally blend loudness envelopes.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from collections import OrderedDict
 from typing import Callable, Mapping, Optional, Union
 
 import numpy as np
@@ -33,6 +35,50 @@ Speaker = Union[str, int, Mapping[str, float]]
 ProgressFn = Callable[[float, str], None]
 
 
+class FeatureCache:
+    """Small LRU of per-piece intermediate results (resampled audio, f0/uv, stretched units), bounded in bytes.
+
+    Keys start with a hash of the piece's samples and rate, so converting the same input again with another
+    transpose, speaker, noise scale or cluster ratio skips resampling, f0 prediction and the content encoder.
+    `max_bytes` 0 disables it.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def _size(value: object) -> int:
+        parts = value if isinstance(value, tuple) else (value,)
+        return sum(int(p.nbytes) if isinstance(p, np.ndarray) else p.numel() * p.element_size() for p in parts)
+
+    def get(self, key: tuple) -> object:
+        item = self._items.get(key)
+        if item is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return item[0]
+
+    def put(self, key: tuple, value: object) -> None:
+        size = self._size(value)
+        if size > self.max_bytes:
+            return
+        if key in self._items:
+            self._bytes -= self._items.pop(key)[1]
+        self._items[key] = (value, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            self._bytes -= self._items.popitem(last=False)[1][1]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
+
 class Svc:
     """A loaded voice: synthesizer + config, its content encoder, optional cluster/index file.
 
@@ -49,7 +95,7 @@ class Svc:
         self.model_path, self.config_path = os.fspath(model_path), os.fspath(config_path)
         self.load_times = StageTimes()
         with self.load_times.stage("load model"):
-            self.model = load_synthesizer(os.fspath(model_path), os.fspath(config_path), device=device)
+            self.model = self._load_model(self.model_path, self.config_path, device)
         self.config = self.model.config
         self.sample_rate = int(self.config.sampling_rate)
         self.hop_length = int(self.config.hop_length)
@@ -69,6 +115,11 @@ class Svc:
         self.f0_weights = dict(f0_weights or {})  # predictor name -> weights file (e.g. {"rmvpe": "rmvpe.pt"})
         self._predictors: dict[tuple[str, float], object] = {}
         self.last_times = StageTimes()
+        self.cache = FeatureCache()  # resampled audio, f0/uv and units per piece: transpose/ratio changes reuse them
+
+    def _load_model(self, model_path: str, config_path: str, device: str) -> torch.nn.Module:
+        """The synthesizer (with `.config`); other backends return their own model object here."""
+        return load_synthesizer(model_path, config_path, device=device)
 
     # ----------------------------------------------------------------- speakers
     @property
@@ -104,19 +155,32 @@ class Svc:
     def infer_piece(self, wav: np.ndarray, sr: int, speaker: Speaker, opts: ConvertOptions,
                     times: StageTimes) -> np.ndarray:
         """Convert one padded piece (float32 [N] at `sr`) -> float32 [T * hop] at the model rate."""
-        with times.stage("resample"):
-            wav = audio_io.pcm16_round_trip(wav, sr)
-            wav44 = audio_io.resample(wav, sr, self.sample_rate) if sr != self.sample_rate else wav
-        with times.stage("f0"):
-            f0, uv = self._predictor(opts.f0_predictor, opts.f0_threshold).compute_f0_uv(wav44)
-            f0 = torch.from_numpy(np.asarray(f0, dtype=np.float32))[None] * 2 ** (opts.transpose / 12)
-            uv = torch.from_numpy(np.asarray(uv, dtype=np.float32))[None]
+        key = (hashlib.blake2b(np.ascontiguousarray(wav).view(np.uint8), digest_size=16).hexdigest(), int(sr))
+        wav44 = self.cache.get(key)
+        if wav44 is None:
+            with times.stage("resample"):
+                wav = audio_io.pcm16_round_trip(wav, sr)
+                wav44 = audio_io.resample(wav, sr, self.sample_rate) if sr != self.sample_rate else wav
+            self.cache.put(key, wav44)
+        f0_key = key + ("f0", opts.f0_predictor, opts.f0_threshold)
+        f0_uv = self.cache.get(f0_key)
+        if f0_uv is None:
+            with times.stage("f0"):
+                f0_uv = self._predictor(opts.f0_predictor, opts.f0_threshold).compute_f0_uv(wav44)
+                f0_uv = tuple(np.asarray(a, dtype=np.float32) for a in f0_uv)
+            self.cache.put(f0_key, f0_uv)
+        f0 = torch.from_numpy(f0_uv[0])[None] * 2 ** (opts.transpose / 12)
+        uv = torch.from_numpy(f0_uv[1])[None]
         n_frames = f0.shape[1]
-        with times.stage("encoder"):
-            wav_t = torch.from_numpy(wav44).to(self.device)
-            wav16 = sinc_resample(wav_t, self.sample_rate, ENCODER_SAMPLE_RATE)
-            units = self.encoder.encode(wav16)[0]
-            c = stretch_units(units.float().cpu(), n_frames, self.config.unit_interpolate_mode)
+        c_key = key + ("units", self.encoder.name, n_frames)
+        c = self.cache.get(c_key)
+        if c is None:
+            with times.stage("encoder"):
+                wav_t = torch.from_numpy(wav44).to(self.device)
+                wav16 = sinc_resample(wav_t, self.sample_rate, ENCODER_SAMPLE_RATE)
+                units = self.encoder.encode(wav16)[0]
+                c = stretch_units(units.float().cpu(), n_frames, self.config.unit_interpolate_mode)
+            self.cache.put(c_key, c)
         g, spk_name, spk_id = self._speaker_condition(speaker, n_frames)
         if opts.cluster_ratio > 0:
             if self.retriever is None:
@@ -127,15 +191,25 @@ class Svc:
         vol = None
         if getattr(self.model, "emb_vol", None) is not None:
             vol = frame_volume(torch.from_numpy(wav44))[None, :n_frames].to(self.device)
-        with times.stage("synthesizer"), torch.inference_mode():
-            out, _ = self.model.infer(c[None].to(self.device), f0.to(self.device), uv.to(self.device), g,
-                                      noise_scale=opts.noise_scale, predict_f0=opts.auto_predict_f0, vol=vol,
-                                      seed=opts.seed)
-            out = out[0, 0].float().cpu().numpy()
+        with times.stage("synthesizer"):
+            out = self._synthesize(c[None], f0, uv, g, vol, opts)
         if opts.loudness_mix < 1:
             with times.stage("loudness"):
                 out = mix_loudness_envelope(wav44[: len(out)], out, self.sample_rate, opts.loudness_mix)
         return out
+
+    def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
+                    vol: Optional[torch.Tensor], opts: ConvertOptions) -> np.ndarray:
+        """The model call, the only step other backends (svc_core.onnx.OnnxSvc) replace.
+
+        c [1, S, T] (CPU), f0/uv [1, T] (CPU), g as `_speaker_condition` gives, vol [1, T] or None
+        -> float32 [T * hop] audio.
+        """
+        with torch.inference_mode():
+            out, _ = self.model.infer(c.to(self.device), f0.to(self.device), uv.to(self.device), g,
+                                      noise_scale=opts.noise_scale, predict_f0=opts.auto_predict_f0, vol=vol,
+                                      seed=opts.seed)
+        return out[0, 0].float().cpu().numpy()
 
     # ----------------------------------------------------------------- whole clip
     def slice_inference(self, audio: np.ndarray, sr: int, speaker: Speaker, transpose: float = 0,

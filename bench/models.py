@@ -1,0 +1,44 @@
+"""Full-size random-weight models in the upstream layout for the benchmark (built once, reused from --workdir).
+
+Uses the test suite's upstream-layout builders (tests/factories.py, tests/encoder_factories.py), whose files go
+through exactly the loaders users' files go through.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+FULL_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
+
+
+def build(workdir: str | os.PathLike, speech_encoder: str = "vec768l12") -> dict[str, Path]:
+    """{model, config, encoder, onnx, clip40, clip_long} paths under workdir (created when missing)."""
+    from encoder_factories import make_contentvec_checkpoint
+    from factories import make_upstream_checkpoint
+
+    root = Path(workdir)
+    model_dir = root / f"full-{speech_encoder}"
+    g_path, config_path = model_dir / "G_0.pth", model_dir / "config.json"
+    if not g_path.is_file():
+        make_upstream_checkpoint(model_dir, speech_encoder=speech_encoder, n_speakers=1, small=False, seed=1)
+    encoder = root / "pretrain" / "checkpoint_best_legacy_500.pt"
+    if not encoder.is_file():  # ContentVec legacy layout at full size: 768 wide, 12 layers, 3072 FFN, 12 heads
+        make_contentvec_checkpoint(encoder, embed_dim=768, final_dim=256, layers=12, heads=12, ffn_dim=3072,
+                                   conv_feature_layers=FULL_CONV, seed=2)
+    onnx_path = model_dir / "model.onnx"
+    if not onnx_path.is_file():
+        from svc_core.onnx import export_synthesizer
+
+        export_synthesizer(g_path, config_path, onnx_path)
+    return {"model": g_path, "config": config_path, "encoder": encoder, "onnx": onnx_path}
+
+
+def clip(seconds: float):
+    """A sung test phrase (float32 at 44.1 kHz) with a 0.6 s slicer gap every 8 s (pieces of ~7.4 s)."""
+    from audio_factories import sung_phrase
+
+    return sung_phrase(seconds, gap_every=8.0, gap=0.6), 44100

@@ -1,0 +1,59 @@
+"""One measurement in a fresh process (so peak RSS is this configuration's):
+`python -m bench.one --backend torch|onnx --threads N --f0 pm --seconds 40 --workdir DIR` -> one JSON line."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--backend", choices=("torch", "onnx"), required=True)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--f0", default="pm")
+    p.add_argument("--seconds", type=float, default=40.0)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--rerun", action="store_true", help="also time a second pass with another transpose")
+    args = p.parse_args()
+    load_before = os.getloadavg()[0]
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    from svc_core.timing import peak_rss_mb
+
+    from .models import build, clip
+
+    paths = build(args.workdir)
+    wav, sr = clip(args.seconds)
+    start = time.perf_counter()
+    if args.backend == "torch":
+        from svc_core import Svc
+
+        svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]))
+        provider = "torch eager"
+    else:
+        from svc_core.onnx import OnnxSvc
+
+        svc = OnnxSvc(paths["onnx"], encoder_path=str(paths["encoder"]), device="auto", threads=args.threads)
+        provider = svc.session_info.describe()
+    load = time.perf_counter() - start
+    svc.slice_inference(wav, sr, 0, f0_predictor=args.f0)
+    times = dict(svc.last_times.seconds)
+    result = {
+        "backend": args.backend, "provider": provider, "threads": args.threads, "f0": args.f0,
+        "audio_seconds": args.seconds, "load": load, "stages": times, "convert": svc.last_times.total,
+        "rtf": svc.last_times.rtf, "end_to_end": load + svc.last_times.total, "peak_rss_mb": peak_rss_mb(),
+        "loadavg_before": load_before,
+    }
+    if args.rerun:
+        svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, transpose=2)
+        result["rerun_transpose"] = svc.last_times.total
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""ONNX backend: export with upstream's interface (spec h) and run on ONNX Runtime with the shared pipeline.
+
+    from svc_core.onnx import export_synthesizer, OnnxSvc
+    manifest = export_synthesizer("G_30400.pth", "config.json", "model.onnx")   # + model.onnx.json
+    svc = OnnxSvc("model.onnx", encoder_path="pretrain/checkpoint_best_legacy_500.pt")
+
+onnxruntime / onnx are imported only when a session is made or a file is exported.
+"""
+from .export import MANIFEST_KEY, export_synthesizer, interface, manifest_path, read_manifest
+from .graph import FrameSineSource, SynthesizerGraph
+from .runtime import SessionInfo, make_session, physical_cores, pick_providers
+from .svc import GraphSvc, OnnxSvc, prior_noise
+
+__all__ = [
+    "MANIFEST_KEY", "export_synthesizer", "interface", "manifest_path", "read_manifest", "FrameSineSource",
+    "SynthesizerGraph", "SessionInfo", "make_session", "physical_cores", "pick_providers", "GraphSvc", "OnnxSvc",
+    "prior_noise",
+]

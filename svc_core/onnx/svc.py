@@ -1,0 +1,161 @@
+"""Backends that share `Svc`'s pipeline (slicing, f0, encoder, retrieval, mixing, caching) and differ only in
+the synthesizer call:
+
+* `GraphSvc`: torch eager running `SynthesizerGraph` -- the exact computation of the ONNX export (deterministic
+  NSF source, see graph.py). It is the torch reference the ONNX backend is compared with.
+* `OnnxSvc`: ONNX Runtime running an exported file (`python -m svc_core export-onnx`). It needs no torch
+  synthesizer: the config, speakers and variant come from the export's manifest.
+
+    svc = OnnxSvc("model.onnx", encoder_path="pretrain/checkpoint_best_legacy_500.pt")
+    print(svc.session_info.describe())      # e.g. onnxruntime CPUExecutionProvider (intra-op threads 2, ...)
+    out = svc.slice_inference(wav, sr, "nyaru", transpose=3, f0_predictor="pm")
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+import torch
+
+from ..config import config_from_dict, load_config
+from ..encoders import ContentEncoder
+from ..errors import ModelError, OptionError
+from ..options import ConvertOptions
+from ..pipeline import Svc
+from .export import MIN_FRAMES, read_manifest
+from .graph import SynthesizerGraph
+from .runtime import SessionInfo, make_session
+
+
+def prior_noise(channels: int, frames: int, noise_scale: float, seed: int) -> torch.Tensor:
+    """randn(1, channels, frames) * noise_scale, the same numbers `SynthesizerTrn.infer` draws for its prior
+    after re-seeding with `seed` (its first draw, on CPU)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.randn(1, channels, frames, generator=gen) * float(noise_scale)
+
+
+class GraphSvc(Svc):
+    """`Svc` whose synthesizer step is the export graph run in torch (speaker_mix None: as upstream's export,
+    the mix variant when the config lists 2+ speakers)."""
+
+    backend = "torch-graph"
+
+    def __init__(self, model_path: str | os.PathLike, config_path: str | os.PathLike, *args: Any,
+                 speaker_mix: Optional[bool] = None, **kwargs: Any) -> None:
+        super().__init__(model_path, config_path, *args, **kwargs)
+        mix = len(self.config.spk) >= 2 if speaker_mix is None else bool(speaker_mix)
+        self.graph = SynthesizerGraph(self.model, speaker_mix=mix).eval()
+        self.speaker_mix = mix
+        self.inter_channels = int(self.model.inter_channels)
+        self.n_speakers = int(self.model.n_speakers)
+        self.has_vol = getattr(self.model, "emb_vol", None) is not None
+
+    # ------------------------------------------------------------------ graph inputs
+    def graph_inputs(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
+                     vol: Optional[torch.Tensor], opts: ConvertOptions) -> tuple[dict[str, np.ndarray], int]:
+        """Pipeline tensors (c [1, S, T], f0/uv [1, T], g, vol) -> (the graph's named inputs, T).
+
+        Pieces shorter than MIN_FRAMES are edge-padded to it (the caller trims the audio back to T * hop).
+        """
+        if opts.auto_predict_f0:
+            raise OptionError("auto_predict_f0 is not available with the ONNX backend (upstream's export has no "
+                              "f0 decoder); use the torch backend for it.")
+        frames = int(f0.shape[1])
+        pad = max(0, MIN_FRAMES - frames)
+        c = c[0].T.contiguous()[None].float().cpu()  # [1, T, S]
+        if pad:
+            c = torch.cat([c, c[:, -1:].expand(1, pad, c.shape[2])], 1)
+            f0, uv = (torch.cat([t, t[:, -1:].expand(1, pad)], 1) for t in (f0, uv))
+            vol = None if vol is None else torch.cat([vol, vol[:, -1:].expand(1, pad)], 1)
+        total = frames + pad
+        inputs = {
+            "c": c.numpy(),
+            "f0": f0.float().cpu().numpy(),
+            "mel2ph": np.arange(1, total + 1, dtype=np.int64)[None],
+            "uv": uv.float().cpu().numpy(),
+            "noise": prior_noise(self.inter_channels, total, opts.noise_scale, opts.seed).numpy(),
+            "sid": self._sid(g.cpu(), total),
+        }
+        if self.has_vol:
+            if vol is None:
+                raise ModelError("This model has a volume embedding but no volume was computed.")
+            inputs["vol"] = vol.float().cpu().numpy()
+        return inputs, frames
+
+    def _sid(self, g: torch.Tensor, frames: int) -> np.ndarray:
+        if g.is_floating_point():  # mix matrix [T, n_spk]
+            if not self.speaker_mix:
+                raise OptionError("This ONNX export has no speaker mixing (sid is one id); choose one speaker or "
+                                  "re-export with --speaker-mix on.")
+            if g.shape[0] < frames:
+                g = torch.cat([g, g[-1:].expand(frames - g.shape[0], g.shape[1])], 0)
+            return g.float().numpy()
+        sid = int(g.flatten()[0])
+        if not self.speaker_mix:
+            return np.array([sid], dtype=np.int64)
+        one_hot = np.zeros((frames, self.n_speakers), dtype=np.float32)
+        one_hot[:, sid] = 1.0
+        return one_hot
+
+    def run_graph(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Named inputs -> audio [1, 1, T * hop] (torch eager)."""
+        names = ["c", "f0", "mel2ph", "uv", "noise", "sid"] + (["vol"] if self.has_vol else [])
+        with torch.inference_mode():
+            out = self.graph(*(torch.from_numpy(np.asarray(inputs[n])) for n in names))
+        return out.numpy()
+
+    def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
+                    vol: Optional[torch.Tensor], opts: ConvertOptions) -> np.ndarray:
+        inputs, frames = self.graph_inputs(c, f0, uv, g, vol, opts)
+        return np.ascontiguousarray(self.run_graph(inputs)[0, 0, : frames * self.hop_length], dtype=np.float32)
+
+
+class _ExportedModel:
+    """What `Svc` reads from its model, for an exported file: config, speaker table width, vol flag."""
+
+    def __init__(self, manifest: Mapping[str, Any], config) -> None:
+        self.config = config
+        self.manifest = dict(manifest)
+        self.inter_channels = int(manifest["inter_channels"])
+        self.n_speakers = int(manifest["n_speakers"])
+        self.emb_g = torch.nn.Module()
+        self.emb_g.weight = torch.empty(self.n_speakers, 0)  # only its row count is used (speaker mixes)
+        self.emb_vol = True if manifest.get("vol_embedding") else None
+
+
+class OnnxSvc(GraphSvc):
+    """`Svc` on ONNX Runtime: device "auto" (CUDA when onnxruntime has it, else CPU), "cpu" or "cuda";
+    threads None = physical cores. `session_info` says which provider and threads were used."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, onnx_path: str | os.PathLike, config_path: Optional[str | os.PathLike] = None,
+                 encoder_path: Optional[str] = None, cluster_path: Optional[str] = None, device: str = "auto",
+                 encoder: Union[str, ContentEncoder, None] = None, f0_weights: Optional[Mapping[str, str]] = None,
+                 threads: Optional[int] = None) -> None:
+        self.manifest = read_manifest(onnx_path)
+        if self.manifest.get("kind") != "synthesizer":
+            raise ModelError(f"'{os.path.basename(os.fspath(onnx_path))}' is an exported {self.manifest.get('kind')},"
+                             " not a synthesizer.")
+        self._onnx_device, self._threads = device, threads
+        torch_device = "cuda" if str(device).startswith("cuda") and torch.cuda.is_available() else "cpu"
+        Svc.__init__(self, onnx_path, config_path or "", encoder_path=encoder_path, cluster_path=cluster_path,
+                     device=torch_device, encoder=encoder, f0_weights=f0_weights)
+        self.speaker_mix = bool(self.manifest["speaker_mix"])
+        self.inter_channels = self.model.inter_channels
+        self.n_speakers = self.model.n_speakers
+        self.has_vol = self.model.emb_vol is not None
+
+    def _load_model(self, model_path: str, config_path: str, device: str) -> _ExportedModel:
+        config = load_config(config_path) if config_path else config_from_dict(self.manifest["config"],
+                                                                                source=f"{model_path} manifest")
+        self.session, self.session_info = make_session(model_path, self._onnx_device, self._threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        return _ExportedModel(self.manifest, config)
+
+    def run_graph(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(["audio"], {n: inputs[n] for n in self.input_names})[0]
+
+
+__all__ = ["GraphSvc", "OnnxSvc", "SessionInfo", "prior_noise"]

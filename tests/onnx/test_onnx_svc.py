@@ -1,0 +1,56 @@
+"""OnnxSvc end to end against the torch backend running the same graph (GraphSvc), and its settings."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from svc_core.errors import OptionError
+from svc_core.onnx import GraphSvc, OnnxSvc, physical_cores
+
+
+@pytest.fixture(scope="module")
+def pair(exported, encoder256):
+    e = exported["mix"]
+    return (GraphSvc(e.model, e.config, encoder_path=str(encoder256)),
+            OnnxSvc(e.onnx, encoder_path=str(encoder256), device="auto"))
+
+
+@pytest.mark.parametrize("speaker", ["tenor", {"alto": 0.3, "bass": 0.7}])
+def test_onnx_svc_matches_torch(pair, clip, speaker):
+    torch_svc, onnx_svc = pair
+    a = torch_svc.slice_inference(*clip, speaker, transpose=2, f0_predictor="pm")
+    b = onnx_svc.slice_inference(*clip, speaker, transpose=2, f0_predictor="pm")
+    assert a.shape == b.shape == (len(clip[0]),) and np.abs(a).max() > 1e-2
+    assert np.abs(a - b).max() < 1e-3
+
+
+def test_vol_model_end_to_end(exported, encoder768, clip):
+    e = exported["vol"]
+    a = GraphSvc(e.model, e.config, encoder_path=str(encoder768)).slice_inference(*clip, 0, f0_predictor="pm")
+    b = OnnxSvc(e.onnx, encoder_path=str(encoder768)).slice_inference(*clip, 0, f0_predictor="pm")
+    assert np.abs(a - b).max() < 1e-3
+
+
+def test_provider_and_threads_reported(pair):
+    info = pair[1].session_info
+    assert info.provider == "CPUExecutionProvider"  # no CUDA build in the test environment
+    assert info.intra_op_threads == physical_cores() and info.inter_op_threads == 1
+    assert "CPUExecutionProvider" in info.describe()
+
+
+def test_onnx_svc_uses_the_manifest_config(pair):
+    onnx_svc = pair[1]
+    assert onnx_svc.speakers == ["alto", "tenor", "bass"] and onnx_svc.sample_rate == 44100
+    assert onnx_svc.speaker_mix is True
+
+
+def test_auto_f0_is_refused(pair, clip):
+    with pytest.raises(OptionError, match="auto_predict_f0"):
+        pair[1].slice_inference(*clip, "alto", f0_predictor="pm", auto_predict_f0=True)
+
+
+def test_mix_refused_by_single_id_export(exported, encoder256, clip):
+    e = exported["vec256l9"]
+    svc = OnnxSvc(e.onnx, encoder_path=str(encoder256))
+    with pytest.raises(OptionError, match="speaker mixing"):
+        svc.slice_inference(*clip, {"spk0": 1.0}, f0_predictor="pm", clip_seconds=0)
