@@ -46,7 +46,7 @@ def test_wrong_encoder_for_256_dim_checkpoint(base_model_256: tuple[Path, Path],
         load_synthesizer(g, tmp_path / "config.json")
     msg = str(info.value)
     assert "config.json says speech_encoder vec768l12 (768-dim) but this checkpoint takes 256-dim features " \
-           "(pre.weight [32, 256, 5]): it is a vec256l9 or hubertsoft model; set model.speech_encoder" in msg
+           "(pre.weight [32, 256, 5]): it is a vec256l9 or hubertsoft or phonevec256 model; set model.speech_encoder" in msg
 
 
 def test_wrong_ssl_dim_only(base_copy: tuple[Path, Path]) -> None:
