@@ -48,14 +48,6 @@ def _add_infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
 
 
-def _resolve_f0(name: str) -> str:
-    if name != "auto":
-        return name
-    from .f0 import predictor_status
-
-    return "rmvpe" if predictor_status().get("rmvpe") is None else "fcpe"
-
-
 @command("infer")
 def run_infer(args: argparse.Namespace) -> int:
     from .audio import load_audio, write_audio
@@ -63,7 +55,9 @@ def run_infer(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    f0_name = "rmvpe" if args.f0 == "auto" and args.rmvpe else _resolve_f0(args.f0)
+    from .f0 import resolve_predictor
+
+    f0_name = resolve_predictor(args.f0, args.rmvpe)
     wav, sr = load_audio(args.input)
     svc = Svc(args.model, args.config, encoder_path=args.encoder, cluster_path=args.cluster, device=args.device,
               encoder=args.encoder_name, f0_weights={"rmvpe": args.rmvpe} if args.rmvpe else None)

@@ -106,6 +106,23 @@ def predictor_status(weights_path: str | os.PathLike | None = None) -> dict[str,
     return {name: _why_not(name, weights_path if _REGISTRY[name].weights_file else None) for name in _REGISTRY}
 
 
+def resolve_predictor(name: str | None, weights_path: str | os.PathLike | None = None) -> str:
+    """A predictor name the user may give -> the one to run here.
+
+    "auto" (or empty) means rmvpe when its weights are found, else fcpe (bundled weights). Any other name must be
+    known (OptionError listing the choices) and usable here (OptionError saying what is missing).
+    """
+    name = (name or "auto").strip()
+    status = predictor_status(weights_path)
+    if name == "auto":
+        return "rmvpe" if status.get("rmvpe") is None else "fcpe"
+    if name not in status:
+        raise OptionError(f"Unknown f0 predictor '{name}'. Choose one of: auto, {', '.join(status)}.")
+    if status[name] is not None:
+        raise OptionError(f"The '{name}' f0 predictor cannot run here: it {status[name]}")
+    return name
+
+
 def get_predictor(
     name: str,
     *,

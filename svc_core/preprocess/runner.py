@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterator
 import torch
 
 from ..encoders import encoder_info, find_weights
-from ..errors import AudioError, MissingWeightsError, OptionError, SvcError
-from ..f0 import predictor_status
+from ..errors import AudioError, MissingWeightsError, SvcError
+from ..f0 import resolve_predictor
 from . import cache as cache_mod
 from .clips import SourceResult, cut_source
 from .config_writer import build_config, config_encoder_name, config_text
@@ -48,14 +48,7 @@ class PrepareResult:
 
 def resolve_f0(name: str, weights: str | None) -> str:
     """'auto' -> rmvpe when its weights are found, else fcpe; other names are checked to be usable here."""
-    status = predictor_status(weights)
-    if name == "auto":
-        return "rmvpe" if status.get("rmvpe") is None else "fcpe"
-    if name not in status:
-        raise OptionError(f"Unknown f0 predictor '{name}'. Choose one of: {', '.join(status)}.")
-    if status[name] is not None:
-        raise OptionError(f"The '{name}' f0 predictor {status[name]}")
-    return name
+    return resolve_predictor(name, weights)
 
 
 def _init_worker() -> None:

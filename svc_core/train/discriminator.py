@@ -58,13 +58,19 @@ class DiscriminatorS(nn.Module):
         self.conv_post = norm(nn.Conv1d(_width(1024, d), 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        fmap = []
-        for layer in self.convs:
-            x = F.leaky_relu(layer(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
+        return _conv_stack(self.convs, self.conv_post, x)
+
+
+def _conv_stack(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run conv -> leaky ReLU for each layer, then conv_post; returns (flattened logits, every feature map)."""
+    fmap = []
+    for layer in convs:
+        x = F.leaky_relu(layer(x), LRELU_SLOPE)
         fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+    x = conv_post(x)
+    fmap.append(x)
+    return torch.flatten(x, 1, -1), fmap
 
 
 class DiscriminatorP(nn.Module):
@@ -87,14 +93,7 @@ class DiscriminatorP(nn.Module):
             extra = self.period - t % self.period
             x = F.pad(x, (0, extra), "reflect")
             t += extra
-        x = x.view(b, c, t // self.period, self.period)
-        fmap = []
-        for layer in self.convs:
-            x = F.leaky_relu(layer(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _conv_stack(self.convs, self.conv_post, x.view(b, c, t // self.period, self.period))
 
 
 class MultiPeriodDiscriminator(nn.Module):

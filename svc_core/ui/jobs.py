@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from ..errors import AudioError, OptionError, SvcError
+from ..errors import AudioError, SvcError
 from ..timing import StageTimes
 from .models import ModelLibrary
 from .voice_cache import VoiceCache
@@ -94,18 +94,10 @@ class JobCancelled(Exception):
 
 
 def resolve_f0(name: str) -> str:
-    """'auto' -> rmvpe when usable, else fcpe; other names must be usable here (else SvcError saying why)."""
-    from ..f0 import list_predictors, predictor_status
+    """'auto' -> rmvpe when usable, else fcpe; other names must be usable here (else an error saying why)."""
+    from ..f0 import resolve_predictor
 
-    status = predictor_status()
-    name = (name or "auto").strip()
-    if name == "auto":
-        return "rmvpe" if status.get("rmvpe") is None else "fcpe"
-    if name not in status:
-        raise OptionError(f"Unknown f0 predictor '{name}'. Choose one of: auto, {', '.join(list_predictors())}.")
-    if status[name] is not None:
-        raise SvcError(f"The '{name}' f0 predictor cannot run here: it {status[name]}")
-    return name
+    return resolve_predictor(name)
 
 
 def check_audio_file(path: str | None, max_bytes: int) -> Path:
