@@ -37,12 +37,17 @@ class VoiceCache:
             return self._voices.get(key)
 
     def _encoder(self, entry: ModelEntry, ssl_dim: int):
-        from ..encoders import expected_encoder, get_encoder
+        """The voice's content encoder: its weights file inside the voice folder if it ships one (starter voices
+        carry theirs), else the shared one from ./pretrain or $SVC_PRETRAIN_DIR."""
+        from ..encoders import encoder_info, expected_encoder, get_encoder
 
         name = expected_encoder(ssl_dim, entry.speech_encoder)
-        if name not in self._encoders:
-            self._encoders[name] = get_encoder(name, device=self.device)
-        return self._encoders[name]
+        bundled = entry.model_path.parent / encoder_info(name).default_file
+        path = str(bundled) if bundled.is_file() else None
+        key = f"{name}@{path}" if path else name
+        if key not in self._encoders:
+            self._encoders[key] = get_encoder(name, path=path, device=self.device)
+        return self._encoders[key]
 
     def get(self, entry: ModelEntry) -> tuple[LoadedVoice, bool]:
         """(voice, was_cached). Loads on a miss; SvcError messages (missing encoder, bad file) pass through."""
@@ -65,7 +70,7 @@ class VoiceCache:
             self._voices[entry.key] = voice
             while len(self._voices) > self.capacity:
                 self._voices.popitem(last=False)
-            used = {str(getattr(v.svc.encoder, "name", "")) for v in self._voices.values()}
-            for name in [n for n in self._encoders if n not in used]:
-                del self._encoders[name]
+            used = {id(v.svc.encoder) for v in self._voices.values()}
+            for key in [k for k, enc in self._encoders.items() if id(enc) not in used]:
+                del self._encoders[key]
             return voice, False

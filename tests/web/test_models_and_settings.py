@@ -142,3 +142,20 @@ def test_upload_with_code_in_it_is_refused_and_nothing_runs(web_voice, tmp_path)
         library.add_upload([bad, web_voice.models_dir / "demo-voice" / "config.json"])
     assert not marker.exists()
     assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())
+
+
+def test_voice_folder_may_carry_its_own_encoder(tmp_path, monkeypatch):
+    """A voice folder that ships its encoder file (as the starter voices do) needs nothing in ./pretrain."""
+    from encoder_factories import make_contentvec_checkpoint
+    from factories import make_upstream_checkpoint
+    from svc_core.ui.models import scan_models_dir
+    from svc_core.ui.voice_cache import VoiceCache
+
+    monkeypatch.setenv("SVC_PRETRAIN_DIR", str(tmp_path / "empty"))
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "models" / "bundled"
+    make_upstream_checkpoint(folder, speech_encoder="vec256l9", seed=2)
+    make_contentvec_checkpoint(folder / "checkpoint_best_legacy_500.pt", final_dim=256, seed=2)
+    entry = next(e for e in scan_models_dir(tmp_path / "models").entries if e.key == "bundled")
+    voice, cached = VoiceCache().get(entry)
+    assert not cached and voice.svc.encoder.dim == 256
