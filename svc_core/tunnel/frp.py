@@ -82,12 +82,17 @@ def _get(data: dict, dotted: str):
     return node
 
 
+def _parse_toml(text: str, which: str) -> dict:
+    """TOML text -> dict, or TunnelError naming which config ("frpc"/"frps") is not valid TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise TunnelError(f"The {which} config is not valid TOML: {err}.") from None
+
+
 def check_frpc_config(text: str) -> dict:
     """Parse frpc.toml text and check what frpc needs for our proxy; TunnelError (one sentence) if it cannot work."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise TunnelError(f"The frpc config is not valid TOML: {err}.") from None
+    data = _parse_toml(text, "frpc")
     if "common" in data or "server_addr" in data:
         raise TunnelError("The frpc config uses the old INI keys (server_addr, [common]); frp v0.52+ wants "
                           "serverAddr and [[proxies]].")
@@ -122,10 +127,7 @@ def check_frpc_config(text: str) -> dict:
 
 def check_frps_config(text: str) -> dict:
     """Parse frps.toml text and check the parts the guide relies on (bindPort, auth.token, vhost ports)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise TunnelError(f"The frps config is not valid TOML: {err}.") from None
+    data = _parse_toml(text, "frps")
     if not isinstance(data.get("bindPort"), int):
         raise TunnelError("The frps config has no bindPort.")
     if not _get(data, "auth.token"):
