@@ -15,7 +15,7 @@ offline.apply()
 import gradio as gr  # noqa: E402  (after offline.apply)
 
 from ..errors import SvcError
-from . import views
+from . import backends, views
 from .jobs import ConversionJob, ConvertRequest, JobContext, JobUpdate
 from .models import UPLOAD_SUFFIXES, WHERE_TO_GET_MODELS, ModelLibrary
 from .plots import COLUMNS
@@ -23,7 +23,8 @@ from .plots import COLUMNS
 API_NAME = "convert"
 CONVERT_API_DOC = """Convert a clip with a so-vits-svc voice. Inputs: audio (file), model (voice folder name), speaker,
 transpose (semitones), f0_predictor (auto, pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe), auto_f0, cluster_ratio,
-noise_scale, slice_db, pad_seconds, clip_seconds, crossfade_seconds, loudness_mix. Outputs: converted audio (wav at the
+noise_scale, slice_db, pad_seconds, clip_seconds, crossfade_seconds, loudness_mix, backend (torch or onnx; optional,
+default torch). Outputs: converted audio (wav at the
 model rate), log text, timing table, f0 plot data, timing summary, progress html."""
 
 
@@ -121,6 +122,8 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                 crossfade = gr.Slider(0, 15, value=0, step=0.25, label="Crossfade between forced pieces (seconds)")
                 loudness = gr.Slider(0, 1, value=1, step=0.05,
                                      label="Loudness mix (1 = the model's envelope, 0 = the input's)")
+            backend = gr.Radio([(label, key) for key, label in backends.BACKEND_LABELS.items()], value=backends.TORCH,
+                               label="Backend (the page shows which execution provider ran)", elem_id="backend-picker")
             convert = gr.Button("Convert", variant="primary", elem_id="convert-button")
         with gr.Column(scale=6):
             progress_html = gr.HTML(views.idle_progress(), label="Progress", elem_id="job-progress")
@@ -161,13 +164,14 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
 
     def run_convert(audio: str | None, model: str, speaker: str, transpose: float, f0_predictor: str,
                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,
-                    clip_seconds: float, crossfade_seconds: float, loudness_mix: float,
+                    clip_seconds: float, crossfade_seconds: float, loudness_mix: float, backend: str = "torch",
                     progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
         """Convert a clip with a so-vits-svc voice; streams the log and progress, ends with the audio."""
         request = ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
                                  float(transpose or 0), f0_predictor or "auto", bool(auto_f0),
                                  float(cluster_ratio or 0), float(noise_scale), float(slice_db), float(pad_seconds),
-                                 float(clip_seconds or 0), float(crossfade_seconds or 0), float(loudness_mix))
+                                 float(clip_seconds or 0), float(crossfade_seconds or 0), float(loudness_mix),
+                                 backend or backends.TORCH)
         first_yield = True
         for update in ConversionJob(request, ctx.jobs).run():
             progress(update.fraction, desc=update.stage)
@@ -177,7 +181,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                 raise gr.Error(update.error, print_exception=False)
 
     convert.click(run_convert, [source, model, speaker, transpose, f0, auto_f0, cluster_ratio, noise, slice_db, pad,
-                                clip, crossfade, loudness],
+                                clip, crossfade, loudness, backend],
                   [output, log_box, timing, plot, timing_md, progress_html],
                   api_name=API_NAME, api_description=CONVERT_API_DOC, show_progress="full",
                   show_progress_on=[output], concurrency_limit=ctx.concurrency, concurrency_id="convert")
@@ -190,7 +194,7 @@ def _render(update: JobUpdate, clear: bool) -> tuple[Any, ...]:
     if update.result is not None:
         r = update.result
         return (str(r.output_path), update.log, views.timing_frame(r.times, r.load_seconds), r.f0_plot,
-                views.summary(r.times, r.f0_name, r.encoder, torch.get_num_threads()),
+                views.summary(r.times, r.f0_name, r.encoder, torch.get_num_threads(), r.backend),
                 views.progress_html(1.0, "done", update.elapsed, None, state="done"))
     state = "failed" if update.error is not None else "running"
     bar = views.progress_html(update.fraction, update.stage, update.elapsed, update.eta, state=state)

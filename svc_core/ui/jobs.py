@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..errors import AudioError, SvcError
 from ..timing import StageTimes
+from . import backends
 from .models import ModelLibrary
 from .voice_cache import VoiceCache
 
@@ -52,6 +53,7 @@ class ConvertRequest:
     clip_seconds: float = 0.0
     crossfade_seconds: float = 0.0
     loudness_mix: float = 1.0
+    backend: str = "torch"  # "torch" (eager) or "onnx" (ONNX Runtime, see backends.py)
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword options for `Svc.slice_inference` (besides speaker/transpose/f0_predictor)."""
@@ -70,6 +72,7 @@ class JobResult:
     f0_name: str
     encoder: str
     f0_plot: pd.DataFrame
+    backend: str = ""  # which engine and execution provider ran (backends.describe)
 
 
 @dataclass
@@ -196,12 +199,16 @@ class ConversionJob:
         wav, sr = load_audio(path, max_seconds=ctx.max_audio_seconds)
         self._say(f"input: {len(wav) / sr:.2f} s at {sr} Hz")
         entry = ctx.library.get(req.model)
-        if ctx.cache.peek(entry.key) is None:
-            self._say(f"loading voice {entry.key} (first use)")
+        backend = backends.check_backend(req.backend)
+        if ctx.cache.peek(entry.key, backend) is None:
+            extra = " and exporting it to ONNX" if backend == backends.ONNX else ""
+            self._say(f"loading voice {entry.key} (first use{extra})")
             self._events.items.put(("stage", 0.02, f"loading voice {entry.key}"))
-        voice, cached = ctx.cache.get(entry)
+        voice, cached = ctx.cache.get(entry, backend)
         self._say("voice already in memory" if cached else f"voice loaded in {voice.load_seconds:.2f} s")
         svc = voice.svc
+        engine = backends.describe(svc)
+        self._say(f"backend: {engine}")
         svc.config.speaker_id(req.speaker)  # SpeakerError lists the valid names
         if not voice.lock.acquire(blocking=False):
             self._say("waiting for another conversion with this voice to finish")
@@ -245,7 +252,7 @@ class ConversionJob:
         self._say(f"done: {times.audio_seconds:.2f} s of audio in {times.total:.2f} s (real-time factor "
                   f"{times.rtf:.3f})")
         return JobResult(out_dir / name, svc.sample_rate, times, None if cached else voice.load_seconds, f0_name,
-                         str(getattr(svc.encoder, "name", "?")), plot)
+                         str(getattr(svc.encoder, "name", "?")), plot, engine)
 
     # ----------------------------------------------------------------- streaming side
     def run(self) -> Iterator[JobUpdate]:

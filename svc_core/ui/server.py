@@ -73,7 +73,7 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     work_dir = settings.work_dir or Path(tempfile.mkdtemp(prefix="svc-studio-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     library = ModelLibrary(settings.models_dir, work_dir / "uploads", settings.max_uploads)
-    cache = VoiceCache(settings.max_cached_voices, settings.device)
+    cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / "onnx")
     jobs = JobContext(library, cache, work_dir / "results", settings.max_file_size)
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings))
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:

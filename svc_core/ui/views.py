@@ -52,9 +52,10 @@ def empty_timing() -> pd.DataFrame:
     return pd.DataFrame([], columns=TIMING_COLUMNS)
 
 
-def summary(times: StageTimes, f0_name: str, encoder: str, threads: int) -> str:
+def summary(times: StageTimes, f0_name: str, encoder: str, threads: int, backend: str = "") -> str:
     rtf = times.rtf
     speed = "" if not math.isfinite(rtf) or rtf <= 0 else (
         f" ({1 / rtf:.1f}x faster than real time)" if rtf < 1 else f" ({rtf:.1f}x slower than real time)")
     return (f"**{times.audio_seconds:.2f} s** of audio converted in **{times.total:.2f} s**, real-time factor "
-            f"**{rtf:.3f}**{speed}. f0: {f0_name}, encoder: {encoder}, torch threads: {threads}.")
+            f"**{rtf:.3f}**{speed}. f0: {f0_name}, encoder: {encoder}, torch threads: {threads}."
+            + (f" Synthesizer backend: {backend}." if backend else ""))

@@ -1,14 +1,18 @@
 """Loaded voices kept in memory (least recently used dropped first), one lock per voice.
 
 `Svc` keeps per-call state (`last_times`, its f0 predictors), so one voice converts one clip at a time; other
-voices run in parallel. Content encoders are shared between voices that use the same one.
+voices run in parallel. Content encoders are shared between voices that use the same one. A voice loaded on the
+torch and on the ONNX backend (`backends.py`) is two cache entries.
 """
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from . import backends
 from .models import ModelEntry
 
 
@@ -17,24 +21,26 @@ class LoadedVoice:
     """A ready `Svc` and the lock a conversion holds while it uses it."""
 
     entry: ModelEntry
-    svc: object  # svc_core.pipeline.Svc
+    svc: object  # svc_core.pipeline.Svc or svc_core.onnx.OnnxSvc
     load_seconds: float
+    backend: str = backends.TORCH
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class VoiceCache:
-    """entry.key -> LoadedVoice, at most `capacity` voices."""
+    """(entry.key, backend) -> LoadedVoice, at most `capacity` voices; ONNX exports go to `export_dir`."""
 
-    def __init__(self, capacity: int = 2, device: str = "cpu") -> None:
+    def __init__(self, capacity: int = 2, device: str = "cpu", export_dir: Path | None = None) -> None:
         self.capacity = max(1, capacity)
         self.device = device
+        self.export_dir = export_dir or Path(tempfile.mkdtemp(prefix="svc-onnx-"))
         self._voices: "OrderedDict[str, LoadedVoice]" = OrderedDict()
         self._encoders: dict[str, object] = {}
         self._lock = threading.Lock()  # guards the dicts and serialises loading
 
-    def peek(self, key: str) -> LoadedVoice | None:
+    def peek(self, key: str, backend: str = backends.TORCH) -> LoadedVoice | None:
         with self._lock:
-            return self._voices.get(key)
+            return self._voices.get(f"{key}|{backend}")
 
     def _encoder(self, entry: ModelEntry, ssl_dim: int):
         """The voice's content encoder: its weights file inside the voice folder if it ships one (starter voices
@@ -49,25 +55,26 @@ class VoiceCache:
             self._encoders[key] = get_encoder(name, path=path, device=self.device)
         return self._encoders[key]
 
-    def get(self, entry: ModelEntry) -> tuple[LoadedVoice, bool]:
-        """(voice, was_cached). Loads on a miss; SvcError messages (missing encoder, bad file) pass through."""
+    def get(self, entry: ModelEntry, backend: str = backends.TORCH) -> tuple[LoadedVoice, bool]:
+        """(voice, was_cached). Loads on a miss (exporting to ONNX first when needed); SvcError messages (missing
+        encoder, bad file, failed export) pass through."""
         import time
 
         from ..config import load_config
-        from ..pipeline import Svc
 
+        backend = backends.check_backend(backend)
+        key = f"{entry.key}|{backend}"
         with self._lock:
-            voice = self._voices.get(entry.key)
+            voice = self._voices.get(key)
             if voice is not None and voice.entry == entry:
-                self._voices.move_to_end(entry.key)
+                self._voices.move_to_end(key)
                 return voice, True
             start = time.perf_counter()
             config = load_config(entry.config_path)
             encoder = self._encoder(entry, int(config.model.ssl_dim))
-            svc = Svc(entry.model_path, entry.config_path, cluster_path=entry.cluster_path, device=self.device,
-                      encoder=encoder)
-            voice = LoadedVoice(entry, svc, time.perf_counter() - start)
-            self._voices[entry.key] = voice
+            svc = backends.load_voice(entry, backend, encoder, self.device, self.export_dir)
+            voice = LoadedVoice(entry, svc, time.perf_counter() - start, backend)
+            self._voices[key] = voice
             while len(self._voices) > self.capacity:
                 self._voices.popitem(last=False)
             used = {id(v.svc.encoder) for v in self._voices.values()}

@@ -40,9 +40,44 @@ def test_api_is_documented_under_convert(client):
     endpoint = info["named_endpoints"][API]
     names = [p["parameter_name"] for p in endpoint["parameters"]]
     assert names == ["audio", "model", "speaker", "transpose", "f0_predictor", "auto_f0", "cluster_ratio",
-                     "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds", "loudness_mix"]
+                     "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds", "loudness_mix",
+                     "backend"]
     assert [r["component"] for r in endpoint["returns"]][:2] == ["Audio", "Textbox"]
     assert len(info["named_endpoints"]) == 1  # the page's helper events are private
+
+
+def test_onnx_backend_exports_once_and_reports_its_provider(client, server, web_voice):
+    """backend=onnx: the voice is exported on first use, the page says which execution provider ran, and the
+    audio matches the torch backend's graph within the ONNX parity tolerance."""
+    import numpy as np
+
+    audio, log, timing, _, summary, _ = convert(client, web_voice.clip, transpose=2, backend="onnx")
+    assert "exporting it to ONNX" in log
+    assert "backend: onnxruntime CPUExecutionProvider" in log
+    assert "Synthesizer backend: onnxruntime CPUExecutionProvider" in summary
+    exports = list((server.state.work_dir / "onnx").glob("*.onnx"))
+    assert len(exports) == 1 and Path(str(exports[0]) + ".json").is_file()
+    again, log2, *_ = convert(client, web_voice.clip, transpose=2, backend="onnx")
+    assert "voice already in memory" in log2 and list((server.state.work_dir / "onnx").glob("*.onnx")) == exports
+    a, _ = sf.read(audio)
+    b, _ = sf.read(again)
+    assert a.shape == b.shape and np.abs(a - b).max() < 1e-4  # same inputs, same seed: same audio
+    _, torch_log, *_ = convert(client, web_voice.clip, transpose=2, backend="torch")
+    assert "backend: torch eager" in torch_log
+
+
+def test_unknown_backend_is_a_message(client, web_voice):
+    from gradio_client.exceptions import AppError
+
+    from svc_core.errors import OptionError
+    from svc_core.ui import backends
+
+    with pytest.raises(AppError) as err:  # the radio button rejects it before the engine sees it
+        convert(client, web_voice.clip, backend="tensorrt")
+    assert "'tensorrt'" in str(err.value) and "['torch', 'onnx']" in str(err.value)
+    with pytest.raises(OptionError, match="Unknown backend 'tensorrt'; choose one of: torch, onnx"):
+        backends.check_backend("tensorrt")  # the engine-side check (Python API callers, ConvertRequest)
+    assert backends.check_backend(None) == "torch" and backends.check_backend(" ORT ") == "onnx"
 
 
 def test_bad_upload_gives_readable_error_then_next_request_works(client, web_voice, tmp_path):

@@ -126,6 +126,17 @@ def test_bad_upload_then_good(page, web_voice, tmp_path):
     assert "reading good.wav" in _log(page)
 
 
+def test_backend_choice_shows_the_execution_provider(page, web_voice, tmp_path):
+    clip = tmp_path / "onnx_clip.wav"
+    shutil.copyfile(web_voice.clip, clip)
+    page.set_input_files("#input-audio input[type=file]", str(clip))
+    page.wait_for_selector("#input-audio audio, #input-audio canvas", state="attached", timeout=GUARD_MS)
+    page.locator("#backend-picker").get_by_text("ONNX Runtime", exact=False).click()
+    _convert_and_wait(page, "done:")
+    assert "backend: onnxruntime CPUExecutionProvider" in _log(page)
+    assert "Synthesizer backend: onnxruntime CPUExecutionProvider" in page.locator("#timing-summary").inner_text()
+
+
 def test_status_tab_shows_doctor(page):
     page.get_by_role("tab", name="About / Status").click()
     panel = page.locator("#status-panel")

@@ -1,0 +1,76 @@
+"""Which engine runs a voice in the web demo: torch eager (`Svc`) or ONNX Runtime (`OnnxSvc`).
+
+The ONNX backend exports the voice's generator once (`svc_core.onnx.export_synthesizer`) into the server's work
+folder, keyed by the sha256 of the checkpoint and config, and reuses the file for later loads and restarts that
+keep the work folder. `describe(svc)` is the line the page shows for "which backend / execution provider ran".
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import OptionError
+from .models import ModelEntry
+
+TORCH = "torch"
+ONNX = "onnx"
+BACKENDS = (TORCH, ONNX)
+BACKEND_LABELS = {TORCH: "torch (eager)", ONNX: "ONNX Runtime (exported on first use)"}
+
+_export_lock = threading.Lock()  # two voices exporting at once would only double the memory peak
+
+
+def check_backend(name: str | None) -> str:
+    """'' / None -> torch; otherwise one of BACKENDS (else an error naming the choices)."""
+    name = (name or TORCH).strip().lower()
+    if name in ("onnxruntime", "ort"):
+        name = ONNX
+    if name not in BACKENDS:
+        raise OptionError(f"Unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}.")
+    return name
+
+
+def onnx_file_for(entry: ModelEntry, export_dir: Path) -> Path:
+    """The exported ONNX file of a voice (exported now if this checkpoint + config was not exported before)."""
+    from ..onnx import export_synthesizer
+    from ..onnx.export import sha256_file
+
+    key = sha256_file(entry.model_path)[:16] + "-" + sha256_file(entry.config_path)[:8]
+    target = export_dir / f"{key}.onnx"
+    with _export_lock:
+        if not (target.is_file() and Path(str(target) + ".json").is_file()):
+            export_dir.mkdir(parents=True, exist_ok=True)
+            partial = export_dir / f"{key}.partial.onnx"
+            export_synthesizer(entry.model_path, entry.config_path, partial)
+            Path(str(partial) + ".json").replace(Path(str(target) + ".json"))
+            partial.replace(target)
+    return target
+
+
+def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, export_dir: Path) -> Any:
+    """A ready engine for `entry` on `backend` (Svc or OnnxSvc), sharing the given content encoder."""
+    from ..pipeline import Svc
+
+    if check_backend(backend) == TORCH:
+        return Svc(entry.model_path, entry.config_path, cluster_path=entry.cluster_path, device=device,
+                   encoder=encoder)
+    from ..onnx import OnnxSvc
+
+    path = onnx_file_for(entry, export_dir)
+    return OnnxSvc(path, entry.config_path, cluster_path=entry.cluster_path, encoder=encoder,
+                   device="cuda" if str(device).startswith("cuda") else "auto")
+
+
+def describe(svc: Any) -> str:
+    """'torch eager on cpu (2 threads)' or 'onnxruntime CPUExecutionProvider (intra-op threads 2, inter-op 1)'."""
+    info = getattr(svc, "session_info", None)
+    if info is not None:
+        return info.describe()
+    import torch
+
+    return f"torch eager on {getattr(svc, 'device', 'cpu')} ({torch.get_num_threads()} threads)"
+
+
+__all__ = ["BACKENDS", "BACKEND_LABELS", "ONNX", "TORCH", "check_backend", "describe", "load_voice",
+           "onnx_file_for"]
