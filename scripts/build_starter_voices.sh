@@ -8,7 +8,8 @@
 # Every step resumes or skips what exists, so the script can be re-run after an interruption.
 # Environment knobs (defaults = the planned full run):
 #   ST_SENTENCES (200)  ST_SONGS (1: sung versions per sentence and voice)  ST_JOBS (2)  ST_THREADS (2)
-#   ST_STEPS (3000: training steps)  ST_CLUSTERS (2000: k-means centres per speaker)  ST_F0 (auto: rmvpe when
+#   ST_STEPS (3000: training steps)  ST_D_DIV (2: discriminator width divisor, `train --d-width-divisor`)
+#   ST_CLUSTERS (2000: k-means centres per speaker)  ST_F0 (auto: rmvpe when
 #   pretrain/rmvpe.pt exists, else fcpe)  ST_OUT (voices/starter)  ST_PYTHON (.venv/bin/python)
 # Needs the Debian packages flite, festival, festvox-kdlpc16k (and espeak-ng when phonevec256 must be built).
 set -euo pipefail
@@ -17,6 +18,7 @@ WORK="${1:-build/starter}"
 PY="${ST_PYTHON:-.venv/bin/python}"
 JOBS="${ST_JOBS:-2}"
 THREADS="${ST_THREADS:-2}"
+D_DIV="${ST_D_DIV:-2}"
 STEPS="${ST_STEPS:-3000}"
 CLUSTERS="${ST_CLUSTERS:-2000}"
 OUT="${ST_OUT:-voices/starter}"
@@ -54,7 +56,7 @@ step "starter model config" "$PY" -m svc_core.starter config --data "$WORK/datas
 RESUME=()
 if compgen -G "$WORK/run/G_*.pth" > /dev/null; then RESUME=(--resume); fi
 step "train ($STEPS steps)" "$PY" -m svc_core train --data "$WORK/dataset" --out "$WORK/run" --steps "$STEPS" \
-    --threads "$THREADS" "${RESUME[@]}"
+    --threads "$THREADS" --d-width-divisor "$D_DIV" "${RESUME[@]}"
 
 INDEX="$WORK/run/kmeans_${CLUSTERS}.pt"
 if [ ! -f "$INDEX" ] || [ "$WORK/dataset/manifest.json" -nt "$INDEX" ]; then

@@ -23,6 +23,7 @@ class TrainSettings:
     lr_decay: float = 0.999875  # ExponentialLR gamma, once per epoch
     warmup_epochs: int = 0
     segment_frames: int = 20  # frames decoded per example (segment_size / hop)
+    crop_frames: int = 790  # training clips longer than this are randomly cropped (upstream: > 800 -> 790)
     eval_interval: int = 800  # steps between validation + checkpoint
     log_interval: int = 200  # steps between progress lines
     keep_best: int = 3  # G/D pairs kept by validation mel loss (0 = all); G_0/D_0 and the newest always stay
@@ -57,7 +58,7 @@ class TrainSettings:
         simple = {"epochs": "epochs", "learning_rate": "learning_rate", "eps": "eps", "batch_size": "batch_size",
                   "lr_decay": "lr_decay", "warmup_epochs": "warmup_epochs", "c_mel": "c_mel", "c_kl": "c_kl",
                   "eval_interval": "eval_interval", "log_interval": "log_interval", "seed": "seed",
-                  "keep_ckpts": "keep_best", "vol_aug": "vol_aug"}
+                  "keep_ckpts": "keep_best", "vol_aug": "vol_aug", "crop_frames": "crop_frames"}
         for key, name in simple.items():
             if train.get(key) is not None:
                 values[name] = train[key]

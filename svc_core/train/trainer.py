@@ -95,7 +95,8 @@ class Trainer:
         np.random.seed(s.seed)
 
         self.train_set = SvcDataset(self.data_dir, self.config, "train", random_crop=True,
-                                    min_frames=s.segment_frames, vol_aug=s.vol_aug)
+                                    min_frames=s.segment_frames, vol_aug=s.vol_aug,
+                                    crop_frames=max(s.crop_frames, s.segment_frames))
         self.val_set = SvcDataset(self.data_dir, self.config, "val", random_crop=False, min_frames=1)
         for path, why in self.train_set.skipped:
             self._log(f"skipping {path}: {why} (shorter than the training segment)")

@@ -8,6 +8,7 @@ import torch
 from svc_core.cli import main
 from svc_core.config import load_config
 from svc_core.retrieval import load_retrieval
+from svc_core.train.settings import TrainSettings
 from svc_core.train.dataset import DatasetError, SvcDataset, collate, load_f0
 from svc_core.train.mel import linear_spectrogram
 
@@ -35,6 +36,9 @@ def test_long_clips_are_cropped_like_upstream(tmp_path):
     item = SvcDataset(data, config, "train")[0]
     assert item["c"].shape[-1] == 790 and item["wav"].shape[-1] == 790 * 512
     assert SvcDataset(data, config, "train", random_crop=False)[0]["c"].shape[-1] > 800
+    short = SvcDataset(data, config, "train", crop_frames=256)[0]  # the starter model's shorter window
+    assert short["c"].shape[-1] == 256 and short["spec"].shape[-1] == 256 and short["wav"].shape[-1] == 256 * 512
+    assert TrainSettings.from_config(config).crop_frames == 790
 
 
 def test_pickled_upstream_f0_cache_is_refused(tmp_path):
