@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .errors import SvcError
+from .errors import OptionError, SvcError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -22,15 +22,17 @@ def command(name: str):
 
 
 def _add_infer_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-m", "--model", required=True, help="generator checkpoint G_*.pth")
-    p.add_argument("-c", "--config", required=True, help="the model's config.json")
+    p.add_argument("-m", "--model", required=True,
+                   help="generator checkpoint G_*.pth, or an export-onnx .onnx file (runs on ONNX Runtime)")
+    p.add_argument("-c", "--config", default=None, help="the model's config.json (optional for .onnx files)")
     p.add_argument("-i", "--input", required=True, help="audio file to convert (any rate, mono or stereo)")
     p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac), written at the model rate")
     p.add_argument("-s", "--speaker", required=True, help="speaker name from config.json (or its numeric id)")
     p.add_argument("-t", "--transpose", type=float, default=0.0, help="pitch shift in semitones (default 0)")
     p.add_argument("--f0", default="auto", help="f0 predictor: pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe, "
                    "or auto (rmvpe when rmvpe.pt is available, else fcpe)")
-    p.add_argument("--encoder", default=None, help="content encoder weights (e.g. checkpoint_best_legacy_500.pt)")
+    p.add_argument("--encoder", default=None, help="content encoder weights (e.g. checkpoint_best_legacy_500.pt), "
+                   "or an encoder exported with `export-onnx --encoder` (.onnx, also int8)")
     p.add_argument("--encoder-name", default=None, help="override the encoder named in config.json")
     p.add_argument("--rmvpe", default=None, help="rmvpe.pt (default: ./pretrain or $SVC_PRETRAIN_DIR)")
     p.add_argument("--cluster", default=None, help="k-means (kmeans_10000.pt) or index (feature_and_index.pkl)")
@@ -59,8 +61,23 @@ def run_infer(args: argparse.Namespace) -> int:
 
     f0_name = resolve_predictor(args.f0, args.rmvpe)
     wav, sr = load_audio(args.input)
-    svc = Svc(args.model, args.config, encoder_path=args.encoder, cluster_path=args.cluster, device=args.device,
-              encoder=args.encoder_name, f0_weights={"rmvpe": args.rmvpe} if args.rmvpe else None)
+    encoder, encoder_path = args.encoder_name, args.encoder
+    if encoder_path and encoder_path.lower().endswith(".onnx"):
+        from .onnx import OnnxEncoder
+
+        encoder, encoder_path = OnnxEncoder(encoder_path, threads=args.threads or None), None
+    f0_weights = {"rmvpe": args.rmvpe} if args.rmvpe else None
+    if args.model.lower().endswith(".onnx"):
+        from .onnx import OnnxSvc
+
+        svc = OnnxSvc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster,
+                      device="auto" if args.device == "cpu" else args.device, encoder=encoder, f0_weights=f0_weights,
+                      threads=args.threads or None)
+    elif not args.config:
+        raise OptionError("-c/--config is needed with a .pth model (only .onnx exports carry their config).")
+    else:
+        svc = Svc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
+                  encoder=encoder, f0_weights=f0_weights)
     speaker = int(args.speaker) if args.speaker.isdigit() and args.speaker not in svc.config.spk else args.speaker
     out = svc.slice_inference(
         wav, sr, speaker, transpose=args.transpose, f0_predictor=f0_name, cluster_ratio=args.cluster_ratio,
@@ -73,7 +90,10 @@ def run_infer(args: argparse.Namespace) -> int:
     with svc.last_times.stage("write"):
         write_audio(args.output, out, svc.sample_rate)
     times = svc.last_times
-    print(f"f0 predictor: {f0_name}; encoder: {svc.encoder.name}; threads: {torch.get_num_threads()}")
+    engines = [getattr(x, "session_info", None) for x in (svc, svc.encoder)]
+    print(f"f0 predictor: {f0_name}; encoder: {svc.encoder.name}"
+          + (f" ({engines[1].describe()})" if engines[1] else "") + f"; torch threads: {torch.get_num_threads()}; "
+          + f"synthesizer: {engines[0].describe() if engines[0] else 'torch eager'}")
     for name, sec in svc.load_times.seconds.items():
         print(f"{name:<14}{sec:>10.3f}  (one-off)")
     print(times.table())

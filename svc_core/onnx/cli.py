@@ -1,4 +1,5 @@
-"""`python -m svc_core export-onnx -m G.pth -c config.json -o model.onnx [--speaker-mix auto|on|off]`."""
+"""`python -m svc_core export-onnx -m G.pth -c config.json -o model.onnx [--speaker-mix auto|on|off]`, and
+`python -m svc_core export-onnx --encoder vec768l12 [--encoder-path FILE] -o vec768l12.onnx [--int8]`."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +7,15 @@ import json
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("export-onnx", help="export a G_*.pth to ONNX with upstream's input/output names")
-    p.add_argument("-m", "--model", required=True, help="generator checkpoint G_*.pth")
-    p.add_argument("-c", "--config", required=True, help="the model's config.json")
+    p = sub.add_parser("export-onnx", help="export a G_*.pth (upstream's input/output names) or a content encoder "
+                                           "to ONNX")
+    p.add_argument("-m", "--model", default=None, help="generator checkpoint G_*.pth")
+    p.add_argument("-c", "--config", default=None, help="the model's config.json")
+    p.add_argument("--encoder", default=None,
+                   help="export this content encoder instead (vec768l12, vec256l9, hubertsoft, phonevec256, ...)")
+    p.add_argument("--encoder-path", default=None, help="its weights (default: ./pretrain or $SVC_PRETRAIN_DIR)")
+    p.add_argument("--int8", action="store_true", help="encoder: also write <o>.int8.onnx (dynamic int8 "
+                   "quantisation) and report its feature error")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write (its manifest goes to <o>.json)")
     p.add_argument("--speaker-mix", choices=("auto", "on", "off"), default="auto",
                    help="sid as float32 [frames, n_speakers] mix weights (auto: when the config has 2+ speakers, "
@@ -23,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.opset < 16:
         raise OptionError(f"--opset {args.opset} is too old; the graph needs opset 16 or newer.")
+    if args.encoder:
+        return _run_encoder(args)
+    if not (args.model and args.config):
+        raise OptionError("export-onnx needs -m G_*.pth and -c config.json (or --encoder NAME for an encoder).")
     mix = {"auto": None, "on": True, "off": False}[args.speaker_mix]
     manifest = export_synthesizer(args.model, args.config, args.output, speaker_mix=mix, opset=args.opset,
                                   verify=not args.no_verify)
@@ -35,4 +46,20 @@ def run(args: argparse.Namespace) -> int:
               f"{manifest['parity']['max_abs_diff']:.2e} on {manifest['parity']['frames']} frames")
     print(f"manifest: {manifest_path(args.output)} (checkpoint sha256 {manifest['source_checkpoint']['sha256'][:12]}...)")
     print(json.dumps(manifest["moevoicestudio"]))
+    return 0
+
+
+def _run_encoder(args: argparse.Namespace) -> int:
+    from .encoder_export import export_encoder, int8_path
+
+    m = export_encoder(args.encoder, args.encoder_path, args.output, int8=args.int8, opset=args.opset)
+    p = m["parity"]
+    print(f"wrote {args.output}: {m['encoder']} wav float32 [1, N] at 16 kHz -> features float32 [1, {m['dim']}, T]")
+    print(f"check: ONNX Runtime vs torch max abs {p['max_abs']:.2e}, min frame cosine {p['min_cosine']:.6f}")
+    if args.int8:
+        q = m["int8"]
+        e = q["feature_error_vs_float"]
+        print(f"wrote {int8_path(args.output)} ({q['size_bytes']['int8'] / 2**20:.1f} MB vs "
+              f"{q['size_bytes']['float'] / 2**20:.1f} MB): feature error vs torch float: max abs {e['max_abs']:.3g}, "
+              f"relative RMS {e['rel_rms']:.3%}, mean frame cosine {e['mean_cosine']:.5f} (min {e['min_cosine']:.5f})")
     return 0

@@ -57,6 +57,7 @@ class LogMel(torch.nn.Module):
         self.register_buffer("window", torch.hann_window(settings.win_length), persistent=False)
         self.register_buffer("basis", torch.from_numpy(mel_basis(settings)), persistent=False)
         self._warped: dict[float, torch.Tensor] = {}
+        self.export_mode = False  # True: STFT as a strided convolution with a DFT basis (exportable to ONNX)
 
     def n_frames(self, n_samples: int) -> int:
         """Output frame count for n_samples of audio."""
@@ -70,10 +71,32 @@ class LogMel(torch.nn.Module):
             self._warped[key] = torch.from_numpy(mel_basis(self.settings, key))
         return self._warped[key].to(self.basis.device)
 
+    def dft_basis(self) -> torch.Tensor:
+        """[2 * (n_fft/2+1), 1, n_fft]: windowed cosine rows then windowed (negative) sine rows, so that a
+        stride-hop convolution gives the real and imaginary parts of torch.stft (window centred in n_fft)."""
+        s = self.settings
+        left = (s.n_fft - s.win_length) // 2
+        window = torch.zeros(s.n_fft, dtype=torch.float64)
+        window[left:left + s.win_length] = self.window.double()
+        n = torch.arange(s.n_fft, dtype=torch.float64)
+        k = torch.arange(s.n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        angle = 2 * torch.pi * k * n / s.n_fft
+        return torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window]).float()[:, None, :]
+
+    def power(self, wav: torch.Tensor) -> torch.Tensor:
+        """[B, N] -> |STFT|^2 [B, n_fft/2+1, N // hop + 1] (centred, reflect padding)."""
+        s = self.settings
+        if not self.export_mode:
+            spec = torch.stft(wav, n_fft=s.n_fft, hop_length=s.hop_length, win_length=s.win_length,
+                              window=self.window, center=True, pad_mode="reflect", return_complex=True)
+            return spec.real**2 + spec.imag**2
+        padded = torch.nn.functional.pad(wav.unsqueeze(1), (s.n_fft // 2, s.n_fft // 2), mode="reflect")
+        parts = torch.nn.functional.conv1d(padded, self.dft_basis().to(wav.device), stride=s.hop_length)
+        real, imag = parts.chunk(2, dim=1)
+        return real**2 + imag**2
+
     def forward(self, wav: torch.Tensor, warp: float = 1.0) -> torch.Tensor:
         s = self.settings
-        spec = torch.stft(wav, n_fft=s.n_fft, hop_length=s.hop_length, win_length=s.win_length,
-                          window=self.window, center=True, pad_mode="reflect", return_complex=True)
-        power = spec.real**2 + spec.imag**2  # [B, n_fft/2+1, frames]
+        power = self.power(wav)  # [B, n_fft/2+1, frames]
         mel = torch.matmul(self._basis(warp), power)
         return torch.log(torch.clamp(mel, min=s.log_floor))

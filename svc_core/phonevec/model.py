@@ -63,10 +63,22 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d, cfg.ff_dim), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.ff_dim, d))
         self.drop = nn.Dropout(cfg.dropout)
 
+    def attention(self, h: torch.Tensor, pad_mask: torch.Tensor | None) -> torch.Tensor:
+        """Self-attention with `attn`'s weights (nn.MultiheadAttention's parameter layout), written with
+        shape-agnostic ops so it exports to ONNX with a dynamic T: [B, T, D] -> [B, T, D]."""
+        a = self.attn
+        q, k, v = F.linear(h, a.in_proj_weight, a.in_proj_bias).chunk(3, dim=-1)
+
+        def heads(t: torch.Tensor) -> torch.Tensor:  # [B, T, D] -> [B, H, T, D / H]
+            return t.unflatten(-1, (a.num_heads, -1)).transpose(1, 2)
+
+        mask = None if pad_mask is None else ~pad_mask[:, None, None, :]
+        out = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=mask,
+                                             dropout_p=a.dropout if self.training else 0.0)
+        return a.out_proj(out.transpose(1, 2).flatten(2))
+
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None) -> torch.Tensor:
-        h = self.norm_attn(x)
-        h, _ = self.attn(h, h, h, key_padding_mask=pad_mask, need_weights=False)
-        x = x + self.drop(h)
+        x = x + self.drop(self.attention(self.norm_attn(x), pad_mask))
         h = self.norm_conv(x)
         if pad_mask is not None:
             h = h.masked_fill(pad_mask.unsqueeze(-1), 0.0)
