@@ -208,7 +208,7 @@ class Svc:
         with torch.inference_mode():
             out, _ = self.model.infer(c.to(self.device), f0.to(self.device), uv.to(self.device), g,
                                       noise_scale=opts.noise_scale, predict_f0=opts.auto_predict_f0, vol=vol,
-                                      seed=opts.seed)
+                                      seed=opts.seed, chunk_frames=opts.decoder_chunk_frames)
         return out[0, 0].float().cpu().numpy()
 
     # ----------------------------------------------------------------- whole clip

@@ -158,9 +158,47 @@ class Generator(nn.Module):
         _init_conv(self.conv_post)
         self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
 
-    def forward(self, x: torch.Tensor, f0: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+    def context_frames(self) -> int:
+        """Frames of input on each side that one output frame depends on (the receptive field, rounded up,
+        plus one): decoding a chunk with this much context on each side gives the same samples as decoding
+        the whole input."""
+        kernel = self.conv_pre.kernel_size[0]
+        frames = (kernel - 1) / 2
+        rate = 1
+        for i, up in enumerate(self.ups):
+            frames += math.ceil(up.kernel_size[0] / up.stride[0]) / rate
+            rate *= up.stride[0]
+            widest = 0.0
+            for block in self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]:
+                widest = max(widest, sum(c.dilation[0] * (c.kernel_size[0] - 1) / 2 for c in block.modules()
+                                         if isinstance(c, nn.Conv1d)))
+            noise = self.noise_convs[i].kernel_size[0] / 2 / self.upp
+            frames += widest / rate + noise
+        frames += (self.conv_post.kernel_size[0] - 1) / 2 / rate
+        return int(math.ceil(frames)) + 1
+
+    def forward(self, x: torch.Tensor, f0: torch.Tensor, g: torch.Tensor | None = None,
+                chunk_frames: int = 0) -> torch.Tensor:
+        """chunk_frames > 0 decodes `chunk_frames` frames at a time (plus `context_frames()` on each side, then
+        cut away): the same audio up to float rounding, with working memory bounded by the chunk instead of the
+        input length. The source is made once for the whole input, so its random draws do not change."""
         f0 = F.interpolate(f0[:, None], scale_factor=float(self.upp), mode="nearest").transpose(1, 2)  # [B, N, 1]
         har_source = self.m_source(f0)[0].transpose(1, 2)  # [B, 1, N]
+        frames = x.shape[-1]
+        context = self.context_frames()
+        if chunk_frames <= 0 or frames <= chunk_frames + 2 * context:
+            return self.decode(x, har_source, g)
+        pieces = []
+        for start in range(0, frames, chunk_frames):
+            stop = min(frames, start + chunk_frames)
+            lo, hi = max(0, start - context), min(frames, stop + context)
+            g_part = g if g is None or g.shape[-1] == 1 else g[..., lo:hi]
+            y = self.decode(x[..., lo:hi], har_source[..., lo * self.upp:hi * self.upp], g_part)
+            pieces.append(y[..., (start - lo) * self.upp:(stop - lo) * self.upp])
+        return torch.cat(pieces, dim=-1)
+
+    def decode(self, x: torch.Tensor, har_source: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, Z, T], harmonic source [B, 1, T*upp], g [B, G, 1|T] -> audio [B, 1, T*upp]."""
         x = self.conv_pre(x)
         if g is not None:
             x = x + self.cond(g)
