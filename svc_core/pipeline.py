@@ -24,6 +24,7 @@ from .encoders import ContentEncoder, check_compatible, get_encoder
 from .errors import OptionError, SpeakerError
 from .f0 import get_predictor
 from .features import frame_volume, mix_loudness_envelope, stretch_units
+from .memory import release_free_memory
 from .options import ConvertOptions
 from .resample import sinc_resample
 from .slicer import slice_audio
@@ -36,10 +37,10 @@ ProgressFn = Callable[[float, str], None]
 
 
 class FeatureCache:
-    """Small LRU of per-piece intermediate results (resampled audio, f0/uv, stretched units), bounded in bytes.
+    """Small LRU of per-piece intermediate results (f0/uv, content units at the encoder's rate), bounded in bytes.
 
     Keys start with a hash of the piece's samples and rate, so converting the same input again with another
-    transpose, speaker, noise scale or cluster ratio skips resampling, f0 prediction and the content encoder.
+    transpose, speaker, noise scale or cluster ratio skips f0 prediction and the content encoder.
     `max_bytes` 0 disables it.
     """
 
@@ -115,7 +116,8 @@ class Svc:
         self.f0_weights = dict(f0_weights or {})  # predictor name -> weights file (e.g. {"rmvpe": "rmvpe.pt"})
         self._predictors: dict[tuple[str, float], object] = {}
         self.last_times = StageTimes()
-        self.cache = FeatureCache()  # resampled audio, f0/uv and units per piece: transpose/ratio changes reuse them
+        self.cache = FeatureCache()  # f0/uv and units per piece: transpose/ratio changes reuse them
+        release_free_memory()  # loading leaves freed heap blocks (state dicts, weight-norm folding) behind
 
     def _load_model(self, model_path: str, config_path: str, device: str) -> torch.nn.Module:
         """The synthesizer (with `.config`); other backends return their own model object here."""
@@ -156,12 +158,9 @@ class Svc:
                     times: StageTimes) -> np.ndarray:
         """Convert one padded piece (float32 [N] at `sr`) -> float32 [T * hop] at the model rate."""
         key = (hashlib.blake2b(np.ascontiguousarray(wav).view(np.uint8), digest_size=16).hexdigest(), int(sr))
-        wav44 = self.cache.get(key)
-        if wav44 is None:
-            with times.stage("resample"):
-                wav = audio_io.pcm16_round_trip(wav, sr)
-                wav44 = audio_io.resample(wav, sr, self.sample_rate) if sr != self.sample_rate else wav
-            self.cache.put(key, wav44)
+        with times.stage("resample"):  # not cached: cheap (~0.5 ms per second of audio), and large to keep
+            wav = audio_io.pcm16_round_trip(wav, sr)
+            wav44 = audio_io.resample(wav, sr, self.sample_rate) if sr != self.sample_rate else wav
         f0_key = key + ("f0", opts.f0_predictor, opts.f0_threshold)
         f0_uv = self.cache.get(f0_key)
         if f0_uv is None:
@@ -172,15 +171,15 @@ class Svc:
         f0 = torch.from_numpy(f0_uv[0])[None] * 2 ** (opts.transpose / 12)
         uv = torch.from_numpy(f0_uv[1])[None]
         n_frames = f0.shape[1]
-        c_key = key + ("units", self.encoder.name, n_frames)
-        c = self.cache.get(c_key)
-        if c is None:
+        c_key = key + ("units", self.encoder.name, id(self.encoder))
+        units = self.cache.get(c_key)  # at the encoder's own frame rate (50/s): smaller than the stretched units
+        if units is None:
             with times.stage("encoder"):
                 wav_t = torch.from_numpy(wav44).to(self.device)
                 wav16 = sinc_resample(wav_t, self.sample_rate, ENCODER_SAMPLE_RATE)
-                units = self.encoder.encode(wav16)[0]
-                c = stretch_units(units.float().cpu(), n_frames, self.config.unit_interpolate_mode)
-            self.cache.put(c_key, c)
+                units = self.encoder.encode(wav16)[0].float().cpu()
+            self.cache.put(c_key, units)
+        c = stretch_units(units, n_frames, self.config.unit_interpolate_mode)
         g, spk_name, spk_id = self._speaker_condition(speaker, n_frames)
         if opts.cluster_ratio > 0:
             if self.retriever is None:
@@ -240,6 +239,8 @@ class Svc:
                 segment = np.pad(wav[piece.start:piece.end], (pad_in, pad_in))
                 out = self.infer_piece(segment, sr, speaker, opts, times)
                 buffer.append(piece, out[pad_out: len(out) - pad_out] if pad_out else out)
+                del out
+                release_free_memory()
             done_samples += piece.end - piece.start
             if progress is not None:
                 progress(done_samples / total_samples,

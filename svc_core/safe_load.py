@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import zipfile
 import re
 from typing import Any, Iterable, Mapping
 
@@ -65,10 +66,12 @@ def _check_readable(path: str, what: str) -> None:
     require_file(path, what, ModelError, empty_hint="; the download or copy probably failed")
 
 
-def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterable[str] = ()) -> Any:
+def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterable[str] = (), mmap: bool = True) -> Any:
     """Read a torch.save() file with weights_only=True; tensors land on the CPU.
 
     `inert` lists fully qualified class names to replace by data-only stand-ins (see `inert_class`).
+    mmap (zip-format files): tensors are mapped from the file, not read, so parts a caller never touches (the
+    optimizer state inside a training G_*.pth, about twice the model) cost no memory.
     Raises UnsafeFileError for anything that would need other globals, ModelError for unreadable files.
     """
     path = os.fspath(path)
@@ -76,7 +79,7 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterabl
     allowed = _numpy_globals() + [inert_class(name) for name in inert]
     try:
         with torch.serialization.safe_globals(allowed):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         if "Weights only load failed" in str(err) or "Unsupported global" in str(err):
             raise _refusal(path, what, err) from None

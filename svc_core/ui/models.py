@@ -89,12 +89,16 @@ class ScanResult:
     problems: tuple[str, ...]  # "models/foo: no config.json in foo/" lines for folders that were skipped
 
 
-def scan_models_dir(models_dir: Path) -> ScanResult:
-    """Every usable voice folder in models_dir (sorted by name), and why the others were skipped."""
-    if not models_dir.is_dir():
-        return ScanResult((), ())
+def scan_models_dir(models_dir: Path, shipped: Iterable[Path] = ()) -> ScanResult:
+    """The `shipped` voice folders (the starter voices; listed first, so the page selects them by default), then
+    every usable voice folder in models_dir (sorted by name), and why the others were skipped."""
+    folders = [f for f in shipped if f.is_dir()]
+    keys = {f.name for f in folders}
+    if models_dir.is_dir():
+        folders += sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                          and p.name not in keys)
     entries, problems = [], []
-    for folder in sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in folders:
         try:
             entries.append(describe_folder(folder, folder.name))
         except SvcError as err:
@@ -133,17 +137,19 @@ def _classify_uploads(paths: Iterable[Path]) -> dict[str, Path]:
 class ModelLibrary:
     """Folder voices (re-scanned on demand) and uploaded voices (bounded; oldest removed)."""
 
-    def __init__(self, models_dir: Path, uploads_dir: Path, max_uploads: int = 8) -> None:
+    def __init__(self, models_dir: Path, uploads_dir: Path, max_uploads: int = 8,
+                 shipped: Iterable[Path] = ()) -> None:
         self.models_dir = models_dir
         self.uploads_dir = uploads_dir
         self.max_uploads = max_uploads
+        self.shipped = tuple(shipped)
         self._uploads: "OrderedDict[str, ModelEntry]" = OrderedDict()
         self._lock = threading.Lock()
-        self._scan = scan_models_dir(models_dir)
+        self._scan = scan_models_dir(models_dir, self.shipped)
 
     # ---------------------------------------------------------------- folder voices
     def rescan(self) -> ScanResult:
-        self._scan = scan_models_dir(self.models_dir)
+        self._scan = scan_models_dir(self.models_dir, self.shipped)
         return self._scan
 
     @property

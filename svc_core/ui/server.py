@@ -72,7 +72,8 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     settings = settings.resolve()
     work_dir = settings.work_dir or Path(tempfile.mkdtemp(prefix="svc-studio-"))
     work_dir.mkdir(parents=True, exist_ok=True)
-    library = ModelLibrary(settings.models_dir, work_dir / "uploads", settings.max_uploads)
+    library = ModelLibrary(settings.models_dir, work_dir / "uploads", settings.max_uploads,
+                           shipped=settings.shipped_voices)
     cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / "onnx")
     jobs = JobContext(library, cache, work_dir / "results", settings.max_file_size)
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings))

@@ -2,6 +2,7 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--auth USER:PASS | --auth FILE] [--root-path /svc]
                   [--max-file-size 200mb] [--concurrency 1] [--queue-size 16] [--models-dir models]
+                  [--no-starter-voices]
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTER_VOICES = REPO_ROOT / "voices" / "starter"  # the four starter voices shipped in the repo (issue #4)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_FILE_SIZE = "200mb"
@@ -36,6 +38,7 @@ class AppSettings:
     concurrency: int = 1  # conversions running at the same time
     queue_size: int = 16  # conversions waiting; more get "the queue is full"
     models_dir: Path = Path("models")
+    shipped_voices: tuple[Path, ...] = (STARTER_VOICES,)  # listed first and selected by default
     examples_dir: Path = REPO_ROOT / "examples"
     work_dir: Path | None = None  # uploads and results; None = a fresh folder under the system temp dir
     max_cached_voices: int = 2  # loaded models kept in memory
@@ -107,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-size", type=int, default=16, help="conversions allowed to wait (default 16)")
     p.add_argument("--models-dir", default="models",
                    help="folder of voices: <models-dir>/<name>/G_*.pth + config.json (default ./models)")
+    p.add_argument("--no-starter-voices", action="store_true",
+                   help="do not offer the shipped starter voices (voices/starter), only --models-dir")
     p.add_argument("--examples-dir", default=str(REPO_ROOT / "examples"), help=argparse.SUPPRESS)
     p.add_argument("--work-dir", default=None, help="where uploads and results go (default: a temp folder)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -139,6 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         host=args.host, port=args.port, auth=parse_auth(args.auth), root_path=root,
         max_file_size=parse_size(args.max_file_size), concurrency=args.concurrency, queue_size=args.queue_size,
         models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir),
+        shipped_voices=() if args.no_starter_voices else (STARTER_VOICES,),
         work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, quiet=args.quiet,
         tunnel=args.tunnel, allow_anonymous=args.allow_anonymous,
     ).resolve()

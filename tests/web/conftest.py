@@ -126,6 +126,7 @@ def start_server(voice: WebVoice, work_dir: Path, **overrides) -> Server:
     from svc_core.ui.settings import AppSettings
 
     overrides.setdefault("examples_dir", voice.examples_dir)
+    overrides.setdefault("shipped_voices", ())  # the test voice only (the starter voices have their own test)
     settings = AppSettings(port=free_port(), models_dir=voice.models_dir, work_dir=work_dir, quiet=True,
                            **overrides).resolve()
     demo, state = build_app(settings)

@@ -159,3 +159,18 @@ def test_voice_folder_may_carry_its_own_encoder(tmp_path, monkeypatch):
     entry = next(e for e in scan_models_dir(tmp_path / "models").entries if e.key == "bundled")
     voice, cached = VoiceCache().get(entry)
     assert not cached and voice.svc.encoder.dim == 256
+
+
+def test_shipped_voices_come_first_and_are_the_default(web_voice, tmp_path):
+    """A shipped voice folder (the starter voices) is listed before --models-dir voices, so the page selects it."""
+    import shutil
+
+    from svc_core.ui.settings import STARTER_VOICES, parse_args
+
+    shipped = tmp_path / "voices" / "starter"
+    shutil.copytree(web_voice.models_dir / "demo-voice", shipped)
+    library = ModelLibrary(web_voice.models_dir, tmp_path / "uploads", shipped=[shipped])
+    keys = [e.key for e in library.folder_entries()]
+    assert keys[0] == "starter" and "demo-voice" in keys
+    assert parse_args([]).shipped_voices == (STARTER_VOICES,)
+    assert parse_args(["--no-starter-voices"]).shipped_voices == ()
