@@ -3,6 +3,7 @@
     python -m svc_core.starter corpus --out DIR [--sentences 200] [--songs-per-sentence 1] [--jobs 2]
     python -m svc_core.starter config --data DATASET          # starter model size into DATASET/config.json
     python -m svc_core.starter package --run RUN --encoder pretrain/phonevec256.pt [--index K] --out voices/starter
+    python -m svc_core.starter eval-convert --inputs DIR --out DIR [--voice voices/starter] [--f0 fcpe]
 """
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--corpus", default=None, help="the starter corpus folder (its manifest is summarised)")
     k.add_argument("--out", required=True, help="release folder, e.g. voices/starter")
     k.add_argument("--fp32", action="store_true", help="keep the generator in float32")
+    e = sub.add_parser("eval-convert", help="convert ../shared/eval inputs (make_inputs.py) with a voice folder")
+    e.add_argument("--inputs", required=True, help="folder with <pair_id>.wav and manifest.json")
+    e.add_argument("--voice", default="voices/starter", help="voice folder (default voices/starter)")
+    e.add_argument("--out", required=True, help="where <pair_id>.wav outputs go")
+    e.add_argument("--f0", default="fcpe")
+    e.add_argument("--cluster-ratio", type=float, default=0.0)
+    e.add_argument("--noise-scale", type=float, default=0.4)
+    e.add_argument("--limit", type=int, default=0)
     return p
 
 
@@ -60,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
         changed = apply_to_dataset(args.data)
         print(f"{args.data}/config.json: starter settings {'written' if changed else 'already there'}")
+    elif args.command == "eval-convert":
+        from .evaluation import EvalSettings, convert_eval_inputs
+
+        r = convert_eval_inputs(EvalSettings(args.inputs, args.voice, args.out, args.f0, args.cluster_ratio,
+                                             args.noise_scale, args.limit))
+        print(f"converted {r['pairs']} pairs ({r['audio_seconds']:.0f} s of audio) in {r['seconds']:.0f} s "
+              f"(real-time factor {r['rtf']:.3f}) into {args.out}")
     else:
         import os
 
