@@ -2,7 +2,8 @@
 upstream layout, per backend, f0 predictor and thread count; print per-stage seconds, end-to-end real-time
 factor and peak RSS beside the torch-eager baseline of the same run; write bench/README.md's table.
 
-    python -m bench [--seconds 40] [--long-seconds 600] [--threads 1,2] [--f0 pm] [--backends torch,onnx]
+    python -m bench [--seconds 40] [--long-seconds 600] [--threads 1,2] [--f0 pm]
+                    [--backends torch,onnx,onnx-enc,onnx-int8]
                     [--workdir /tmp/svc-bench] [--readme bench/README.md]
 
 Every configuration runs in its own process (clean peak RSS). The 1-minute load average is printed before
@@ -76,7 +77,7 @@ def main() -> None:
     p.add_argument("--long-seconds", type=float, default=600.0, help="memory run (0 = skip)")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--f0", default="pm", help="comma-separated f0 predictors")
-    p.add_argument("--backends", default="torch,onnx")
+    p.add_argument("--backends", default="torch,onnx,onnx-enc,onnx-int8")
     p.add_argument("--workdir", default="/tmp/svc-bench")
     p.add_argument("--readme", default=str(Path(__file__).resolve().parent / "README.md"))
     args = p.parse_args()
@@ -123,8 +124,10 @@ model here). The re-run column converts the same input again with another transp
 content encoder come from the per-input cache. The last column is the system-wide CPU use over the 3 s before
 the run (the idle check; the 1-minute load average is useless here because it still contains the previous run).
 
-Not run by the test suite. Options: `--seconds 40 --long-seconds 600 --threads 1,2 --f0 pm,rmvpe
---backends torch,onnx --workdir /tmp/svc-bench`.
+Backends: `torch` (Svc, everything in torch eager), `onnx` (OnnxSvc: synthesizer on ONNX Runtime, encoder in
+torch), `onnx-enc` (the content encoder exported to ONNX too), `onnx-int8` (its dynamic-int8 file). Not run by the
+test suite. Options: `--seconds 40 --long-seconds 600 --threads 1,2 --f0 pm,rmvpe
+--backends torch,onnx,onnx-enc,onnx-int8 --workdir /tmp/svc-bench`.
 
 ## Last run
 

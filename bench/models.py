@@ -34,7 +34,17 @@ def build(workdir: str | os.PathLike, speech_encoder: str = "vec768l12") -> dict
         from svc_core.onnx import export_synthesizer
 
         export_synthesizer(g_path, config_path, onnx_path)
-    return {"model": g_path, "config": config_path, "encoder": encoder, "onnx": onnx_path}
+    encoder_onnx = root / "pretrain" / f"{speech_encoder}.onnx"
+    if not (encoder_onnx.is_file() and int8_path(encoder_onnx).is_file()):
+        from svc_core.onnx import export_encoder
+
+        export_encoder(speech_encoder, encoder, encoder_onnx, int8=True)
+    return {"model": g_path, "config": config_path, "encoder": encoder, "onnx": onnx_path,
+            "encoder_onnx": encoder_onnx, "encoder_int8": int8_path(encoder_onnx)}
+
+
+def int8_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".int8" + path.suffix)
 
 
 def clip(seconds: float):

@@ -1,5 +1,7 @@
 """One measurement in a fresh process (so peak RSS is this configuration's):
-`python -m bench.one --backend torch|onnx --threads N --f0 pm --seconds 40 --workdir DIR` -> one JSON line."""
+`python -m bench.one --backend torch|onnx|onnx-enc|onnx-int8 --threads N --f0 pm --seconds 40 --workdir DIR`
+-> one JSON line. onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX Runtime
+too (float); onnx-int8: the encoder's int8 file."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +12,7 @@ import time
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--backend", choices=("torch", "onnx"), required=True)
+    p.add_argument("--backend", choices=("torch", "onnx", "onnx-enc", "onnx-int8"), required=True)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--f0", default="pm")
     p.add_argument("--seconds", type=float, default=40.0)
@@ -36,10 +38,16 @@ def main() -> None:
         svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]))
         provider = "torch eager"
     else:
-        from svc_core.onnx import OnnxSvc
+        from svc_core.onnx import OnnxEncoder, OnnxSvc
 
-        svc = OnnxSvc(paths["onnx"], encoder_path=str(paths["encoder"]), device="auto", threads=args.threads)
-        provider = svc.session_info.describe()
+        encoder = None
+        if args.backend != "onnx":
+            encoder = OnnxEncoder(paths["encoder_int8" if args.backend == "onnx-int8" else "encoder_onnx"],
+                                  threads=args.threads)
+        svc = OnnxSvc(paths["onnx"], encoder_path=str(paths["encoder"]), device="auto", threads=args.threads,
+                      encoder=encoder)
+        provider = svc.session_info.describe() + {"onnx": "; encoder torch", "onnx-enc": "; encoder ONNX float",
+                                                  "onnx-int8": "; encoder ONNX int8"}[args.backend]
     load = time.perf_counter() - start
     svc.slice_inference(wav, sr, 0, f0_predictor=args.f0)
     times = dict(svc.last_times.seconds)
