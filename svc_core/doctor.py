@@ -47,6 +47,22 @@ def _predictors() -> list[dict[str, Any]]:
             for name, reason in predictor_status().items()]
 
 
+def _starter_voices() -> dict[str, Any]:
+    """The shipped starter voices (voices/starter): present, speakers, and whether every file matches its sha256."""
+    import json
+
+    from .starter.package import MANIFEST, verify_package
+    from .ui.settings import STARTER_VOICES
+
+    path = STARTER_VOICES / MANIFEST
+    if not path.is_file():
+        return {"folder": str(STARTER_VOICES), "present": False, "problems": [],
+                "hint": "rebuild them with `make starter-voices` (hours of CPU)"}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {"folder": str(STARTER_VOICES), "present": True, "speakers": doc.get("speakers", []),
+            "step": doc.get("step"), "problems": verify_package(STARTER_VOICES)}
+
+
 def collect() -> dict[str, Any]:
     """Versions, threads, devices, usable encoders and f0 predictors, missing weight files."""
     from .torchaudio_compat import ensure_torchaudio
@@ -63,6 +79,7 @@ def collect() -> dict[str, Any]:
         "pretrain_dir": os.environ.get("SVC_PRETRAIN_DIR") or os.path.abspath("pretrain"),
         "encoders": _encoders(),
         "f0_predictors": _predictors(),
+        "starter_voices": _starter_voices(),
     }
 
 
@@ -81,6 +98,13 @@ def report(info: dict[str, Any] | None = None) -> str:
     lines.append("f0 predictors:")
     for row in info["f0_predictors"]:
         lines.append(f"  {row['name']:<10} {'ready' if row['usable'] else row['problem']}")
+    sv = info["starter_voices"]
+    if not sv["present"]:
+        lines.append(f"starter voices: missing in {sv['folder']}; {sv['hint']}")
+    elif sv["problems"]:
+        lines.append(f"starter voices: DAMAGED ({'; '.join(sv['problems'])}); restore voices/starter from git")
+    else:
+        lines.append(f"starter voices: ready ({', '.join(sv['speakers'])}; step {sv['step']}; sha256 verified)")
     return "\n".join(lines)
 
 

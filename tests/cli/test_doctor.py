@@ -36,3 +36,25 @@ def test_cli_text_and_json(capsys):
     assert "f0 predictors:" in text and "content encoders:" in text and "torch threads" in text
     assert main(["doctor", "--json"]) == 0
     assert "encoders" in json.loads(capsys.readouterr().out)
+
+
+def test_doctor_checks_the_starter_voices(tmp_path, monkeypatch):
+    """Missing, damaged (a file no longer matches its sha256) and ready are told apart."""
+    import json
+
+    from svc_core import doctor
+    from svc_core.ui import settings
+
+    folder = tmp_path / "voices" / "starter"
+    monkeypatch.setattr(settings, "STARTER_VOICES", folder)
+    assert "starter voices: missing" in doctor.report()
+    folder.mkdir(parents=True)
+    (folder / "G_1.pth").write_bytes(b"weights")
+    import hashlib
+
+    digest = hashlib.sha256(b"weights").hexdigest()
+    (folder / "manifest.json").write_text(json.dumps({"speakers": ["a", "b"], "step": 1,
+                                                      "files": {"G_1.pth": {"sha256": digest, "bytes": 7}}}))
+    assert "starter voices: ready (a, b; step 1; sha256 verified)" in doctor.report()
+    (folder / "G_1.pth").write_bytes(b"weightz")
+    assert "starter voices: DAMAGED (G_1.pth: sha256 or size differs" in doctor.report()
