@@ -78,6 +78,7 @@ def main() -> None:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--f0", default="pm", help="comma-separated f0 predictors")
     p.add_argument("--backends", default="torch,onnx,onnx-enc,onnx-int8")
+    p.add_argument("--long-backends", default="", help="backends of the memory run (default: --backends)")
     p.add_argument("--workdir", default="/tmp/svc-bench")
     p.add_argument("--readme", default=str(Path(__file__).resolve().parent / "README.md"))
     args = p.parse_args()
@@ -91,7 +92,8 @@ def main() -> None:
             for b in args.backends.split(",")]
     if args.long_seconds:
         top = max(int(t) for t in args.threads.split(","))
-        plan += [(b, top, args.f0.split(",")[0], args.long_seconds, False) for b in args.backends.split(",")]
+        plan += [(b, top, args.f0.split(",")[0], args.long_seconds, False)
+                 for b in (args.long_backends or args.backends).split(",")]
     for backend, threads, f0, seconds, rerun in plan:
         load, busy = os.getloadavg()[0], _busy_percent()
         note = "" if busy <= 10 else "  (machine NOT idle)"
