@@ -122,8 +122,8 @@ once per backend / f0 predictor / thread count, each in a fresh process, and wri
 parentheses are the ratio to the torch-eager baseline (`Svc`) with the same f0 predictor, threads and input,
 measured in the same run (below 1 is faster / smaller). "load" is loading the synthesizer + encoder (ONNX:
 creating the ONNX Runtime session); the synthesizer column includes the NSF-HiFiGAN vocoder (no diffusion
-model here). The re-run column converts the same input again with another transpose: resampling, f0 and the
-content encoder come from the per-input cache. The last column is the system-wide CPU use over the 3 s before
+model here). The re-run column converts the same input again with another transpose: f0 and the content
+encoder come from the per-input cache. The last column is the system-wide CPU use over the 3 s before
 the run (the idle check; the 1-minute load average is useless here because it still contains the previous run).
 
 Backends: `torch` (Svc, everything in torch eager), `onnx` (OnnxSvc: synthesizer on ONNX Runtime, encoder in

@@ -9,7 +9,7 @@
 # Environment knobs (defaults = the planned full run):
 #   ST_SENTENCES (200)  ST_SONGS (1: sung versions per sentence and voice)  ST_JOBS (2)  ST_THREADS (2)
 #   ST_STEPS (3000: training steps)  ST_D_DIV (2: discriminator width divisor, `train --d-width-divisor`)
-#   ST_CLUSTERS (2000: k-means centres per speaker)  ST_F0 (auto: rmvpe when
+#   ST_CLUSTERS (1000: k-means centres per speaker)  ST_F0 (auto: rmvpe when
 #   pretrain/rmvpe.pt exists, else fcpe)  ST_OUT (voices/starter)  ST_PYTHON (.venv/bin/python)
 # Needs the Debian packages flite, festival, festvox-kdlpc16k (and espeak-ng when phonevec256 must be built).
 set -euo pipefail
@@ -20,7 +20,7 @@ JOBS="${ST_JOBS:-2}"
 THREADS="${ST_THREADS:-2}"
 D_DIV="${ST_D_DIV:-2}"
 STEPS="${ST_STEPS:-3000}"
-CLUSTERS="${ST_CLUSTERS:-2000}"
+CLUSTERS="${ST_CLUSTERS:-1000}"
 OUT="${ST_OUT:-voices/starter}"
 ENCODER=pretrain/phonevec256.pt
 F0="${ST_F0:-auto}"
