@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-fast examples demo phonevec starter-voices
+.PHONY: setup test test-fast examples demo phonevec starter-voices eval-starter
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ phonevec: $(PY)
 ## build the starter voices (TTS speech + singing corpus, phonevec256, 4-speaker model) into voices/starter/ (hours on 2 cores)
 starter-voices: $(PY)
 	scripts/build_starter_voices.sh build/starter
+
+## score the starter voices with ../shared/eval (needs its venv: SVCEVAL_VENV=...; MODE=quick|all)
+eval-starter: $(PY)
+	scripts/eval_starter.sh $(or $(MODE),quick)
