@@ -9,7 +9,7 @@
 # Environment knobs (defaults = the planned full run):
 #   ST_SENTENCES (200)  ST_SONGS (1: sung versions per sentence and voice)  ST_JOBS (2)  ST_THREADS (2)
 #   ST_STEPS (3000: training steps)  ST_D_DIV (2: discriminator width divisor, `train --d-width-divisor`)
-#   ST_CLUSTERS (1000: k-means centres per speaker)  ST_F0 (auto: rmvpe when
+#   ST_CLUSTERS (1000: k-means centres per speaker)  ST_KMEANS_FRAMES (30000 frames per speaker)  ST_F0 (auto: rmvpe when
 #   pretrain/rmvpe.pt exists, else fcpe)  ST_OUT (voices/starter)  ST_PYTHON (.venv/bin/python)
 # Needs the Debian packages flite, festival, festvox-kdlpc16k (and espeak-ng when phonevec256 must be built).
 set -euo pipefail
@@ -61,7 +61,8 @@ step "train ($STEPS steps)" "$PY" -m svc_core train --data "$WORK/dataset" --out
 INDEX="$WORK/run/kmeans_${CLUSTERS}.pt"
 if [ ! -f "$INDEX" ] || [ "$WORK/dataset/manifest.json" -nt "$INDEX" ]; then
     step "k-means index ($CLUSTERS centres per speaker)" \
-        "$PY" -m svc_core train-index --data "$WORK/dataset" --kind kmeans --clusters "$CLUSTERS" -o "$INDEX"
+        "$PY" -m svc_core train-index --data "$WORK/dataset" --kind kmeans --clusters "$CLUSTERS" \
+        --max-frames "${ST_KMEANS_FRAMES:-30000}" -o "$INDEX"
 else
     echo "== k-means index: $INDEX is newer than the dataset, kept"
 fi

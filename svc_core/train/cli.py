@@ -37,6 +37,8 @@ def add_parsers(sub) -> None:
     q.add_argument("--kind", choices=("kmeans", "faiss"), default="kmeans")
     q.add_argument("--clusters", type=int, default=10000, help="k-means centres per speaker (kmeans only)")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--max-frames", type=int, default=0,
+                   help="kmeans: fit on at most this many frames per speaker, drawn at random (0 = all)")
     q.add_argument("-o", "--output", required=True, help="kmeans_10000.pt or feature_and_index.pkl")
 
 
@@ -84,5 +86,6 @@ def run_train(args: argparse.Namespace) -> int:
 def run_train_index(args: argparse.Namespace) -> int:
     from .index import train_index
 
-    train_index(args.data, args.output, kind=args.kind, clusters=args.clusters, seed=args.seed)
+    train_index(args.data, args.output, kind=args.kind, clusters=args.clusters, seed=args.seed,
+                max_frames=args.max_frames)
     return 0

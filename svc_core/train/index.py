@@ -70,8 +70,12 @@ def _speaker_ids(data_dir: Path, names: list[str], log: Callable[[str], None]) -
 
 
 def train_index(data_dir: str | os.PathLike, out_path: str | os.PathLike, kind: str = "kmeans",
-                clusters: int = DEFAULT_CLUSTERS, seed: int = 0, log: Callable[[str], None] = print) -> Path:
-    """Build a kmeans_*.pt (kind "kmeans") or feature_and_index.pkl (kind "faiss") file; returns its path."""
+                clusters: int = DEFAULT_CLUSTERS, seed: int = 0, log: Callable[[str], None] = print,
+                max_frames: int = 0) -> Path:
+    """Build a kmeans_*.pt (kind "kmeans") or feature_and_index.pkl (kind "faiss") file; returns its path.
+
+    max_frames > 0 (kmeans): fit each speaker's centres on at most that many frames, drawn at random (seeded) --
+    k-means time grows with frames x clusters, and a few tens of thousands of frames place the centres well."""
     if kind not in KINDS:
         raise OptionError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}.")
     data_dir, out_path = Path(data_dir), Path(out_path)
@@ -81,6 +85,10 @@ def train_index(data_dir: str | os.PathLike, out_path: str | os.PathLike, kind: 
         centers = {}
         for name, folder in folders.items():
             feats = speaker_features(folder)
+            if 0 < max_frames < feats.shape[0]:
+                pick = np.random.default_rng(seed).choice(feats.shape[0], max_frames, replace=False)
+                log(f"{name}: {max_frames} of {feats.shape[0]} frames drawn for k-means")
+                feats = feats[np.sort(pick)]
             k = min(clusters, feats.shape[0])
             if k < clusters:
                 log(f"{name}: only {feats.shape[0]} frames, so {k} clusters instead of {clusters}")

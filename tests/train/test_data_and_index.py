@@ -71,6 +71,18 @@ def test_train_index_kmeans_and_faiss(tiny_data, tmp_path):
     assert faiss_r.mix(feats, "spk1", 1, 0.5).shape == (10, 256)
 
 
+def test_kmeans_on_a_frame_sample(tiny_data, tmp_path, capsys):
+    """--max-frames fits the centres on a seeded random sample of each speaker's frames."""
+    from svc_core.train.index import speaker_features, speaker_folders
+
+    n = speaker_features(speaker_folders(tiny_data)["spk0"]).shape[0]
+    km = tmp_path / "kmeans_4.pt"
+    assert main(["train-index", "--data", str(tiny_data), "--kind", "kmeans", "--clusters", "4", "--max-frames",
+                 str(n // 2), "-o", str(km)]) == 0
+    assert f"{n // 2} of {n} frames drawn" in capsys.readouterr().out
+    assert torch.load(km, weights_only=False)["spk0"]["cluster_centers_"].shape == (4, 256)
+
+
 def test_train_command_maps_options(tiny_data, tmp_path, monkeypatch):
     seen = {}
 
