@@ -1,4 +1,4 @@
-"""`python app.py` as people start it: a subprocess with --auth on an empty models folder.
+"""`python app.py` as people start it: a subprocess with --auth on an empty models folder (starter voices hidden).
 
 It must bind 127.0.0.1 only, require the login, tell people what to load when there is no voice, and attempt no
 connection outside this machine (an audit hook in the child reports every connect/getaddrinfo). Auth off is
@@ -58,7 +58,7 @@ def app_process(tmp_path_factory):
     env["SVC_PRETRAIN_DIR"] = str(root / "no-pretrain")
     proc = subprocess.Popen(
         [sys.executable, "-c", HOOK, "--auth", str(auth_file), "--port", str(port), "--models-dir",
-         str(root / "models"), "--work-dir", str(root / "work"), "--quiet"],
+         str(root / "models"), "--work-dir", str(root / "work"), "--quiet", "--no-starter-voices"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180  # start-up guard (imports torch and gradio), not a timing assertion
