@@ -30,7 +30,9 @@ def build(workdir: str | os.PathLike, speech_encoder: str = "vec768l12") -> dict
         make_contentvec_checkpoint(encoder, embed_dim=768, final_dim=256, layers=12, heads=12, ffn_dim=3072,
                                    conv_feature_layers=FULL_CONV, seed=2)
     onnx_path = model_dir / "model.onnx"
-    if not onnx_path.is_file():
+    from svc_core.onnx.split_export import split_paths
+
+    if not (onnx_path.is_file() and all(p.is_file() for p in split_paths(onnx_path).values())):
         from svc_core.onnx import export_synthesizer
 
         export_synthesizer(g_path, config_path, onnx_path)

@@ -142,8 +142,15 @@ def run_train_index(args: argparse.Namespace) -> int:
     return run(args)
 
 
+@command("validate-checkpoint")
+def run_validate_checkpoint(args: argparse.Namespace) -> int:
+    from .train.cli import run_validate_checkpoint as run
+
+    return run(args)
+
+
 def _add_train_parsers(sub) -> None:
-    from .train.cli import add_parsers  # "train" and "train-index"
+    from .train.cli import add_parsers  # "train", "validate-checkpoint" and "train-index"
 
     add_parsers(sub)
 

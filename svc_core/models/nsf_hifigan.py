@@ -22,6 +22,16 @@ NOISE_STD = 0.003  # additive noise std in voiced samples (unvoiced: SINE_AMP / 
 VOICED_THRESHOLD = 0.0  # Hz; a sample is voiced when f0 > this
 
 
+def chunk_spans(frames: int, chunk_frames: int, context: int) -> list[tuple[int, int, int, int]]:
+    """Chunked decoding plan: (start, stop, lo, hi) per chunk, where frames [start, stop) are kept from a decode of
+    [lo, hi) = the chunk plus `context` frames each side (clipped to the input). One span when chunking is off
+    (chunk_frames <= 0) or would not split the input."""
+    if chunk_frames <= 0 or frames <= chunk_frames + 2 * context:
+        return [(0, frames, 0, frames)]
+    return [(start, min(frames, start + chunk_frames), max(0, start - context),
+             min(frames, start + chunk_frames + context)) for start in range(0, frames, chunk_frames)]
+
+
 class SineGen(nn.Module):
     """f0 [B, N, 1] Hz at the output rate -> (sines [B, N, dim], uv [B, N, 1], noise [B, N, dim]).
 
@@ -184,14 +194,11 @@ class Generator(nn.Module):
         input length. The source is made once for the whole input, so its random draws do not change."""
         f0 = F.interpolate(f0[:, None], scale_factor=float(self.upp), mode="nearest").transpose(1, 2)  # [B, N, 1]
         har_source = self.m_source(f0)[0].transpose(1, 2)  # [B, 1, N]
-        frames = x.shape[-1]
-        context = self.context_frames()
-        if chunk_frames <= 0 or frames <= chunk_frames + 2 * context:
+        spans = chunk_spans(x.shape[-1], chunk_frames, self.context_frames())
+        if len(spans) == 1:
             return self.decode(x, har_source, g)
         pieces = []
-        for start in range(0, frames, chunk_frames):
-            stop = min(frames, start + chunk_frames)
-            lo, hi = max(0, start - context), min(frames, stop + context)
+        for start, stop, lo, hi in spans:
             g_part = g if g is None or g.shape[-1] == 1 else g[..., lo:hi]
             y = self.decode(x[..., lo:hi], har_source[..., lo * self.upp:hi * self.upp], g_part)
             pieces.append(y[..., (start - lo) * self.upp:(stop - lo) * self.upp])

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
                    help="sid as float32 [frames, n_speakers] mix weights (auto: when the config has 2+ speakers, "
                         "as upstream's exporter) or int64 [1]")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (16 or newer; default 17)")
+    p.add_argument("--no-split", action="store_true",
+                   help="do not write <o>.prior.onnx + <o>.dec.onnx (the pair OnnxSvc uses for chunked, "
+                        "memory-bounded vocoder decoding)")
     p.add_argument("--no-verify", action="store_true", help="skip the onnx.checker + ONNX Runtime parity check")
 
 
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("export-onnx needs -m G_*.pth and -c config.json (or --encoder NAME for an encoder).")
     mix = {"auto": None, "on": True, "off": False}[args.speaker_mix]
     manifest = export_synthesizer(args.model, args.config, args.output, speaker_mix=mix, opset=args.opset,
-                                  verify=not args.no_verify)
+                                  verify=not args.no_verify, split=not args.no_split)
     inputs = ", ".join(f"{n} {v['dtype']} {v['shape']}" for n, v in manifest["inputs"].items())
     print(f"wrote {args.output} (opset {manifest['opset']}, {'speaker-mix' if manifest['speaker_mix'] else 'one speaker id'})")
     print(f"inputs: {inputs}")
@@ -44,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
     if "parity" in manifest:
         print(f"check: onnx.checker passed; ONNX Runtime vs torch max abs difference "
               f"{manifest['parity']['max_abs_diff']:.2e} on {manifest['parity']['frames']} frames")
+    if "split" in manifest:
+        sp = manifest["split"]
+        print(f"wrote {sp['prior']} + {sp['decoder']} (chunked decoding, {sp['context_frames']} context frames)"
+              + (f"; chunked vs one-shot max abs difference {sp['parity']['max_abs_diff']:.2e}" if "parity" in sp
+                 else ""))
     print(f"manifest: {manifest_path(args.output)} (checkpoint sha256 {manifest['source_checkpoint']['sha256'][:12]}...)")
     print(json.dumps(manifest["moevoicestudio"]))
     return 0

@@ -111,12 +111,13 @@ def moevoicestudio_descriptor(config, name: str, speaker_mix: bool) -> dict[str,
 
 def export_synthesizer(model_path: str | os.PathLike, config_path: str | os.PathLike,
                        out_path: str | os.PathLike, speaker_mix: Optional[bool] = None, opset: int = OPSET,
-                       verify: bool = True) -> dict[str, Any]:
+                       verify: bool = True, split: bool = True) -> dict[str, Any]:
     """G_*.pth + config.json -> ONNX file at out_path (+ out_path.json manifest). Returns the manifest.
 
     speaker_mix None = upstream's default (the mix variant when the config lists 2 or more speakers).
     verify=True runs the exported graph in ONNX Runtime on random inputs and records the max abs difference
     to the same graph in torch (`manifest["parity"]`); it fails the export above 1e-3.
+    split=True also writes the prior / decoder pair for chunked decoding (split_export.py; `manifest["split"]`).
     """
     import onnx
 
@@ -157,6 +158,10 @@ def export_synthesizer(model_path: str | os.PathLike, config_path: str | os.Path
     }
     if verify:
         manifest["parity"] = _verify(graph, out_path, inputs, names)
+    if split:
+        from .split_export import export_split
+
+        manifest["split"] = export_split(graph, out_path, names, inputs, _dynamic_axes(spec), opset, verify)
     _store_manifest(out_path, manifest)
     return manifest
 

@@ -29,6 +29,7 @@ inputs (the 1e-3 parity target); both differ from `SynthesizerTrn.infer` only by
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -62,23 +63,41 @@ class FrameSineSource(nn.Module):
         self.register_buffer("harmonics", torch.arange(1, self.dim + 1, dtype=torch.float32).reshape(1, 1, -1),
                              persistent=False)
 
-    def forward(self, f0: torch.Tensor) -> torch.Tensor:
+    def forward(self, f0: torch.Tensor, phase0: torch.Tensor | None = None,
+                offset: torch.Tensor | None = None) -> torch.Tensor:
+        """f0 [B, T] Hz -> [B, 1, T * hop]. For a chunk of a longer input (chunked decoding): phase0 [1] is the
+        accumulated phase (cycles) at the chunk's first frame (`phase_at`) and offset [1] int64 its first
+        sample's index, so the chunk's source equals the matching part of the whole input's source."""
         batch = f0.shape[0]
         f0 = f0.unsqueeze(-1)  # [B, T, 1]
         rad = f0 / self.sampling_rate * self.offsets  # [B, T, hop] cycles of the fundamental within a frame
         step = torch.fmod(rad[:, :-1, -1:] + 0.5, 1.0) - 0.5  # wrapped advance per frame, [B, T-1, 1]
         acc = torch.fmod(torch.cumsum(step, dim=1), 1.0)
         rad = rad + F.pad(acc, (0, 0, 1, 0))
+        if phase0 is not None:
+            rad = rad + phase0.reshape(1, 1, 1)
         rad = rad.reshape(batch, -1, 1) * self.harmonics + self.initial_phase  # [B, N, dim]
         sines = torch.sin(2 * torch.pi * rad) * self.sine_amp
         uv = (f0 > self.voiced_threshold).to(sines.dtype)  # [B, T, 1]
         uv = uv.expand(-1, -1, self.hop).reshape(batch, -1, 1)  # nearest upsampling to [B, N, 1]
         n = sines.shape[1]
-        index = torch.remainder(torch.arange(n, device=f0.device), NOISE_TABLE_LEN)
-        noise = self.noise_table[index].unsqueeze(0)  # [1, N, dim]
+        position = torch.arange(n, device=f0.device)
+        if offset is not None:
+            position = position + offset.reshape(1)
+        noise = self.noise_table[torch.remainder(position, NOISE_TABLE_LEN)].unsqueeze(0)  # [1, N, dim]
         noise_amp = uv * self.noise_std + (1 - uv) * (self.sine_amp / 3)
         source = sines * uv + noise_amp * noise
         return torch.tanh(self.l_linear(source)).transpose(1, 2)
+
+
+def phase_at(f0: np.ndarray, starts: list[int], hop: int, sampling_rate: float) -> np.ndarray:
+    """Accumulated phase (cycles, float32) that `FrameSineSource` has at each frame index in `starts` for the
+    whole input f0 [T] Hz: the `phase0` inputs of chunked decoding."""
+    f0 = np.asarray(f0, dtype=np.float32).reshape(-1)
+    advance = f0[:-1] / np.float32(sampling_rate) * np.float32(hop)
+    step = np.fmod(advance + np.float32(0.5), np.float32(1.0)) - np.float32(0.5)
+    acc = np.concatenate([np.zeros(1, np.float32), np.fmod(np.cumsum(step, dtype=np.float32), np.float32(1.0))])
+    return acc[np.asarray(starts, dtype=np.int64)].astype(np.float32)
 
 
 class SynthesizerGraph(nn.Module):
@@ -101,6 +120,13 @@ class SynthesizerGraph(nn.Module):
     def forward(self, c: torch.Tensor, f0: torch.Tensor, mel2ph: torch.Tensor, uv: torch.Tensor,
                 noise: torch.Tensor, sid: torch.Tensor, vol: torch.Tensor | None = None) -> torch.Tensor:
         """c [1, T_units, S], f0/uv [1, T], mel2ph [1, T] int64, noise [1, Z, T], sid, vol [1, T] -> [1, 1, T*hop]."""
+        z, g = self.prior(c, f0, mel2ph, uv, noise, sid, vol)
+        return self.decode(z, f0, g)
+
+    def prior(self, c: torch.Tensor, f0: torch.Tensor, mel2ph: torch.Tensor, uv: torch.Tensor,
+              noise: torch.Tensor, sid: torch.Tensor, vol: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The part before the vocoder: same inputs as forward -> (z [1, Z, T], g [1, G, 1|T])."""
         m = self.model
         c = F.pad(c, (0, 0, 1, 0))  # zero frame at index 0
         index = mel2ph.unsqueeze(2).expand(-1, -1, c.shape[-1])
@@ -115,13 +141,14 @@ class SynthesizerGraph(nn.Module):
         h = enc.enc_(h, mask)
         m_p, logs_p = torch.split(enc.proj(h), enc.out_channels, dim=1)
         z_p = m_p + noise * torch.exp(logs_p)
-        z = m.flow(z_p, mask, g=g, reverse=True)
-        return self.decode(z, f0, g)
+        return m.flow(z_p, mask, g=g, reverse=True), g
 
-    def decode(self, z: torch.Tensor, f0: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """NSF-HiFiGAN with the deterministic frame-rate source: z [1, Z, T], f0 [1, T] -> [1, 1, T*hop]."""
+    def decode(self, z: torch.Tensor, f0: torch.Tensor, g: torch.Tensor, phase0: torch.Tensor | None = None,
+               offset: torch.Tensor | None = None) -> torch.Tensor:
+        """NSF-HiFiGAN with the deterministic frame-rate source: z [1, Z, T], f0 [1, T] -> [1, 1, T*hop]
+        (phase0 / offset: see FrameSineSource.forward)."""
         dec = self.model.dec
-        har = self.source(f0)
+        har = self.source(f0, phase0, offset)
         x = dec.conv_pre(z) + dec.cond(g)
         for i in range(dec.num_upsamples):
             x = dec.ups[i](F.leaky_relu(x, LRELU_SLOPE)) + dec.noise_convs[i](har)
@@ -130,3 +157,26 @@ class SynthesizerGraph(nn.Module):
                 xs = xs + dec.resblocks[i * dec.num_kernels + j](x)
             x = xs / dec.num_kernels
         return torch.tanh(dec.conv_post(F.leaky_relu(x)))
+
+
+class PriorGraph(nn.Module):
+    """Export wrapper: SynthesizerGraph.prior as a module (outputs z, g)."""
+
+    def __init__(self, graph: SynthesizerGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.graph.prior(*inputs)
+
+
+class DecoderGraph(nn.Module):
+    """Export wrapper: SynthesizerGraph.decode for one chunk (z, f0, g, phase0, offset -> audio)."""
+
+    def __init__(self, graph: SynthesizerGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, z: torch.Tensor, f0: torch.Tensor, g: torch.Tensor, phase0: torch.Tensor,
+                offset: torch.Tensor) -> torch.Tensor:
+        return self.graph.decode(z, f0, g, phase0, offset)

@@ -4,7 +4,9 @@ the synthesizer call:
 * `GraphSvc`: torch eager running `SynthesizerGraph` -- the exact computation of the ONNX export (deterministic
   NSF source, see graph.py). It is the torch reference the ONNX backend is compared with.
 * `OnnxSvc`: ONNX Runtime running an exported file (`python -m svc_core export-onnx`). It needs no torch
-  synthesizer: the config, speakers and variant come from the export's manifest.
+  synthesizer: the config, speakers and variant come from the export's manifest. When the export has its split
+  pair (`model.prior.onnx` + `model.dec.onnx`, split_export.py) the vocoder runs in chunks of
+  `decoder_chunk_frames` like the torch backend (bounded memory); otherwise the one-shot upstream file runs.
 
     svc = OnnxSvc("model.onnx", encoder_path="pretrain/checkpoint_best_legacy_500.pt")
     print(svc.session_info.describe())      # e.g. onnxruntime CPUExecutionProvider (intra-op threads 2, ...)
@@ -26,6 +28,7 @@ from ..pipeline import Svc
 from .export import MIN_FRAMES, read_manifest
 from .graph import SynthesizerGraph
 from .runtime import SessionInfo, make_session
+from .split_export import DecodeFn, decode_in_chunks, session_decoder, split_paths, torch_decoder
 
 
 def prior_noise(channels: int, frames: int, noise_scale: float, seed: int) -> torch.Tensor:
@@ -105,10 +108,30 @@ class GraphSvc(Svc):
             out = self.graph(*(torch.from_numpy(np.asarray(inputs[n])) for n in names))
         return out.numpy()
 
+    def run_prior(self, inputs: Mapping[str, np.ndarray]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """Named inputs -> (z [1, Z, T], g [1, G, 1|T]) for chunked decoding (torch eager)."""
+        names = ["c", "f0", "mel2ph", "uv", "noise", "sid"] + (["vol"] if self.has_vol else [])
+        with torch.inference_mode():
+            z, g = self.graph.prior(*(torch.from_numpy(np.asarray(inputs[n])) for n in names))
+        return z.numpy(), g.numpy()
+
+    def chunk_decoder(self) -> tuple[DecodeFn, int]:
+        """(chunk decode function, context frames) of the vocoder."""
+        return torch_decoder(self.graph), int(self.model.dec.context_frames())
+
     def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
                     vol: Optional[torch.Tensor], opts: ConvertOptions) -> np.ndarray:
+        """The whole graph at once, or (opts.decoder_chunk_frames > 0 and the backend can) the prior followed by
+        the vocoder in chunks of that many frames: the same samples up to float rounding, bounded memory."""
         inputs, frames = self.graph_inputs(c, f0, uv, g, vol, opts)
-        return np.ascontiguousarray(self.run_graph(inputs)[0, 0, : frames * self.hop_length], dtype=np.float32)
+        prior = self.run_prior(inputs) if opts.decoder_chunk_frames > 0 else None
+        if prior is None:
+            audio = self.run_graph(inputs)
+        else:
+            decode, context = self.chunk_decoder()
+            audio = decode_in_chunks(decode, prior[0], inputs["f0"], prior[1], self.hop_length,
+                                     float(self.sample_rate), context, opts.decoder_chunk_frames)
+        return np.ascontiguousarray(audio[0, 0, : frames * self.hop_length], dtype=np.float32)
 
 
 class _ExportedModel:
@@ -150,12 +173,35 @@ class OnnxSvc(GraphSvc):
     def _load_model(self, model_path: str, config_path: str, device: str) -> _ExportedModel:
         config = load_config(config_path) if config_path else config_from_dict(self.manifest["config"],
                                                                                 source=f"{model_path} manifest")
-        self.session, self.session_info = make_session(model_path, self._onnx_device, self._threads)
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.split = self.manifest.get("split")
+        paths = split_paths(model_path)
+        if self.split and all(p.is_file() for p in paths.values()):
+            # chunked decoding: the one-shot file is only opened if a caller turns chunking off
+            self.session = None
+            self.prior_session, self.session_info = make_session(paths["prior"], self._onnx_device, self._threads)
+            self.decoder_session, _ = make_session(paths["decoder"], self._onnx_device, self._threads)
+            self.input_names = [i.name for i in self.prior_session.get_inputs()]
+        else:
+            self.split = None
+            self.session, self.session_info = make_session(model_path, self._onnx_device, self._threads)
+            self.input_names = [i.name for i in self.session.get_inputs()]
+        self._model_path = model_path
         return _ExportedModel(self.manifest, config)
 
     def run_graph(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.session is None:
+            self.session, _ = make_session(self._model_path, self._onnx_device, self._threads)
         return self.session.run(["audio"], {n: inputs[n] for n in self.input_names})[0]
+
+    def run_prior(self, inputs: Mapping[str, np.ndarray]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """(z, g) from the prior file, or None when this export has no split pair (one-shot decoding)."""
+        if not self.split:
+            return None
+        z, g = self.prior_session.run(["z", "g"], {n: inputs[n] for n in self.input_names})
+        return z, g
+
+    def chunk_decoder(self) -> tuple[DecodeFn, int]:
+        return session_decoder(self.decoder_session), int(self.split["context_frames"])
 
 
 __all__ = ["GraphSvc", "OnnxSvc", "SessionInfo", "prior_noise"]

@@ -1,4 +1,4 @@
-"""`python -m svc_core train` and `train-index`: argument definitions and runners (registered in svc_core.cli)."""
+"""`python -m svc_core train`, `validate-checkpoint` and `train-index`: argument definitions and runners (registered in svc_core.cli)."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +31,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--d-width-divisor", type=int, default=None,
                    help="divide the discriminator's channels (faster on CPU; D files are then not upstream-sized)")
+
+    v = sub.add_parser("validate-checkpoint", help="mel L1 and f0 following of G_*.pth on a dataset's val clips",
+                       description="Infers the validation clips with the checkpoint and reports the mel L1 and how "
+                                   "closely the output pitch follows the input f0 (Praat pitch on the output).")
+    v.add_argument("--data", required=True, help="preprocessed dataset folder (filelists/val.txt)")
+    v.add_argument("checkpoints", nargs="+", help="G_*.pth files (config.json beside them, else the dataset's)")
+    v.add_argument("--clips", type=int, default=8, help="validation clips to infer (default 8)")
+    v.add_argument("--max-frames", type=int, default=800, help="clips are cut to this many frames")
+    v.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
 
     q = sub.add_parser("train-index", help="build a k-means cluster file or a faiss feature index from a dataset")
     q.add_argument("--data", required=True, help="preprocessed dataset folder (speaker folders with *.soft.pt)")
@@ -80,6 +89,22 @@ def run_train(args: argparse.Namespace) -> int:
         return 130
     if trainer.dist.is_main:
         print(f"done: step {summary.step}, epoch {summary.epoch}; checkpoints in {args.out}")
+    return 0
+
+
+def run_validate_checkpoint(args: argparse.Namespace) -> int:
+    import torch
+
+    from .validation import validate_checkpoint
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for path in args.checkpoints:
+        result = validate_checkpoint(args.data, path, max_clips=args.clips, max_frames=args.max_frames)
+        print(f"{path}: {result.describe()}")
+        for name, mel, follow in result.per_clip:
+            print(f"  {name}: mel L1 {mel:.4f}, f0 within 50 c {100 * follow.within_50c:.0f} % "
+                  f"(median {follow.median_cents:.0f} c, {follow.frames} frames)")
     return 0
 
 

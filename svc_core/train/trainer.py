@@ -25,12 +25,13 @@ from ..config import load_config
 from ..errors import ModelError, SvcError
 from . import ddp
 from .checkpoints import (CheckpointKeeper, latest_pair, load_discriminator_base, load_generator_base,
-                          load_optimizer_state, read_checkpoint, save_pair, write_eval_audio)
+                          load_optimizer_state, read_checkpoint, save_pair)
 from .dataset import Batch, SvcDataset, collate
 from .discriminator import MultiPeriodDiscriminator
 from .losses import discriminator_loss, generator_losses
 from .mel import MelParams, mel_spectrogram, spec_to_mel
 from .settings import TrainSettings
+from .validation import ValidationResult, validate
 
 log = logging.getLogger("svc_core.train")
 
@@ -302,43 +303,24 @@ class Trainer:
         return {"mel": float(out.mel), "kl": float(out.kl), "lf0": float(out.lf0)}
 
     # ------------------------------------------------------------------------------------------ eval / save
-    @torch.no_grad()
-    def evaluate(self, step: int | None = None) -> float:
-        """Infer the first validation clips; mean L1 between their log-mels and the real ones (also written as
-        eval/{step}/*.wav when `step` is given)."""
-        g = ddp.unwrap(self.net_g)
-        was = g.training
-        g.eval()
-        losses = []
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            for i in range(min(len(self.val_set), self.settings.max_eval_clips)):
-                item = self.val_set[i]
-                n = min(item["c"].shape[-1], self.settings.max_eval_frames)
-                vol = item["vol"][None, :n].to(self.device) if item["vol"] is not None else None
-                audio, _ = g.infer(item["c"][None, :, :n].to(self.device), item["f0"][None, :n].to(self.device),
-                                   item["uv"][None, :n].to(self.device),
-                                   torch.tensor([[item["spk"]]], device=self.device), vol=vol)
-                fake = mel_spectrogram(audio[:, 0].float(), self.mel_params)
-                real = mel_spectrogram(item["wav"][:, : n * self.hop].to(self.device), self.mel_params)
-                t = min(fake.shape[-1], real.shape[-1])
-                losses.append(float(torch.mean(torch.abs(fake[..., :t] - real[..., :t]))))
-                if step is not None:
-                    write_eval_audio(self.out_dir, step, item["name"], audio[0, 0].float().cpu().numpy(),
-                                     self.config.sampling_rate)
-        g.train(was)
-        return float(np.mean(losses)) if losses else float("nan")
+    def evaluate(self, step: int | None = None) -> ValidationResult:
+        """Infer the first validation clips (svc_core.train.validation): mel L1 and f0 following; the clips are
+        written as eval/{step}/*.wav when `step` is given."""
+        return validate(ddp.unwrap(self.net_g), self.val_set, self.settings.max_eval_clips,
+                        self.settings.max_eval_frames, self.device, self.out_dir if step is not None else None, step)
 
     def checkpoint(self, evaluate: bool = True) -> None:
         """Rank 0: validate, write G_/D_{step}.pth and prune by validation loss; other ranks wait."""
         if self.dist.is_main:
-            val = self.evaluate(self.step) if evaluate else None
+            result = self.evaluate(self.step) if evaluate else None
+            val = result.mel_l1 if result is not None else None
             paths = save_pair(self.out_dir, self.step, self.epoch, ddp.unwrap(self.net_g), ddp.unwrap(self.net_d),
                               self.optim_g, self.optim_d, self.settings.learning_rate)
             self.saved.extend(paths)
             deleted = self.keeper.add(self.step, val)
             self.val_mel = val
             self._log(f"saved {paths[0].name} / {paths[1].name} (epoch {self.epoch}"
-                      + (f", validation mel L1 {val:.4f}" if val is not None else ", not validated") + ")"
+                      + (f", {result.describe()}" if result is not None else ", not validated") + ")"
                       + (f"; removed step(s) {deleted}" if deleted else ""))
         ddp.barrier(self.dist)
         self.last_saved_step = self.step

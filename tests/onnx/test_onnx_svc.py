@@ -54,3 +54,38 @@ def test_mix_refused_by_single_id_export(exported, encoder256, clip):
     svc = OnnxSvc(e.onnx, encoder_path=str(encoder256))
     with pytest.raises(OptionError, match="speaker mixing"):
         svc.slice_inference(*clip, {"spk0": 1.0}, f0_predictor="pm", clip_seconds=0)
+
+
+def test_split_export_files_and_manifest(exported):
+    for e in exported.values():
+        split = e.manifest["split"]
+        assert (e.onnx.parent / split["prior"]).is_file() and (e.onnx.parent / split["decoder"]).is_file()
+        assert split["context_frames"] > 0 and split["parity"]["max_abs_diff"] < 1e-3
+
+
+@pytest.mark.parametrize("speaker", ["tenor", {"alto": 0.3, "bass": 0.7}])
+def test_chunked_decoding_matches_one_shot(pair, clip, speaker):
+    """16-frame chunks (the clip's pieces are ~130 frames, so several chunks with context each) give the samples
+    of the one-shot graph, in torch and on ONNX Runtime's split pair."""
+    torch_svc, onnx_svc = pair
+    assert onnx_svc.split is not None  # the split pair is what runs chunked
+    one_shot = torch_svc.slice_inference(*clip, speaker, f0_predictor="pm", decoder_chunk_frames=0)
+    for svc in (torch_svc, onnx_svc):
+        chunked = svc.slice_inference(*clip, speaker, f0_predictor="pm", decoder_chunk_frames=16)
+        assert chunked.shape == one_shot.shape and np.abs(chunked - one_shot).max() < 1e-3
+    # and the one-shot upstream file still runs when chunking is off
+    off = onnx_svc.slice_inference(*clip, speaker, f0_predictor="pm", decoder_chunk_frames=0)
+    assert np.abs(off - one_shot).max() < 1e-3
+
+
+def test_export_without_split_runs_one_shot(exported, encoder256, clip, tmp_path):
+    from svc_core.onnx import export_synthesizer
+
+    e = exported["vec256l9"]
+    path = tmp_path / "plain.onnx"
+    manifest = export_synthesizer(e.model, e.config, path, split=False)
+    assert "split" not in manifest and not (tmp_path / "plain.dec.onnx").exists()
+    svc = OnnxSvc(path, encoder_path=str(encoder256))
+    assert svc.split is None
+    ref = GraphSvc(e.model, e.config, encoder_path=str(encoder256)).slice_inference(*clip, 0, f0_predictor="pm")
+    assert np.abs(svc.slice_inference(*clip, 0, f0_predictor="pm") - ref).max() < 1e-3
