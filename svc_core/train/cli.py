@@ -29,6 +29,10 @@ def add_parsers(sub) -> None:
                    help="autocast on CUDA (default: config train.fp16_run / half_type)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on CUDA)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--posterior-input", choices=("spectrum", "envelope"), default=None,
+                   help="what the posterior encoder reads: the spectrogram (upstream) or its pitch-free envelope, "
+                        "which makes a model trained from scratch follow f0 much sooner (default: config "
+                        "train.posterior_input, else spectrum)")
     p.add_argument("--d-width-divisor", type=int, default=None,
                    help="divide the discriminator's channels (faster on CPU; D files are then not upstream-sized)")
 
@@ -76,7 +80,8 @@ def run_train(args: argparse.Namespace) -> int:
         config, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, eval_interval=args.eval_interval,
         log_interval=args.log_interval, keep_best=args.keep_best, learning_rate=args.lr, seed=args.seed,
         resume=args.resume, base=tuple(args.base) if args.base else None, device=args.device,
-        precision=args.precision, num_workers=args.workers, d_width_divisor=args.d_width_divisor)
+        precision=args.precision, num_workers=args.workers, d_width_divisor=args.d_width_divisor,
+        posterior_input=args.posterior_input)
     trainer = Trainer(args.data, args.out, settings)
     try:
         summary = trainer.fit()

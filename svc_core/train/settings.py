@@ -40,12 +40,15 @@ class TrainSettings:
     snapshot_interval: int = 100  # good steps between in-memory "last good state" snapshots
     max_restores: int = 3  # restores without a good step in between before giving up
     d_width_divisor: int = 1  # >1 shrinks the discriminator (tests/experiments; D files then not upstream-sized)
+    posterior_input: str = "spectrum"  # enc_q input: "spectrum" (upstream) or "envelope" (train/envelope.py)
     resume: bool = False  # continue from the highest G_/D_ pair in the run folder
     base: tuple[str, str] | None = None  # pretrained (G_0.pth, D_0.pth) copied into the run folder and loaded
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.posterior_input not in ("spectrum", "envelope"):
+            raise ValueError(f"posterior_input must be 'spectrum' or 'envelope', got {self.posterior_input!r}")
         self.betas = tuple(self.betas)
         if self.base is not None:
             self.base = tuple(self.base)
@@ -58,7 +61,8 @@ class TrainSettings:
         simple = {"epochs": "epochs", "learning_rate": "learning_rate", "eps": "eps", "batch_size": "batch_size",
                   "lr_decay": "lr_decay", "warmup_epochs": "warmup_epochs", "c_mel": "c_mel", "c_kl": "c_kl",
                   "eval_interval": "eval_interval", "log_interval": "log_interval", "seed": "seed",
-                  "keep_ckpts": "keep_best", "vol_aug": "vol_aug", "crop_frames": "crop_frames"}
+                  "keep_ckpts": "keep_best", "vol_aug": "vol_aug", "crop_frames": "crop_frames",
+                  "posterior_input": "posterior_input"}
         for key, name in simple.items():
             if train.get(key) is not None:
                 values[name] = train[key]

@@ -28,6 +28,7 @@ from .checkpoints import (CheckpointKeeper, latest_pair, load_discriminator_base
                           load_optimizer_state, read_checkpoint, save_pair)
 from .dataset import Batch, SvcDataset, collate
 from .discriminator import MultiPeriodDiscriminator
+from .envelope import spectral_envelope
 from .losses import discriminator_loss, generator_losses
 from .mel import MelParams, mel_spectrogram, spec_to_mel
 from .settings import TrainSettings
@@ -241,11 +242,18 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    def _posterior_input(self, b: Batch) -> torch.Tensor:
+        """What enc_q reads: the spectrogram (upstream) or its pitch-free envelope (settings.posterior_input)."""
+        if self.settings.posterior_input == "envelope":
+            return spectral_envelope(b.spec, b.f0, self.config.sampling_rate)
+        return b.spec
+
     def _forward_g(self, b: Batch):
         seg = self.settings.segment_frames
         with self._autocast():
             y_hat, ids, z_mask, (_, z_p, m_p, logs_p, _, logs_q), pred_lf0, _, lf0 = self.net_g(
-                b.c, b.f0, b.uv, b.spec, g=b.spk, c_lengths=b.lengths, spec_lengths=b.lengths, vol=b.vol)
+                b.c, b.f0, b.uv, self._posterior_input(b), g=b.spk, c_lengths=b.lengths, spec_lengths=b.lengths,
+                vol=b.vol)
         mel_real = spec_to_mel(_slice(b.spec.float(), ids, seg), self.mel_params)
         mel_fake = mel_spectrogram(y_hat.squeeze(1).float(), self.mel_params)
         y = _slice(b.wav, ids * self.hop, seg * self.hop)
@@ -293,7 +301,8 @@ class Trainer:
             torch.manual_seed(seed)
             b = batch.to(self.device)
             y_hat, ids, z_mask, (_, z_p, m_p, logs_p, _, logs_q), pred_lf0, _, lf0 = g(
-                b.c, b.f0, b.uv, b.spec, g=b.spk, c_lengths=b.lengths, spec_lengths=b.lengths, vol=b.vol)
+                b.c, b.f0, b.uv, self._posterior_input(b), g=b.spk, c_lengths=b.lengths, spec_lengths=b.lengths,
+                vol=b.vol)
             mel_real = spec_to_mel(_slice(b.spec.float(), ids, self.settings.segment_frames), self.mel_params)
             mel_fake = mel_spectrogram(y_hat.squeeze(1).float(), self.mel_params)
             out = generator_losses([torch.zeros(1)], [[torch.zeros(1)]], [[torch.zeros(1)]], mel_real, mel_fake,
