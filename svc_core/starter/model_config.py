@@ -47,6 +47,7 @@ class StarterTraining:
     log_interval: int = 50
     keep_ckpts: int = 3
     crop_frames: int = 256
+    posterior_input: str = "envelope"  # pitch-free enc_q input: the model must follow f0 (train/envelope.py)
 
 
 def starter_config(doc: dict[str, Any], model: StarterModel = StarterModel(),

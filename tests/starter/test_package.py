@@ -73,3 +73,6 @@ def test_starter_config_is_small():
     release = sum(p.numel() for k, p in model.named_parameters() if not k.startswith("enc_q"))
     assert release * 2 <= 45e6  # fp16 release file within the ~45 MB budget
     assert doc["train"]["batch_size"] == 4 and doc["model"]["upsample_initial_channel"] == 256
+    from svc_core.train.settings import TrainSettings
+
+    assert TrainSettings.from_config(config_from_dict(doc)).posterior_input == "envelope"
