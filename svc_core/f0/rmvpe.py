@@ -149,13 +149,19 @@ def cents_to_hz(cents: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------------------------- predictor
 class RMVPEPredictor(F0Predictor):
-    """RMVPE pitch at 100 frames/s, nearest-resized to p_len."""
+    """RMVPE pitch at 100 frames/s, nearest-resized to p_len. A weights_path ending in .onnx (an export of
+    `python -m svc_core export-onnx --f0 rmvpe`) runs the network on ONNX Runtime instead of torch."""
 
     name = "rmvpe"
 
     def __init__(self, *args, weights_path: str | os.PathLike | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.model = load_rmvpe_model(weights_path, self.device)
+        if weights_path is not None and os.fspath(weights_path).lower().endswith(".onnx"):
+            from ..onnx.f0_export import OnnxRmvpeNetwork
+
+            self.model = OnnxRmvpeNetwork(weights_path, str(self.device))
+        else:
+            self.model = load_rmvpe_model(weights_path, self.device)
 
     def salience(self, wav: np.ndarray) -> torch.Tensor:
         """Validated float32 audio [N] at self.sampling_rate -> salience [1 + n16k // 160, 360]."""

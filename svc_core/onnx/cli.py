@@ -1,5 +1,6 @@
 """`python -m svc_core export-onnx -m G.pth -c config.json -o model.onnx [--speaker-mix auto|on|off]`, and
-`python -m svc_core export-onnx --encoder vec768l12 [--encoder-path FILE] -o vec768l12.onnx [--int8]`."""
+`python -m svc_core export-onnx --encoder vec768l12 [--encoder-path FILE] -o vec768l12.onnx [--int8]`, and
+`python -m svc_core export-onnx --f0 rmvpe [--f0-path rmvpe.pt] -o rmvpe.onnx`."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,9 @@ def add_parser(sub) -> None:
     p.add_argument("--encoder", default=None,
                    help="export this content encoder instead (vec768l12, vec256l9, hubertsoft, phonevec256, ...)")
     p.add_argument("--encoder-path", default=None, help="its weights (default: ./pretrain or $SVC_PRETRAIN_DIR)")
+    p.add_argument("--f0", choices=("rmvpe",), default=None,
+                   help="export this f0 predictor's network instead (use the file as `--rmvpe X.onnx`)")
+    p.add_argument("--f0-path", default=None, help="its weights, e.g. rmvpe.pt (default: ./pretrain)")
     p.add_argument("--int8", action="store_true", help="encoder: also write <o>.int8.onnx (dynamic int8 "
                    "quantisation) and report its feature error")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write (its manifest goes to <o>.json)")
@@ -35,6 +39,13 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--opset {args.opset} is too old; the graph needs opset 16 or newer.")
     if args.encoder:
         return _run_encoder(args)
+    if args.f0:
+        from .f0_export import export_rmvpe
+
+        m = export_rmvpe(args.f0_path, args.output, opset=args.opset)
+        print(f"wrote {args.output}: RMVPE mel float32 [1, 128, T] -> salience float32 [1, T, 360]; ONNX Runtime vs "
+              f"torch max abs {m['parity']['max_abs_diff']:.2e}; use it with --f0 rmvpe --rmvpe {args.output}")
+        return 0
     if not (args.model and args.config):
         raise OptionError("export-onnx needs -m G_*.pth and -c config.json (or --encoder NAME for an encoder).")
     mix = {"auto": None, "on": True, "off": False}[args.speaker_mix]

@@ -137,3 +137,31 @@ def test_resampler_passes_a_tone():
         out = resample_to_16k(torch.from_numpy(np.sin(2 * np.pi * freq * t).astype(np.float32)), SR)
         rms = out[2000:-2000].pow(2).mean().sqrt().item() * np.sqrt(2)
         assert lo <= rms <= hi, (freq, rms)
+
+
+def test_onnx_export_gives_the_same_f0(random_weights, tmp_path, capsys):
+    """export-onnx --f0 rmvpe, then the predictor with the .onnx file: same salience network on ONNX Runtime."""
+    from svc_core.cli import main as cli_main
+    from svc_core.onnx.export import read_manifest
+
+    out = tmp_path / "rmvpe.onnx"
+    assert cli_main(["export-onnx", "--f0", "rmvpe", "--f0-path", random_weights["sovits"], "-o", str(out)]) == 0
+    assert "salience" in capsys.readouterr().out
+    manifest = read_manifest(out)
+    assert manifest["kind"] == "f0" and manifest["parity"]["max_abs_diff"] < 1e-3
+    t = np.arange(int(SR * 1.5)) / SR
+    wav = (0.3 * np.sin(2 * np.pi * 220 * t * (1 + 0.05 * np.sin(2 * np.pi * 3 * t)))).astype(np.float32)
+    torch_f0 = get_predictor("rmvpe", weights_path=random_weights["sovits"], hop_length=HOP, sampling_rate=SR)
+    onnx_f0 = get_predictor("rmvpe", weights_path=str(out), hop_length=HOP, sampling_rate=SR)
+    a, b = torch_f0.salience(wav), onnx_f0.salience(wav)
+    assert a.shape == b.shape and float((a - b).abs().max()) < 1e-3
+
+
+def test_onnx_file_of_another_kind_is_refused(tmp_path):
+    from svc_core.onnx.f0_export import OnnxRmvpeNetwork
+
+    fake = tmp_path / "x.onnx"
+    fake.write_bytes(b"")
+    (tmp_path / "x.onnx.json").write_text(json.dumps({"kind": "synthesizer"}))
+    with pytest.raises(ModelError, match="not an exported RMVPE"):
+        OnnxRmvpeNetwork(fake)
