@@ -41,8 +41,22 @@ def build(workdir: str | os.PathLike, speech_encoder: str = "vec768l12") -> dict
         from svc_core.onnx import export_encoder
 
         export_encoder(speech_encoder, encoder, encoder_onnx, int8=True)
+    rmvpe = root / "pretrain" / "rmvpe.pt"
+    if not rmvpe.is_file():  # RMVPE's real size (E2E0: 4 blocks, 1 GRU), random weights, so-vits layout
+        import torch
+
+        from svc_core.f0.rmvpe_model import E2E0
+
+        torch.manual_seed(3)
+        torch.save({"model": E2E0().state_dict()}, rmvpe)
+    rmvpe_onnx = rmvpe.with_suffix(".onnx")
+    if not rmvpe_onnx.is_file():
+        from svc_core.onnx.f0_export import export_rmvpe
+
+        export_rmvpe(rmvpe, rmvpe_onnx)
     return {"model": g_path, "config": config_path, "encoder": encoder, "onnx": onnx_path,
-            "encoder_onnx": encoder_onnx, "encoder_int8": int8_path(encoder_onnx)}
+            "encoder_onnx": encoder_onnx, "encoder_int8": int8_path(encoder_onnx), "rmvpe": rmvpe,
+            "rmvpe_onnx": rmvpe_onnx}
 
 
 def int8_path(path: Path) -> Path:

@@ -35,7 +35,8 @@ def main() -> None:
     if args.backend == "torch":
         from svc_core import Svc
 
-        svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]))
+        svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]),
+                  f0_weights={"rmvpe": str(paths["rmvpe"])})
         provider = "torch eager"
     else:
         from svc_core.onnx import OnnxEncoder, OnnxSvc
@@ -45,7 +46,7 @@ def main() -> None:
             encoder = OnnxEncoder(paths["encoder_int8" if args.backend == "onnx-int8" else "encoder_onnx"],
                                   threads=args.threads)
         svc = OnnxSvc(paths["onnx"], encoder_path=str(paths["encoder"]), device="auto", threads=args.threads,
-                      encoder=encoder)
+                      encoder=encoder, f0_weights={"rmvpe": str(paths["rmvpe_onnx"])})
         provider = svc.session_info.describe() + {"onnx": "; encoder torch", "onnx-enc": "; encoder ONNX float",
                                                   "onnx-int8": "; encoder ONNX int8"}[args.backend]
     load = time.perf_counter() - start

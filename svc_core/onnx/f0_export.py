@@ -80,7 +80,8 @@ def _check(model: torch.nn.Module, path: Path) -> dict[str, Any]:
 
 
 class OnnxRmvpeNetwork:
-    """Callable like E2E0 (mel [1, 128, T] tensor -> salience [1, T, 360] tensor), on ONNX Runtime."""
+    """Callable like E2E0 (mel [1, 128, T] tensor -> salience [1, T, 360] tensor), on ONNX Runtime with
+    `threads` intra-op threads (None: torch's current thread count, so one setting governs both)."""
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: Optional[int] = None) -> None:
         from .runtime import make_session
@@ -92,7 +93,7 @@ class OnnxRmvpeNetwork:
                              "--f0 rmvpe`.")
         self.manifest = manifest
         self.session, self.session_info = make_session(path, "cuda" if str(device).startswith("cuda") else "cpu",
-                                                       threads)
+                                                       threads or torch.get_num_threads())
 
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
         out = self.session.run(["salience"], {"mel": mel.detach().cpu().float().numpy()})[0]
