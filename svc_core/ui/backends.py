@@ -32,19 +32,27 @@ def check_backend(name: str | None) -> str:
 
 
 def onnx_file_for(entry: ModelEntry, export_dir: Path) -> Path:
-    """The exported ONNX file of a voice (exported now if this checkpoint + config was not exported before)."""
+    """The exported ONNX file of a voice (exported now if this checkpoint + config was not exported before, or
+    was exported without the split pair that chunked decoding needs)."""
+    import shutil
+
     from ..onnx import export_synthesizer
     from ..onnx.export import sha256_file
+    from ..onnx.split_export import split_paths
 
     key = sha256_file(entry.model_path)[:16] + "-" + sha256_file(entry.config_path)[:8]
     target = export_dir / f"{key}.onnx"
+    files = [Path(str(target) + ".json"), *split_paths(target).values()]
     with _export_lock:
-        if not (target.is_file() and Path(str(target) + ".json").is_file()):
-            export_dir.mkdir(parents=True, exist_ok=True)
-            partial = export_dir / f"{key}.partial.onnx"
-            export_synthesizer(entry.model_path, entry.config_path, partial)
-            Path(str(partial) + ".json").replace(Path(str(target) + ".json"))
-            partial.replace(target)
+        if not (target.is_file() and all(f.is_file() for f in files)):
+            partial_dir = export_dir / f".partial-{key}"
+            shutil.rmtree(partial_dir, ignore_errors=True)
+            partial_dir.mkdir(parents=True)
+            export_synthesizer(entry.model_path, entry.config_path, partial_dir / target.name)
+            for f in files:  # the main file last: its presence means the export is complete
+                (partial_dir / f.name).replace(f)
+            (partial_dir / target.name).replace(target)
+            shutil.rmtree(partial_dir, ignore_errors=True)
     return target
 
 

@@ -89,3 +89,23 @@ def test_export_without_split_runs_one_shot(exported, encoder256, clip, tmp_path
     assert svc.split is None
     ref = GraphSvc(e.model, e.config, encoder_path=str(encoder256)).slice_inference(*clip, 0, f0_predictor="pm")
     assert np.abs(svc.slice_inference(*clip, 0, f0_predictor="pm") - ref).max() < 1e-3
+
+
+def test_web_export_cache_completes_a_missing_split_pair(exported, encoder256, tmp_path):
+    """The web backend's export cache: one export per checkpoint + config, with the split pair under the cache
+    name; an export that lacks the pair (older version, deleted file) is redone."""
+    from svc_core.ui.backends import onnx_file_for
+    from svc_core.ui.models import ModelEntry
+
+    e = exported["vec256l9"]
+    entry = ModelEntry("v", "v", e.model, e.config, None, ("spk0",), "vec256l9")
+    path = onnx_file_for(entry, tmp_path)
+    stem = path.name[:-5]
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {f"{stem}.onnx", f"{stem}.onnx.json", f"{stem}.prior.onnx", f"{stem}.dec.onnx"}
+    assert OnnxSvc(path, encoder_path=str(encoder256)).split is not None  # the cache names are the ones OnnxSvc looks for
+    stamp = path.stat().st_mtime_ns
+    assert onnx_file_for(entry, tmp_path) == path and path.stat().st_mtime_ns == stamp  # reused
+    (tmp_path / f"{stem}.dec.onnx").unlink()
+    onnx_file_for(entry, tmp_path)
+    assert (tmp_path / f"{stem}.dec.onnx").is_file() and {p.name for p in tmp_path.iterdir()} == names

@@ -1,6 +1,8 @@
 """The `/convert` endpoint through gradio_client on a real server and the real engine (tiny voice, 2 s clip)."""
 from __future__ import annotations
 
+import json
+
 import time
 from pathlib import Path
 
@@ -55,10 +57,15 @@ def test_onnx_backend_exports_once_and_reports_its_provider(client, server, web_
     assert "exporting it to ONNX" in log
     assert "backend: onnxruntime CPUExecutionProvider" in log
     assert "Synthesizer backend: onnxruntime CPUExecutionProvider" in summary
-    exports = list((server.state.work_dir / "onnx").glob("*.onnx"))
-    assert len(exports) == 1 and Path(str(exports[0]) + ".json").is_file()
+    exports = sorted((server.state.work_dir / "onnx").glob("*.onnx"))
+    main = [p for p in exports if not p.name.endswith((".prior.onnx", ".dec.onnx"))]
+    assert len(main) == 1 and Path(str(main[0]) + ".json").is_file()
+    stem = main[0].name[:-5]
+    assert {p.name for p in exports} == {f"{stem}.onnx", f"{stem}.prior.onnx", f"{stem}.dec.onnx"}  # split pair
+    assert "decoder" in json.loads(Path(str(main[0]) + ".json").read_text())["split"]
     again, log2, *_ = convert(client, web_voice.clip, transpose=2, backend="onnx")
-    assert "voice already in memory" in log2 and list((server.state.work_dir / "onnx").glob("*.onnx")) == exports
+    assert "voice already in memory" in log2
+    assert sorted((server.state.work_dir / "onnx").glob("*.onnx")) == exports
     a, _ = sf.read(audio)
     b, _ = sf.read(again)
     assert a.shape == b.shape and np.abs(a - b).max() < 1e-4  # same inputs, same seed: same audio
