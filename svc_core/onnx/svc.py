@@ -101,16 +101,20 @@ class GraphSvc(Svc):
         one_hot[:, sid] = 1.0
         return one_hot
 
+    def graph_input_names(self) -> list[str]:
+        """The graph's inputs in the order of SynthesizerGraph.forward / .prior."""
+        return ["c", "f0", "mel2ph", "uv", "noise", "sid"] + (["vol"] if self.has_vol else [])
+
     def run_graph(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Named inputs -> audio [1, 1, T * hop] (torch eager)."""
-        names = ["c", "f0", "mel2ph", "uv", "noise", "sid"] + (["vol"] if self.has_vol else [])
+        names = self.graph_input_names()
         with torch.inference_mode():
             out = self.graph(*(torch.from_numpy(np.asarray(inputs[n])) for n in names))
         return out.numpy()
 
     def run_prior(self, inputs: Mapping[str, np.ndarray]) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """Named inputs -> (z [1, Z, T], g [1, G, 1|T]) for chunked decoding (torch eager)."""
-        names = ["c", "f0", "mel2ph", "uv", "noise", "sid"] + (["vol"] if self.has_vol else [])
+        names = self.graph_input_names()
         with torch.inference_mode():
             z, g = self.graph.prior(*(torch.from_numpy(np.asarray(inputs[n])) for n in names))
         return z.numpy(), g.numpy()
