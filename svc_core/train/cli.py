@@ -31,8 +31,16 @@ def add_parsers(sub) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--posterior-input", choices=("spectrum", "envelope"), default=None,
                    help="what the posterior encoder reads: the spectrogram (upstream) or its pitch-free envelope, "
-                        "which makes a model trained from scratch follow f0 much sooner (default: config "
-                        "train.posterior_input, else spectrum)")
+                        "so that pitch can only come from the f0 input (default: config train.posterior_input, "
+                        "else spectrum)")
+    p.add_argument("--c-harm", type=float, default=None,
+                   help="weight of the harmonic loss (log-spectrum L1 with 10-20 Hz bins on 0-4 kHz) that teaches "
+                        "a model trained from scratch to follow f0; 0 = off as upstream (default: config "
+                        "train.c_harm, else 0)")
+    p.add_argument("--gan-start-step", type=int, default=None,
+                   help="run the discriminator and adversarial losses from this step on; before it the generator "
+                        "learns from the reconstruction losses alone, at about twice the speed (default: config "
+                        "train.gan_start_step, else 0 as upstream)")
     p.add_argument("--d-width-divisor", type=int, default=None,
                    help="divide the discriminator's channels (faster on CPU; D files are then not upstream-sized)")
 
@@ -81,7 +89,8 @@ def run_train(args: argparse.Namespace) -> int:
         log_interval=args.log_interval, keep_best=args.keep_best, learning_rate=args.lr, seed=args.seed,
         resume=args.resume, base=tuple(args.base) if args.base else None, device=args.device,
         precision=args.precision, num_workers=args.workers, d_width_divisor=args.d_width_divisor,
-        posterior_input=args.posterior_input)
+        posterior_input=args.posterior_input, c_harm=args.c_harm,
+        gan_start_step=args.gan_start_step)
     trainer = Trainer(args.data, args.out, settings)
     try:
         summary = trainer.fit()

@@ -32,6 +32,8 @@ class TrainSettings:
     precision: str = "fp32"  # fp16 / bf16 autocast (CUDA only)
     c_mel: float = 45.0
     c_kl: float = 1.0
+    c_harm: float = 0.0  # weight of the harmonic loss (losses.harmonic_loss); 0 = off, as upstream
+    gan_start_step: int = 0  # the discriminator and adversarial losses start at this step (0 = at once, upstream)
     vol_aug: bool = False
     num_workers: int | None = None  # DataLoader workers (None: 0 on CPU, 4 on CUDA)
     max_eval_clips: int = 4  # validation clips inferred per checkpoint
@@ -60,7 +62,8 @@ class TrainSettings:
         values: dict[str, Any] = {}
         simple = {"epochs": "epochs", "learning_rate": "learning_rate", "eps": "eps", "batch_size": "batch_size",
                   "lr_decay": "lr_decay", "warmup_epochs": "warmup_epochs", "c_mel": "c_mel", "c_kl": "c_kl",
-                  "eval_interval": "eval_interval", "log_interval": "log_interval", "seed": "seed",
+                  "c_harm": "c_harm", "gan_start_step": "gan_start_step", "eval_interval": "eval_interval",
+                  "log_interval": "log_interval", "seed": "seed",
                   "keep_ckpts": "keep_best", "vol_aug": "vol_aug", "crop_frames": "crop_frames",
                   "posterior_input": "posterior_input"}
         for key, name in simple.items():

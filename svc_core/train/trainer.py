@@ -29,7 +29,7 @@ from .checkpoints import (CheckpointKeeper, latest_pair, load_discriminator_base
 from .dataset import Batch, SvcDataset, collate
 from .discriminator import MultiPeriodDiscriminator
 from .envelope import spectral_envelope
-from .losses import discriminator_loss, generator_losses
+from .losses import discriminator_loss, generator_losses, harmonic_loss
 from .mel import MelParams, mel_spectrogram, spec_to_mel
 from .settings import TrainSettings
 from .validation import ValidationResult, validate
@@ -260,22 +260,28 @@ class Trainer:
         return y_hat, y, mel_real, mel_fake, (z_p, logs_q, m_p, logs_p, z_mask), pred_lf0, lf0
 
     def train_step(self, batch: Batch) -> StepResult:
-        """One D update and one G update on `batch`; returns the losses or skipped=True (non-finite)."""
+        """One D update and one G update on `batch`; returns the losses or skipped=True (non-finite). Before
+        settings.gan_start_step the discriminator is neither run nor updated (reconstruction losses only)."""
         s, b = self.settings, batch.to(self.device)
         y_hat, y, mel_real, mel_fake, kl_terms, pred_lf0, lf0 = self._forward_g(b)
-        with self._autocast():
-            real, fake, _, _ = self.net_d(y, y_hat.detach())
-        loss_d = discriminator_loss(real, fake)
-        self.optim_d.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_d).backward()
-        self.scaler.unscale_(self.optim_d)
-        if not self._finite(loss_d, self.net_d.parameters()):
-            self.scaler.update()
-            return self._bad_step(b.names, "discriminator loss or gradients")
-        self.scaler.step(self.optim_d)
-        with self._autocast():
-            _, fake, fmap_r, fmap_g = self.net_d(y, y_hat)
-        losses = generator_losses(fake, fmap_r, fmap_g, mel_real, mel_fake, kl_terms, pred_lf0, lf0, s.c_mel, s.c_kl)
+        fake = fmap_r = fmap_g = loss_d = None
+        if self.step >= s.gan_start_step:
+            with self._autocast():
+                real, fake, _, _ = self.net_d(y, y_hat.detach())
+            loss_d = discriminator_loss(real, fake)
+            self.optim_d.zero_grad(set_to_none=True)
+            self.scaler.scale(loss_d).backward()
+            self.scaler.unscale_(self.optim_d)
+            if not self._finite(loss_d, self.net_d.parameters()):
+                self.scaler.update()
+                return self._bad_step(b.names, "discriminator loss or gradients")
+            self.scaler.step(self.optim_d)
+            with self._autocast():
+                _, fake, fmap_r, fmap_g = self.net_d(y, y_hat)
+        harm = (harmonic_loss(y.squeeze(1), y_hat.squeeze(1), self.config.sampling_rate) * s.c_harm
+                if s.c_harm > 0 else None)
+        losses = generator_losses(fake, fmap_r, fmap_g, mel_real, mel_fake, kl_terms, pred_lf0, lf0, s.c_mel, s.c_kl,
+                                  harm)
         self.optim_g.zero_grad(set_to_none=True)
         self.scaler.scale(losses.total).backward()
         self.scaler.unscale_(self.optim_g)
@@ -288,7 +294,8 @@ class Trainer:
         self.bad_streak = self.restores_in_a_row = 0
         if self.step % s.snapshot_interval == 0:
             self._snapshot()
-        return StepResult(False, {"d": float(loss_d.detach()), **losses.scalars()})
+        d = {} if loss_d is None else {"d": float(loss_d.detach())}
+        return StepResult(False, {**d, **losses.scalars()})
 
     @torch.no_grad()
     def losses_on(self, batch: Batch, seed: int = 0) -> dict[str, float]:
