@@ -24,8 +24,9 @@ STAGES = ("load", "resample", "f0", "encoder", "synthesizer")
 
 
 def _run(backend: str, threads: int, f0: str, seconds: float, workdir: str, rerun: bool) -> dict:
+    """One fresh process; the long (memory) run, rerun=False, converts a WAV file into another as the CLI does."""
     cmd = [sys.executable, "-m", "bench.one", "--backend", backend, "--threads", str(threads), "--f0", f0,
-           "--seconds", str(seconds), "--workdir", workdir] + (["--rerun"] if rerun else [])
+           "--seconds", str(seconds), "--workdir", workdir] + (["--rerun"] if rerun else ["--file"])
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env,
                          cwd=Path(__file__).resolve().parent.parent)
@@ -65,7 +66,8 @@ def table(rows: list[dict], base: dict) -> list[str]:
         cells = [_cell(stages.get(s, 0.0), (b and ({"load": b["load"], **b["stages"]}).get(s, 0.0)) or 0.0)
                  for s in STAGES]
         rerun = f"{r['rerun_transpose']:.2f}" if "rerun_transpose" in r else "-"
-        lines.append(f"| {r['provider']} | {r['f0']} | {r['threads']} | {r['audio_seconds']:.0f} | " + " | ".join(cells)
+        seconds = f"{r['audio_seconds']:.0f}" + (" (file)" if r.get("io") == "file" else "")
+        lines.append(f"| {r['provider']} | {r['f0']} | {r['threads']} | {seconds} | " + " | ".join(cells)
                      + f" | {_cell(r['end_to_end'], b['end_to_end'] if b else 0)} | {_cell(r['rtf'], b['rtf'] if b else 0, '{:.3f}')}"
                      + f" | {_cell(r['peak_rss_mb'], b['peak_rss_mb'] if b else 0, '{:.0f}')} | {rerun} | {r.get('cpu_busy_before', float('nan')):.0f} |")
     return lines
@@ -122,7 +124,9 @@ once per backend / f0 predictor / thread count, each in a fresh process, and wri
 parentheses are the ratio to the torch-eager baseline (`Svc`) with the same f0 predictor, threads and input,
 measured in the same run (below 1 is faster / smaller). "load" is loading the synthesizer + encoder (ONNX:
 creating the ONNX Runtime session); the synthesizer column includes the NSF-HiFiGAN vocoder (no diffusion
-model here). The re-run column converts the same input again with another transpose: f0 and the content
+model here). The long run converts a WAV file into another block by block (`convert_file`, as the CLI does:
+"(file)" in the audio column; its input is 40 s blocks of the test clip at slightly different gains); the 40 s runs
+convert an in-memory clip. The re-run column converts the same input again with another transpose: f0 and the content
 encoder come from the per-input cache. The last column is the system-wide CPU use over the 3 s before
 the run (the idle check; the 1-minute load average is useless here because it still contains the previous run).
 

@@ -68,3 +68,24 @@ def clip(seconds: float):
     from audio_factories import sung_phrase
 
     return sung_phrase(seconds, gap_every=8.0, gap=0.6), 44100
+
+
+FILE_BLOCK_SECONDS = 40.0  # the long input is written in blocks of this length
+
+
+def clip_file(workdir: str, seconds: float) -> Path:
+    """A `seconds`-long PCM-16 WAV in `workdir` made of FILE_BLOCK_SECONDS blocks of `clip`, each at its own gain
+    (so no piece repeats another and hits the feature cache), written block by block: no input-sized array."""
+    import soundfile as sf
+
+    path = Path(workdir) / f"input_{seconds:.0f}s.wav"
+    if path.is_file():
+        return path
+    block, sr = clip(FILE_BLOCK_SECONDS)
+    total = int(seconds * sr)
+    partial = path.with_suffix(".part.wav")
+    with sf.SoundFile(partial, "w", sr, 1, subtype="PCM_16") as f:
+        for k, start in enumerate(range(0, total, len(block))):
+            f.write(block[: total - start] * (1.0 - 0.002 * k))
+    partial.replace(path)
+    return path

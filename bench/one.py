@@ -1,6 +1,7 @@
 """One measurement in a fresh process (so peak RSS is this configuration's):
-`python -m bench.one --backend torch|onnx|onnx-enc|onnx-int8 --threads N --f0 pm --seconds 40 --workdir DIR`
--> one JSON line. onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX Runtime
+`python -m bench.one --backend torch|onnx|onnx-enc|onnx-int8 --threads N --f0 pm --seconds 40 --workdir DIR [--file]`
+-> one JSON line. --file: the input is a WAV file converted into another with `convert_file` (block by block), as
+the CLI does; otherwise an in-memory clip with `slice_inference`. onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX Runtime
 too (float); onnx-int8: the encoder's int8 file."""
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=40.0)
     p.add_argument("--workdir", required=True)
     p.add_argument("--rerun", action="store_true", help="also time a second pass with another transpose")
+    p.add_argument("--file", action="store_true", help="file-to-file conversion (convert_file)")
     args = p.parse_args()
     load_before = os.getloadavg()[0]
 
@@ -27,10 +29,13 @@ def main() -> None:
     torch.set_num_interop_threads(1)
     from svc_core.timing import peak_rss_mb
 
-    from .models import build, clip
+    from .models import build, clip, clip_file
 
     paths = build(args.workdir)
-    wav, sr = clip(args.seconds)
+    if args.file:
+        src = clip_file(args.workdir, args.seconds)
+    else:
+        wav, sr = clip(args.seconds)
     start = time.perf_counter()
     if args.backend == "torch":
         from svc_core import Svc
@@ -50,15 +55,18 @@ def main() -> None:
         provider = svc.session_info.describe() + {"onnx": "; encoder torch", "onnx-enc": "; encoder ONNX float",
                                                   "onnx-int8": "; encoder ONNX int8"}[args.backend]
     load = time.perf_counter() - start
-    svc.slice_inference(wav, sr, 0, f0_predictor=args.f0)
+    if args.file:
+        svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0)
+    else:
+        svc.slice_inference(wav, sr, 0, f0_predictor=args.f0)
     times = dict(svc.last_times.seconds)
     result = {
         "backend": args.backend, "provider": provider, "threads": args.threads, "f0": args.f0,
-        "audio_seconds": args.seconds, "load": load, "stages": times, "convert": svc.last_times.total,
+        "audio_seconds": args.seconds, "io": "file" if args.file else "memory", "load": load, "stages": times, "convert": svc.last_times.total,
         "rtf": svc.last_times.rtf, "end_to_end": load + svc.last_times.total, "peak_rss_mb": peak_rss_mb(),
         "loadavg_before": load_before,
     }
-    if args.rerun:
+    if args.rerun and not args.file:
         svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, transpose=2)
         result["rerun_transpose"] = svc.last_times.total
     print(json.dumps(result))

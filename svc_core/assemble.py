@@ -67,14 +67,34 @@ def centre_fit(audio: np.ndarray, length: int) -> np.ndarray:
     return np.pad(audio, (pad // 2, pad - pad // 2))
 
 
-class OutputBuffer:
-    """Preallocated output; pieces are appended, overlapping ones crossfaded with upstream's ramp."""
+class ArraySink:
+    """Collects the output in one preallocated float32 array."""
 
-    def __init__(self, pieces: list[Piece], crossfade_ratio: float) -> None:
-        total = sum(p.out_length - p.crossfade for p in pieces)
+    def __init__(self, total: int) -> None:
         self.audio = np.zeros(total, dtype=np.float32)
         self.cursor = 0
+
+    def write(self, block: np.ndarray) -> None:
+        self.audio[self.cursor:self.cursor + len(block)] = block
+        self.cursor += len(block)
+
+
+class OutputBuffer:
+    """Pieces are appended in order, overlapping ones crossfaded with upstream's ramp; finished samples go to
+    `sink.write` (default: an ArraySink, read back as `.audio`) as soon as no later crossfade can change them,
+    so with a file sink only about one piece is ever held in memory."""
+
+    def __init__(self, pieces: list[Piece], crossfade_ratio: float, sink=None) -> None:
+        self.total = sum(p.out_length - p.crossfade for p in pieces)
+        self.sink = ArraySink(self.total) if sink is None else sink
         self.ratio = crossfade_ratio
+        self._holds = [p.crossfade for p in pieces[1:]] + [0]  # samples the next piece will blend into
+        self._index = 0
+        self._pending = np.zeros(0, dtype=np.float32)  # produced but not yet final
+
+    @property
+    def audio(self) -> np.ndarray:
+        return self.sink.audio
 
     def append(self, piece: Piece, audio: np.ndarray) -> None:
         audio = centre_fit(np.asarray(audio, dtype=np.float32), piece.out_length)
@@ -84,12 +104,15 @@ class OutputBuffer:
             blend = int(lg * self.ratio)
             left = (lg - blend) // 2
             ramp = np.linspace(0.0, 1.0, blend, dtype=np.float32) if blend else np.zeros(0, np.float32)
-            tail = self.audio[self.cursor - lg: self.cursor]
+            tail = self._pending[len(self._pending) - lg:]
             old = tail[left:left + blend].copy()
             new = audio[left:left + blend]
             # tail layout: [left: old kept][blend: mixed][right: replaced by new audio]
             tail[left:left + blend] = old * (1 - ramp) + new * ramp
             tail[left + blend:] = audio[left + blend:lg]
             audio = audio[lg:]
-        self.audio[self.cursor:self.cursor + len(audio)] = audio
-        self.cursor += len(audio)
+        pending = np.concatenate([self._pending, audio])
+        hold = min(self._holds[self._index], len(pending)) if self._index < len(self._holds) else 0
+        self._index += 1
+        self.sink.write(pending[:len(pending) - hold])
+        self._pending = pending[len(pending) - hold:].copy()

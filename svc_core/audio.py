@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Union
 
 import numpy as np
 import soundfile as sf
@@ -72,24 +72,37 @@ def to_mono_float(data: np.ndarray) -> np.ndarray:
 
 def check_audio(wav: np.ndarray, sr: int, name: str = "audio", max_seconds: float = MAX_DURATION_SECONDS) -> None:
     """Raise AudioError for clips the pipeline cannot convert meaningfully."""
+    check_blocks([wav], wav.size, sr, name, max_seconds)
+
+
+def check_blocks(blocks: Iterable[np.ndarray], n_samples: int, sr: int, name: str = "audio",
+                 max_seconds: float = MAX_DURATION_SECONDS) -> None:
+    """`check_audio` for a clip of `n_samples` given as consecutive mono blocks (e.g. read from a file in turn):
+    rate, emptiness and length are checked before the first block is read."""
     if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
         raise AudioError(f"{name} has a sample rate of {sr} Hz; supported rates are {MIN_SAMPLE_RATE}-"
                          f"{MAX_SAMPLE_RATE} Hz.")
-    if wav.size == 0:
+    if n_samples == 0:
         raise AudioError(f"{name} contains no samples.")
-    bad = ~np.isfinite(wav)
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise AudioError(f"{name} contains {int(bad.sum())} non-finite samples (NaN or infinity), the first at "
-                         f"{first / sr:.3f} s. Re-export the file from your editor.")
-    seconds = wav.size / sr
+    seconds = n_samples / sr
     if seconds > max_seconds:
         raise AudioError(f"{name} is {seconds / 60:.1f} minutes long; the limit is {max_seconds / 60:.0f} minutes. "
                          "Split it, or raise the limit.")
-    if float(np.max(np.abs(wav))) < SILENCE_PEAK:
+    peak, n_bad, first_bad, offset = 0.0, 0, -1, 0
+    for block in blocks:
+        bad = ~np.isfinite(block)
+        if bad.any():
+            if first_bad < 0:
+                first_bad = offset + int(np.argmax(bad))
+            n_bad += int(bad.sum())
+        elif block.size:
+            peak = max(peak, float(np.max(np.abs(block))))
+        offset += block.size
+    if n_bad:
+        raise AudioError(f"{name} contains {n_bad} non-finite samples (NaN or infinity), the first at "
+                         f"{first_bad / sr:.3f} s. Re-export the file from your editor.")
+    if peak < SILENCE_PEAK:
         raise AudioError(f"{name} is silent (peak below -80 dBFS); there is nothing to convert.")
-
-
 def load_audio(source: AudioSource, max_seconds: float = MAX_DURATION_SECONDS) -> tuple[np.ndarray, int]:
     """Read a file path, raw bytes or an (array, sr) tuple -> (float32 mono [N], sample rate in Hz), checked."""
     data, sr, name = _decode(source)
@@ -114,9 +127,13 @@ def pcm16_round_trip(wav: np.ndarray, sr: int) -> np.ndarray:
     return out
 
 
+def output_subtype(path: str | os.PathLike) -> str | None:
+    """soundfile subtype for an output file: wav is 16-bit PCM unless $SVC_WAV_FLOAT is set; others default."""
+    return "FLOAT" if Path(path).suffix.lower() == ".wav" and os.environ.get("SVC_WAV_FLOAT") else None
+
+
 def write_audio(path: str | os.PathLike, wav: np.ndarray, sr: int) -> None:
     """Write float audio; the format follows the extension (wav: 16-bit PCM unless FLOAT is wanted)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    subtype = "FLOAT" if path.suffix.lower() == ".wav" and os.environ.get("SVC_WAV_FLOAT") else None
-    sf.write(str(path), np.clip(wav, -1.0, 1.0), sr, subtype=subtype)
+    sf.write(str(path), np.clip(wav, -1.0, 1.0), sr, subtype=output_subtype(path))

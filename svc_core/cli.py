@@ -8,7 +8,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .errors import OptionError, SvcError
+from .errors import AudioError, OptionError, SvcError
+from .paths import require_file
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -52,7 +53,6 @@ def _add_infer_args(p: argparse.ArgumentParser) -> None:
 
 @command("infer")
 def run_infer(args: argparse.Namespace) -> int:
-    from .audio import load_audio, write_audio
     from .pipeline import Svc
 
     if args.threads:
@@ -60,7 +60,7 @@ def run_infer(args: argparse.Namespace) -> int:
     from .f0 import resolve_predictor
 
     f0_name = resolve_predictor(args.f0, args.rmvpe)
-    wav, sr = load_audio(args.input)
+    require_file(args.input, "Audio file", AudioError)
     encoder, encoder_path = args.encoder_name, args.encoder
     if encoder_path and encoder_path.lower().endswith(".onnx"):
         from .onnx import OnnxEncoder
@@ -79,16 +79,14 @@ def run_infer(args: argparse.Namespace) -> int:
         svc = Svc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
                   encoder=encoder, f0_weights=f0_weights)
     speaker = int(args.speaker) if args.speaker.isdigit() and args.speaker not in svc.config.spk else args.speaker
-    out = svc.slice_inference(
-        wav, sr, speaker, transpose=args.transpose, f0_predictor=f0_name, cluster_ratio=args.cluster_ratio,
+    result = svc.convert_file(  # block by block: memory does not grow with the input's length
+        args.input, args.output, speaker, transpose=args.transpose, f0_predictor=f0_name, cluster_ratio=args.cluster_ratio,
         noise_scale=args.noise_scale, slice_db=args.slice_db, pad_seconds=args.pad_seconds,
         clip_seconds=args.clip_seconds, crossfade_seconds=args.crossfade_seconds,
         crossfade_ratio=args.crossfade_ratio, loudness_mix=args.loudness_mix, f0_threshold=args.f0_threshold,
         auto_predict_f0=args.auto_f0,
         progress=lambda frac, msg: print(f"[{frac:6.1%}] {msg}", file=sys.stderr),
     )
-    with svc.last_times.stage("write"):
-        write_audio(args.output, out, svc.sample_rate)
     times = svc.last_times
     engines = [getattr(x, "session_info", None) for x in (svc, svc.encoder)]
     print(f"f0 predictor: {f0_name}; encoder: {svc.encoder.name}"
@@ -97,7 +95,7 @@ def run_infer(args: argparse.Namespace) -> int:
     for name, sec in svc.load_times.seconds.items():
         print(f"{name:<14}{sec:>10.3f}  (one-off)")
     print(times.table())
-    print(f"wrote {args.output} ({len(out) / svc.sample_rate:.2f} s at {svc.sample_rate} Hz)")
+    print(f"wrote {args.output} ({result.seconds:.2f} s at {svc.sample_rate} Hz)")
     return 0
 
 

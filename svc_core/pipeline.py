@@ -19,7 +19,7 @@ import torch
 from . import audio as audio_io
 from .assemble import OutputBuffer, plan_pieces
 from .checkpoint import load_synthesizer
-from .constants import ENCODER_SAMPLE_RATE
+from .constants import ENCODER_HOP_LENGTH, ENCODER_SAMPLE_RATE
 from .encoders import ContentEncoder, check_compatible, get_encoder
 from .errors import OptionError, SpeakerError
 from .f0 import get_predictor
@@ -41,11 +41,13 @@ class FeatureCache:
 
     Keys start with a hash of the piece's samples and rate, so converting the same input again with another
     transpose, speaker, noise scale or cluster ratio skips f0 prediction and the content encoder.
-    `max_bytes` 0 disables it.
+    `max_bytes` 0 disables it. While `paused`, nothing new is stored (a conversion whose features exceed the
+    budget would only evict its own first pieces, so a rerun could hit nothing anyway).
     """
 
     def __init__(self, max_bytes: int = 256 * 2**20) -> None:
         self.max_bytes = max_bytes
+        self.paused = False
         self._items: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
         self._bytes = 0
         self.hits = self.misses = 0
@@ -66,7 +68,7 @@ class FeatureCache:
 
     def put(self, key: tuple, value: object) -> None:
         size = self._size(value)
-        if size > self.max_bytes:
+        if self.paused or size > self.max_bytes:
             return
         if key in self._items:
             self._bytes -= self._items.pop(key)[1]
@@ -217,18 +219,46 @@ class Svc:
         """Convert a clip (float [N] or [N, C] at `sr` Hz) -> float32 [M] at the model rate (44.1 kHz).
 
         Options: see `ConvertOptions` (upstream names such as noice_scale, lg_num, cluster_infer_ratio work too).
+        For files, `convert_file` gives the same samples with memory that does not grow with the input's length.
         """
         opts = ConvertOptions.from_kwargs(transpose=transpose, f0_predictor=f0_predictor, **options)
         wav = audio_io.to_mono_float(audio)
         audio_io.check_audio(wav, int(sr))
-        self.config.speaker_id(next(iter(speaker)) if isinstance(speaker, Mapping) else speaker)
-        times = StageTimes(audio_seconds=len(wav) / sr)
-        self.last_times = times
+        times = self.begin_conversion(speaker, len(wav), sr)
         with times.stage("slice"):
             chunks = slice_audio(wav, sr, db_thresh=opts.slice_db)
+        return self.convert_chunks(wav, sr, chunks, speaker, opts, progress).audio
+
+    def convert_file(self, source, destination, speaker: Speaker, transpose: float = 0,
+                     f0_predictor: str = "rmvpe", progress: Optional[ProgressFn] = None, **options):
+        """Convert the audio file `source` into `destination` (format from its extension), reading and writing
+        block by block: see svc_core.stream.convert_file. Returns a stream.ConvertedFile."""
+        from .stream import convert_file
+
+        return convert_file(self, source, destination, speaker, transpose, f0_predictor, progress, **options)
+
+    def _feature_bytes_per_second(self) -> float:
+        """FeatureCache bytes per second of voiced input: float32 units at the encoder's rate + f0 and uv."""
+        units = int(getattr(self.encoder, "dim", 0) or self.config.model.ssl_dim) * ENCODER_SAMPLE_RATE
+        return 4.0 * (units / ENCODER_HOP_LENGTH + 2 * self.sample_rate / self.hop_length)
+
+    def begin_conversion(self, speaker: Speaker, n_samples: int, sr: int) -> StageTimes:
+        """Check the speaker and start `last_times` for a conversion of `n_samples` at `sr` Hz."""
+        self.config.speaker_id(next(iter(speaker)) if isinstance(speaker, Mapping) else speaker)
+        self.last_times = StageTimes(audio_seconds=n_samples / sr)
+        return self.last_times
+
+    def convert_chunks(self, samples, sr: int, chunks, speaker: Speaker, opts: ConvertOptions,
+                       progress: Optional[ProgressFn] = None, sink=None) -> OutputBuffer:
+        """Convert slicer `chunks` of `samples` (float32 mono [N] at `sr`, or any source `[a:b]` reads from) piece
+        by piece into an OutputBuffer (its `.audio`, or `sink.write` per finished stretch)."""
+        times = self.last_times
+        with times.stage("slice"):
             pieces = plan_pieces(chunks, sr, self.sample_rate, opts.clip_seconds, opts.crossfade_seconds,
                                  opts.max_slice_seconds, opts.max_slice_crossfade)
-            buffer = OutputBuffer(pieces, opts.crossfade_ratio)
+            buffer = OutputBuffer(pieces, opts.crossfade_ratio, sink)
+        voiced_seconds = sum(p.end - p.start for p in pieces if not p.silent) / sr
+        self.cache.paused = voiced_seconds * self._feature_bytes_per_second() > self.cache.max_bytes
         pad_in = int(sr * opts.pad_seconds)
         pad_out = int(self.sample_rate * opts.pad_seconds)
         done_samples, total_samples = 0, max(1, sum(p.end - p.start for p in pieces))
@@ -236,10 +266,10 @@ class Svc:
             if piece.silent:
                 buffer.append(piece, np.zeros(piece.out_length, dtype=np.float32))
             else:
-                segment = np.pad(wav[piece.start:piece.end], (pad_in, pad_in))
+                segment = np.pad(samples[piece.start:piece.end], (pad_in, pad_in))
                 out = self.infer_piece(segment, sr, speaker, opts, times)
                 buffer.append(piece, out[pad_out: len(out) - pad_out] if pad_out else out)
-                del out
+                del out, segment
                 release_free_memory()
             done_samples += piece.end - piece.start
             if progress is not None:
@@ -247,4 +277,4 @@ class Svc:
                          f"piece {index + 1}/{len(pieces)} ({'silence' if piece.silent else 'voiced'}, "
                          f"{(piece.end - piece.start) / sr:.2f} s)")
         log.info("converted %.2f s of audio in %.2f s (RTF %.3f)", times.audio_seconds, times.total, times.rtf)
-        return buffer.audio
+        return buffer

@@ -117,8 +117,8 @@ def _rms_uncentred(y: np.ndarray, window: int, hop: int) -> np.ndarray:
 def frame_rms(wav: np.ndarray, window: int, hop: int, pad_mode: str = "constant") -> np.ndarray:
     """Centred frame RMS, equal to librosa.feature.rms(y=wav, frame_length=window, hop_length=hop)[0].
 
-    wav: [N] float32. Returns [1 + (N + 2 * (window // 2) - window) // hop] float32. Works block by block, so the
-    temporary framed array is bounded by FRAMES_PER_BLOCK frames whatever N is.
+    wav: [N] float32 (or a sample source as `slice_source` takes). Returns [1 + (N + 2 * (window // 2) - window) // hop]
+    float32. Works block by block, so the temporary framed array is bounded by FRAMES_PER_BLOCK frames whatever N is.
     pad_mode: "constant" (librosa >= 0.10) or "reflect" (librosa 0.9, pinned by upstream's requirements).
     """
     if pad_mode not in ("constant", "reflect"):
@@ -126,7 +126,7 @@ def frame_rms(wav: np.ndarray, window: int, hop: int, pad_mode: str = "constant"
     pad = window // 2
     n = wav.shape[0]
     if pad_mode == "reflect" and n <= pad:  # tiny input: numpy's repeated reflection, whole signal at once
-        padded = np.pad(wav, pad, mode="reflect")
+        padded = np.pad(np.asarray(wav[0:n]), pad, mode="reflect")
         return _rms_uncentred(padded, window, hop)
     n_frames = 1 + (n + 2 * pad - window) // hop
     out = np.empty(max(n_frames, 0), dtype=np.float32)
@@ -223,11 +223,28 @@ def slice_audio(
         raise AudioError(f"The slicer needs mono audio as a 1-D array; got an array of shape {wav.shape}.")
     if not np.issubdtype(wav.dtype, np.floating):
         raise AudioError(f"The slicer needs floating-point samples in [-1, 1]; got dtype {wav.dtype}.")
+    return slice_source(wav.astype(np.float32, copy=False), sr, db_thresh, min_length_ms, min_interval_ms, hop_ms,
+                        max_sil_kept_ms, pad_mode)
+
+
+def slice_source(
+    samples,
+    sr: int,
+    db_thresh: float = DB_THRESH,
+    min_length_ms: float = MIN_LENGTH_MS,
+    min_interval_ms: float = MIN_INTERVAL_MS,
+    hop_ms: float = HOP_MS,
+    max_sil_kept_ms: float = MAX_SIL_KEPT_MS,
+    pad_mode: str = "constant",
+) -> list[Chunk]:
+    """`slice_audio` for any float32 mono sample source with `.shape == (N,)`, `[a:b]` slices and integer-array
+    indexing, such as a file read block by block (svc_core.stream.FileSamples): the same chunks, and only
+    FRAMES_PER_BLOCK RMS frames of audio are read at a time."""
     f = _frame_settings(sr, db_thresh, min_length_ms, min_interval_ms, hop_ms, max_sil_kept_ms)
-    n = wav.shape[0]
+    n = samples.shape[0]
     if n <= f.min_length:  # upstream compares samples with a frame count here; kept for identical output
         return [Chunk(0, n, False)]
-    rms = frame_rms(wav.astype(np.float32, copy=False), f.window, f.hop, pad_mode)
+    rms = frame_rms(samples, f.window, f.hop, pad_mode)
     if not np.all(np.isfinite(rms)):
         raise AudioError("The audio contains NaN or infinite samples; it cannot be sliced.")
     return _tags_to_chunks(_silence_tags(rms, f), f.hop, n)

@@ -55,8 +55,32 @@ def test_crossfade_matches_upstream_arithmetic(ratio):
     for p, a in zip(pieces, outs):
         buf.append(p, a)
     ref = _reference_crossfade(outs, int(0.25 * sr), ratio)
-    assert buf.cursor == len(buf.audio) == len(ref)
+    assert buf.sink.cursor == len(buf.audio) == len(ref)
     np.testing.assert_allclose(buf.audio, ref, atol=1e-6)
+
+
+class _ListSink:
+    def __init__(self):
+        self.blocks = []
+
+    def write(self, block):
+        self.blocks.append(np.array(block))
+
+
+def test_a_streaming_sink_gets_the_same_samples_holding_at_most_one_piece():
+    sr = 44100
+    chunks = [Chunk(0, 2 * sr, False), Chunk(2 * sr, 3 * sr, True), Chunk(3 * sr, 7 * sr + 77, False)]
+    pieces = plan_pieces(chunks, sr, sr, clip_seconds=1.5, crossfade_seconds=0.3, max_seconds=60, max_crossfade=1)
+    rng = np.random.default_rng(1)
+    outs = [rng.standard_normal(p.out_length).astype(np.float32) for p in pieces]
+    whole, sink = OutputBuffer(pieces, 0.75), _ListSink()
+    streamed = OutputBuffer(pieces, 0.75, sink=sink)
+    for k, (p, a) in enumerate(zip(pieces, outs)):
+        whole.append(p, a)
+        streamed.append(p, a)
+        held = sum(p.out_length - p.crossfade for p in pieces[:k + 1]) - sum(len(b) for b in sink.blocks)
+        assert held == (pieces[k + 1].crossfade if k + 1 < len(pieces) else 0)
+    np.testing.assert_array_equal(np.concatenate(sink.blocks), whole.audio)
 
 
 def test_silence_and_rate_change_lengths():
