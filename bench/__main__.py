@@ -125,7 +125,9 @@ parentheses are the ratio to the torch-eager baseline (`Svc`) with the same f0 p
 measured in the same run (below 1 is faster / smaller). "load" is loading the synthesizer + encoder (ONNX:
 creating the ONNX Runtime session); the synthesizer column includes the NSF-HiFiGAN vocoder (no diffusion
 model here). The long run converts a WAV file into another block by block (`convert_file`, as the CLI does:
-"(file)" in the audio column; its input is 40 s blocks of the test clip at slightly different gains); the 40 s runs
+"(file)" in the audio column; its input is 40 s blocks of the test clip, each followed by the clip's 0.6 s gap and
+at a slightly different gain, so its pieces are the 40 s run's; like the CLI it keeps no per-input feature cache,
+which would hold 92 MB of vec768 units for 600 s); the 40 s runs
 convert an in-memory clip. The re-run column converts the same input again with another transpose: f0 and the content
 encoder come from the per-input cache. The last column is the system-wide CPU use over the 3 s before
 the run (the idle check; the 1-minute load average is useless here because it still contains the previous run).

@@ -71,17 +71,21 @@ def clip(seconds: float):
 
 
 FILE_BLOCK_SECONDS = 40.0  # the long input is written in blocks of this length
+FILE_BLOCK_GAP = 0.6  # seconds of silence after each block, as between the clip's own phrases
 
 
 def clip_file(workdir: str, seconds: float) -> Path:
-    """A `seconds`-long PCM-16 WAV in `workdir` made of FILE_BLOCK_SECONDS blocks of `clip`, each at its own gain
-    (so no piece repeats another and hits the feature cache), written block by block: no input-sized array."""
+    """A `seconds`-long PCM-16 WAV in `workdir` made of FILE_BLOCK_SECONDS blocks of `clip`, each followed by
+    FILE_BLOCK_GAP of silence (so the slicer cuts there too and the pieces are those of the short run) and each at
+    its own gain (so no piece repeats another and hits the feature cache), written block by block."""
+    import numpy as np
     import soundfile as sf
 
-    path = Path(workdir) / f"input_{seconds:.0f}s.wav"
+    path = Path(workdir) / f"input_{seconds:.0f}s_gapped.wav"
     if path.is_file():
         return path
-    block, sr = clip(FILE_BLOCK_SECONDS)
+    phrase, sr = clip(FILE_BLOCK_SECONDS)
+    block = np.concatenate([phrase, np.zeros(int(FILE_BLOCK_GAP * sr), dtype=phrase.dtype)])
     total = int(seconds * sr)
     partial = path.with_suffix(".part.wav")
     with sf.SoundFile(partial, "w", sr, 1, subtype="PCM_16") as f:

@@ -1,7 +1,7 @@
 """One measurement in a fresh process (so peak RSS is this configuration's):
 `python -m bench.one --backend torch|onnx|onnx-enc|onnx-int8 --threads N --f0 pm --seconds 40 --workdir DIR [--file]`
--> one JSON line. --file: the input is a WAV file converted into another with `convert_file` (block by block), as
-the CLI does; otherwise an in-memory clip with `slice_inference`. onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX Runtime
+-> one JSON line. --file: the input is a WAV file converted into another with `convert_file` (block by block, no
+per-input feature cache), as the CLI does; otherwise an in-memory clip with `slice_inference`. onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX Runtime
 too (float); onnx-int8: the encoder's int8 file."""
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def main() -> None:
                                                   "onnx-int8": "; encoder ONNX int8"}[args.backend]
     load = time.perf_counter() - start
     if args.file:
-        svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0)
+        svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0,
+                         cache=False)  # as the CLI: one conversion, no per-input feature cache
     else:
         svc.slice_inference(wav, sr, 0, f0_predictor=args.f0)
     times = dict(svc.last_times.seconds)

@@ -84,7 +84,7 @@ def run_infer(args: argparse.Namespace) -> int:
         noise_scale=args.noise_scale, slice_db=args.slice_db, pad_seconds=args.pad_seconds,
         clip_seconds=args.clip_seconds, crossfade_seconds=args.crossfade_seconds,
         crossfade_ratio=args.crossfade_ratio, loudness_mix=args.loudness_mix, f0_threshold=args.f0_threshold,
-        auto_predict_f0=args.auto_f0,
+        auto_predict_f0=args.auto_f0, cache=False,  # one conversion per process: cached features are never reused
         progress=lambda frac, msg: print(f"[{frac:6.1%}] {msg}", file=sys.stderr),
     )
     times = svc.last_times

@@ -214,11 +214,12 @@ class Svc:
 
     # ----------------------------------------------------------------- whole clip
     def slice_inference(self, audio: np.ndarray, sr: int, speaker: Speaker, transpose: float = 0,
-                        f0_predictor: str = "rmvpe", progress: Optional[ProgressFn] = None,
+                        f0_predictor: str = "rmvpe", progress: Optional[ProgressFn] = None, cache: bool = True,
                         **options) -> np.ndarray:
         """Convert a clip (float [N] or [N, C] at `sr` Hz) -> float32 [M] at the model rate (44.1 kHz).
 
         Options: see `ConvertOptions` (upstream names such as noice_scale, lg_num, cluster_infer_ratio work too).
+        cache=False adds nothing to the per-input feature cache (`self.cache`).
         For files, `convert_file` gives the same samples with memory that does not grow with the input's length.
         """
         opts = ConvertOptions.from_kwargs(transpose=transpose, f0_predictor=f0_predictor, **options)
@@ -227,15 +228,18 @@ class Svc:
         times = self.begin_conversion(speaker, len(wav), sr)
         with times.stage("slice"):
             chunks = slice_audio(wav, sr, db_thresh=opts.slice_db)
-        return self.convert_chunks(wav, sr, chunks, speaker, opts, progress).audio
+        return self.convert_chunks(wav, sr, chunks, speaker, opts, progress, cache=cache).audio
 
     def convert_file(self, source, destination, speaker: Speaker, transpose: float = 0,
-                     f0_predictor: str = "rmvpe", progress: Optional[ProgressFn] = None, **options):
+                     f0_predictor: str = "rmvpe", progress: Optional[ProgressFn] = None, cache: bool = True,
+                     **options):
         """Convert the audio file `source` into `destination` (format from its extension), reading and writing
-        block by block: see svc_core.stream.convert_file. Returns a stream.ConvertedFile."""
+        block by block: see svc_core.stream.convert_file. cache=False stores no per-input features (for one-off
+        conversions such as the CLI's). Returns a stream.ConvertedFile."""
         from .stream import convert_file
 
-        return convert_file(self, source, destination, speaker, transpose, f0_predictor, progress, **options)
+        return convert_file(self, source, destination, speaker, transpose, f0_predictor, progress, cache=cache,
+                            **options)
 
     def _feature_bytes_per_second(self) -> float:
         """FeatureCache bytes per second of voiced input: float32 units at the encoder's rate + f0 and uv."""
@@ -249,16 +253,17 @@ class Svc:
         return self.last_times
 
     def convert_chunks(self, samples, sr: int, chunks, speaker: Speaker, opts: ConvertOptions,
-                       progress: Optional[ProgressFn] = None, sink=None) -> OutputBuffer:
+                       progress: Optional[ProgressFn] = None, sink=None, cache: bool = True) -> OutputBuffer:
         """Convert slicer `chunks` of `samples` (float32 mono [N] at `sr`, or any source `[a:b]` reads from) piece
-        by piece into an OutputBuffer (its `.audio`, or `sink.write` per finished stretch)."""
+        by piece into an OutputBuffer (its `.audio`, or `sink.write` per finished stretch). cache=False: nothing is
+        added to the feature cache."""
         times = self.last_times
         with times.stage("slice"):
             pieces = plan_pieces(chunks, sr, self.sample_rate, opts.clip_seconds, opts.crossfade_seconds,
                                  opts.max_slice_seconds, opts.max_slice_crossfade)
             buffer = OutputBuffer(pieces, opts.crossfade_ratio, sink)
         voiced_seconds = sum(p.end - p.start for p in pieces if not p.silent) / sr
-        self.cache.paused = voiced_seconds * self._feature_bytes_per_second() > self.cache.max_bytes
+        self.cache.paused = not cache or voiced_seconds * self._feature_bytes_per_second() > self.cache.max_bytes
         pad_in = int(sr * opts.pad_seconds)
         pad_out = int(self.sample_rate * opts.pad_seconds)
         done_samples, total_samples = 0, max(1, sum(p.end - p.start for p in pieces))

@@ -139,14 +139,15 @@ class ConvertedFile:
 
 def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, transpose: float = 0,
                  f0_predictor: str = "rmvpe", progress=None, max_seconds: float = audio_io.MAX_DURATION_SECONDS,
-                 **options) -> ConvertedFile:
+                 cache: bool = True, **options) -> ConvertedFile:
     """Convert the file `src` with `svc` (an Svc or OnnxSvc) into `dst`; options as `Svc.slice_inference`.
-    `svc.last_times` holds the stage timings afterwards ("write" included)."""
+    cache=False keeps the input's f0 and content features out of `svc.cache` (a one-off conversion never reads
+    them back). `svc.last_times` holds the stage timings afterwards ("write" included)."""
     opts = ConvertOptions.from_kwargs(transpose=transpose, f0_predictor=f0_predictor, **options)
     samples = open_samples(require_file(src, "Audio file", AudioError))
     if samples is None:
         wav, sr = audio_io.load_audio(src, max_seconds)
-        out = svc.slice_inference(wav, sr, speaker, progress=progress, **asdict(opts))
+        out = svc.slice_inference(wav, sr, speaker, progress=progress, cache=cache, **asdict(opts))
         with AudioWriter(dst, svc.sample_rate, svc.last_times) as writer:
             writer.write(out)
         return ConvertedFile(Path(dst), len(out) / svc.sample_rate, svc.sample_rate, False)
@@ -157,6 +158,6 @@ def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, t
         with times.stage("slice"):
             chunks = slice_source(samples, sr, db_thresh=opts.slice_db)
         with AudioWriter(dst, svc.sample_rate, times) as writer:
-            svc.convert_chunks(samples, sr, chunks, speaker, opts, progress, sink=writer)
+            svc.convert_chunks(samples, sr, chunks, speaker, opts, progress, sink=writer, cache=cache)
     log.info("wrote %s (%.2f s at %d Hz)", dst, writer.samples / svc.sample_rate, svc.sample_rate)
     return ConvertedFile(Path(dst), writer.samples / svc.sample_rate, svc.sample_rate, True)

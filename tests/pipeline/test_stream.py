@@ -91,3 +91,15 @@ def test_a_failure_midway_removes_the_partial_file(svc, tmp_path):
         svc.convert_file(tmp_path / "song.wav", tmp_path / "out.wav", "alto", f0_predictor="pm",
                          progress=stop_after_first_piece)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
+
+
+def test_cache_false_stores_no_features(voice, tmp_path):
+    svc = Svc(voice.model, voice.config, encoder_path=str(voice.encoder))
+    sf.write(tmp_path / "song.wav", _song(4.0), SR)
+    svc.convert_file(tmp_path / "song.wav", tmp_path / "a.wav", "alto", f0_predictor="pm", cache=False)
+    assert svc.cache._bytes == 0 and svc.cache.hits == 0
+    svc.convert_file(tmp_path / "song.wav", tmp_path / "b.wav", "alto", f0_predictor="pm")
+    stored = svc.cache._bytes
+    assert stored > 0
+    svc.convert_file(tmp_path / "song.wav", tmp_path / "c.wav", "alto", f0_predictor="pm", transpose=2)
+    assert svc.cache.hits > 0 and not svc.cache.paused
