@@ -204,27 +204,18 @@ def _tags_to_chunks(tags: list[tuple[int, int]], hop: int, n: int) -> list[Chunk
     return chunks
 
 
-def slice_audio(
-    wav: np.ndarray,
-    sr: int,
-    db_thresh: float = DB_THRESH,
-    min_length_ms: float = MIN_LENGTH_MS,
-    min_interval_ms: float = MIN_INTERVAL_MS,
-    hop_ms: float = HOP_MS,
-    max_sil_kept_ms: float = MAX_SIL_KEPT_MS,
-    pad_mode: str = "constant",
-) -> list[Chunk]:
+def slice_audio(wav: np.ndarray, sr: int, *settings, **named_settings) -> list[Chunk]:
     """Cut a mono recording into voiced and silent chunks exactly as upstream's slicer does.
 
-    wav: [N] float mono at `sr` Hz. Returns chunks in order, contiguous, covering [0, N).
+    wav: [N] float mono at `sr` Hz; the settings (db_thresh, min_length_ms, ...) are `slice_source`'s.
+    Returns chunks in order, contiguous, covering [0, N).
     """
     wav = np.asarray(wav)
     if wav.ndim != 1:
         raise AudioError(f"The slicer needs mono audio as a 1-D array; got an array of shape {wav.shape}.")
     if not np.issubdtype(wav.dtype, np.floating):
         raise AudioError(f"The slicer needs floating-point samples in [-1, 1]; got dtype {wav.dtype}.")
-    return slice_source(wav.astype(np.float32, copy=False), sr, db_thresh, min_length_ms, min_interval_ms, hop_ms,
-                        max_sil_kept_ms, pad_mode)
+    return slice_source(wav.astype(np.float32, copy=False), sr, *settings, **named_settings)
 
 
 def slice_source(
@@ -239,7 +230,8 @@ def slice_source(
 ) -> list[Chunk]:
     """`slice_audio` for any float32 mono sample source with `.shape == (N,)`, `[a:b]` slices and integer-array
     indexing, such as a file read block by block (svc_core.stream.FileSamples): the same chunks, and only
-    FRAMES_PER_BLOCK RMS frames of audio are read at a time."""
+    FRAMES_PER_BLOCK RMS frames of audio are read at a time. db_thresh in dBFS; lengths in milliseconds;
+    pad_mode "constant" (librosa >= 0.10) or "reflect" (librosa 0.9) for the RMS frames at the edges."""
     f = _frame_settings(sr, db_thresh, min_length_ms, min_interval_ms, hop_ms, max_sil_kept_ms)
     n = samples.shape[0]
     if n <= f.min_length:  # upstream compares samples with a frame count here; kept for identical output
