@@ -103,6 +103,8 @@ def check_blocks(blocks: Iterable[np.ndarray], n_samples: int, sr: int, name: st
                          f"{first_bad / sr:.3f} s. Re-export the file from your editor.")
     if peak < SILENCE_PEAK:
         raise AudioError(f"{name} is silent (peak below -80 dBFS); there is nothing to convert.")
+
+
 def load_audio(source: AudioSource, max_seconds: float = MAX_DURATION_SECONDS) -> tuple[np.ndarray, int]:
     """Read a file path, raw bytes or an (array, sr) tuple -> (float32 mono [N], sample rate in Hz), checked."""
     data, sr, name = _decode(source)

@@ -49,8 +49,12 @@ class FileSamples:
         start, stop = max(0, start), min(self.shape[0], stop)
         if stop <= start:
             return np.zeros(0, dtype=np.float32)
-        self._file.seek(start)
-        data = self._file.read(stop - start, dtype="float32", always_2d=True)
+        try:
+            self._file.seek(start)
+            data = self._file.read(stop - start, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise AudioError(f"'{self.name}' could not be decoded after {start / self.sample_rate:.2f} s ({err}). "
+                             "The file may be truncated or corrupt; re-export it.") from None
         if len(data) != stop - start:
             raise AudioError(f"'{self.name}' ended early: {start + len(data)} of {self.shape[0]} samples could be "
                              "decoded. The file may be truncated; re-export it.")

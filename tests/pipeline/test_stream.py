@@ -77,8 +77,14 @@ def test_bad_inputs_leave_no_output(svc, tmp_path):
         svc.convert_file(tmp_path / "ok.wav", out, "nobody", f0_predictor="pm")
     with pytest.raises(AudioError, match="minutes long"):
         svc.convert_file(tmp_path / "ok.wav", out, "alto", f0_predictor="pm", max_seconds=1.0)
+    sf.write(tmp_path / "whole.flac", _song(4.0), SR)
+    data = (tmp_path / "whole.flac").read_bytes()
+    (tmp_path / "cut.flac").write_bytes(data[: len(data) // 2])  # header promises more than the file holds
+    with pytest.raises(AudioError, match="cut.flac.*truncated or corrupt"):
+        svc.convert_file(tmp_path / "cut.flac", out, "alto", f0_predictor="pm")
     assert open_samples(tmp_path / "junk.wav") is None
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.wav", "nan.wav", "ok.wav", "quiet.wav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.flac", "junk.wav", "nan.wav", "ok.wav", "quiet.wav",
+                                                          "whole.flac"]
 
 
 def test_a_failure_midway_removes_the_partial_file(svc, tmp_path):
