@@ -30,7 +30,7 @@ examples: $(PY)
 phonevec: $(PY)
 	scripts/build_phonevec.sh build/phonevec
 
-## build the starter voices (TTS speech + singing corpus, phonevec256, 4-speaker model) into voices/starter/ (hours on 2 cores)
+## build the starter voices (TTS speech + singing corpus, phonevec256, 4-speaker WORLD voice) into voices/starter/ (hours on 2 cores)
 starter-voices: $(PY)
 	scripts/build_starter_voices.sh build/starter
 

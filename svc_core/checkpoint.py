@@ -278,9 +278,14 @@ def load_synthesizer(checkpoint_path: str | os.PathLike, config_path: str | os.P
                      device: str | torch.device = "cpu") -> torch.nn.Module:
     """Load G_*.pth + config.json: checked against each other, float32, eval mode, weight norm folded.
 
-    The returned module carries the parsed config as `.config` (SvcConfig).
+    The returned module carries the parsed config as `.config` (SvcConfig). A config with a "worldvoice"
+    section loads a WORLD voice (svc_core.worldvoice) instead, behind the same `infer` seam.
     """
     config = load_config(config_path)
+    from .worldvoice.model import is_world_config, load_world_voice  # a WORLD voice: W_*.pth + its config
+
+    if is_world_config(config):
+        return load_world_voice(checkpoint_path, config, device)
     state = read_generator_state(checkpoint_path)
     validate(config, state)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}

@@ -179,6 +179,20 @@ def _add_export_onnx_parser(sub) -> None:
     add_parser(sub)
 
 
+@command("prepare-world")
+def run_prepare_world(args: argparse.Namespace) -> int:
+    from .worldvoice.cli import run_prepare
+
+    return run_prepare(args)
+
+
+@command("train-world")
+def run_train_world(args: argparse.Namespace) -> int:
+    from .worldvoice.cli import run_train
+
+    return run_train(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svc_core", description="so-vits-svc 4.x voice conversion")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -189,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parsers(sub)
     _add_tunnel_parser(sub)
     _add_export_onnx_parser(sub)
+    from .worldvoice.cli import add_parsers as add_world_parsers  # WORLD voices (the starter voices)
+
+    add_world_parsers(sub)
     return parser
 
 

@@ -48,19 +48,23 @@ def _predictors() -> list[dict[str, Any]]:
 
 
 def _starter_voices() -> dict[str, Any]:
-    """The shipped starter voices (voices/starter): present, speakers, and whether every file matches its sha256."""
+    """The shipped starter voices (voices/starter, and voices/starter-sovits when present): present, speakers, and
+    whether every file matches its sha256."""
     import json
 
     from .starter.package import MANIFEST, verify_package
-    from .ui.settings import STARTER_VOICES
+    from .ui.settings import STARTER_SOVITS, STARTER_VOICES
 
     path = STARTER_VOICES / MANIFEST
     if not path.is_file():
         return {"folder": str(STARTER_VOICES), "present": False, "problems": [],
                 "hint": "rebuild them with `make starter-voices` (hours of CPU)"}
     doc = json.loads(path.read_text(encoding="utf-8"))
+    problems = verify_package(STARTER_VOICES)
+    if (STARTER_SOVITS / MANIFEST).is_file():
+        problems += [f"{STARTER_SOVITS.name}/{p}" for p in verify_package(STARTER_SOVITS)]
     return {"folder": str(STARTER_VOICES), "present": True, "speakers": doc.get("speakers", []),
-            "step": doc.get("step"), "problems": verify_package(STARTER_VOICES)}
+            "step": doc.get("step"), "problems": problems}
 
 
 def collect() -> dict[str, Any]:

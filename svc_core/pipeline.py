@@ -133,7 +133,7 @@ class Svc:
     def _speaker_condition(self, speaker: Speaker, n_frames: int) -> tuple[torch.Tensor, str, int]:
         """Speaker -> (g for infer: LongTensor [1, 1] or mix matrix [T, n_spk], name, id)."""
         if isinstance(speaker, Mapping):
-            n_spk = self.model.emb_g.weight.shape[0]
+            n_spk = self.config.n_speakers
             weights = torch.zeros(n_spk)
             for name, w in speaker.items():
                 weights[self.config.speaker_id(name)] = float(w)

@@ -20,6 +20,7 @@ class EncoderInfo:
     default_file: str  # weights file name looked up in the pretrain folder
     where_to_get: str  # a sentence naming the upstream source of default_file
     description: str = ""
+    shipped: str = ""  # path of a copy shipped in the repo (relative to its root), looked up last
 
 
 class ContentEncoder:

@@ -12,6 +12,7 @@ from .base import ContentEncoder, EncoderInfo
 from .contentvec import ContentVecEncoder
 from .hubert_soft import HubertSoftEncoder
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo's top folder
 PRETRAIN_ENV = "SVC_PRETRAIN_DIR"
 PRETRAIN_DIR = "pretrain"  # relative to the working directory, as in so-vits-svc
 ONNX_SUFFIX = "-onnx"  # upstream's ONNX variants give the same features as the plain names
@@ -68,7 +69,8 @@ def _phonevec(path: str, device: "str | torch.device") -> ContentEncoder:
 register_encoder(
     EncoderInfo("phonevec256", 256, "phonevec256.pt",
                 "It is built by `make starter-voices` (python -m svc_core.phonevec) and shipped in the repo.",
-                "phonevec: CTC phone-trained conv+transformer (trained here), hidden layer, 256 at 50 Hz"),
+                "phonevec: CTC phone-trained conv+transformer (trained here), hidden layer, 256 at 50 Hz",
+                shipped="voices/starter/phonevec256.pt"),
     _phonevec,
 )
 
@@ -104,7 +106,8 @@ def _no_file_alternatives() -> str:
 
 def find_weights(name: str, path: str | os.PathLike | None = None) -> str:
     """The weights file for encoder `name`: `path` (a file, or a folder holding the default file), else
-    $SVC_PRETRAIN_DIR/<default_file>, else ./pretrain/<default_file>. Raises MissingWeightsError."""
+    $SVC_PRETRAIN_DIR/<default_file>, else ./pretrain/<default_file>, else the copy shipped in the repo (phonevec256:
+    voices/starter/phonevec256.pt). Raises MissingWeightsError."""
     info = encoder_info(name)
     component = f"The '{info.name}' content encoder"
     if path is not None:
@@ -118,6 +121,8 @@ def find_weights(name: str, path: str | os.PathLike | None = None) -> str:
     if env_dir:
         candidates.append(os.path.join(env_dir, info.default_file))
     candidates.append(os.path.join(PRETRAIN_DIR, info.default_file))
+    if info.shipped:
+        candidates.append(os.path.join(REPO_ROOT, info.shipped))
     for candidate in candidates:
         if os.path.isfile(candidate):
             return candidate

@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--data", required=True)
     k = sub.add_parser("package", help="release folder: G (release, fp16), config, index, encoder, manifest")
     k.add_argument("--run", required=True, help="training run folder")
-    k.add_argument("--encoder", required=True, help="content encoder file (phonevec256.pt)")
+    k.add_argument("--encoder", default=None,
+                   help="content encoder file to ship in the folder (phonevec256.pt); omit to rely on the usual lookup")
     k.add_argument("--index", default=None, help="kmeans_*.pt or feature_and_index.pkl")
     k.add_argument("--corpus", default=None, help="the starter corpus folder (its manifest is summarised)")
     k.add_argument("--out", required=True, help="release folder, e.g. voices/starter")

@@ -19,7 +19,7 @@ from typing import Iterable
 
 from ..errors import ModelError, SvcError
 
-GENERATOR_PATTERN = re.compile(r"^G_(\d+)\.pth$", re.IGNORECASE)
+GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 CLUSTER_SUFFIXES = (".pkl", ".index")
 UPLOAD_SUFFIXES = (".pth", ".json", ".pt", ".pkl", ".index")
 UPLOAD_PREFIX = "upload-"
@@ -53,8 +53,11 @@ def _generator_step(path: Path) -> int:
 def _pick_generator(folder: Path) -> Path:
     candidates = sorted((p for p in folder.glob("*.pth") if p.is_file() and p.name.upper().startswith("G_")),
                         key=_generator_step)
+    if not candidates:  # a WORLD voice (svc_core.worldvoice) names its weights W_*.pth
+        candidates = sorted((p for p in folder.glob("*.pth") if p.is_file() and p.name.upper().startswith("W_")),
+                            key=_generator_step)
     if not candidates:
-        raise ModelError(f"no G_*.pth generator in {folder.name}/")
+        raise ModelError(f"no G_*.pth generator (or W_*.pth WORLD voice) in {folder.name}/")
     return candidates[-1]
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STARTER_VOICES = REPO_ROOT / "voices" / "starter"  # the four starter voices shipped in the repo (issue #4)
+STARTER_VOICES = REPO_ROOT / "voices" / "starter"  # the four starter voices shipped in the repo (issue #4), WORLD voice
+STARTER_SOVITS = REPO_ROOT / "voices" / "starter-sovits"  # the same four voices as a so-vits-svc 4.1 model (undertrained)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_FILE_SIZE = "200mb"
@@ -38,7 +39,7 @@ class AppSettings:
     concurrency: int = 1  # conversions running at the same time
     queue_size: int = 16  # conversions waiting; more get "the queue is full"
     models_dir: Path = Path("models")
-    shipped_voices: tuple[Path, ...] = (STARTER_VOICES,)  # listed first and selected by default
+    shipped_voices: tuple[Path, ...] = (STARTER_VOICES, STARTER_SOVITS)  # listed first; the first is the default
     examples_dir: Path = REPO_ROOT / "examples"
     work_dir: Path | None = None  # uploads and results; None = a fresh folder under the system temp dir
     max_cached_voices: int = 2  # loaded models kept in memory
@@ -144,7 +145,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         host=args.host, port=args.port, auth=parse_auth(args.auth), root_path=root,
         max_file_size=parse_size(args.max_file_size), concurrency=args.concurrency, queue_size=args.queue_size,
         models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir),
-        shipped_voices=() if args.no_starter_voices else (STARTER_VOICES,),
+        shipped_voices=() if args.no_starter_voices else (STARTER_VOICES, STARTER_SOVITS),
         work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, quiet=args.quiet,
         tunnel=args.tunnel, allow_anonymous=args.allow_anonymous,
     ).resolve()

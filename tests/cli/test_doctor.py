@@ -47,6 +47,7 @@ def test_doctor_checks_the_starter_voices(tmp_path, monkeypatch):
 
     folder = tmp_path / "voices" / "starter"
     monkeypatch.setattr(settings, "STARTER_VOICES", folder)
+    monkeypatch.setattr(settings, "STARTER_SOVITS", tmp_path / "voices" / "starter-sovits")
     assert "starter voices: missing" in doctor.report()
     folder.mkdir(parents=True)
     (folder / "G_1.pth").write_bytes(b"weights")

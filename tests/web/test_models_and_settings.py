@@ -69,7 +69,7 @@ def test_scan_finds_voice_and_explains_skipped(web_voice, tmp_path):
     entry = scan.entries[0]
     assert entry.model_path.name == "G_800.pth"  # the highest step
     assert entry.speakers == ("alto", "tenor", "bass") and entry.speech_encoder == "vec256l9"
-    assert scan.problems == ("only-config: no G_*.pth generator in only-config/",)
+    assert scan.problems == ("only-config: no G_*.pth generator (or W_*.pth WORLD voice) in only-config/",)
 
 
 def test_empty_models_dir_says_what_to_load(tmp_path):
@@ -165,12 +165,12 @@ def test_shipped_voices_come_first_and_are_the_default(web_voice, tmp_path):
     """A shipped voice folder (the starter voices) is listed before --models-dir voices, so the page selects it."""
     import shutil
 
-    from svc_core.ui.settings import STARTER_VOICES, parse_args
+    from svc_core.ui.settings import STARTER_SOVITS, STARTER_VOICES, parse_args
 
     shipped = tmp_path / "voices" / "starter"
     shutil.copytree(web_voice.models_dir / "demo-voice", shipped)
     library = ModelLibrary(web_voice.models_dir, tmp_path / "uploads", shipped=[shipped])
     keys = [e.key for e in library.folder_entries()]
     assert keys[0] == "starter" and "demo-voice" in keys
-    assert parse_args([]).shipped_voices == (STARTER_VOICES,)
+    assert parse_args([]).shipped_voices == (STARTER_VOICES, STARTER_SOVITS)
     assert parse_args(["--no-starter-voices"]).shipped_voices == ()
