@@ -38,6 +38,7 @@ RUN pip install --extra-index-url "https://download.pytorch.org/whl/${TORCH_VARI
 COPY --chown=svc:svc app.py ./
 COPY --chown=svc:svc svc_core ./svc_core
 COPY --chown=svc:svc examples ./examples
+COPY --chown=svc:svc voices ./voices
 COPY --chown=svc:svc frp ./frp
 RUN mkdir -p /app/models /app/pretrain /data \
  && chown svc:svc /app/models /app/pretrain /data

@@ -207,3 +207,4 @@ def test_compose_has_app_and_frpc_sidecar():
     assert frpc["depends_on"]["app"]["condition"] == "service_healthy"
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert "HEALTHCHECK" in dockerfile and "USER 10001" in dockerfile and 'VOLUME ["/app/models"' in dockerfile
+    assert "COPY --chown=svc:svc voices ./voices" in dockerfile  # the starter voices are the default voice
