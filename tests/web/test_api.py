@@ -192,3 +192,32 @@ def test_upload_size_is_limited(web_voice, make_server, tmp_path):
         assert "size" in str(err.value).lower() and "Traceback" not in str(err.value)
     finally:
         srv.demo.close()
+
+
+def test_the_starter_world_voice_through_the_page(web_voice, make_server, tmp_path):
+    """The shipped default (a WORLD voice) converts through the real server; what it cannot do is a message."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from svc_core.ui.settings import STARTER_VOICES
+
+    srv = make_server(web_voice, tmp_path / "work", shipped_voices=(STARTER_VOICES,))
+    try:
+        client = Client(srv.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "dl"))
+
+        def run(**extra):
+            args = dict(audio=handle_file(str(web_voice.clip)), model="starter", speaker="flite_awb", transpose=-3,
+                        f0_predictor="pm")
+            args.update(extra)
+            return client.predict(**args, api_name=API)
+
+        audio, log, timing, plot, summary, progress = run()
+        assert abs(sf.info(audio).duration - sf.info(str(web_voice.clip)).duration) < 0.05
+        assert "done:" in log and {row[2] for row in plot["data"]} >= {"source after transpose"}
+        with pytest.raises(AppError) as err:
+            run(backend="onnx")
+        assert "WORLD voice" in str(err.value) and "Traceback" not in str(err.value)
+        audio, log, *_ = run()  # still serving
+        assert Path(audio).is_file()
+    finally:
+        srv.demo.close()
