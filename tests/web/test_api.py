@@ -201,18 +201,24 @@ def test_the_starter_world_voice_through_the_page(web_voice, make_server, tmp_pa
 
     from svc_core.ui.settings import STARTER_VOICES
 
-    srv = make_server(web_voice, tmp_path / "work", shipped_voices=(STARTER_VOICES,))
+    # Clips of its own: gradio keeps files by content hash, and closing this server deletes what it kept, which
+    # must not include the session server's copy of the shared example clip.
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    clip = examples / "phrase.wav"
+    sf.write(clip, 0.8 * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
+    srv = make_server(web_voice, tmp_path / "work", shipped_voices=(STARTER_VOICES,), examples_dir=examples)
     try:
         client = Client(srv.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "dl"))
 
         def run(**extra):
-            args = dict(audio=handle_file(str(web_voice.clip)), model="starter", speaker="flite_awb", transpose=-3,
+            args = dict(audio=handle_file(str(clip)), model="starter", speaker="flite_awb", transpose=-3,
                         f0_predictor="pm")
             args.update(extra)
             return client.predict(**args, api_name=API)
 
         audio, log, timing, plot, summary, progress = run()
-        assert abs(sf.info(audio).duration - sf.info(str(web_voice.clip)).duration) < 0.05
+        assert abs(sf.info(audio).duration - sf.info(str(clip)).duration) < 0.05
         assert "done:" in log and {row[2] for row in plot["data"]} >= {"source after transpose"}
         with pytest.raises(AppError) as err:
             run(backend="onnx")
