@@ -123,7 +123,9 @@ def export_synthesizer(model_path: str | os.PathLike, config_path: str | os.Path
 
     model = load_synthesizer(model_path, config_path)
     config = model.config
-    if not hasattr(model, "dec"):  # a WORLD voice: its renderer is WORLD (C++), not a graph
+    from ..worldvoice.model import WorldVoice
+
+    if isinstance(model, WorldVoice):  # its renderer is WORLD (C++), not a graph
         raise OptionError(f"{Path(model_path).name} is a WORLD voice (svc_core.worldvoice): only so-vits-svc "
                           "synthesizers export to ONNX. Use the torch backend; WORLD voices run faster than real "
                           "time on it already.")

@@ -51,14 +51,12 @@ def _generator_step(path: Path) -> int:
 
 
 def _pick_generator(folder: Path) -> Path:
-    candidates = sorted((p for p in folder.glob("*.pth") if p.is_file() and p.name.upper().startswith("G_")),
-                        key=_generator_step)
-    if not candidates:  # a WORLD voice (svc_core.worldvoice) names its weights W_*.pth
-        candidates = sorted((p for p in folder.glob("*.pth") if p.is_file() and p.name.upper().startswith("W_")),
+    for prefix in ("G_", "W_"):  # a so-vits generator, else a WORLD voice (svc_core.worldvoice)
+        candidates = sorted((p for p in folder.glob("*.pth") if p.is_file() and p.name.upper().startswith(prefix)),
                             key=_generator_step)
-    if not candidates:
-        raise ModelError(f"no G_*.pth generator (or W_*.pth WORLD voice) in {folder.name}/")
-    return candidates[-1]
+        if candidates:
+            return candidates[-1]
+    raise ModelError(f"no G_*.pth generator (or W_*.pth WORLD voice) in {folder.name}/")
 
 
 def _pick_cluster(folder: Path) -> Path | None:
