@@ -45,7 +45,8 @@ def _add_infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crossfade-seconds", type=float, default=0.0)
     p.add_argument("--crossfade-ratio", type=float, default=0.75)
     p.add_argument("--loudness-mix", type=float, default=1.0, help="1 = model envelope, 0 = input envelope")
-    p.add_argument("--f0-threshold", type=float, default=0.05)
+    p.add_argument("--f0-threshold", type=float, default=None,
+                   help="voicing confidence threshold of crepe/rmvpe/fcpe (default: 0.05, fcpe 0.4)")
     p.add_argument("--auto-f0", action="store_true", help="predict f0 with the model (speech; ignores -t)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")

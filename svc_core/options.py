@@ -25,7 +25,8 @@ class ConvertOptions:
 
     transpose: float = 0.0  # semitones; f0 *= 2 ** (transpose / 12)
     f0_predictor: str = "rmvpe"
-    f0_threshold: float = 0.05  # confidence threshold for crepe/rmvpe/fcpe
+    f0_threshold: float | None = None  # voicing confidence threshold (crepe/rmvpe/fcpe); None: the predictor's
+    # own default (0.05, fcpe 0.4: svc_core.f0.default_threshold)
     auto_predict_f0: bool = False  # replace f0 by the model's own f0 decoder (speech only; loses transpose)
     cluster_ratio: float = 0.0  # 0..1 share of k-means centres / retrieved features mixed into the content
     noise_scale: float = 0.4  # prior sampling temperature

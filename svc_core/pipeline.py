@@ -22,7 +22,7 @@ from .checkpoint import load_synthesizer
 from .constants import ENCODER_HOP_LENGTH, ENCODER_SAMPLE_RATE
 from .encoders import ContentEncoder, check_compatible, get_encoder
 from .errors import OptionError, SpeakerError
-from .f0 import get_predictor
+from .f0 import default_threshold, get_predictor
 from .features import frame_volume, mix_loudness_envelope, stretch_units
 from .memory import release_free_memory
 from .options import ConvertOptions
@@ -163,11 +163,12 @@ class Svc:
         with times.stage("resample"):  # not cached: cheap (~0.5 ms per second of audio), and large to keep
             wav = audio_io.pcm16_round_trip(wav, sr)
             wav44 = audio_io.resample(wav, sr, self.sample_rate) if sr != self.sample_rate else wav
-        f0_key = key + ("f0", opts.f0_predictor, opts.f0_threshold)
+        threshold = default_threshold(opts.f0_predictor) if opts.f0_threshold is None else opts.f0_threshold
+        f0_key = key + ("f0", opts.f0_predictor, threshold)
         f0_uv = self.cache.get(f0_key)
         if f0_uv is None:
             with times.stage("f0"):
-                f0_uv = self._predictor(opts.f0_predictor, opts.f0_threshold).compute_f0_uv(wav44)
+                f0_uv = self._predictor(opts.f0_predictor, threshold).compute_f0_uv(wav44)
                 f0_uv = tuple(np.asarray(a, dtype=np.float32) for a in f0_uv)
             self.cache.put(f0_key, f0_uv)
         f0 = torch.from_numpy(f0_uv[0])[None] * 2 ** (opts.transpose / 12)

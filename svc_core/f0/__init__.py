@@ -5,11 +5,12 @@
     f0 = transpose(f0, semitones=3)
 """
 from .base import F0Predictor, interpolate_unvoiced, resize_nearest, resize_with_gaps, transpose
-from .registry import (describe_predictor, get_predictor, list_predictors, predictor_status, predictors_without_files,
+from .registry import (default_threshold, describe_predictor, get_predictor, list_predictors, predictor_status, predictors_without_files,
                        resolve_predictor)
 
 __all__ = [
     "F0Predictor",
+    "default_threshold",
     "describe_predictor",
     "get_predictor",
     "interpolate_unvoiced",

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--voice", default="voices/starter", help="voice folder (default voices/starter)")
     e.add_argument("--out", required=True, help="where <pair_id>.wav outputs go")
     e.add_argument("--f0", default="fcpe")
+    e.add_argument("--f0-threshold", type=float, default=None,
+                   help="voicing threshold of crepe/rmvpe/fcpe (default: the predictor's, fcpe 0.4)")
     e.add_argument("--cluster-ratio", type=float, default=0.0)
     e.add_argument("--noise-scale", type=float, default=0.4)
     e.add_argument("--limit", type=int, default=0)
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluation import EvalSettings, convert_eval_inputs
 
         r = convert_eval_inputs(EvalSettings(args.inputs, args.voice, args.out, args.f0, args.cluster_ratio,
-                                             args.noise_scale, args.limit))
+                                             args.noise_scale, args.limit, args.f0_threshold))
         print(f"converted {r['pairs']} pairs ({r['audio_seconds']:.0f} s of audio) in {r['seconds']:.0f} s "
               f"(real-time factor {r['rtf']:.3f}) into {args.out}")
     else:

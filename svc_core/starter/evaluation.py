@@ -27,6 +27,7 @@ class EvalSettings:
     cluster_ratio: float = 0.0
     noise_scale: float = 0.4
     limit: int = 0  # convert only the first N pairs (0 = all)
+    f0_threshold: float | None = None  # voicing threshold of the f0 predictor (None: its default)
 
 
 def load_voice(folder: str | Path):
@@ -63,7 +64,7 @@ def convert_eval_inputs(settings: EvalSettings, progress: bool = True) -> dict:
         wav, sr = load_audio(Path(settings.inputs) / f"{pair_id}.wav")
         converted = svc.slice_inference(wav, sr, pair["target_voice"], transpose=float(pair["transpose"]),
                                         f0_predictor=settings.f0, cluster_ratio=settings.cluster_ratio,
-                                        noise_scale=settings.noise_scale)
+                                        noise_scale=settings.noise_scale, f0_threshold=settings.f0_threshold)
         write_audio(out / f"{pair_id}.wav", converted, svc.sample_rate)
         audio_seconds += len(wav) / sr
         if progress:

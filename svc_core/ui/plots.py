@@ -30,7 +30,7 @@ def _series(f0: np.ndarray, frame_seconds: float, name: str) -> pd.DataFrame:
 
 
 def f0_comparison(source: np.ndarray, source_sr: int, output: np.ndarray, model_sr: int, hop_length: int,
-                  predictor_name: str, transpose: float, threshold: float = 0.05) -> pd.DataFrame:
+                  predictor_name: str, transpose: float, threshold: float | None = None) -> pd.DataFrame:
     """Long-format frame (time, f0, series) for gr.LinePlot: source f0 * 2**(transpose/12) vs output f0."""
     from ..audio import resample
     from ..f0 import get_predictor

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from svc_core.errors import AudioError, OptionError
-from svc_core.f0 import get_predictor, list_predictors, predictor_status, transpose
+from svc_core.f0 import default_threshold, get_predictor, list_predictors, predictor_status, transpose
 
 from .conftest import HOP, SR, ToneCase
 
@@ -88,6 +88,21 @@ def test_bad_audio_is_refused():
         pm.compute_f0_uv(np.full(4096, np.nan, dtype=np.float32))
     with pytest.raises(AudioError):
         pm.compute_f0_uv(np.zeros(4096, dtype=np.int16))
+
+
+def test_voicing_threshold_defaults_and_overrides(tone: ToneCase):
+    from svc_core.options import ConvertOptions
+
+    assert ConvertOptions().f0_threshold is None  # each predictor's own default applies
+    assert default_threshold("fcpe") == 0.4 and default_threshold("crepe") == default_threshold("rmvpe") == 0.05
+    assert predictor("fcpe").threshold == 0.4
+    loose = get_predictor("fcpe", hop_length=HOP, sampling_rate=SR, threshold=0.05)
+    assert loose.threshold == 0.05
+    _, uv_default = predictor("fcpe").compute_f0_uv(tone.wav)
+    _, uv_loose = loose.compute_f0_uv(tone.wav)
+    assert uv_default.sum() <= uv_loose.sum()  # a stricter threshold never adds voiced frames
+    with pytest.raises(OptionError):
+        default_threshold("yin")
 
 
 def test_registry_names_and_errors():
