@@ -31,6 +31,7 @@ ENCODER_DIMS: dict[str, int] = {
     "vec768l9-onnx": 768,
     "vec768l12-onnx": 768,
     "phonevec256": 256,  # svc_core's own encoder (svc_core/phonevec), not an upstream name
+    "phoneppg42": 42,  # its posteriorgram tap (same weights file)
     "hubertsoft-onnx": 256,
 }
 # What a 4.0 config (no model.speech_encoder) was trained with, keyed by model.ssl_dim.

@@ -60,18 +60,27 @@ register_encoder(
 )
 
 
-def _phonevec(path: str, device: "str | torch.device") -> ContentEncoder:
-    from ..phonevec.encoder import PhoneVecEncoder  # imported late: svc_core.phonevec itself imports this package
+def _phonevec(name: str, tap: str) -> Factory:
+    def build(path: str, device: "str | torch.device") -> ContentEncoder:
+        from ..phonevec.encoder import PhoneVecEncoder  # imported late: svc_core.phonevec imports this package
 
-    return PhoneVecEncoder(path, device)
+        return PhoneVecEncoder(path, device, name=name, tap=tap)
+
+    return build
 
 
+PHONEVEC_SOURCE = "It is built by `make phonevec` (python -m svc_core.phonevec) and shipped in the repo."
 register_encoder(
-    EncoderInfo("phonevec256", 256, "phonevec256.pt",
-                "It is built by `make starter-voices` (python -m svc_core.phonevec) and shipped in the repo.",
+    EncoderInfo("phonevec256", 256, "phonevec256.pt", PHONEVEC_SOURCE,
                 "phonevec: CTC phone-trained conv+transformer (trained here), hidden layer, 256 at 50 Hz",
                 shipped="voices/starter/phonevec256.pt"),
-    _phonevec,
+    _phonevec("phonevec256", "hidden"),
+)
+register_encoder(
+    EncoderInfo("phoneppg42", 42, "phonevec256.pt", PHONEVEC_SOURCE,
+                "phonevec's phonetic posteriorgram (blank + 41 phones; speaker-free), 42 at 50 Hz",
+                shipped="voices/starter/phonevec256.pt"),
+    _phonevec("phoneppg42", "ppg"),
 )
 
 

@@ -3,6 +3,7 @@
     model = PhoneVec(PhoneVecConfig())
     logits, lengths = model(wav [B, N], n_samples [B])       # [B, T, n_classes], T = N // 320
     feats = model.features(wav [1, N], layer=4)               # [1, dim, N // 320], layer-normalised
+    ppg = model.posteriors(wav [1, N])                        # [1, n_classes, N // 320], see `posteriors`
 
 Shapes: audio at 16 kHz; log-mel at 100 frames/s (hop 160); two 1-D convolutions (the second with stride 2) map
 it to `dim` channels at 50 frames/s; frame t covers samples [320 t, 320 t + 320) plus context. Every block is
@@ -145,6 +146,15 @@ class PhoneVec(nn.Module):
             raise ValueError(f"layer must be in 0..{self.cfg.n_layers}, got {layer}")
         states, _ = self.hidden(wav, upto=layer)
         return F.layer_norm(states[layer], (self.cfg.dim,)).transpose(1, 2)
+
+    def posteriors(self, wav: torch.Tensor) -> torch.Tensor:
+        """Phonetic posteriorgram [B, N] -> [B, n_classes, N // 320]: channel 0 is P(blank), channels 1.. are
+        P(phone | not blank), so every frame names a phone distribution (CTC's own posteriors are blank almost
+        everywhere) while the CTC decision stays recoverable (P(phone) = (1 - P(blank)) x channel)."""
+        logits, _, _ = self(wav)
+        blank = torch.sigmoid(logits[..., 0] - torch.logsumexp(logits[..., 1:], dim=-1))  # = softmax(logits)[0]
+        phones = torch.softmax(logits[..., 1:], dim=-1)
+        return torch.cat([blank.unsqueeze(-1), phones], dim=-1).transpose(1, 2)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -5,8 +5,9 @@
   them, and under a fixed strong online augmentation (speed 1.1, VTLP 1.1, noise at 20 dB SNR).
 * Speaker: a logistic-regression speaker-ID probe over the corpus voices, trained on the clips of the first half
   of the held-out sentences and tested on the second half (so sentence content cannot help). Per frame
-  (non-silent frames, at most `frames_per_clip` per clip) and per utterance (mean-pooled frames). The same probe
-  on standardised log-mel frames is the baseline; chance is 1 / number of voices.
+  (non-silent frames, at most `frames_per_clip` per clip) and per utterance (mean-pooled frames), on the probed
+  hidden layers and on the posteriorgram (`phoneppg42`). The same probe on standardised log-mel frames is the
+  baseline; chance is 1 / number of voices.
 """
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ def per_augmented(model: PhoneVec, corpus: Corpus, clips: list[dict[str, Any]], 
 
 
 def clip_frames(model: PhoneVec, wav: np.ndarray, layers: tuple[int, ...], silence_db: float) -> dict[str, np.ndarray]:
-    """Non-silent frames of one clip: {"logmel": [T', 80], "layer<k>": [T', dim]} at 50 frames/s."""
+    """Non-silent frames of one clip at 50 frames/s: {"logmel": [T', 80], "layer<k>": [T', dim],
+    "ppg": [T', n_classes]} (the phoneppg42 posteriorgram)."""
     with torch.no_grad():
         x = torch.from_numpy(wav)[None]
         mel = model.normalized_mel(x)[0, :, ::2]  # 100 -> 50 frames/s
@@ -85,6 +87,7 @@ def clip_frames(model: PhoneVec, wav: np.ndarray, layers: tuple[int, ...], silen
         out = {"logmel": mel[:, :t].T.numpy()[keep]}
         for k in layers:
             out[f"layer{k}"] = F.layer_norm(states[k][0], (model.cfg.dim,)).numpy()[keep]
+        out["ppg"] = model.posteriors(x)[0, :, :t].T.numpy()[keep]
     return out
 
 

@@ -11,6 +11,9 @@ def add_parsers(sub) -> None:
                        description="Writes X.wav.world.npy and X.wav.pert.pt next to every clip of a preprocessed "
                                    "dataset's filelists (kept when newer than the clip).")
     p.add_argument("--data", required=True, help="preprocessed dataset folder (config.json, filelists/)")
+    p.add_argument("--encoder", default=None,
+                   help="content encoder of the voice (default: the dataset's, e.g. phonevec256; phoneppg42 is "
+                        "speaker-free)")
     p.add_argument("--encoder-path", default=None, help="content encoder weights (default: the usual lookup)")
     p.add_argument("--perturbed", type=int, default=None, help="perturbed copies per clip (default 2)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
@@ -19,6 +22,7 @@ def add_parsers(sub) -> None:
                        description="Writes W_{step}.pth, config.json and train.log into --out.")
     t.add_argument("--data", required=True, help="dataset folder, after preprocess and prepare-world")
     t.add_argument("--out", required=True, help="run folder (W_*.pth, config.json, train.log)")
+    t.add_argument("--encoder", default=None, help="content encoder (as given to prepare-world; default the dataset's)")
     t.add_argument("--steps", type=int, default=5000)
     t.add_argument("--batch-size", type=int, default=12)
     t.add_argument("--crop-frames", type=int, default=256, help="frames per training window (512 samples each)")
@@ -33,6 +37,7 @@ def add_parsers(sub) -> None:
 
 def run_prepare(args: argparse.Namespace) -> int:
     from ..config import load_config
+    from ..encoders import encoder_info
     from ..train.dataset import read_filelist
     from .prepare import N_PERTURBED, prepare_clips
 
@@ -44,8 +49,11 @@ def run_prepare(args: argparse.Namespace) -> int:
         if done % 50 == 0 or done == total:
             print(f"  {done}/{total} clips", flush=True)
 
-    n = prepare_clips(clips, config.speech_encoder, args.encoder_path, jobs=args.jobs,
-                      n_perturbed=N_PERTURBED if args.perturbed is None else args.perturbed, progress=progress)
+    encoder = args.encoder or config.speech_encoder
+    encoder_info(encoder)  # unknown names fail here, before any work
+    n = prepare_clips(clips, encoder, args.encoder_path, jobs=args.jobs,
+                      n_perturbed=N_PERTURBED if args.perturbed is None else args.perturbed, progress=progress,
+                      foreign=encoder != config.speech_encoder)
     print(f"prepared {n} clip(s) ({len(clips) - n} were up to date)")
     return 0
 
@@ -63,7 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
         s = WorldTrainSettings(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size,
                                crop_frames=args.crop_frames, learning_rate=args.lr, eval_interval=args.eval_interval,
                                seed=args.seed, threads=args.threads, resume=args.resume, hidden=args.hidden,
-                               layers=args.layers)
+                               layers=args.layers, encoder=args.encoder)
         path = train_world(s, log)
     print(f"last checkpoint: {path}", file=sys.stderr)
     return 0

@@ -21,7 +21,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ..config import load_config
+from ..config import SvcConfig, config_from_dict, load_config
+from ..encoders import encoder_info
 
 from ..features import stretch_units
 from ..safe_load import load_torch
@@ -29,7 +30,7 @@ from ..train.dataset import DatasetError, read_filelist
 from .features import SP_DIMS
 from .model import FORMAT, save_checkpoint, world_config
 from .net import NetParams, WorldVoiceNet
-from .prepare import perturbed_path, world_path
+from .prepare import perturbed_path, units_path, world_path
 
 MCD_SCALE = 10.0 / math.log(10.0) * math.sqrt(2.0)  # dB per unit of cepstral distance
 
@@ -49,6 +50,7 @@ class WorldTrainSettings:
     resume: bool = False
     hidden: int = 192
     layers: int = 8
+    encoder: Optional[str] = None  # content encoder (None: the dataset config's speech_encoder)
 
 
 @dataclass
@@ -61,7 +63,9 @@ class Clip:
     target: torch.Tensor  # [D, T] float32, WORLD scale
 
 
-def load_clips(data: Path, listfile: str, spk: dict[str, int], with_perturbed: bool) -> list[Clip]:
+def load_clips(data: Path, listfile: str, spk: dict[str, int], with_perturbed: bool,
+               encoder: Optional[str] = None) -> list[Clip]:
+    """Clips of one filelist; encoder: a foreign encoder's feature files (see prepare.units_path), None the dataset's."""
     clips = []
     for wav in read_filelist(data / "filelists" / listfile, data):
         if not world_path(wav).is_file():
@@ -71,9 +75,13 @@ def load_clips(data: Path, listfile: str, spk: dict[str, int], with_perturbed: b
         target = torch.from_numpy(np.load(world_path(wav), allow_pickle=False).astype(np.float32)).T
         f0_uv = np.load(f"{wav}.f0.npy", allow_pickle=False)
         n = min(target.shape[1], f0_uv.shape[1])
-        units = [load_torch(Path(f"{wav}.soft.pt"), what="content features")[0].half()]
-        if with_perturbed and perturbed_path(wav).is_file():
-            units += [u.half() for u in load_torch(perturbed_path(wav), what="content features")]
+        if not units_path(wav, encoder).is_file():
+            option = f" --encoder {encoder}" if encoder else ""
+            raise DatasetError(f"{wav}: no {units_path(wav, encoder).name}; run `python -m svc_core prepare-world"
+                               f"{option}` first.")
+        units = [load_torch(units_path(wav, encoder), what="content features")[0].half()]
+        if with_perturbed and perturbed_path(wav, encoder).is_file():
+            units += [u.half() for u in load_torch(perturbed_path(wav, encoder), what="content features")]
         clips.append(Clip(wav.name, spk[wav.parent.name], units, torch.from_numpy(f0_uv[0, :n].copy()),
                           torch.from_numpy(f0_uv[1, :n].copy()), target[:, :n].contiguous()))
     return clips
@@ -138,6 +146,14 @@ def _stats(clips: list[Clip]) -> tuple[torch.Tensor, torch.Tensor]:
     return allf.mean(1), allf.std(1).clamp(min=1e-3)
 
 
+def with_encoder(config: SvcConfig, encoder: str) -> SvcConfig:
+    """A copy of `config` whose model reads `encoder` features (speech_encoder, ssl_dim)."""
+    doc = config.to_dict()
+    doc["model"]["speech_encoder"] = encoder
+    doc["model"]["ssl_dim"] = encoder_info(encoder).dim
+    return config_from_dict(doc, source=config.path or "config.json")
+
+
 def _latest(out: Path) -> Optional[Path]:
     found = sorted(out.glob("W_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
     return found[-1] if found else None
@@ -150,8 +166,15 @@ def train_world(s: WorldTrainSettings, log: Callable[[str], None] = print) -> Pa
     data, out = Path(s.data), Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
     config = load_config(data / "config.json")
-    train_clips = load_clips(data, "train.txt", config.spk, with_perturbed=True)
-    val_clips = load_clips(data, "val.txt", config.spk, with_perturbed=False)
+    foreign = s.encoder if s.encoder and s.encoder != config.speech_encoder else None
+    if foreign:
+        config = with_encoder(config, foreign)
+    train_clips = load_clips(data, "train.txt", config.spk, with_perturbed=True, encoder=foreign)
+    val_clips = load_clips(data, "val.txt", config.spk, with_perturbed=False, encoder=foreign)
+    dim = int(train_clips[0].units[0].shape[0])
+    if dim != int(config.model.ssl_dim):
+        raise DatasetError(f"The content features in {data} have {dim} channels; {config.speech_encoder} gives "
+                           f"{config.model.ssl_dim}. Run prepare-world again with the same --encoder.")
     params = NetParams(content_dim=int(config.model.ssl_dim), n_speakers=config.n_speakers, hidden=s.hidden,
                        layers=s.layers, dilations=tuple((1, 2, 4)[i % 3] for i in range(s.layers)),
                        out_dim=train_clips[0].target.shape[0])

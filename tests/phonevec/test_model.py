@@ -67,7 +67,7 @@ def test_layers_and_errors(full_model: PhoneVec) -> None:
 
 def test_registry_round_trip(tmp_path: Path, full_model: PhoneVec) -> None:
     info = encoder_info("phonevec256")
-    assert info.dim == 256 and info.default_file == "phonevec256.pt" and "starter-voices" in info.where_to_get
+    assert info.dim == 256 and info.default_file == "phonevec256.pt" and "make phonevec" in info.where_to_get
     path = tmp_path / "phonevec256.pt"
     save_encoder(path, full_model, meta={"note": "test"})
     assert find_weights("phonevec256", tmp_path) == str(path)
@@ -87,6 +87,28 @@ def test_registry_round_trip(tmp_path: Path, full_model: PhoneVec) -> None:
     assert os.path.getsize(half) < 0.6 * os.path.getsize(path)
     half_feats = get_encoder("phonevec256", half).encode(wav)
     assert half_feats.dtype == torch.float32 and (half_feats - feats).abs().max() < 0.05
+
+
+def test_posteriorgram_encoder_reads_the_same_file(tmp_path: Path, full_model: PhoneVec) -> None:
+    info = encoder_info("phoneppg42")
+    assert info.dim == 42 and info.default_file == "phonevec256.pt" and info.shipped == "voices/starter/phonevec256.pt"
+    path = tmp_path / "phonevec256.pt"
+    save_encoder(path, full_model)
+    enc = get_encoder("phoneppg42", tmp_path)
+    assert enc.name == "phoneppg42" and enc.dim == 42
+    wav = (0.1 * np.random.default_rng(1).standard_normal(16000 + 500)).astype(np.float32)
+    ppg = enc.encode(wav)
+    assert ppg.shape == (1, 42, 51) and ppg.dtype == torch.float32
+    blank, phones = ppg[0, 0], ppg[0, 1:]
+    assert ((blank >= 0) & (blank <= 1)).all() and torch.allclose(phones.sum(0), torch.ones(51), atol=1e-5)
+    with torch.no_grad():
+        logits, _, _ = full_model(torch.from_numpy(wav)[None])
+    posterior = torch.softmax(logits[0], -1).T  # [42, T]: the CTC decision is recoverable from the feature
+    assert torch.allclose(blank, posterior[0], atol=1e-5)
+    assert torch.allclose((1 - blank) * phones, posterior[1:], atol=1e-5)
+    assert check_compatible(enc, 42, "phoneppg42") == "phoneppg42"
+    with pytest.raises(Exception, match="phoneppg42"):
+        check_compatible(enc, 256, "phonevec256")
 
 
 def test_foreign_and_mismatched_files_are_refused(tmp_path: Path) -> None:

@@ -243,3 +243,49 @@ def test_a_world_run_packages_as_a_release_folder(world_run, tmp_path):
     full = load_voice(world_run["out"]).slice_inference(wav, SR, "spk0", f0_predictor="pm")
     half = svc.slice_inference(wav, SR, "spk0", f0_predictor="pm")
     assert half.shape == full.shape and np.abs(half - full).max() < 0.05
+
+
+def test_a_voice_on_the_speaker_free_posteriorgram(world_data, tmp_path):
+    """prepare-world/train-world with another encoder than the dataset's (phoneppg42 on a phonevec256 dataset)."""
+    from svc_core.phonevec.encoder import PhoneVecEncoder
+    from svc_core.resample import sinc_resample
+    from svc_core.starter.evaluation import load_voice
+    from svc_core.train.dataset import DatasetError
+    from svc_core.worldvoice.prepare import units_path
+    from svc_core.worldvoice.train import WorldTrainSettings, train_world
+
+    data = world_data  # the filelists hold absolute paths; the files written here have their own names
+    settings = WorldTrainSettings(data=str(data), out=str(tmp_path / "run"), steps=40, batch_size=4, crop_frames=48,
+                                  learning_rate=1e-2, eval_interval=40, threads=1, hidden=32, layers=2,
+                                  encoder="phoneppg42")
+    with pytest.raises(DatasetError, match="--encoder phoneppg42"):
+        train_world(settings, lambda m: None)  # nothing prepared for that encoder yet
+    encoder = PhoneVecEncoder(str(PHONEVEC), name="phoneppg42", tap="ppg")
+
+    def encode(w: np.ndarray) -> torch.Tensor:
+        return encoder.encode(sinc_resample(torch.from_numpy(w), SR, 16000)).float()
+
+    wav = data / "spk0" / "clip1.wav"
+    world_before = world_path(wav).stat().st_mtime_ns
+    for clip in sorted(data.glob("spk*/*.wav")):
+        assert prepare_clip(clip, encode, n_perturbed=1, encoder="phoneppg42")
+    own, pert = torch.load(units_path(wav, "phoneppg42")), torch.load(perturbed_path(wav, "phoneppg42"))
+    assert own.shape[:2] == (1, 42) and pert.shape[:2] == (1, 42)
+    assert torch.allclose(own[0, 1:].sum(0), torch.ones(own.shape[2]), atol=1e-4)  # phone distributions
+    assert world_path(wav).stat().st_mtime_ns == world_before  # the fresh WORLD target was kept
+    assert torch.load(perturbed_path(wav)).shape[1] == 256  # the dataset encoder's files are untouched
+
+    train_world(settings, lambda m: None)
+    doc = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert doc["model"]["speech_encoder"] == "phoneppg42" and doc["model"]["ssl_dim"] == 42
+    assert doc["worldvoice"]["net"]["content_dim"] == 42
+    voice = tmp_path / "voice"
+    voice.mkdir()
+    shutil.copy(tmp_path / "run" / "W_40.pth", voice / "W_40.pth")
+    shutil.copy(tmp_path / "run" / "config.json", voice / "config.json")
+    shutil.copy(PHONEVEC, voice / "phonevec256.pt")  # one weights file serves both phonevec encoders
+    svc = load_voice(voice)
+    assert svc.encoder.name == "phoneppg42"
+    clip, _, _ = _clip(1.0, 200.0, seed=6)
+    out = svc.slice_inference(clip, SR, "spk1", f0_predictor="pm")
+    assert abs(len(out) - len(clip)) <= 2 * HOP and np.isfinite(out).all()
