@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the starter voices from nothing: TTS speech + singing corpus -> phonevec256 encoder (if missing) ->
-# preprocess -> WORLD targets + perturbed features -> train the 4-speaker WORLD voice -> k-means index ->
-# voices/starter/ (release W, config, index, encoder, manifest.json with sha256 of every file).
+# preprocess -> WORLD targets + perturbed features -> train the 4-speaker WORLD voice on the speaker-free
+# posteriorgram (phoneppg42) -> voices/starter/ (release W, config, encoder, manifest.json with sha256 of every file).
 # With ST_SOVITS=1 it also trains the so-vits-svc 4.1 starter model (slow on CPU) into voices/starter-sovits/.
 #
 #   scripts/build_starter_voices.sh [WORKDIR]        # default WORKDIR: build/starter
@@ -9,7 +9,8 @@
 # Every step resumes or skips what exists, so the script can be re-run after an interruption.
 # Environment knobs (defaults = the planned full run):
 #   ST_SENTENCES (200)  ST_SONGS (1: sung versions per sentence and voice)  ST_JOBS (2)  ST_THREADS (2)
-#   ST_WORLD_STEPS (5000: WORLD voice training steps)  ST_SOVITS (0: 1 = also the so-vits model)
+#   ST_WORLD_STEPS (5000: WORLD voice training steps)  ST_WORLD_ENCODER (phoneppg42; phonevec256 = the hidden layer,
+#   which also builds and ships a k-means index)  ST_SOVITS (0: 1 = also the so-vits model)
 #   ST_STEPS (3000: so-vits training steps)  ST_D_DIV (2: discriminator width divisor, `train --d-width-divisor`)
 #   ST_CLUSTERS (1000: k-means centres per speaker)  ST_KMEANS_FRAMES (30000 frames per speaker)  ST_F0 (auto: rmvpe when
 #   pretrain/rmvpe.pt exists, else fcpe)  ST_OUT (voices/starter)  ST_PYTHON (.venv/bin/python)
@@ -25,6 +26,7 @@ STEPS="${ST_STEPS:-3000}"
 CLUSTERS="${ST_CLUSTERS:-1000}"
 OUT="${ST_OUT:-voices/starter}"
 ENCODER=pretrain/phonevec256.pt
+WENC="${ST_WORLD_ENCODER:-phoneppg42}"
 F0="${ST_F0:-auto}"
 if [ "$F0" = auto ]; then
     if [ -f pretrain/rmvpe.pt ]; then F0=rmvpe; else F0=fcpe; fi
@@ -55,13 +57,13 @@ step "preprocess (encoder phonevec256, f0 $F0)" \
     --encoder-path "$ENCODER" --f0 "$F0" --jobs "$JOBS"
 step "starter model config" "$PY" -m svc_core.starter config --data "$WORK/dataset"
 
-step "WORLD targets + perturbed content features" \
-    "$PY" -m svc_core prepare-world --data "$WORK/dataset" --encoder-path "$ENCODER" --jobs "$JOBS"
+step "WORLD targets + perturbed content features ($WENC)" \
+    "$PY" -m svc_core prepare-world --data "$WORK/dataset" --encoder "$WENC" --encoder-path "$ENCODER" --jobs "$JOBS"
 WSTEPS="${ST_WORLD_STEPS:-5000}"
 RESUME=()
 if compgen -G "$WORK/world/W_*.pth" > /dev/null; then RESUME=(--resume); fi
 step "train the WORLD voice ($WSTEPS steps)" "$PY" -m svc_core train-world --data "$WORK/dataset" \
-    --out "$WORK/world" --steps "$WSTEPS" --threads "$THREADS" "${RESUME[@]}"
+    --out "$WORK/world" --encoder "$WENC" --steps "$WSTEPS" --threads "$THREADS" "${RESUME[@]}"
 
 if [ "${ST_SOVITS:-0}" = 1 ]; then
     RESUME=()
@@ -70,17 +72,21 @@ if [ "${ST_SOVITS:-0}" = 1 ]; then
         --steps "$STEPS" --threads "$THREADS" --d-width-divisor "$D_DIV" "${RESUME[@]}"
 fi
 
+INDEX_ARGS=()
 INDEX="$WORK/kmeans_${CLUSTERS}.pt"
-if [ ! -f "$INDEX" ] || [ "$WORK/dataset/manifest.json" -nt "$INDEX" ]; then
+if [ "$WENC" != phonevec256 ]; then
+    echo "== k-means index: skipped ($WENC carries no speaker, so there is nothing for retrieval to pull towards)"
+elif [ ! -f "$INDEX" ] || [ "$WORK/dataset/manifest.json" -nt "$INDEX" ]; then
     step "k-means index ($CLUSTERS centres per speaker)" \
         "$PY" -m svc_core train-index --data "$WORK/dataset" --kind kmeans --clusters "$CLUSTERS" \
         --max-frames "${ST_KMEANS_FRAMES:-30000}" -o "$INDEX"
 else
     echo "== k-means index: $INDEX is newer than the dataset, kept"
 fi
+if [ "$WENC" = phonevec256 ]; then INDEX_ARGS=(--index "$INDEX"); fi
 
 step "package into $OUT" "$PY" -m svc_core.starter package --run "$WORK/world" --encoder "$ENCODER" \
-    --index "$INDEX" --corpus "$WORK/corpus" --out "$OUT"
+    "${INDEX_ARGS[@]}" --corpus "$WORK/corpus" --out "$OUT"
 if [ "${ST_SOVITS:-0}" = 1 ]; then
     step "package into $OUT-sovits" "$PY" -m svc_core.starter package --run "$WORK/run" \
         --corpus "$WORK/corpus" --out "$OUT-sovits"

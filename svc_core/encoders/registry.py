@@ -78,7 +78,7 @@ register_encoder(
 )
 register_encoder(
     EncoderInfo("phoneppg42", 42, "phonevec256.pt", PHONEVEC_SOURCE,
-                "phonevec's phonetic posteriorgram (blank + 41 phones; speaker-free), 42 at 50 Hz",
+                "phonevec's phonetic posteriorgram (blank + 41 phones; little speaker information), 42 at 50 Hz",
                 shipped="voices/starter/phonevec256.pt"),
     _phonevec("phoneppg42", "ppg"),
 )

@@ -12,8 +12,8 @@ def add_parsers(sub) -> None:
                                    "dataset's filelists (kept when newer than the clip).")
     p.add_argument("--data", required=True, help="preprocessed dataset folder (config.json, filelists/)")
     p.add_argument("--encoder", default=None,
-                   help="content encoder of the voice (default: the dataset's, e.g. phonevec256; phoneppg42 is "
-                        "speaker-free)")
+                   help="content encoder of the voice (default: the dataset's, e.g. phonevec256; phoneppg42, its "
+                        "posteriorgram, carries little speaker information)")
     p.add_argument("--encoder-path", default=None, help="content encoder weights (default: the usual lookup)")
     p.add_argument("--perturbed", type=int, default=None, help="perturbed copies per clip (default 2)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")

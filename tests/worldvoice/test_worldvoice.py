@@ -245,7 +245,7 @@ def test_a_world_run_packages_as_a_release_folder(world_run, tmp_path):
     assert half.shape == full.shape and np.abs(half - full).max() < 0.05
 
 
-def test_a_voice_on_the_speaker_free_posteriorgram(world_data, tmp_path):
+def test_a_voice_on_the_posteriorgram_encoder(world_data, tmp_path):
     """prepare-world/train-world with another encoder than the dataset's (phoneppg42 on a phonevec256 dataset)."""
     from svc_core.phonevec.encoder import PhoneVecEncoder
     from svc_core.resample import sinc_resample
