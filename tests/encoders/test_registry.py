@@ -18,13 +18,14 @@ from svc_core.encoders import (
 )
 from svc_core.errors import AudioError, EncoderMismatchError, MissingWeightsError, OptionError
 
-NAMES = ["hubertsoft", "phonevec256", "vec256l12", "vec256l9", "vec768l12", "vec768l9"]
+NAMES = ["hubertsoft", "phoneppg42", "phonevec256", "vec256l12", "vec256l9", "vec768l12", "vec768l9"]
 
 
 def test_list_and_info() -> None:
     assert list_encoders() == NAMES
     assert {n: encoder_info(n).dim for n in NAMES} == {
-        "hubertsoft": 256, "phonevec256": 256, "vec256l12": 256, "vec256l9": 256, "vec768l12": 768, "vec768l9": 768,
+        "hubertsoft": 256, "phoneppg42": 42, "phonevec256": 256, "vec256l12": 256, "vec256l9": 256,
+        "vec768l12": 768, "vec768l9": 768,
     }
     info = encoder_info("vec768l12")
     assert info.default_file == "checkpoint_best_legacy_500.pt"

@@ -70,7 +70,7 @@ def test_probe_runs_on_tiny_data(tiny_corpus, trained) -> None:
     values = [report.per_clean, report.per_strong_augment, report.per_world_variants, *report.per_by_voice.values()]
     for value in values:
         assert value is not None and 0.0 <= value <= 200.0
-    assert set(report.speaker_id) == {"logmel", "layer1", "layer2"}
+    assert set(report.speaker_id) == {"logmel", "layer1", "layer2", "ppg"}  # ppg: the phoneppg42 posteriorgram
     for accs in report.speaker_id.values():
         assert 0.0 <= accs["frame_acc_pct"] <= 100.0 and 0.0 <= accs["utt_acc_pct"] <= 100.0
 
