@@ -67,7 +67,8 @@ def prepare_clip(clip: Path, encode: Callable[[np.ndarray], torch.Tensor], n_per
     and its perturbed copies); False when all were fresh."""
     wpath, ppath, upath = world_path(clip), perturbed_path(clip, encoder), units_path(clip, encoder)
     need_units = encoder is not None and not _fresh(upath, clip)
-    if _fresh(wpath, clip) and (n_perturbed == 0 or _fresh(ppath, clip)) and not need_units:
+    targets_fresh = _fresh(wpath, clip) and (n_perturbed == 0 or _fresh(ppath, clip))
+    if targets_fresh and not need_units:
         return False
     wav, sr = sf.read(str(clip), dtype="float32")
     if sr != MODEL_SAMPLE_RATE or wav.ndim != 1:
@@ -75,7 +76,7 @@ def prepare_clip(clip: Path, encode: Callable[[np.ndarray], torch.Tensor], n_per
     if need_units:
         own = encode(wav)[0].float().contiguous()[None]
         _save(upath, lambda p: torch.save(own, p))
-    if _fresh(wpath, clip) and (n_perturbed == 0 or _fresh(ppath, clip)):
+    if targets_fresh:
         return True
     f0_uv = np.load(f"{clip}.f0.npy", allow_pickle=False)
     frames = features.analyse(wav, f0_uv[0], f0_uv[1])
