@@ -5,8 +5,8 @@
     f0 = transpose(f0, semitones=3)
 """
 from .base import F0Predictor, interpolate_unvoiced, resize_nearest, resize_with_gaps, transpose
-from .registry import (default_threshold, describe_predictor, get_predictor, list_predictors, predictor_status, predictors_without_files,
-                       resolve_predictor)
+from .registry import (default_threshold, describe_predictor, get_predictor, list_predictors, predictor_status,
+                       predictors_without_files, resolve_predictor)
 
 __all__ = [
     "F0Predictor",

@@ -6,8 +6,8 @@
     ppg = enc.encode(wav16k)        # [1, 42, N // 320]: the phonetic posteriorgram (PhoneVec.posteriors)
 
 phonevec256 is the layer-normalised output of transformer block `config.feature_layer` (see `model.py`); it
-carries content and some speaker colour. phoneppg42 is the CTC head's posteriorgram: content only (README,
-"Content encoder trained here" gives the probe numbers for both).
+carries content and some speaker colour. phoneppg42 is the CTC head's posteriorgram: content with little speaker
+information (README, "Our own content encoders", gives the probe numbers for both).
 """
 from __future__ import annotations
 

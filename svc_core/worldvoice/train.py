@@ -65,7 +65,7 @@ class Clip:
 
 def load_clips(data: Path, listfile: str, spk: dict[str, int], with_perturbed: bool,
                encoder: Optional[str] = None) -> list[Clip]:
-    """Clips of one filelist; encoder: a foreign encoder's feature files (see prepare.units_path), None the dataset's."""
+    """Clips of one filelist; encoder: a foreign encoder's feature files (prepare.units_path), None the dataset's."""
     clips = []
     for wav in read_filelist(data / "filelists" / listfile, data):
         if not world_path(wav).is_file():
