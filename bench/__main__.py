@@ -3,7 +3,7 @@ upstream layout, per backend, f0 predictor and thread count; print per-stage sec
 factor and peak RSS beside the torch-eager baseline of the same run; write bench/README.md's table.
 
     python -m bench [--seconds 40] [--long-seconds 600] [--threads 1,2] [--f0 pm]
-                    [--backends torch,onnx,onnx-enc,onnx-int8]
+                    [--backends torch,onnx,onnx-enc,onnx-int8]  (also: torch-bf16, torch-bf16-int8)
                     [--workdir /tmp/svc-bench] [--readme bench/README.md]
 
 Every configuration runs in its own process (clean peak RSS). The 1-minute load average is printed before
@@ -133,8 +133,9 @@ encoder come from the per-input cache. The last column is the system-wide CPU us
 the run (the idle check; the 1-minute load average is useless here because it still contains the previous run).
 
 Backends: `torch` (Svc, everything in torch eager), `onnx` (OnnxSvc: synthesizer on ONNX Runtime, encoder in
-torch), `onnx-enc` (the content encoder exported to ONNX too), `onnx-int8` (its dynamic-int8 file). Not run by the
-test suite. Options: `--seconds 40 --long-seconds 600 --threads 1,2 --f0 pm,rmvpe
+torch), `onnx-enc` (the content encoder exported to ONNX too), `onnx-int8` (its dynamic-int8 file), and the opt-in
+reduced-precision rows, which are outside the 1e-3 parity: `torch-bf16` (torch with the vocoder in bfloat16,
+`vocoder_precision="bf16"`) and `torch-bf16-int8` (that plus the int8 ONNX encoder). Not run by the test suite. Options: `--seconds 40 --long-seconds 600 --threads 1,2 --f0 pm,rmvpe
 --backends torch,onnx,onnx-enc,onnx-int8 --workdir /tmp/svc-bench`.
 
 ## Last run

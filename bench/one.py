@@ -1,8 +1,11 @@
 """One measurement in a fresh process (so peak RSS is this configuration's):
-`python -m bench.one --backend torch|onnx|onnx-enc|onnx-int8 --threads N --f0 pm --seconds 40 --workdir DIR [--file]`
+`python -m bench.one --backend torch|torch-bf16|torch-bf16-int8|onnx|onnx-enc|onnx-int8 --threads N --f0 pm --seconds 40
+--workdir DIR [--file]`
 -> one JSON line. --file: the input is a WAV file converted into another with `convert_file` (block by block, no
 per-input feature cache), as the CLI does; otherwise an in-memory clip with `slice_inference`. onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX Runtime
-too (float); onnx-int8: the encoder's int8 file."""
+too (float); onnx-int8: the encoder's int8 file;
+torch-bf16: torch with the vocoder in bfloat16 (opt-in, not within the 1e-3 parity: svc_core.precision);
+torch-bf16-int8: that plus the int8 ONNX encoder."""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +13,14 @@ import json
 import os
 import time
 
+BACKENDS = {"torch": "torch eager", "torch-bf16": "torch eager, vocoder bf16",
+            "torch-bf16-int8": "torch eager, vocoder bf16; encoder ONNX int8", "onnx": "; encoder torch",
+            "onnx-enc": "; encoder ONNX float", "onnx-int8": "; encoder ONNX int8"}
+
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--backend", choices=("torch", "onnx", "onnx-enc", "onnx-int8"), required=True)
+    p.add_argument("--backend", choices=tuple(BACKENDS), required=True)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--f0", default="pm")
     p.add_argument("--seconds", type=float, default=40.0)
@@ -37,29 +44,31 @@ def main() -> None:
     else:
         wav, sr = clip(args.seconds)
     start = time.perf_counter()
-    if args.backend == "torch":
+    options = {"vocoder_precision": "bf16" if args.backend.startswith("torch-bf16") else "fp32"}
+    encoder = None
+    if args.backend in ("onnx-enc", "onnx-int8", "torch-bf16-int8"):
+        from svc_core.onnx import OnnxEncoder
+
+        encoder = OnnxEncoder(paths["encoder_onnx" if args.backend == "onnx-enc" else "encoder_int8"],
+                              threads=args.threads)
+    if args.backend.startswith("torch"):
         from svc_core import Svc
 
-        svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]),
+        svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]), encoder=encoder,
                   f0_weights={"rmvpe": str(paths["rmvpe"])})
-        provider = "torch eager"
+        provider = BACKENDS[args.backend]
     else:
-        from svc_core.onnx import OnnxEncoder, OnnxSvc
+        from svc_core.onnx import OnnxSvc
 
-        encoder = None
-        if args.backend != "onnx":
-            encoder = OnnxEncoder(paths["encoder_int8" if args.backend == "onnx-int8" else "encoder_onnx"],
-                                  threads=args.threads)
         svc = OnnxSvc(paths["onnx"], encoder_path=str(paths["encoder"]), device="auto", threads=args.threads,
                       encoder=encoder, f0_weights={"rmvpe": str(paths["rmvpe_onnx"])})
-        provider = svc.session_info.describe() + {"onnx": "; encoder torch", "onnx-enc": "; encoder ONNX float",
-                                                  "onnx-int8": "; encoder ONNX int8"}[args.backend]
+        provider = svc.session_info.describe() + BACKENDS[args.backend]
     load = time.perf_counter() - start
     if args.file:
         svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0,
-                         cache=False)  # as the CLI: one conversion, no per-input feature cache
+                         cache=False, **options)  # as the CLI: one conversion, no per-input feature cache
     else:
-        svc.slice_inference(wav, sr, 0, f0_predictor=args.f0)
+        svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, **options)
     times = dict(svc.last_times.seconds)
     result = {
         "backend": args.backend, "provider": provider, "threads": args.threads, "f0": args.f0,
@@ -68,7 +77,7 @@ def main() -> None:
         "loadavg_before": load_before,
     }
     if args.rerun and not args.file:
-        svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, transpose=2)
+        svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, transpose=2, **options)
         result["rerun_transpose"] = svc.last_times.total
     print(json.dumps(result))
 

@@ -50,6 +50,9 @@ def _add_infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--auto-f0", action="store_true", help="predict f0 with the model (speech; ignores -t)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--vocoder-precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="torch backend: bf16 (CPUs with AVX512-BF16/AMX, or CUDA) or fp16 (CUDA) runs the vocoder "
+                        "~2x faster, output within ~1e-2 of fp32 (default fp32)")
 
 
 @command("infer")
@@ -85,7 +88,7 @@ def run_infer(args: argparse.Namespace) -> int:
         noise_scale=args.noise_scale, slice_db=args.slice_db, pad_seconds=args.pad_seconds,
         clip_seconds=args.clip_seconds, crossfade_seconds=args.crossfade_seconds,
         crossfade_ratio=args.crossfade_ratio, loudness_mix=args.loudness_mix, f0_threshold=args.f0_threshold,
-        auto_predict_f0=args.auto_f0, cache=False,  # one conversion per process: cached features are never reused
+        auto_predict_f0=args.auto_f0, vocoder_precision=args.vocoder_precision, cache=False,  # one conversion per process: cached features are never reused
         progress=lambda frac, msg: print(f"[{frac:6.1%}] {msg}", file=sys.stderr),
     )
     times = svc.last_times

@@ -38,7 +38,10 @@ class ConvertOptions:
     loudness_mix: float = 1.0  # 1 keeps the model's loudness envelope, 0 imposes the input's
     max_slice_seconds: float = 30.0  # longer voiced slices are split (with max_slice_crossfade) to bound memory
     max_slice_crossfade: float = 1.0  # seconds of overlap for those automatic splits
-    decoder_chunk_frames: int = 256  # torch vocoder decodes this many frames at a time (same audio; 0 = whole piece)
+    decoder_chunk_frames: int | None = None  # the vocoder decodes this many frames at a time (same audio; 0 = the
+    # whole piece); None: the backend's measured best (Svc 256, OnnxSvc 512: bench/README.md)
+    vocoder_precision: str = "fp32"  # fp32 | bf16 (CPU with AVX512-BF16/AMX, or CUDA) | fp16 (CUDA): torch backend,
+    # ~2x faster vocoder, output within ~1e-2 of fp32 (svc_core.precision)
     seed: int = DEFAULT_SEED
 
     def __post_init__(self) -> None:
@@ -53,7 +56,7 @@ class ConvertOptions:
             (-120.0 <= self.slice_db <= 0.0, "slice_db is in dBFS and must be between -120 and 0"),
             (-48.0 <= self.transpose <= 48.0, "transpose must be within +-48 semitones"),
             (self.max_slice_seconds >= 5.0, "max_slice_seconds must be at least 5"),
-            (self.decoder_chunk_frames == 0 or self.decoder_chunk_frames >= 16,
+            (self.decoder_chunk_frames in (None, 0) or self.decoder_chunk_frames >= 16,
              "decoder_chunk_frames must be 0 (off) or at least 16"),
         ]
         for ok, message in checks:

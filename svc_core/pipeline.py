@@ -26,6 +26,7 @@ from .f0 import default_threshold, get_predictor
 from .features import frame_volume, mix_loudness_envelope, stretch_units
 from .memory import release_free_memory
 from .options import ConvertOptions
+from .precision import check_precision
 from .resample import sinc_resample
 from .slicer import slice_audio
 from .timing import StageTimes
@@ -89,6 +90,8 @@ class Svc:
     float32 audio at the model rate; `last_times` holds the per-stage timings of the last call. `f0_weights`
     maps predictor names to weights files (default: ./pretrain or $SVC_PRETRAIN_DIR).
     """
+
+    DECODER_CHUNK_FRAMES = 256  # vocoder frames per chunk by default: fastest for torch on 2 threads (bench/README)
 
     def __init__(self, model_path: str | os.PathLike, config_path: str | os.PathLike,
                  encoder_path: Optional[str] = None, cluster_path: Optional[str] = None, device: str = "cpu",
@@ -157,8 +160,10 @@ class Svc:
 
     # ----------------------------------------------------------------- one piece
     def infer_piece(self, wav: np.ndarray, sr: int, speaker: Speaker, opts: ConvertOptions,
-                    times: StageTimes) -> np.ndarray:
-        """Convert one padded piece (float32 [N] at `sr`) -> float32 [T * hop] at the model rate."""
+                    times: StageTimes, trim: int = 0) -> np.ndarray:
+        """Convert one padded piece (float32 [N] at `sr`) -> float32 [T * hop - 2 * trim] at the model rate: the
+        output without `trim` samples at each end (the slice padding). The vocoder does not decode the frames
+        that lie wholly inside the trimmed ends (except with loudness_mix < 1, whose envelope needs them)."""
         key = (hashlib.blake2b(np.ascontiguousarray(wav).view(np.uint8), digest_size=16).hexdigest(), int(sr))
         with times.stage("resample"):  # not cached: cheap (~0.5 ms per second of audio), and large to keep
             wav = audio_io.pcm16_round_trip(wav, sr)
@@ -193,24 +198,38 @@ class Svc:
         vol = None
         if getattr(self.model, "emb_vol", None) is not None:
             vol = frame_volume(torch.from_numpy(wav44))[None, :n_frames].to(self.device)
+        skip = trim // self.hop_length if opts.loudness_mix >= 1 else 0  # whole frames not decoded at each end
+        span = (skip, n_frames - skip) if 0 < skip and 2 * skip < n_frames else None
         with times.stage("synthesizer"):
-            out = self._synthesize(c[None], f0, uv, g, vol, opts)
+            out = self._synthesize(c[None], f0, uv, g, vol, opts, span=span)
         if opts.loudness_mix < 1:
             with times.stage("loudness"):
                 out = mix_loudness_envelope(wav44[: len(out)], out, self.sample_rate, opts.loudness_mix)
-        return out
+        first = trim - (span[0] * self.hop_length if span else 0)
+        return out[first: first + n_frames * self.hop_length - 2 * trim]
+
+    def vocoder_dtype(self, opts: ConvertOptions) -> Optional[torch.dtype]:
+        """opts.vocoder_precision -> autocast dtype (None: float32); OptionError where it would not run fast."""
+        return check_precision(opts.vocoder_precision, self.device)
+
+    def chunk_frames(self, opts: ConvertOptions) -> int:
+        """Vocoder chunk length in frames for `opts` (its decoder_chunk_frames, else this backend's default)."""
+        return self.DECODER_CHUNK_FRAMES if opts.decoder_chunk_frames is None else opts.decoder_chunk_frames
 
     def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
-                    vol: Optional[torch.Tensor], opts: ConvertOptions) -> np.ndarray:
+                    vol: Optional[torch.Tensor], opts: ConvertOptions,
+                    span: Optional[tuple[int, int]] = None) -> np.ndarray:
         """The model call, the only step other backends (svc_core.onnx.OnnxSvc) replace.
 
         c [1, S, T] (CPU), f0/uv [1, T] (CPU), g as `_speaker_condition` gives, vol [1, T] or None
-        -> float32 [T * hop] audio.
+        -> float32 [T * hop] audio, or with span (start, stop) the audio of those frames only [(stop-start) * hop]
+        (the vocoder decodes nothing else).
         """
         with torch.inference_mode():
             out, _ = self.model.infer(c.to(self.device), f0.to(self.device), uv.to(self.device), g,
                                       noise_scale=opts.noise_scale, predict_f0=opts.auto_predict_f0, vol=vol,
-                                      seed=opts.seed, chunk_frames=opts.decoder_chunk_frames)
+                                      seed=opts.seed, chunk_frames=self.chunk_frames(opts), span=span,
+                                      vocoder_dtype=self.vocoder_dtype(opts))
         return out[0, 0].float().cpu().numpy()
 
     # ----------------------------------------------------------------- whole clip
@@ -259,6 +278,7 @@ class Svc:
         by piece into an OutputBuffer (its `.audio`, or `sink.write` per finished stretch). cache=False: nothing is
         added to the feature cache."""
         times = self.last_times
+        self.vocoder_dtype(opts)  # refuse an unsupported precision before any work
         with times.stage("slice"):
             pieces = plan_pieces(chunks, sr, self.sample_rate, opts.clip_seconds, opts.crossfade_seconds,
                                  opts.max_slice_seconds, opts.max_slice_crossfade)
@@ -273,8 +293,8 @@ class Svc:
                 buffer.append(piece, np.zeros(piece.out_length, dtype=np.float32))
             else:
                 segment = np.pad(samples[piece.start:piece.end], (pad_in, pad_in))
-                out = self.infer_piece(segment, sr, speaker, opts, times)
-                buffer.append(piece, out[pad_out: len(out) - pad_out] if pad_out else out)
+                out = self.infer_piece(segment, sr, speaker, opts, times, trim=pad_out)
+                buffer.append(piece, out)
                 del out, segment
                 release_free_memory()
             done_samples += piece.end - piece.start

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..constants import MODEL_SAMPLE_RATE
+from ..precision import autocast
 from .commons import LRELU_SLOPE, get_padding
 from .weight_norm import weight_norm
 
@@ -22,14 +23,36 @@ NOISE_STD = 0.003  # additive noise std in voiced samples (unvoiced: SINE_AMP / 
 VOICED_THRESHOLD = 0.0  # Hz; a sample is voiced when f0 > this
 
 
-def chunk_spans(frames: int, chunk_frames: int, context: int) -> list[tuple[int, int, int, int]]:
-    """Chunked decoding plan: (start, stop, lo, hi) per chunk, where frames [start, stop) are kept from a decode of
-    [lo, hi) = the chunk plus `context` frames each side (clipped to the input). One span when chunking is off
-    (chunk_frames <= 0) or would not split the input."""
-    if chunk_frames <= 0 or frames <= chunk_frames + 2 * context:
-        return [(0, frames, 0, frames)]
-    return [(start, min(frames, start + chunk_frames), max(0, start - context),
-             min(frames, start + chunk_frames + context)) for start in range(0, frames, chunk_frames)]
+SHAPE_BUCKET = 32  # frames; torch decodes chunks whose length is a multiple of this (see chunk_spans)
+
+
+def chunk_spans(frames: int, chunk_frames: int, context: int, start: int = 0, stop: int | None = None,
+                bucket: int = 1) -> list[tuple[int, int, int, int]]:
+    """Chunked decoding plan for the frames [start, stop) of an input of `frames` frames (default: all of it):
+    (keep_start, keep_stop, lo, hi) per chunk, where frames [keep_start, keep_stop) are kept from a decode of
+    [lo, hi) = the chunk plus `context` frames each side (clipped to the input). One chunk when chunking is off
+    (chunk_frames <= 0) or would not split the range; decoding the whole input is the span (0, frames, 0, frames).
+
+    bucket > 1 widens each [lo, hi) with more real context (left first) to a multiple of `bucket` frames where the
+    input allows: the same samples, but few distinct lengths. torch's oneDNN convolutions compile a kernel per
+    input length (~0.5 s for the full-size vocoder on 2 threads, as much as decoding ~110 frames), so without it
+    every piece's last chunk pays that again."""
+    stop = frames if stop is None else stop
+    if not 0 <= start < stop <= frames:
+        raise ValueError(f"frame range [{start}, {stop}) is not inside 0..{frames}")
+    size = stop - start
+    if 0 < chunk_frames and size > chunk_frames + 2 * context:
+        size = chunk_frames
+    spans = []
+    for first in range(start, stop, size):
+        last = min(stop, first + size)
+        lo, hi = max(0, first - context), min(frames, last + context)
+        if bucket > 1 and (lo, hi) != (0, frames):
+            width = min(frames, -(-(hi - lo) // bucket) * bucket)
+            lo = max(0, hi - width)
+            hi = lo + width
+        spans.append((first, last, lo, hi))
+    return spans
 
 
 class SineGen(nn.Module):
@@ -188,20 +211,26 @@ class Generator(nn.Module):
         return int(math.ceil(frames)) + 1
 
     def forward(self, x: torch.Tensor, f0: torch.Tensor, g: torch.Tensor | None = None,
-                chunk_frames: int = 0) -> torch.Tensor:
+                chunk_frames: int = 0, span: tuple[int, int] | None = None,
+                dtype: torch.dtype | None = None) -> torch.Tensor:
         """chunk_frames > 0 decodes `chunk_frames` frames at a time (plus `context_frames()` on each side, then
         cut away): the same audio up to float rounding, with working memory bounded by the chunk instead of the
-        input length. The source is made once for the whole input, so its random draws do not change."""
+        input length. span (start, stop) decodes only those frames (plus context): audio [B, 1, (stop-start)*upp],
+        the same samples as that stretch of the whole decode. The source is made once for the whole input, so its
+        random draws do not change. dtype (bfloat16 / float16): the decoding runs under autocast in that precision
+        (svc_core.precision); the source stays float32 and the audio is returned as float32."""
         f0 = F.interpolate(f0[:, None], scale_factor=float(self.upp), mode="nearest").transpose(1, 2)  # [B, N, 1]
         har_source = self.m_source(f0)[0].transpose(1, 2)  # [B, 1, N]
-        spans = chunk_spans(x.shape[-1], chunk_frames, self.context_frames())
-        if len(spans) == 1:
-            return self.decode(x, har_source, g)
-        pieces = []
-        for start, stop, lo, hi in spans:
-            g_part = g if g is None or g.shape[-1] == 1 else g[..., lo:hi]
-            y = self.decode(x[..., lo:hi], har_source[..., lo * self.upp:hi * self.upp], g_part)
-            pieces.append(y[..., (start - lo) * self.upp:(stop - lo) * self.upp])
+        start, stop = span if span is not None else (0, x.shape[-1])
+        spans = chunk_spans(x.shape[-1], chunk_frames, self.context_frames(), start, stop, bucket=SHAPE_BUCKET)
+        with autocast(x.device, dtype):
+            if spans == [(0, x.shape[-1], 0, x.shape[-1])]:
+                return self.decode(x, har_source, g).float()
+            pieces = []
+            for first, last, lo, hi in spans:
+                g_part = g if g is None or g.shape[-1] == 1 else g[..., lo:hi]
+                y = self.decode(x[..., lo:hi], har_source[..., lo * self.upp:hi * self.upp], g_part)
+                pieces.append(y[..., (first - lo) * self.upp:(last - lo) * self.upp].float())
         return torch.cat(pieces, dim=-1)
 
     def decode(self, x: torch.Tensor, har_source: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:

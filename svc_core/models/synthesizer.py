@@ -164,11 +164,16 @@ class SynthesizerTrn(nn.Module):
     @torch.no_grad()
     def infer(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
               noise_scale: float = 0.35, predict_f0: bool = False, vol: torch.Tensor | None = None,
-              seed: int = DEFAULT_SEED, chunk_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+              seed: int = DEFAULT_SEED, chunk_frames: int = 0,
+              span: tuple[int, int] | None = None,
+              vocoder_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """c [1, S, T], f0 [1, T] Hz (interpolated), uv [1, T] 0/1, g speaker id or mix [T, n_spk], vol [1, T].
         chunk_frames > 0: the vocoder decodes that many frames at a time (same audio, bounded memory).
+        span (start, stop): the vocoder decodes only those frames (the rest of the model still sees all T).
+        vocoder_dtype bfloat16 / float16: the vocoder runs in that precision (svc_core.precision; opt-in).
 
-        Returns (audio [1, 1, T*hop] in [-1, 1], f0 [1, T] Hz: the input or, with predict_f0, the prediction).
+        Returns (audio [1, 1, T*hop] in [-1, 1], or [1, 1, (stop-start)*hop] with a span; f0 [1, T] Hz: the input
+        or, with predict_f0, the prediction).
         Re-seeds the torch RNG with `seed` first, so identical calls give identical audio.
         """
         if c.dim() != 3 or c.shape[1] != self.ssl_dim:
@@ -192,5 +197,5 @@ class SynthesizerTrn(nn.Module):
                             "(use_automatic_f0_prediction is false).")
         z_p, _, _ = self.enc_p(x, x_mask, commons.f0_to_coarse(f0), noise_scale=noise_scale)
         z = self.flow(z_p, x_mask, g=g, reverse=True)
-        audio = self.dec(z * x_mask, f0, g=g, chunk_frames=chunk_frames)
+        audio = self.dec(z * x_mask, f0, g=g, chunk_frames=chunk_frames, span=span, dtype=vocoder_dtype)
         return audio, f0

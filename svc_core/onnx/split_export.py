@@ -44,19 +44,22 @@ def split_paths(onnx_path: str | os.PathLike) -> dict[str, Path]:
 
 
 def decode_in_chunks(decode: DecodeFn, z: np.ndarray, f0: np.ndarray, g: np.ndarray, hop: int,
-                     sampling_rate: float, context: int, chunk_frames: int) -> np.ndarray:
-    """z [1, Z, T], f0 [1, T], g [1, G, 1|T] -> audio [1, 1, T * hop], decoding chunk by chunk with
-    `decode(z, f0, g, phase0 [1], offset [1] int64)` (an ONNX session or the torch DecoderGraph)."""
+                     sampling_rate: float, context: int, chunk_frames: int,
+                     span: tuple[int, int] | None = None) -> np.ndarray:
+    """z [1, Z, T], f0 [1, T], g [1, G, 1|T] -> audio [1, 1, T * hop] (or [1, 1, (stop - start) * hop] for the
+    frames span = (start, stop) only), decoding chunk by chunk with `decode(z, f0, g, phase0 [1], offset [1] int64)`
+    (an ONNX session or the torch DecoderGraph)."""
     frames = z.shape[-1]
-    spans = chunk_spans(frames, chunk_frames, context)
+    start, stop = span if span is not None else (0, frames)
+    spans = chunk_spans(frames, chunk_frames, context, start, stop)
     phases = phase_at(f0[0], [lo for _, _, lo, _ in spans], hop, sampling_rate)
-    out = np.empty((1, 1, frames * hop), dtype=np.float32)
-    for (start, stop, lo, hi), phase in zip(spans, phases):
+    out = np.empty((1, 1, (stop - start) * hop), dtype=np.float32)
+    for (first, last, lo, hi), phase in zip(spans, phases):
         g_part = g if g.shape[-1] == 1 else g[..., lo:hi]
         audio = decode(np.ascontiguousarray(z[..., lo:hi]), np.ascontiguousarray(f0[:, lo:hi]),
                        np.ascontiguousarray(g_part), np.array([phase], dtype=np.float32),
                        np.array([lo * hop], dtype=np.int64))
-        out[..., start * hop:stop * hop] = audio[..., (start - lo) * hop:(stop - lo) * hop]
+        out[..., (first - start) * hop:(last - start) * hop] = audio[..., (first - lo) * hop:(last - lo) * hop]
     return out
 
 

@@ -54,13 +54,15 @@ class ConvertRequest:
     crossfade_seconds: float = 0.0
     loudness_mix: float = 1.0
     backend: str = "torch"  # "torch" (eager) or "onnx" (ONNX Runtime, see backends.py)
+    vocoder_precision: str = "fp32"  # torch backend: fp32, or bf16 / fp16 where fast (svc_core.precision)
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword options for `Svc.slice_inference` (besides speaker/transpose/f0_predictor)."""
         return {"auto_predict_f0": bool(self.auto_f0), "cluster_ratio": float(self.cluster_ratio),
                 "noise_scale": float(self.noise_scale), "slice_db": float(self.slice_db),
                 "pad_seconds": float(self.pad_seconds), "clip_seconds": float(self.clip_seconds),
-                "crossfade_seconds": float(self.crossfade_seconds), "loudness_mix": float(self.loudness_mix)}
+                "crossfade_seconds": float(self.crossfade_seconds), "loudness_mix": float(self.loudness_mix),
+                "vocoder_precision": str(self.vocoder_precision or "fp32")}
 
 
 @dataclass
@@ -208,6 +210,8 @@ class ConversionJob:
         self._say("voice already in memory" if cached else f"voice loaded in {voice.load_seconds:.2f} s")
         svc = voice.svc
         engine = backends.describe(svc)
+        if (req.vocoder_precision or "fp32") != "fp32":
+            engine += f"; vocoder {req.vocoder_precision}"
         self._say(f"backend: {engine}")
         svc.config.speaker_id(req.speaker)  # SpeakerError lists the valid names
         if not voice.lock.acquire(blocking=False):

@@ -11,6 +11,7 @@ import copy
 import os
 from typing import Any, Mapping, Optional
 
+import numpy as np
 import torch
 
 from ..config import SvcConfig, load_config
@@ -67,16 +68,21 @@ class WorldVoice(torch.nn.Module):
 
     def infer(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor, noise_scale: float = 0.35,
               predict_f0: bool = False, vol: Optional[torch.Tensor] = None, seed: int = 52468,
-              chunk_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """The synthesizer's signature; noise_scale, predict_f0, vol, seed and chunk_frames do not apply."""
-        del noise_scale, vol, seed, chunk_frames
+              chunk_frames: int = 0, span: Optional[tuple[int, int]] = None,
+              vocoder_dtype: Optional[torch.dtype] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The synthesizer's signature; noise_scale, vol, seed, chunk_frames and vocoder_dtype do not apply. The
+        vocoder runs over all frames (WORLD is cheap); span cuts its output to those frames."""
+        del noise_scale, vol, seed, chunk_frames, vocoder_dtype
         if predict_f0:
             raise ModelError("This is a WORLD voice: it has no f0 predictor (auto_predict_f0); it sings the f0 of "
                              "the input, moved by the transpose.")
         coded = self.predict_frames(c, f0, uv, g).cpu().numpy()
         f0_out = (f0[0] * (uv[0] > 0.5)).float().cpu().numpy()
         audio = features.synthesize(coded, f0_out, int(self.config.sampling_rate))
-        return torch.from_numpy(audio)[None, None], f0
+        if span is not None:
+            hop = int(self.config.hop_length)
+            audio = audio[span[0] * hop:span[1] * hop]
+        return torch.from_numpy(np.ascontiguousarray(audio))[None, None], f0
 
 
 def load_world_voice(checkpoint_path: str | os.PathLike, config: SvcConfig | str | os.PathLike,

@@ -109,3 +109,44 @@ def test_web_export_cache_completes_a_missing_split_pair(exported, encoder256, t
     (tmp_path / f"{stem}.dec.onnx").unlink()
     onnx_file_for(entry, tmp_path)
     assert (tmp_path / f"{stem}.dec.onnx").is_file() and {p.name for p in tmp_path.iterdir()} == names
+
+
+def test_padding_frames_are_not_decoded_on_onnx(pair, clip):
+    """OnnxSvc's chunked vocoder skips the slice padding too: the kept samples equal the full decode's."""
+    from svc_core.options import ConvertOptions
+    from svc_core.timing import StageTimes
+
+    onnx_svc = pair[1]
+    segment = np.pad(clip[0][:44100], (22050, 22050))
+    calls = []
+    session = onnx_svc.decoder_session
+    run = session.run
+
+    class Counting:
+        def run(self, names, feeds):
+            calls.append(feeds["z"].shape[-1])
+            return run(names, feeds)
+
+    onnx_svc.decoder_session = Counting()
+    try:
+        opts = ConvertOptions(f0_predictor="pm")
+        full = onnx_svc.infer_piece(segment, 44100, "alto", opts, StageTimes())
+        full_frames, calls[:] = sum(calls), []
+        kept = onnx_svc.infer_piece(segment, 44100, "alto", opts, StageTimes(), trim=22050)
+    finally:
+        onnx_svc.decoder_session = session
+    assert kept.shape == (len(full) - 44100,) and np.abs(kept - full[22050:-22050]).max() < 1e-4
+    assert sum(calls) < full_frames
+
+
+def test_backend_default_chunk_lengths(pair):
+    from svc_core.options import ConvertOptions
+
+    torch_svc, onnx_svc = pair
+    assert torch_svc.chunk_frames(ConvertOptions()) == 256 and onnx_svc.chunk_frames(ConvertOptions()) == 512
+    assert onnx_svc.chunk_frames(ConvertOptions(decoder_chunk_frames=64)) == 64
+
+
+def test_reduced_precision_is_refused_on_onnx(pair, clip):
+    with pytest.raises(OptionError, match="torch-backend option"):
+        pair[1].slice_inference(*clip, "alto", f0_predictor="pm", vocoder_precision="bf16")

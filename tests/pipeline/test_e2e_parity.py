@@ -43,7 +43,7 @@ def run(parity_dir):
     def recording_infer(c, f0, uv, g, **kw):
         seen.update(c=c.clone(), f0=f0.clone(), uv=uv.clone(), vol=kw["vol"].clone(), g=g.clone())
         audio, f0_out = infer(c, f0, uv, g, **kw)
-        seen["audio"] = audio.clone()
+        seen["audio"], seen["span"] = audio.clone(), kw.get("span")
         return audio, f0_out
 
     svc.model.infer = recording_infer
@@ -68,8 +68,14 @@ def test_model_inputs_match(run):
 
 
 def test_generator_audio_matches(run):
-    ref, _, seen, _, _ = run
-    assert np.abs(seen["audio"].numpy() - ref["seg0_net_g_audio"]).max() <= 1e-4
+    """The vocoder decodes only the frames the output keeps (not the slice padding): that stretch of upstream's."""
+    ref, _, seen, _, svc = run
+    start, stop = seen["span"]
+    hop = svc.hop_length
+    assert start == int(0.5 * svc.sample_rate) // hop and stop == seen["f0"].shape[1] - start
+    expected = ref["seg0_net_g_audio"][..., start * hop:stop * hop]
+    assert seen["audio"].shape == expected.shape
+    assert np.abs(seen["audio"].numpy() - expected).max() <= 1e-4
 
 
 def test_output_waveform_matches(run):

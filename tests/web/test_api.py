@@ -42,7 +42,7 @@ def test_api_is_documented_under_convert(client):
     names = [p["parameter_name"] for p in endpoint["parameters"]]
     assert names == ["audio", "model", "speaker", "transpose", "f0_predictor", "auto_f0", "cluster_ratio",
                      "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds", "loudness_mix",
-                     "backend"]
+                     "backend", "vocoder_precision"]
     assert [r["component"] for r in endpoint["returns"]][:2] == ["Audio", "Textbox"]
     assert len(info["named_endpoints"]) == 1  # the page's helper events are private
 
@@ -70,6 +70,24 @@ def test_onnx_backend_exports_once_and_reports_its_provider(client, server, web_
     assert a.shape == b.shape and np.abs(a - b).max() < 1e-4  # same inputs, same seed: same audio
     _, torch_log, *_ = convert(client, web_voice.clip, transpose=2, backend="torch")
     assert "backend: torch eager" in torch_log
+
+
+def test_vocoder_precision_choice(client, web_voice):
+    """bf16 is offered only where the CPU runs it natively; the log says it ran; fp16 (CUDA only) is refused."""
+    import numpy as np
+    from gradio_client.exceptions import AppError
+
+    from svc_core.precision import cpu_has_native_bf16
+
+    with pytest.raises(AppError) as err:
+        convert(client, web_voice.clip, vocoder_precision="fp16")
+    assert "fp16 is not in the list of choices" in str(err.value)
+    if cpu_has_native_bf16():
+        low, log, *_ = convert(client, web_voice.clip, vocoder_precision="bf16")
+        assert "; vocoder bf16" in log
+        ref, _ = sf.read(convert(client, web_voice.clip)[0])
+        got, _ = sf.read(low)
+        assert got.shape == ref.shape and np.abs(got - ref).max() < 0.05
 
 
 def test_unknown_backend_is_a_message(client, web_voice):

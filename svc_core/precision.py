@@ -1,0 +1,73 @@
+"""Reduced-precision vocoder (opt-in): the NSF-HiFiGAN's convolutions in bfloat16 / float16 under torch autocast.
+
+The vocoder is ~90 % of a conversion's arithmetic (bench/README.md). On CPUs with native bfloat16 dot products
+(AVX512-BF16 or AMX) oneDNN runs its convolutions about twice as fast in bf16; on CUDA, fp16 / bf16 use the tensor
+cores. The output is not bit-equal to float32 (about 1e-2 max abs on a waveform of RMS 0.6, see the README's
+"Vocoder precision"), which is why float32 stays the default and the ONNX backend (float32 only) refuses it.
+The NSF source (phase accumulation) stays float32 in every mode.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from typing import ContextManager, Optional
+
+import torch
+
+from .errors import OptionError
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 dot products
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU does bf16 dot products in hardware (without them oneDNN emulates bf16: slower)."""
+    if not os.path.exists(cpuinfo):
+        return False
+    with open(cpuinfo, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("flags"):
+                return any(flag in line.split() for flag in CPU_BF16_FLAGS)
+    return False
+
+
+def check_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """'fp32' -> None; 'bf16'/'fp16' -> the autocast dtype when `device` runs it fast, else OptionError."""
+    if precision not in PRECISIONS:
+        raise OptionError(f"vocoder_precision must be one of {', '.join(PRECISIONS)}; got '{precision}'.")
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise OptionError("This GPU has no bfloat16 support; use vocoder_precision fp16 (or fp32).")
+        return DTYPES[precision]
+    if precision == "fp16":
+        raise OptionError("vocoder_precision fp16 is for CUDA GPUs; on the CPU use bf16 (needs AVX512-BF16 or AMX) "
+                          "or fp32.")
+    if not cpu_has_native_bf16():
+        raise OptionError("vocoder_precision bf16 needs a CPU with AVX512-BF16 or AMX (e.g. AMD Zen 4, Intel "
+                          "Sapphire Rapids); this one would emulate it and run slower than fp32. Use fp32.")
+    return DTYPES[precision]
+
+
+def available_precisions(device: torch.device | str = "cpu") -> list[str]:
+    """The vocoder precisions that run fast on `device`: always fp32, bf16 / fp16 where supported."""
+    device = torch.device(device)
+    found = ["fp32"]
+    for name in PRECISIONS[1:]:
+        try:
+            check_precision(name, device)
+        except OptionError:
+            continue
+        found.append(name)
+    return found
+
+
+def autocast(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager:
+    """Autocast context for the vocoder's convolutions (a no-op for float32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
