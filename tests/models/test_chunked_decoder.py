@@ -21,15 +21,20 @@ def _decode(dec, z, f0, g, chunk):
         return dec(z, f0, g, chunk_frames=chunk)
 
 
+def _inputs(model, seed: int, frames: int, g_frames: int):
+    """Random z [1, Z, T], f0 [1, T] in 150..250 Hz, g [1, G, g_frames] (per-frame g: speaker mixes)."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(1, model.inter_channels, frames, generator=gen)
+    f0 = 150 + 100 * torch.rand(1, frames, generator=gen)
+    return z, f0, torch.randn(1, model.dec.cond.in_channels, g_frames, generator=gen)
+
+
 @pytest.mark.parametrize("chunk", [16, 40, 97])
 def test_chunks_give_the_same_samples(model, chunk):
     dec = model.dec
-    gen = torch.Generator().manual_seed(0)
     frames = 230
-    z = torch.randn(1, model.inter_channels, frames, generator=gen)
-    f0 = 150 + 100 * torch.rand(1, frames, generator=gen)
+    z, f0, g = _inputs(model, 0, frames, frames)
     f0[:, 50:70] = 0  # an unvoiced stretch across a chunk border
-    g = torch.randn(1, dec.cond.in_channels, frames, generator=gen)  # per-frame conditioning (speaker mixes)
     whole = _decode(dec, z, f0, g, 0)
     chunked = _decode(dec, z, f0, g, chunk)
     assert chunked.shape == whole.shape == (1, 1, frames * dec.upp)
@@ -86,11 +91,8 @@ def test_chunk_spans_tile_the_range():
 def test_span_decodes_that_stretch_of_the_whole(model, chunk):
     """A span decodes only its frames (plus context) and gives the samples of that stretch of the whole decode."""
     dec = model.dec
-    gen = torch.Generator().manual_seed(5)
     frames = 220
-    z = torch.randn(1, model.inter_channels, frames, generator=gen)
-    f0 = 150 + 100 * torch.rand(1, frames, generator=gen)
-    g = torch.randn(1, dec.cond.in_channels, 1, generator=gen)
+    z, f0, g = _inputs(model, 5, frames, 1)
     whole = _decode(dec, z, f0, g, 0)
     torch.manual_seed(7)
     decoded = []
