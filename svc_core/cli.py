@@ -95,7 +95,8 @@ def run_infer(args: argparse.Namespace) -> int:
     engines = [getattr(x, "session_info", None) for x in (svc, svc.encoder)]
     print(f"f0 predictor: {f0_name}; encoder: {svc.encoder.name}"
           + (f" ({engines[1].describe()})" if engines[1] else "") + f"; torch threads: {torch.get_num_threads()}; "
-          + f"synthesizer: {engines[0].describe() if engines[0] else 'torch eager'}")
+          + f"synthesizer: {engines[0].describe() if engines[0] else 'torch eager'}"
+          + (f", vocoder {args.vocoder_precision}" if args.vocoder_precision != "fp32" else ""))
     for name, sec in svc.load_times.seconds.items():
         print(f"{name:<14}{sec:>10.3f}  (one-off)")
     print(times.table())

@@ -80,6 +80,7 @@ def test_cluster_options(files, tmp_path, capsys):
     (lambda f: ["--f0", "yin"], "yin"),
     (lambda f: ["--cluster-ratio", "3", "--cluster", str(f["model"])], "cluster"),
     (lambda f: ["--encoder", str(f["root"] / "nope.pt")], "checkpoint_best_legacy_500.pt|nope.pt"),
+    (lambda f: ["--vocoder-precision", "fp16"], "fp16 is for CUDA GPUs"),
 ])
 def test_errors_are_one_line(files, change, message, capsys, tmp_path):
     args = _args(files, tmp_path / "o.wav", "--f0", "pm")
@@ -93,6 +94,22 @@ def test_errors_are_one_line(files, change, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
     assert re.search(message, err), err
+
+
+def test_vocoder_precision_option(files, tmp_path, capsys):
+    from svc_core.precision import cpu_has_native_bf16
+
+    out = tmp_path / "o.wav"
+    if not cpu_has_native_bf16():
+        assert main(_args(files, out, "--f0", "pm", "--vocoder-precision", "bf16")) == 2
+        assert "AVX512-BF16 or AMX" in capsys.readouterr().err
+        return
+    assert main(_args(files, out, "--f0", "pm", "--vocoder-precision", "bf16")) == 0
+    assert "synthesizer: torch eager, vocoder bf16" in capsys.readouterr().out
+    ref = tmp_path / "ref.wav"
+    assert main(_args(files, ref, "--f0", "pm")) == 0
+    a, b = sf.read(out, dtype="float32")[0], sf.read(ref, dtype="float32")[0]
+    assert a.shape == b.shape and 0 < np.abs(a - b).max() < 0.05
 
 
 def test_module_entry_point_runs(files, tmp_path):
