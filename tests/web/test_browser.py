@@ -134,6 +134,8 @@ def test_backend_choice_shows_the_execution_provider(page, web_voice, tmp_path):
     page.locator("#backend-picker").get_by_text("ONNX Runtime", exact=False).click()
     _convert_and_wait(page, "done:")
     assert "backend: onnxruntime CPUExecutionProvider" in _log(page)
+    # the summary is rendered with the result, which can reach the page just after the log's last line
+    _until(page, "() => document.querySelector('#timing-summary').innerText.includes('Synthesizer backend')")
     assert "Synthesizer backend: onnxruntime CPUExecutionProvider" in page.locator("#timing-summary").inner_text()
 
 
