@@ -2,7 +2,8 @@
 
 The ONNX backend exports the voice's generator once (`svc_core.onnx.export_synthesizer`) into the server's work
 folder, keyed by the sha256 of the checkpoint and config, and reuses the file for later loads and restarts that
-keep the work folder. `describe(svc)` is the line the page shows for "which backend / execution provider ran".
+keep the work folder; its content encoder is exported the same way (float32, keyed by the weights' sha256) and runs
+on ONNX Runtime too, falling back to torch when an encoder cannot be exported. `describe(svc)` is the line the page shows for "which backend / execution provider ran".
 """
 from __future__ import annotations
 
@@ -31,11 +32,40 @@ def check_backend(name: str | None) -> str:
     return name
 
 
+def _export_once(target: Path, extra: list[Path], export) -> Path:
+    """Run `export(path)` into a private folder and move its files to `target` (+ `extra`) unless they exist: the
+    main file moves last, so its presence means the export is complete (a crash leaves no half file)."""
+    import shutil
+
+    with _export_lock:
+        if not (target.is_file() and all(f.is_file() for f in extra)):
+            partial_dir = target.parent / f".partial-{target.stem}"
+            shutil.rmtree(partial_dir, ignore_errors=True)
+            partial_dir.mkdir(parents=True)
+            export(partial_dir / target.name)
+            for f in extra:
+                (partial_dir / f.name).replace(f)
+            (partial_dir / target.name).replace(target)
+            shutil.rmtree(partial_dir, ignore_errors=True)
+    return target
+
+
+def onnx_encoder_for(name: str, weights: str | None, export_dir: Path, device: str = "cpu") -> Any:
+    """The content encoder `name` exported to ONNX (float32: the same features within 5e-6) and loaded on ONNX
+    Runtime; exported once per weights file (keyed by its sha256) into export_dir."""
+    from ..encoders import find_weights
+    from ..onnx import OnnxEncoder, export_encoder
+    from ..onnx.export import sha256_file
+
+    path = find_weights(name, weights)
+    target = export_dir / f"encoder-{name}-{sha256_file(path)[:16]}.onnx"
+    _export_once(target, [Path(str(target) + ".json")], lambda out: export_encoder(name, path, out))
+    return OnnxEncoder(target, device="cuda" if str(device).startswith("cuda") else "auto")
+
+
 def onnx_file_for(entry: ModelEntry, export_dir: Path) -> Path:
     """The exported ONNX file of a voice (exported now if this checkpoint + config was not exported before, or
     was exported without the split pair that chunked decoding needs)."""
-    import shutil
-
     from ..onnx import export_synthesizer
     from ..onnx.export import sha256_file
     from ..onnx.split_export import split_paths
@@ -43,17 +73,7 @@ def onnx_file_for(entry: ModelEntry, export_dir: Path) -> Path:
     key = sha256_file(entry.model_path)[:16] + "-" + sha256_file(entry.config_path)[:8]
     target = export_dir / f"{key}.onnx"
     files = [Path(str(target) + ".json"), *split_paths(target).values()]
-    with _export_lock:
-        if not (target.is_file() and all(f.is_file() for f in files)):
-            partial_dir = export_dir / f".partial-{key}"
-            shutil.rmtree(partial_dir, ignore_errors=True)
-            partial_dir.mkdir(parents=True)
-            export_synthesizer(entry.model_path, entry.config_path, partial_dir / target.name)
-            for f in files:  # the main file last: its presence means the export is complete
-                (partial_dir / f.name).replace(f)
-            (partial_dir / target.name).replace(target)
-            shutil.rmtree(partial_dir, ignore_errors=True)
-    return target
+    return _export_once(target, files, lambda out: export_synthesizer(entry.model_path, entry.config_path, out))
 
 
 def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, export_dir: Path) -> Any:
@@ -71,14 +91,16 @@ def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, expor
 
 
 def describe(svc: Any) -> str:
-    """'torch eager on cpu (2 threads)' or 'onnxruntime CPUExecutionProvider (intra-op threads 2, inter-op 1)'."""
+    """'torch eager on cpu (2 threads)' or 'onnxruntime CPUExecutionProvider (intra-op threads 2, inter-op 1);
+    encoder on ONNX Runtime'."""
     info = getattr(svc, "session_info", None)
     if info is not None:
-        return info.describe()
+        on_onnx = getattr(getattr(svc, "encoder", None), "session_info", None) is not None
+        return info.describe() + ("; encoder on ONNX Runtime" if on_onnx else "; encoder in torch")
     import torch
 
     return f"torch eager on {getattr(svc, 'device', 'cpu')} ({torch.get_num_threads()} threads)"
 
 
 __all__ = ["BACKENDS", "BACKEND_LABELS", "ONNX", "TORCH", "check_backend", "describe", "load_voice",
-           "onnx_file_for"]
+           "onnx_encoder_for", "onnx_file_for"]

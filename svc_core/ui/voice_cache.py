@@ -2,10 +2,11 @@
 
 `Svc` keeps per-call state (`last_times`, its f0 predictors), so one voice converts one clip at a time; other
 voices run in parallel. Content encoders are shared between voices that use the same one. A voice loaded on the
-torch and on the ONNX backend (`backends.py`) is two cache entries.
+torch and on the ONNX backend (`backends.py`) is two cache entries; the ONNX one uses the encoder's ONNX export.
 """
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 from collections import OrderedDict
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from . import backends
 from .models import ModelEntry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,15 +45,28 @@ class VoiceCache:
         with self._lock:
             return self._voices.get(f"{key}|{backend}")
 
-    def _encoder(self, entry: ModelEntry, ssl_dim: int):
+    def _encoder(self, entry: ModelEntry, ssl_dim: int, backend: str = backends.TORCH):
         """The voice's content encoder: its weights file inside the voice folder if it ships one (starter voices
-        carry theirs), else the shared one from ./pretrain or $SVC_PRETRAIN_DIR."""
+        carry theirs), else the shared one from ./pretrain or $SVC_PRETRAIN_DIR. For the ONNX backend, that
+        encoder exported to ONNX (backends.onnx_encoder_for); if the export fails, the torch one (logged)."""
         from ..encoders import encoder_info, expected_encoder, get_encoder
+        from ..errors import MissingWeightsError
 
         name = expected_encoder(ssl_dim, entry.speech_encoder)
         bundled = entry.model_path.parent / encoder_info(name).default_file
         path = str(bundled) if bundled.is_file() else None
         key = f"{name}@{path}" if path else name
+        if backend == backends.ONNX:
+            if f"{key}|onnx" not in self._encoders:
+                try:
+                    self._encoders[f"{key}|onnx"] = backends.onnx_encoder_for(name, path, self.export_dir,
+                                                                             self.device)
+                except MissingWeightsError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - any export failure: the torch encoder still works
+                    log.warning("content encoder %s could not be exported to ONNX (%s); it runs in torch", name, err)
+                    self._encoders[f"{key}|onnx"] = self._encoder(entry, ssl_dim)
+            return self._encoders[f"{key}|onnx"]
         if key not in self._encoders:
             self._encoders[key] = get_encoder(name, path=path, device=self.device)
         return self._encoders[key]
@@ -71,7 +87,9 @@ class VoiceCache:
                 return voice, True
             start = time.perf_counter()
             config = load_config(entry.config_path)
-            encoder = self._encoder(entry, int(config.model.ssl_dim))
+            if backend == backends.ONNX:  # export the generator first: it refuses WORLD voices before any
+                backends.onnx_file_for(entry, self.export_dir)  # encoder export is spent on them
+            encoder = self._encoder(entry, int(config.model.ssl_dim), backend)
             svc = backends.load_voice(entry, backend, encoder, self.device, self.export_dir)
             voice = LoadedVoice(entry, svc, time.perf_counter() - start, backend)
             self._voices[key] = voice

@@ -161,6 +161,54 @@ def test_voice_folder_may_carry_its_own_encoder(tmp_path, monkeypatch):
     assert not cached and voice.svc.encoder.dim == 256
 
 
+def test_onnx_backend_encoder_export_and_fallback(tmp_path, monkeypatch, caplog):
+    """The ONNX backend runs the voice's content encoder exported to ONNX (same features as torch within 1e-4); an
+    encoder that cannot be exported falls back to torch with a logged warning; a missing weights file is an error."""
+    import numpy as np
+    import torch
+
+    from encoder_factories import make_contentvec_checkpoint
+    from factories import make_upstream_checkpoint
+    from svc_core.errors import MissingWeightsError
+    from svc_core.ui import backends
+    from svc_core.ui.models import scan_models_dir
+    from svc_core.ui.voice_cache import VoiceCache
+
+    monkeypatch.setenv("SVC_PRETRAIN_DIR", str(tmp_path / "empty"))
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "models" / "bundled"
+    make_upstream_checkpoint(folder, speech_encoder="vec256l9", seed=2)
+    weights = make_contentvec_checkpoint(folder / "checkpoint_best_legacy_500.pt", final_dim=256, seed=2)
+    entry = next(e for e in scan_models_dir(tmp_path / "models").entries if e.key == "bundled")
+    cache = VoiceCache(export_dir=tmp_path / "exports")
+    onnx_voice, _ = cache.get(entry, backends.ONNX)
+    torch_voice, _ = cache.get(entry, backends.TORCH)
+    assert onnx_voice.svc.encoder.session_info is not None and "encoder on ONNX Runtime" in backends.describe(
+        onnx_voice.svc)
+    wav = torch.from_numpy(np.sin(np.arange(16000, dtype=np.float32) * 0.05))[None]
+    a = onnx_voice.svc.encoder.encode(wav).numpy()
+    b = torch_voice.svc.encoder.encode(wav).numpy()
+    assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+    assert len(list((tmp_path / "exports").glob("encoder-vec256l9-*.onnx"))) == 1
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(backends, "onnx_encoder_for", broken)
+    fresh = VoiceCache(export_dir=tmp_path / "exports2")
+    with caplog.at_level("WARNING"):
+        voice, _ = fresh.get(entry, backends.ONNX)
+    assert getattr(voice.svc.encoder, "session_info", None) is None and "runs in torch" in caplog.text
+    assert "encoder in torch" in backends.describe(voice.svc)
+
+    def missing(*args, **kwargs):
+        raise MissingWeightsError("The encoder", weights.name, "Put it in ./pretrain.")
+
+    monkeypatch.setattr(backends, "onnx_encoder_for", missing)
+    with pytest.raises(MissingWeightsError):
+        VoiceCache(export_dir=tmp_path / "exports3").get(entry, backends.ONNX)
+
+
 def test_shipped_voices_come_first_and_are_the_default(web_voice, tmp_path):
     """A shipped voice folder (the starter voices) is listed before --models-dir voices, so the page selects it."""
     import shutil
