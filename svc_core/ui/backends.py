@@ -76,8 +76,10 @@ def onnx_file_for(entry: ModelEntry, export_dir: Path) -> Path:
     return _export_once(target, files, lambda out: export_synthesizer(entry.model_path, entry.config_path, out))
 
 
-def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, export_dir: Path) -> Any:
-    """A ready engine for `entry` on `backend` (Svc or OnnxSvc), sharing the given content encoder."""
+def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, export_dir: Path,
+               onnx_path: Path | None = None) -> Any:
+    """A ready engine for `entry` on `backend` (Svc or OnnxSvc), sharing the given content encoder. onnx_path: the
+    voice's export when the caller already has it (else `onnx_file_for`)."""
     from ..pipeline import Svc
 
     if check_backend(backend) == TORCH:
@@ -85,7 +87,7 @@ def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, expor
                    encoder=encoder)
     from ..onnx import OnnxSvc
 
-    path = onnx_file_for(entry, export_dir)
+    path = onnx_path or onnx_file_for(entry, export_dir)
     return OnnxSvc(path, entry.config_path, cluster_path=entry.cluster_path, encoder=encoder,
                    device="cuda" if str(device).startswith("cuda") else "auto")
 

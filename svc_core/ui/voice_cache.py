@@ -87,10 +87,11 @@ class VoiceCache:
                 return voice, True
             start = time.perf_counter()
             config = load_config(entry.config_path)
+            onnx_path = None
             if backend == backends.ONNX:  # export the generator first: it refuses WORLD voices before any
-                backends.onnx_file_for(entry, self.export_dir)  # encoder export is spent on them
+                onnx_path = backends.onnx_file_for(entry, self.export_dir)  # encoder export is spent on them
             encoder = self._encoder(entry, int(config.model.ssl_dim), backend)
-            svc = backends.load_voice(entry, backend, encoder, self.device, self.export_dir)
+            svc = backends.load_voice(entry, backend, encoder, self.device, self.export_dir, onnx_path)
             voice = LoadedVoice(entry, svc, time.perf_counter() - start, backend)
             self._voices[key] = voice
             while len(self._voices) > self.capacity:
