@@ -41,7 +41,7 @@ class ConvertOptions:
     decoder_chunk_frames: int | None = None  # the vocoder decodes this many frames at a time (same audio; 0 = the
     # whole piece); None: the backend's measured best (Svc 256, OnnxSvc 512: bench/README.md)
     vocoder_precision: str = "fp32"  # fp32 | bf16 (CPU with AVX512-BF16/AMX, or CUDA) | fp16 (CUDA): torch backend,
-    # ~2x faster vocoder, output within ~1e-2 of fp32 (svc_core.precision)
+    # ~2x faster vocoder, not bit-exact: max abs 3e-3 on a trained voice (svc_core.precision)
     seed: int = DEFAULT_SEED
 
     def __post_init__(self) -> None:

@@ -3,7 +3,8 @@
 The ONNX backend exports the voice's generator once (`svc_core.onnx.export_synthesizer`) into the server's work
 folder, keyed by the sha256 of the checkpoint and config, and reuses the file for later loads and restarts that
 keep the work folder; its content encoder is exported the same way (float32, keyed by the weights' sha256) and runs
-on ONNX Runtime too, falling back to torch when an encoder cannot be exported. `describe(svc)` is the line the page shows for "which backend / execution provider ran".
+on ONNX Runtime too, falling back to torch when an encoder cannot be exported. `describe(svc)` is the line the page
+shows for "which backend / execution provider ran".
 """
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                                label="Backend (the page shows which execution provider ran)", elem_id="backend-picker")
             precision = gr.Dropdown(available_precisions(ctx.jobs.cache.device), value="fp32", elem_id="precision-picker",
                                     label="Vocoder precision (torch backend; bf16/fp16: ~2x faster vocoder, output "
-                                          "within ~1e-2 of fp32)")
+                                          "within ~3e-3 of fp32 on a trained voice)")
             convert = gr.Button("Convert", variant="primary", elem_id="convert-button")
         with gr.Column(scale=6):
             progress_html = gr.HTML(views.idle_progress(), label="Progress", elem_id="job-progress")
