@@ -3,11 +3,13 @@ upstream layout, per backend, f0 predictor and thread count; print per-stage sec
 factor and peak RSS beside the torch-eager baseline of the same run; write bench/README.md's table.
 
     python -m bench [--seconds 40] [--long-seconds 600] [--threads 1,2] [--f0 pm]
-                    [--backends torch,onnx,onnx-enc,onnx-int8]  (also: torch-bf16, torch-bf16-int8)
-                    [--workdir /tmp/svc-bench] [--readme bench/README.md]
+                    [--backends torch,onnx,onnx-enc,onnx-int8]  (also: torch-bf16, torch-bf16-int8, torch-upstream)
+                    [--workdir /tmp/svc-bench] [--readme bench/README.md] [--no-count]
+    python -m bench --render bench/last_run.json   (rewrite the README from a saved run)
 
-Every configuration runs in its own process (clean peak RSS). The 1-minute load average is printed before
-each run; above 0.5 per core the machine is not idle and the figures are marked.
+Every configuration runs in its own process (clean peak RSS). System-wide CPU use over the 3 s before each run is
+printed and tabled (the idle check); above 10 % the run is marked "machine NOT idle". The README gets the tables
+of the run followed by bench/notes.md (the hand-written reading of the figures, kept across runs).
 """
 from __future__ import annotations
 
@@ -23,10 +25,11 @@ from pathlib import Path
 STAGES = ("load", "resample", "f0", "encoder", "synthesizer")
 
 
-def _run(backend: str, threads: int, f0: str, seconds: float, workdir: str, rerun: bool) -> dict:
-    """One fresh process; the long (memory) run, rerun=False, converts a WAV file into another as the CLI does."""
+def _run(backend: str, threads: int, f0: str, seconds: float, workdir: str, mode: str) -> dict:
+    """One fresh process. mode: "--rerun" (in-memory clip, converted twice), "--file" (the long memory run: a WAV
+    file converted into another as the CLI does) or "--count" (the arithmetic per stage, untimed)."""
     cmd = [sys.executable, "-m", "bench.one", "--backend", backend, "--threads", str(threads), "--f0", f0,
-           "--seconds", str(seconds), "--workdir", workdir] + (["--rerun"] if rerun else ["--file"])
+           "--seconds", str(seconds), "--workdir", workdir, mode]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env,
                          cwd=Path(__file__).resolve().parent.parent)
@@ -73,6 +76,92 @@ def table(rows: list[dict], base: dict) -> list[str]:
     return lines
 
 
+def count_family(backend: str) -> str:
+    """Backends whose conversions do the same arithmetic share one count: torch (also its bf16 rows), the
+    upstream procedure, and the ONNX backends (their 512-frame decoding plan)."""
+    return backend if backend == "torch-upstream" else "onnx" if backend.startswith("onnx") else "torch"
+
+
+def arithmetic_table(rows: list[dict], counts: dict) -> list[str]:
+    """Per timed row: the arithmetic rate of the encoder and synthesizer stages (GFLOP counted for its backend
+    family / the row's stage seconds) against this CPU's matrix-multiply peak at the row's thread count (the best
+    measured by any row of the run with that many threads: one product after a conversion reads low by up to
+    15 %). int8 and bf16 stages are rated in the float32 arithmetic they replace, so they can pass 100 %."""
+    best: dict[int, dict[str, float]] = {}
+    for r in rows:
+        for dtype, value in r.get("gemm_peak", {}).items():
+            best.setdefault(r["threads"], {})[dtype] = max(value, best.get(r["threads"], {}).get(dtype, 0.0))
+    lines = ["| backend | f0 | threads | encoder GFLOP/s (% of fp32 peak) | synthesizer GFLOP/s (% of fp32 peak) "
+             "| fp32 GEMM peak GFLOP/s (this row) | bf16 GEMM peak GFLOP/s | float32 floor s (all arithmetic at "
+             "the peak) |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        counted = counts.get((count_family(r["backend"]), r["f0"], r["audio_seconds"]))
+        peak = best.get(r["threads"], {})
+        if not counted or "fp32" not in peak or r.get("io") == "file":
+            continue
+        cells = []
+        for stage in ("encoder", "synthesizer"):
+            rate = counted[stage] / r["stages"][stage] if r["stages"].get(stage) else float("nan")
+            cells.append(f"{rate:.0f} ({rate / peak['fp32']:.0%})")
+        floor = sum(counted.values()) / peak["fp32"]
+        bf16 = f"{peak['bf16']:.0f}" if "bf16" in peak else "-"
+        lines.append(f"| {r['provider']} | {r['f0']} | {r['threads']} | " + " | ".join(cells)
+                     + f" | {peak['fp32']:.0f} ({r['gemm_peak']['fp32']:.0f}) | {bf16} | {floor:.1f} |")
+    return lines
+
+
+def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """Run the plan (each configuration in a fresh process) -> (timed rows, {(family, f0, seconds): GFLOP})."""
+    from .models import build
+
+    print("building / reusing full-size models in", args.workdir, flush=True)
+    build(args.workdir)
+    counts: dict = {}
+    if not args.no_count:
+        for backend in sorted({count_family(b) for b in args.backends.split(",")} | {"torch"}):
+            for f0 in args.f0.split(","):
+                print(f"-> counting the arithmetic of {backend} f0={f0} audio={args.seconds:.0f}s", flush=True)
+                c = _run(backend, 2, f0, args.seconds, args.workdir, "--count")
+                counts[(backend, f0, args.seconds)] = c["gflop"]
+                print(f"   GFLOP per stage {json.dumps({k: round(v, 1) for k, v in c['gflop'].items()})}",
+                      flush=True)
+    plan = [(b, int(t), f, args.seconds, True) for f in args.f0.split(",") for t in args.threads.split(",")
+            for b in args.backends.split(",")]
+    if args.long_seconds:
+        top = max(int(t) for t in args.threads.split(","))
+        plan += [(b, top, args.f0.split(",")[0], args.long_seconds, False)
+                 for b in (args.long_backends or args.backends).split(",")]
+    rows: list[dict] = []
+    for backend, threads, f0, seconds, in_memory in plan:
+        load, busy = os.getloadavg()[0], _busy_percent()
+        note = "" if busy <= 10 else "  (machine NOT idle)"
+        print(f"-> {backend} threads={threads} f0={f0} audio={seconds:.0f}s  CPU busy {busy:.0f}% over 3 s "
+              f"(load avg {load:.2f}, includes the previous run){note}", flush=True)
+        r = _run(backend, threads, f0, seconds, args.workdir, "--rerun" if in_memory else "--file")
+        r["cpu_busy_before"] = busy
+        rows.append(r)
+        print(f"   end-to-end {r['end_to_end']:.2f} s, RTF {r['rtf']:.3f}, peak RSS {r['peak_rss_mb']:.0f} MB, "
+              f"stages {json.dumps({k: round(v, 2) for k, v in r['stages'].items()})}", flush=True)
+    return rows, counts
+
+
+def render(run: dict) -> str:
+    """bench/README.md for a run ({stamp, machine, command, rows, counts}, as saved in its JSON file)."""
+    rows = run["rows"]
+    counts = {(c["family"], c["f0"], c["seconds"]): c["gflop"] for c in run["counts"]}
+    base = {(r["f0"], r["threads"], r["audio_seconds"]): r for r in rows if r["backend"] == "torch"}
+    lines = table(rows, base)
+    if counts:
+        lines += ["", "Arithmetic (GFLOP per stage, counted by `bench.flops` on torch following each backend "
+                  "family's plan: " + "; ".join(
+                      f"{b}, f0 {f}, {sec:.0f} s: " + ", ".join(f"{k} {v:.0f}" for k, v in c.items()) + " GFLOP"
+                      for (b, f, sec), c in counts.items()) + "), the rate each row ran it at, and this CPU's "
+                  "matrix-multiply peak:", ""] + arithmetic_table(rows, counts)
+    notes = Path(__file__).resolve().parent / "notes.md"
+    return README.format(stamp=run["stamp"], machine=run["machine"], command=run["command"],
+                         table="\n".join(lines)) + ("\n" + notes.read_text(encoding="utf-8") if notes.is_file() else "")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench")
     p.add_argument("--seconds", type=float, default=40.0)
@@ -82,37 +171,23 @@ def main() -> None:
     p.add_argument("--backends", default="torch,onnx,onnx-enc,onnx-int8")
     p.add_argument("--long-backends", default="", help="backends of the memory run (default: --backends)")
     p.add_argument("--workdir", default="/tmp/svc-bench")
+    p.add_argument("--no-count", action="store_true", help="skip counting the arithmetic (bench.flops)")
     p.add_argument("--readme", default=str(Path(__file__).resolve().parent / "README.md"))
+    p.add_argument("--render", metavar="JSON", help="only rewrite --readme from a saved run (no measuring)")
     args = p.parse_args()
-
-    from .models import build
-
-    print("building / reusing full-size models in", args.workdir, flush=True)
-    build(args.workdir)
-    rows: list[dict] = []
-    plan = [(b, int(t), f, args.seconds, True) for f in args.f0.split(",") for t in args.threads.split(",")
-            for b in args.backends.split(",")]
-    if args.long_seconds:
-        top = max(int(t) for t in args.threads.split(","))
-        plan += [(b, top, args.f0.split(",")[0], args.long_seconds, False)
-                 for b in (args.long_backends or args.backends).split(",")]
-    for backend, threads, f0, seconds, rerun in plan:
-        load, busy = os.getloadavg()[0], _busy_percent()
-        note = "" if busy <= 10 else "  (machine NOT idle)"
-        print(f"-> {backend} threads={threads} f0={f0} audio={seconds:.0f}s  CPU busy {busy:.0f}% over 3 s "
-              f"(load avg {load:.2f}, includes the previous run){note}", flush=True)
-        r = _run(backend, threads, f0, seconds, args.workdir, rerun)
-        r["cpu_busy_before"] = busy
-        rows.append(r)
-        print(f"   end-to-end {r['end_to_end']:.2f} s, RTF {r['rtf']:.3f}, peak RSS {r['peak_rss_mb']:.0f} MB, "
-              f"stages {json.dumps({k: round(v, 2) for k, v in r['stages'].items()})}", flush=True)
-    base = {(r["f0"], r["threads"], r["audio_seconds"]): r for r in rows if r["backend"] == "torch"}
-    lines = table(rows, base)
-    print("\n".join(lines))
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    Path(args.readme).write_text(README.format(
-        stamp=stamp, machine=machine(), command=" ".join(["python -m bench"] + sys.argv[1:]),
-        table="\n".join(lines)), encoding="utf-8")
+    saved = Path(args.readme).with_name("last_run.json")
+    if args.render:
+        run = json.loads(Path(args.render).read_text(encoding="utf-8"))
+    else:
+        rows, counts = measure(args)
+        run = {"stamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "machine": machine(), "command": " ".join(["python -m bench"] + sys.argv[1:]), "rows": rows,
+               "counts": [{"family": b, "f0": f, "seconds": sec, "gflop": c} for (b, f, sec), c in counts.items()]}
+        saved.write_text(json.dumps(run, indent=1), encoding="utf-8")
+        print("saved the run to", saved)
+    text = render(run)
+    print(text)
+    Path(args.readme).write_text(text, encoding="utf-8")
     print("wrote", args.readme)
 
 
@@ -122,7 +197,7 @@ README = """# Benchmarks
 (vec768l12 so-vits-svc 4.1 synthesizer, 44.1 kHz, and a ContentVec-legacy-layout encoder of the real size),
 once per backend / f0 predictor / thread count, each in a fresh process, and writes the table below. Figures in
 parentheses are the ratio to the torch-eager baseline (`Svc`) with the same f0 predictor, threads and input,
-measured in the same run (below 1 is faster / smaller). "load" is loading the synthesizer + encoder (ONNX:
+measured in the same run (below 1 is faster / smaller). The run's raw figures are in `last_run.json`. "load" is loading the synthesizer + encoder (ONNX:
 creating the ONNX Runtime session); the synthesizer column includes the NSF-HiFiGAN vocoder (no diffusion
 model here). The long run converts a WAV file into another block by block (`convert_file`, as the CLI does:
 "(file)" in the audio column; its input is 40 s blocks of the test clip, each followed by the clip's 0.6 s gap and
@@ -135,8 +210,20 @@ the run (the idle check; the 1-minute load average is useless here because it st
 Backends: `torch` (Svc, everything in torch eager), `onnx` (OnnxSvc: synthesizer on ONNX Runtime, encoder in
 torch), `onnx-enc` (the content encoder exported to ONNX too), `onnx-int8` (its dynamic-int8 file), and the opt-in
 reduced-precision rows, which are outside the 1e-3 parity: `torch-bf16` (torch with the vocoder in bfloat16,
-`vocoder_precision="bf16"`) and `torch-bf16-int8` (that plus the int8 ONNX encoder). Not run by the test suite. Options: `--seconds 40 --long-seconds 600 --threads 1,2 --f0 pm,rmvpe
---backends torch,onnx,onnx-enc,onnx-int8 --workdir /tmp/svc-bench`.
+`vocoder_precision="bf16"`) and `torch-bf16-int8` (that plus the int8 ONNX encoder); `torch-upstream` is our torch
+engine following upstream so-vits-svc 4.1's procedure (each slice decoded whole in one call, its 0.5 s padding
+included): the model math is upstream's (parity tests), so this row is a same-machine estimate of upstream's cost.
+
+The second table puts the timings against the arithmetic: `bench.flops` counts the multiply-adds of each stage once
+per backend family (torch's FlopCounterMode on the torch conversion following that family's plan: torch with its
+256-frame chunks, the upstream procedure, the ONNX backends' 512-frame chunks) and every row's process measures the
+float32 (and bf16) matrix-multiply peak of this CPU at its thread count (best of 5 products of 2048 x 2048
+matrices, after its conversion); the table uses the best peak of the run per thread count (a row's own figure, in
+parentheses, can read up to 15 % low). A stage's rate is its GFLOP over its seconds; "float32 floor" is the whole conversion's arithmetic at
+that peak, the time no float32 engine doing this arithmetic can beat on this machine. int8 and bf16 stages are
+rated in the float32 arithmetic they replace, so they can pass 100 %. Not run by the test suite. Options:
+`--seconds 40 --long-seconds 600 --threads 1,2 --f0 pm,rmvpe --backends torch,onnx,onnx-enc,onnx-int8
+--workdir /tmp/svc-bench --no-count`.
 
 ## Last run
 

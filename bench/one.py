@@ -1,11 +1,15 @@
 """One measurement in a fresh process (so peak RSS is this configuration's):
-`python -m bench.one --backend torch|torch-bf16|torch-bf16-int8|onnx|onnx-enc|onnx-int8 --threads N --f0 pm --seconds 40
---workdir DIR [--file]`
+`python -m bench.one --backend BACKEND --threads N --f0 pm --seconds 40 --workdir DIR [--file | --rerun | --count]`
 -> one JSON line. --file: the input is a WAV file converted into another with `convert_file` (block by block, no
-per-input feature cache), as the CLI does; otherwise an in-memory clip with `slice_inference`. onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX Runtime
-too (float); onnx-int8: the encoder's int8 file;
+per-input feature cache), as the CLI does; otherwise an in-memory clip with `slice_inference`.
+Backends: torch (Svc, eager); onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX
+Runtime too (float); onnx-int8: the encoder's int8 file;
 torch-bf16: torch with the vocoder in bfloat16 (opt-in, not within the 1e-3 parity: svc_core.precision);
-torch-bf16-int8: that plus the int8 ONNX encoder."""
+torch-bf16-int8: that plus the int8 ONNX encoder; torch-upstream: torch eager doing what upstream so-vits-svc 4.1 does
+(each slice decoded whole in one call, its 0.5 s padding included: a same-machine estimate of upstream's cost,
+since the model math is upstream's (parity tests)).
+--count: no timing; the conversion's arithmetic per stage (GFLOP, bench.flops), the same for every thread count
+(onnx*: counted on torch following the ONNX backend's decoding plan, 512-frame chunks). Every timed row also measures the float32 (and bf16) matrix-multiply peak at its thread count."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +19,19 @@ import time
 
 BACKENDS = {"torch": "torch eager", "torch-bf16": "torch eager, vocoder bf16",
             "torch-bf16-int8": "torch eager, vocoder bf16; encoder ONNX int8", "onnx": "; encoder torch",
-            "onnx-enc": "; encoder ONNX float", "onnx-int8": "; encoder ONNX int8"}
+            "onnx-enc": "; encoder ONNX float", "onnx-int8": "; encoder ONNX int8",
+            "torch-upstream": "torch eager, upstream's procedure (whole-slice decode incl. padding)"}
+
+
+def upstream_style(svc_class: type) -> type:
+    """An Svc subclass that decodes each slice as upstream does: whole, padding included (same samples kept)."""
+
+    class UpstreamStyle(svc_class):
+        def _synthesize(self, c, f0, uv, g, vol, opts, span=None):
+            out = super()._synthesize(c, f0, uv, g, vol, opts, span=None)
+            return out[span[0] * self.hop_length: span[1] * self.hop_length] if span else out
+
+    return UpstreamStyle
 
 
 def main() -> None:
@@ -27,6 +43,7 @@ def main() -> None:
     p.add_argument("--workdir", required=True)
     p.add_argument("--rerun", action="store_true", help="also time a second pass with another transpose")
     p.add_argument("--file", action="store_true", help="file-to-file conversion (convert_file)")
+    p.add_argument("--count", action="store_true", help="count the arithmetic per stage instead of timing")
     args = p.parse_args()
     load_before = os.getloadavg()[0]
 
@@ -45,6 +62,8 @@ def main() -> None:
         wav, sr = clip(args.seconds)
     start = time.perf_counter()
     options = {"vocoder_precision": "bf16" if args.backend.startswith("torch-bf16") else "fp32"}
+    if args.backend == "torch-upstream":
+        options["decoder_chunk_frames"] = 0
     encoder = None
     if args.backend in ("onnx-enc", "onnx-int8", "torch-bf16-int8"):
         from svc_core.onnx import OnnxEncoder
@@ -54,7 +73,7 @@ def main() -> None:
     if args.backend.startswith("torch"):
         from svc_core import Svc
 
-        svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]), encoder=encoder,
+        svc = (upstream_style(Svc) if args.backend == "torch-upstream" else Svc)(paths["model"], paths["config"], encoder_path=str(paths["encoder"]), encoder=encoder,
                   f0_weights={"rmvpe": str(paths["rmvpe"])})
         provider = BACKENDS[args.backend]
     else:
@@ -64,6 +83,21 @@ def main() -> None:
                       encoder=encoder, f0_weights={"rmvpe": str(paths["rmvpe_onnx"])})
         provider = svc.session_info.describe() + BACKENDS[args.backend]
     load = time.perf_counter() - start
+    if args.count:
+        from .flops import count_stage_flops
+
+        if args.backend.startswith("onnx"):  # torch running the ONNX backend's decoding plan: the same arithmetic
+            from svc_core import Svc
+            from svc_core.models import nsf_hifigan
+            from svc_core.onnx import OnnxSvc
+
+            nsf_hifigan.SHAPE_BUCKET = 1  # ONNX Runtime decodes chunks of any length
+            options["decoder_chunk_frames"] = OnnxSvc.DECODER_CHUNK_FRAMES
+            svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]))
+
+        gflop = count_stage_flops(lambda: svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, **options))
+        print(json.dumps({"backend": args.backend, "f0": args.f0, "audio_seconds": args.seconds, "gflop": gflop}))
+        return
     if args.file:
         svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0,
                          cache=False, **options)  # as the CLI: one conversion, no per-input feature cache
@@ -79,6 +113,13 @@ def main() -> None:
     if args.rerun and not args.file:
         svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, transpose=2, **options)
         result["rerun_transpose"] = svc.last_times.total
+    from .flops import gemm_peak
+
+    result["gemm_peak"] = {"fp32": gemm_peak(args.threads)}
+    from svc_core.precision import cpu_has_native_bf16
+
+    if cpu_has_native_bf16():
+        result["gemm_peak"]["bf16"] = gemm_peak(args.threads, torch.bfloat16)
     print(json.dumps(result))
 
 
