@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-STAGES = ("load", "resample", "f0", "encoder", "synthesizer")
+STAGES = ("load", "resample", "f0", "encoder", "synthesizer", "vocoder")  # synthesizer: all but the vocoder
 
 
 def _run(backend: str, threads: int, f0: str, seconds: float, workdir: str, mode: str) -> dict:
@@ -91,17 +91,17 @@ def arithmetic_table(rows: list[dict], counts: dict) -> list[str]:
     for r in rows:
         for dtype, value in r.get("gemm_peak", {}).items():
             best.setdefault(r["threads"], {})[dtype] = max(value, best.get(r["threads"], {}).get(dtype, 0.0))
-    lines = ["| backend | f0 | threads | encoder GFLOP/s (% of fp32 peak) | synthesizer GFLOP/s (% of fp32 peak) "
-             "| fp32 GEMM peak GFLOP/s (this row) | bf16 GEMM peak GFLOP/s | float32 floor s (all arithmetic at "
-             "the peak) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| backend | f0 | threads | encoder GFLOP/s (% of fp32 peak) | synthesizer GFLOP/s (%) "
+             "| vocoder GFLOP/s (%) | fp32 GEMM peak GFLOP/s (this row) | bf16 GEMM peak GFLOP/s "
+             "| float32 floor s (all arithmetic at the peak) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         counted = counts.get((count_family(r["backend"]), r["f0"], r["audio_seconds"]))
         peak = best.get(r["threads"], {})
         if not counted or "fp32" not in peak or r.get("io") == "file":
             continue
         cells = []
-        for stage in ("encoder", "synthesizer"):
-            rate = counted[stage] / r["stages"][stage] if r["stages"].get(stage) else float("nan")
+        for stage in ("encoder", "synthesizer", "vocoder"):
+            rate = counted.get(stage, 0.0) / r["stages"][stage] if r["stages"].get(stage) else float("nan")
             cells.append(f"{rate:.0f} ({rate / peak['fp32']:.0%})")
         floor = sum(counted.values()) / peak["fp32"]
         bf16 = f"{peak['bf16']:.0f}" if "bf16" in peak else "-"
@@ -198,7 +198,8 @@ README = """# Benchmarks
 once per backend / f0 predictor / thread count, each in a fresh process, and writes the table below. Figures in
 parentheses are the ratio to the torch-eager baseline (`Svc`) with the same f0 predictor, threads and input,
 measured in the same run (below 1 is faster / smaller). The run's raw figures are in `last_run.json`. "load" is loading the synthesizer + encoder (ONNX:
-creating the ONNX Runtime session); the synthesizer column includes the NSF-HiFiGAN vocoder (no diffusion
+creating the ONNX Runtime session); "synthesizer" is the model up to the vocoder (content projection, text encoder,
+flow), "vocoder" the NSF-HiFiGAN (`StageTimes.part`: its time is taken out of the synthesizer's; no diffusion
 model here). The long run converts a WAV file into another block by block (`convert_file`, as the CLI does:
 "(file)" in the audio column; its input is 40 s blocks of the test clip, each followed by the clip's 0.6 s gap and
 at a slightly different gain, so its pieces are the 40 s run's; like the CLI it keeps no per-input feature cache,

@@ -2,7 +2,7 @@
 
 `count_stage_flops(convert)` runs `convert()` under torch's FlopCounterMode (convolutions, matrix products and
 attention: the multiply-adds that dominate, 2 FLOP each) and returns GFLOP per pipeline stage (the
-`StageTimes.stage` names). `gemm_peak(threads, dtype)` times large square matrix products with `threads` torch
+`StageTimes.stage` and `StageTimes.part` names: a part's arithmetic is moved out of its stage, as its time is). `gemm_peak(threads, dtype)` times large square matrix products with `threads` torch
 threads: the best GFLOP/s this CPU reaches in that precision, the yardstick for every stage's efficiency.
 """
 from __future__ import annotations
@@ -35,12 +35,23 @@ def count_stage_flops(convert: Callable[[], object]) -> dict[str, float]:
             yield
         flops[name] += mode.get_total_flops() - before
 
-    timing.StageTimes.stage = counted  # type: ignore[method-assign]
+    original_part = timing.StageTimes.part
+
+    @contextmanager
+    def counted_part(self: timing.StageTimes, name: str, of: str) -> Iterator[None]:
+        before = mode.get_total_flops()
+        with original_part(self, name, of):
+            yield
+        spent = mode.get_total_flops() - before
+        flops[of] -= spent
+        flops[name] += spent
+
+    timing.StageTimes.stage, timing.StageTimes.part = counted, counted_part  # type: ignore[method-assign]
     try:
         with mode:
             convert()
     finally:
-        timing.StageTimes.stage = original  # type: ignore[method-assign]
+        timing.StageTimes.stage, timing.StageTimes.part = original, original_part  # type: ignore[method-assign]
     return {name: value / 1e9 for name, value in flops.items() if value}
 
 

@@ -27,8 +27,8 @@ def upstream_style(svc_class: type) -> type:
     """An Svc subclass that decodes each slice as upstream does: whole, padding included (same samples kept)."""
 
     class UpstreamStyle(svc_class):
-        def _synthesize(self, c, f0, uv, g, vol, opts, span=None):
-            out = super()._synthesize(c, f0, uv, g, vol, opts, span=None)
+        def _synthesize(self, c, f0, uv, g, vol, opts, span=None, times=None):
+            out = super()._synthesize(c, f0, uv, g, vol, opts, span=None, times=times)
             return out[span[0] * self.hop_length: span[1] * self.hop_length] if span else out
 
     return UpstreamStyle

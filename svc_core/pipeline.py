@@ -29,7 +29,7 @@ from .options import ConvertOptions
 from .precision import check_precision
 from .resample import sinc_resample
 from .slicer import slice_audio
-from .timing import StageTimes
+from .timing import StageTimes, timed_calls
 
 log = logging.getLogger("svc_core")
 
@@ -201,7 +201,7 @@ class Svc:
         skip = trim // self.hop_length if opts.loudness_mix >= 1 else 0  # whole frames not decoded at each end
         span = (skip, n_frames - skip) if 0 < skip and 2 * skip < n_frames else None
         with times.stage("synthesizer"):
-            out = self._synthesize(c[None], f0, uv, g, vol, opts, span=span)
+            out = self._synthesize(c[None], f0, uv, g, vol, opts, span=span, times=times)
         if opts.loudness_mix < 1:
             with times.stage("loudness"):
                 out = mix_loudness_envelope(wav44[: len(out)], out, self.sample_rate, opts.loudness_mix)
@@ -218,14 +218,15 @@ class Svc:
 
     def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
                     vol: Optional[torch.Tensor], opts: ConvertOptions,
-                    span: Optional[tuple[int, int]] = None) -> np.ndarray:
+                    span: Optional[tuple[int, int]] = None, times: Optional[StageTimes] = None) -> np.ndarray:
         """The model call, the only step other backends (svc_core.onnx.OnnxSvc) replace.
 
         c [1, S, T] (CPU), f0/uv [1, T] (CPU), g as `_speaker_condition` gives, vol [1, T] or None
         -> float32 [T * hop] audio, or with span (start, stop) the audio of those frames only [(stop-start) * hop]
-        (the vocoder decodes nothing else).
+        (the vocoder decodes nothing else). times: the vocoder's share is timed as its own stage, "vocoder".
         """
-        with torch.inference_mode():
+        vocoder = getattr(self.model, "dec", None)  # WORLD voices have none: all of it is "synthesizer"
+        with torch.inference_mode(), timed_calls(vocoder, times, "vocoder", of="synthesizer"):
             out, _ = self.model.infer(c.to(self.device), f0.to(self.device), uv.to(self.device), g,
                                       noise_scale=opts.noise_scale, predict_f0=opts.auto_predict_f0, vol=vol,
                                       seed=opts.seed, chunk_frames=self.chunk_frames(opts), span=span,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator, Optional
 
 import psutil
 
@@ -34,6 +34,18 @@ class StageTimes:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
+    @contextmanager
+    def part(self, name: str, of: str) -> Iterator[None]:
+        """Time `name`, a part of the running stage `of`, as a stage of its own: its seconds are moved out of
+        `of` (e.g. the vocoder inside the synthesizer), so stages still add up to the total."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - start
+            self.seconds[of] = self.seconds.get(of, 0.0) - spent
+            self.seconds[name] = self.seconds.get(name, 0.0) + spent
+
     @property
     def total(self) -> float:
         return sum(self.seconds.values())
@@ -54,3 +66,28 @@ class StageTimes:
         lines.append(f"{'total':<14}{self.total:>10.3f}")
         lines.append(f"audio {self.audio_seconds:.2f} s, real-time factor {self.rtf:.3f}")
         return "\n".join(lines)
+
+
+@contextmanager
+def timed_calls(module: Any, times: Optional[StageTimes], name: str, of: str) -> Iterator[None]:
+    """While open, every call of `module` (a torch nn.Module; None: nothing timed) is timed as the part `name` of
+    the running stage `of` (StageTimes.part), through forward hooks that are removed on exit."""
+    if module is None or times is None:
+        yield
+        return
+    running: list = []
+
+    def begin(_module: Any, _args: Any) -> None:
+        running.append(times.part(name, of=of))
+        running[-1].__enter__()
+
+    def end(_module: Any, _args: Any, _output: Any) -> None:
+        if running:
+            running.pop().__exit__(None, None, None)
+
+    handles = [module.register_forward_pre_hook(begin), module.register_forward_hook(end)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

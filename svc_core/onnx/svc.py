@@ -15,6 +15,7 @@ the synthesizer call:
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from typing import Any, Mapping, Optional, Union
 
 import numpy as np
@@ -25,6 +26,7 @@ from ..encoders import ContentEncoder
 from ..errors import ModelError, OptionError
 from ..options import ConvertOptions
 from ..pipeline import Svc
+from ..timing import StageTimes
 from .export import MIN_FRAMES, read_manifest
 from .graph import SynthesizerGraph
 from .runtime import SessionInfo, make_session
@@ -131,10 +133,11 @@ class GraphSvc(Svc):
 
     def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
                     vol: Optional[torch.Tensor], opts: ConvertOptions,
-                    span: Optional[tuple[int, int]] = None) -> np.ndarray:
+                    span: Optional[tuple[int, int]] = None, times: Optional[StageTimes] = None) -> np.ndarray:
         """The whole graph at once, or (opts.decoder_chunk_frames > 0 and the backend can) the prior followed by
         the vocoder in chunks of that many frames: the same samples up to float rounding, bounded memory. span
-        (start, stop): only those frames' audio (the chunked vocoder decodes nothing else)."""
+        (start, stop): only those frames' audio (the chunked vocoder decodes nothing else). times: the chunked
+        vocoder is timed as its own stage, "vocoder" (the one-shot graph is all "synthesizer")."""
         inputs, frames = self.graph_inputs(c, f0, uv, g, vol, opts)
         start, stop = span if span is not None else (0, frames)
         chunk = self.chunk_frames(opts)
@@ -143,8 +146,9 @@ class GraphSvc(Svc):
             audio = self.run_graph(inputs)[..., start * self.hop_length:]
         else:
             decode, context = self.chunk_decoder()
-            audio = decode_in_chunks(decode, prior[0], inputs["f0"], prior[1], self.hop_length,
-                                     float(self.sample_rate), context, chunk, (start, stop))
+            with times.part("vocoder", of="synthesizer") if times is not None else nullcontext():
+                audio = decode_in_chunks(decode, prior[0], inputs["f0"], prior[1], self.hop_length,
+                                         float(self.sample_rate), context, chunk, (start, stop))
         return np.ascontiguousarray(audio[0, 0, : (stop - start) * self.hop_length], dtype=np.float32)
 
 

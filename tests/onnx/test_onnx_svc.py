@@ -150,3 +150,17 @@ def test_backend_default_chunk_lengths(pair):
 def test_reduced_precision_is_refused_on_onnx(pair, clip):
     with pytest.raises(OptionError, match="torch-backend option"):
         pair[1].slice_inference(*clip, "alto", f0_predictor="pm", vocoder_precision="bf16")
+
+
+def test_onnx_chunked_vocoder_is_timed_as_its_own_stage(pair, clip):
+    from svc_core.options import ConvertOptions
+    from svc_core.timing import StageTimes
+
+    onnx_svc = pair[1]
+    chunked = StageTimes()
+    onnx_svc.infer_piece(clip[0][:44100], 44100, "alto", ConvertOptions(f0_predictor="pm"), chunked)
+    one_shot = StageTimes()
+    onnx_svc.infer_piece(clip[0][:44100], 44100, "alto", ConvertOptions(f0_predictor="pm", decoder_chunk_frames=0),
+                         one_shot)
+    assert chunked.seconds["vocoder"] > 0 and chunked.seconds["synthesizer"] > 0
+    assert "vocoder" not in one_shot.seconds  # the one-shot graph cannot be split

@@ -40,7 +40,9 @@ def test_output_length_dtype_and_timings(svc, clip):
     assert np.isfinite(out).all() and np.abs(out).max() > 1e-3
     assert calls and calls[-1][0] == pytest.approx(1.0)
     t = svc.last_times
-    assert {"slice", "f0", "encoder", "synthesizer"} <= set(t.seconds) and t.rtf > 0
+    assert {"slice", "f0", "encoder", "synthesizer", "vocoder"} <= set(t.seconds) and t.rtf > 0
+    assert t.seconds["vocoder"] > 0 and t.seconds["synthesizer"] > 0  # the vocoder's time moved out of the model's
+    assert not svc.model.dec._forward_hooks and not svc.model.dec._forward_pre_hooks  # timing hooks removed
     assert "real-time factor" in t.table()
 
 

@@ -52,23 +52,39 @@ def test_gemm_peak_is_positive_and_restores_threads():
     assert torch.get_num_threads() == threads
 
 
-def _row(backend: str, threads: int, encoder_s: float, synth_s: float, peak: float) -> dict:
+def _row(backend: str, threads: int, encoder_s: float, vocoder_s: float, peak: float) -> dict:
     return {"backend": backend, "provider": backend, "f0": "pm", "threads": threads, "audio_seconds": 40.0,
-            "io": "memory", "load": 1.0, "stages": {"encoder": encoder_s, "synthesizer": synth_s},
-            "end_to_end": 1.0 + encoder_s + synth_s, "rtf": 0.5, "peak_rss_mb": 1000.0,
+            "io": "memory", "load": 1.0, "stages": {"encoder": encoder_s, "synthesizer": 1.0, "vocoder": vocoder_s},
+            "end_to_end": 2.0 + encoder_s + vocoder_s, "rtf": 0.5, "peak_rss_mb": 1000.0,
             "gemm_peak": {"fp32": peak, "bf16": 2 * peak}}
 
 
 def test_arithmetic_table_rates_against_the_best_peak_of_the_run():
     from bench.__main__ import arithmetic_table, count_family
 
-    counts = {("torch", "pm", 40.0): {"encoder": 600.0, "synthesizer": 2400.0},
-              ("onnx", "pm", 40.0): {"encoder": 600.0, "synthesizer": 2000.0}}
+    counts = {("torch", "pm", 40.0): {"encoder": 600.0, "synthesizer": 10.0, "vocoder": 2400.0},
+              ("onnx", "pm", 40.0): {"encoder": 600.0, "synthesizer": 10.0, "vocoder": 2000.0}}
     rows = [_row("torch", 2, 6.0, 24.0, 150.0), _row("onnx-int8", 2, 3.0, 20.0, 200.0)]
     lines = arithmetic_table(rows, counts)
     torch_line, onnx_line = lines[2], lines[3]
-    # torch: 600 / 6 = 100 GFLOP/s = 50 % of the best 2-thread peak (200, measured by the other row); floor 3000 / 200
-    assert "| 100 (50%) | 100 (50%) | 200 (150) | 400 | 15.0 |" in torch_line
-    assert "| 200 (100%) | 100 (50%) | 200 (200) | 400 | 13.0 |" in onnx_line
+    # torch: 600 / 6 = 100 GFLOP/s = 50 % of the best 2-thread peak (200, measured by the other row); floor 3010 / 200
+    assert "| 100 (50%) | 10 (5%) | 100 (50%) | 200 (150) | 400 | 15.1 |" in torch_line
+    assert "| 200 (100%) | 10 (5%) | 100 (50%) | 200 (200) | 400 | 13.1 |" in onnx_line
     assert count_family("onnx-enc") == "onnx" and count_family("torch-bf16-int8") == "torch"
     assert count_family("torch-upstream") == "torch-upstream"
+
+
+def test_a_parts_arithmetic_is_moved_out_of_its_stage():
+    a = torch.randn(32, 32)
+
+    def convert():
+        times = StageTimes()
+        with times.stage("synthesizer"):
+            torch.mm(a, a)
+            with times.part("vocoder", of="synthesizer"):
+                torch.mm(a, a)
+                torch.mm(a, a)
+
+    gflop = count_stage_flops(convert)
+    one = 2 * 32**3 / 1e9
+    assert gflop["synthesizer"] == pytest.approx(one) and gflop["vocoder"] == pytest.approx(2 * one)
