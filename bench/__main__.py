@@ -197,8 +197,8 @@ README = """# Benchmarks
 (vec768l12 so-vits-svc 4.1 synthesizer, 44.1 kHz, and a ContentVec-legacy-layout encoder of the real size),
 once per backend / f0 predictor / thread count, each in a fresh process, and writes the table below. Figures in
 parentheses are the ratio to the torch-eager baseline (`Svc`) with the same f0 predictor, threads and input,
-measured in the same run (below 1 is faster / smaller). The run's raw figures are in `last_run.json`. "load" is loading the synthesizer + encoder (ONNX:
-creating the ONNX Runtime session); "synthesizer" is the model up to the vocoder (content projection, text encoder,
+measured in the same run (below 1 is faster / smaller); the run's raw figures are in `last_run.json`. "load" is
+loading the synthesizer + encoder (ONNX: creating the ONNX Runtime session); "synthesizer" is the model up to the vocoder (content projection, text encoder,
 flow), "vocoder" the NSF-HiFiGAN (`StageTimes.part`: its time is taken out of the synthesizer's; no diffusion
 model here). The long run converts a WAV file into another block by block (`convert_file`, as the CLI does:
 "(file)" in the audio column; its input is 40 s blocks of the test clip, each followed by the clip's 0.6 s gap and
@@ -220,8 +220,8 @@ per backend family (torch's FlopCounterMode on the torch conversion following th
 256-frame chunks, the upstream procedure, the ONNX backends' 512-frame chunks) and every row's process measures the
 float32 (and bf16) matrix-multiply peak of this CPU at its thread count (best of 5 products of 2048 x 2048
 matrices, after its conversion); the table uses the best peak of the run per thread count (a row's own figure, in
-parentheses, can read up to 15 % low). A stage's rate is its GFLOP over its seconds; "float32 floor" is the whole conversion's arithmetic at
-that peak, the time no float32 engine doing this arithmetic can beat on this machine. int8 and bf16 stages are
+parentheses, can read up to 15 % low). A stage's rate is its GFLOP over its seconds; "float32 floor" is the whole
+conversion's arithmetic at that peak, the time no float32 engine doing this arithmetic can beat on this machine. int8 and bf16 stages are
 rated in the float32 arithmetic they replace, so they can pass 100 %. Not run by the test suite. Options:
 `--seconds 40 --long-seconds 600 --threads 1,2 --f0 pm,rmvpe --backends torch,onnx,onnx-enc,onnx-int8
 --workdir /tmp/svc-bench --no-count`.

@@ -2,8 +2,9 @@
 
 `count_stage_flops(convert)` runs `convert()` under torch's FlopCounterMode (convolutions, matrix products and
 attention: the multiply-adds that dominate, 2 FLOP each) and returns GFLOP per pipeline stage (the
-`StageTimes.stage` and `StageTimes.part` names: a part's arithmetic is moved out of its stage, as its time is). `gemm_peak(threads, dtype)` times large square matrix products with `threads` torch
-threads: the best GFLOP/s this CPU reaches in that precision, the yardstick for every stage's efficiency.
+`StageTimes.stage` and `StageTimes.part` names: a part's arithmetic is moved out of its stage, as its time is).
+`gemm_peak(threads, dtype)` times large square matrix products with `threads` torch threads: the best GFLOP/s this
+CPU reaches in that precision, the yardstick for every stage's efficiency.
 """
 from __future__ import annotations
 

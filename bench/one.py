@@ -9,7 +9,8 @@ torch-bf16-int8: that plus the int8 ONNX encoder; torch-upstream: torch eager do
 (each slice decoded whole in one call, its 0.5 s padding included: a same-machine estimate of upstream's cost,
 since the model math is upstream's (parity tests)).
 --count: no timing; the conversion's arithmetic per stage (GFLOP, bench.flops), the same for every thread count
-(onnx*: counted on torch following the ONNX backend's decoding plan, 512-frame chunks). Every timed row also measures the float32 (and bf16) matrix-multiply peak at its thread count."""
+(onnx*: counted on torch following the ONNX backend's decoding plan, 512-frame chunks). Every timed row also
+measures the float32 (and bf16) matrix-multiply peak at its thread count."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,24 @@ def upstream_style(svc_class: type) -> type:
             return out[span[0] * self.hop_length: span[1] * self.hop_length] if span else out
 
     return UpstreamStyle
+
+
+def count(backend: str, paths: dict, options: dict, convert) -> None:
+    """Print the arithmetic per stage of `convert(svc, options)` (GFLOP, bench.flops) with the backend's plan, on
+    torch float32: ONNX backends decode 512-frame chunks of any length; the upstream procedure whole slices."""
+    from svc_core import Svc
+
+    from .flops import count_stage_flops
+
+    svc_class = upstream_style(Svc) if backend == "torch-upstream" else Svc
+    if backend.startswith("onnx"):
+        from svc_core.models import nsf_hifigan
+        from svc_core.onnx import OnnxSvc
+
+        nsf_hifigan.SHAPE_BUCKET = 1  # ONNX Runtime decodes chunks of any length
+        options = dict(options, decoder_chunk_frames=OnnxSvc.DECODER_CHUNK_FRAMES)
+    svc = svc_class(paths["model"], paths["config"], encoder_path=str(paths["encoder"]))
+    print(json.dumps({"backend": backend, "gflop": count_stage_flops(lambda: convert(svc, options))}))
 
 
 def main() -> None:
@@ -60,10 +79,14 @@ def main() -> None:
         src = clip_file(args.workdir, args.seconds)
     else:
         wav, sr = clip(args.seconds)
-    start = time.perf_counter()
     options = {"vocoder_precision": "bf16" if args.backend.startswith("torch-bf16") else "fp32"}
     if args.backend == "torch-upstream":
         options["decoder_chunk_frames"] = 0
+    if args.count:
+        count(args.backend, paths, options,
+              lambda svc, opts: svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, **opts))
+        return
+    start = time.perf_counter()
     encoder = None
     if args.backend in ("onnx-enc", "onnx-int8", "torch-bf16-int8"):
         from svc_core.onnx import OnnxEncoder
@@ -73,8 +96,9 @@ def main() -> None:
     if args.backend.startswith("torch"):
         from svc_core import Svc
 
-        svc = (upstream_style(Svc) if args.backend == "torch-upstream" else Svc)(paths["model"], paths["config"], encoder_path=str(paths["encoder"]), encoder=encoder,
-                  f0_weights={"rmvpe": str(paths["rmvpe"])})
+        svc_class = upstream_style(Svc) if args.backend == "torch-upstream" else Svc
+        svc = svc_class(paths["model"], paths["config"], encoder_path=str(paths["encoder"]), encoder=encoder,
+                        f0_weights={"rmvpe": str(paths["rmvpe"])})
         provider = BACKENDS[args.backend]
     else:
         from svc_core.onnx import OnnxSvc
@@ -83,21 +107,6 @@ def main() -> None:
                       encoder=encoder, f0_weights={"rmvpe": str(paths["rmvpe_onnx"])})
         provider = svc.session_info.describe() + BACKENDS[args.backend]
     load = time.perf_counter() - start
-    if args.count:
-        from .flops import count_stage_flops
-
-        if args.backend.startswith("onnx"):  # torch running the ONNX backend's decoding plan: the same arithmetic
-            from svc_core import Svc
-            from svc_core.models import nsf_hifigan
-            from svc_core.onnx import OnnxSvc
-
-            nsf_hifigan.SHAPE_BUCKET = 1  # ONNX Runtime decodes chunks of any length
-            options["decoder_chunk_frames"] = OnnxSvc.DECODER_CHUNK_FRAMES
-            svc = Svc(paths["model"], paths["config"], encoder_path=str(paths["encoder"]))
-
-        gflop = count_stage_flops(lambda: svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, **options))
-        print(json.dumps({"backend": args.backend, "f0": args.f0, "audio_seconds": args.seconds, "gflop": gflop}))
-        return
     if args.file:
         svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0,
                          cache=False, **options)  # as the CLI: one conversion, no per-input feature cache
