@@ -177,7 +177,10 @@ def main() -> None:
     args = p.parse_args()
     saved = Path(args.readme).with_name("last_run.json")
     if args.render:
-        run = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        try:
+            run = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"cannot render from {args.render}: {exc} (a file `python -m bench` saved is expected)")
     else:
         rows, counts = measure(args)
         run = {"stamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
