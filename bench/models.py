@@ -16,7 +16,8 @@ FULL_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
 
 
 def build(workdir: str | os.PathLike, speech_encoder: str = "vec768l12") -> dict[str, Path]:
-    """{model, config, encoder, onnx, clip40, clip_long} paths under workdir (created when missing)."""
+    """{model, config, encoder, onnx, encoder_onnx, encoder_int8, rmvpe, rmvpe_onnx} paths under workdir (created
+    when missing; the ONNX export gets its int8 vocoder too)."""
     from encoder_factories import make_contentvec_checkpoint
     from factories import make_upstream_checkpoint
 
@@ -36,6 +37,13 @@ def build(workdir: str | os.PathLike, speech_encoder: str = "vec768l12") -> dict
         from svc_core.onnx import export_synthesizer
 
         export_synthesizer(g_path, config_path, onnx_path)
+    from svc_core.onnx.split_export import int8_decoder_path
+
+    if not int8_decoder_path(onnx_path).is_file():  # the opt-in int8 vocoder, calibrated on examples/ as by default
+        from svc_core.onnx import OnnxSvc
+        from svc_core.onnx.vocoder_int8 import add_int8_vocoder
+
+        add_int8_vocoder(OnnxSvc(onnx_path, encoder_path=str(encoder)))
     encoder_onnx = root / "pretrain" / f"{speech_encoder}.onnx"
     if not (encoder_onnx.is_file() and int8_path(encoder_onnx).is_file()):
         from svc_core.onnx import export_encoder

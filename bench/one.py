@@ -3,7 +3,8 @@
 -> one JSON line. --file: the input is a WAV file converted into another with `convert_file` (block by block, no
 per-input feature cache), as the CLI does; otherwise an in-memory clip with `slice_inference`.
 Backends: torch (Svc, eager); onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX
-Runtime too (float); onnx-int8: the encoder's int8 file;
+Runtime too (float); onnx-int8: the encoder's int8 file; onnx-int8voc: that plus the opt-in int8 vocoder
+(svc_core.onnx.vocoder_int8, not within the 1e-3 parity);
 torch-bf16: torch with the vocoder in bfloat16 (opt-in, not within the 1e-3 parity: svc_core.precision);
 torch-bf16-int8: that plus the int8 ONNX encoder; torch-upstream: torch eager doing what upstream so-vits-svc 4.1 does
 (each slice decoded whole in one call, its 0.5 s padding included: a same-machine estimate of upstream's cost,
@@ -21,6 +22,7 @@ import time
 BACKENDS = {"torch": "torch eager", "torch-bf16": "torch eager, vocoder bf16",
             "torch-bf16-int8": "torch eager, vocoder bf16; encoder ONNX int8", "onnx": "; encoder torch",
             "onnx-enc": "; encoder ONNX float", "onnx-int8": "; encoder ONNX int8",
+            "onnx-int8voc": "; encoder ONNX int8, vocoder int8",
             "torch-upstream": "torch eager, upstream's procedure (whole-slice decode incl. padding)"}
 
 
@@ -79,7 +81,8 @@ def main() -> None:
         src = clip_file(args.workdir, args.seconds)
     else:
         wav, sr = clip(args.seconds)
-    options = {"vocoder_precision": "bf16" if args.backend.startswith("torch-bf16") else "fp32"}
+    options = {"vocoder_precision": "bf16" if args.backend.startswith("torch-bf16")
+               else "int8" if args.backend == "onnx-int8voc" else "fp32"}
     if args.backend == "torch-upstream":
         options["decoder_chunk_frames"] = 0
     if args.count:
@@ -88,7 +91,7 @@ def main() -> None:
         return
     start = time.perf_counter()
     encoder = None
-    if args.backend in ("onnx-enc", "onnx-int8", "torch-bf16-int8"):
+    if args.backend in ("onnx-enc", "onnx-int8", "onnx-int8voc", "torch-bf16-int8"):
         from svc_core.onnx import OnnxEncoder
 
         encoder = OnnxEncoder(paths["encoder_onnx" if args.backend == "onnx-enc" else "encoder_int8"],

@@ -3,8 +3,9 @@
 The vocoder is ~90 % of a conversion's arithmetic (bench/README.md). On CPUs with native bfloat16 dot products
 (AVX512-BF16 or AMX) oneDNN runs its convolutions about twice as fast in bf16; on CUDA, fp16 / bf16 use the tensor
 cores. The output is not bit-equal to float32 (max abs 3e-3 on the trained starter voice, up to 2.5e-2 on random
-full-size weights; see the README's "Vocoder precision"), which is why float32 stays the default and the ONNX backend (float32 only) refuses it.
-The NSF source (phase accumulation) stays float32 in every mode.
+full-size weights; see the README's "Vocoder precision"), which is why float32 stays the default. The ONNX backend
+refuses bf16 / fp16; its reduced-precision vocoder is int8 (svc_core.onnx.vocoder_int8). The NSF source (phase
+accumulation) stays float32 in every mode.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import torch
 
 from .errors import OptionError
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16")  # the torch backend's
+ONNX_PRECISIONS = ("fp32", "int8")  # the ONNX backend's (int8: an export with its int8 vocoder, onnx/vocoder_int8.py)
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 dot products
 
@@ -36,6 +38,9 @@ def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 def check_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:
     """'fp32' -> None; 'bf16'/'fp16' -> the autocast dtype when `device` runs it fast, else OptionError."""
+    if precision == "int8":
+        raise OptionError("vocoder_precision int8 runs on the ONNX backend (an export made with --int8-vocoder); "
+                          "the torch backend runs fp32, bf16 or fp16.")
     if precision not in PRECISIONS:
         raise OptionError(f"vocoder_precision must be one of {', '.join(PRECISIONS)}; got '{precision}'.")
     if precision == "fp32":

@@ -1,6 +1,7 @@
 """`python -m svc_core export-onnx -m G.pth -c config.json -o model.onnx [--speaker-mix auto|on|off]`, and
 `python -m svc_core export-onnx --encoder vec768l12 [--encoder-path FILE] -o vec768l12.onnx [--int8]`, and
-`python -m svc_core export-onnx --f0 rmvpe [--f0-path rmvpe.pt] -o rmvpe.onnx`."""
+`python -m svc_core export-onnx --f0 rmvpe [--f0-path rmvpe.pt] -o rmvpe.onnx`; `--int8-vocoder [--calibration
+CLIPS...]` adds the int8 vocoder to a synthesizer export (with -m/-c, or alone for an existing model.onnx)."""
 from __future__ import annotations
 
 import argparse
@@ -14,12 +15,19 @@ def add_parser(sub) -> None:
     p.add_argument("-c", "--config", default=None, help="the model's config.json")
     p.add_argument("--encoder", default=None,
                    help="export this content encoder instead (vec768l12, vec256l9, hubertsoft, phonevec256, ...)")
-    p.add_argument("--encoder-path", default=None, help="its weights (default: ./pretrain or $SVC_PRETRAIN_DIR)")
+    p.add_argument("--encoder-path", default=None, help="its weights (default: ./pretrain or $SVC_PRETRAIN_DIR); with "
+                   "--int8-vocoder: the voice's content encoder weights for the calibration conversions")
     p.add_argument("--f0", choices=("rmvpe",), default=None,
                    help="export this f0 predictor's network instead (use the file as `--rmvpe X.onnx`)")
     p.add_argument("--f0-path", default=None, help="its weights, e.g. rmvpe.pt (default: ./pretrain)")
     p.add_argument("--int8", action="store_true", help="encoder: also write <o>.int8.onnx (dynamic int8 "
                    "quantisation) and report its feature error")
+    p.add_argument("--int8-vocoder", action="store_true",
+                   help="also write <o>.dec.int8.onnx: the vocoder with int8 convolutions, calibrated on audio run "
+                        "through the voice (2.3-2.8x faster vocoder on CPUs with int8 dot products; not bit-exact, "
+                        "the measured SNR is printed). Use it with --vocoder-precision int8")
+    p.add_argument("--calibration", nargs="+", default=None, metavar="AUDIO",
+                   help="calibration clips or folders for --int8-vocoder (default: the repository's examples/)")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write (its manifest goes to <o>.json)")
     p.add_argument("--speaker-mix", choices=("auto", "on", "off"), default="auto",
                    help="sid as float32 [frames, n_speakers] mix weights (auto: when the config has 2+ speakers, "
@@ -46,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}: RMVPE mel float32 [1, 128, T] -> salience float32 [1, T, 360]; ONNX Runtime vs "
               f"torch max abs {m['parity']['max_abs_diff']:.2e}; use it with --f0 rmvpe --rmvpe {args.output}")
         return 0
+    if args.int8_vocoder and not args.model:
+        return _run_int8_vocoder(args)
     if not (args.model and args.config):
         raise OptionError("export-onnx needs -m G_*.pth and -c config.json (or --encoder NAME for an encoder).")
     mix = {"auto": None, "on": True, "off": False}[args.speaker_mix]
@@ -65,6 +75,24 @@ def run(args: argparse.Namespace) -> int:
                  else ""))
     print(f"manifest: {manifest_path(args.output)} (checkpoint sha256 {manifest['source_checkpoint']['sha256'][:12]}...)")
     print(json.dumps(manifest["moevoicestudio"]))
+    return _run_int8_vocoder(args) if args.int8_vocoder else 0
+
+
+def _run_int8_vocoder(args: argparse.Namespace) -> int:
+    from ..paths import require_file
+    from ..errors import ModelError
+    from .svc import OnnxSvc
+    from .vocoder_int8 import add_int8_vocoder
+
+    require_file(args.output, "ONNX export", ModelError, " (export it first: -m G.pth -c config.json)")
+    svc = OnnxSvc(args.output, encoder_path=args.encoder_path, device="cpu")
+    entry = add_int8_vocoder(svc, args.calibration)
+    c, k = entry["calibration"], entry["check"]
+    print(f"wrote {entry['file']}: {entry['quantized_layers']} convolutions int8, {entry['float_layers']} kept float32;"
+          f" calibrated on {len(c['clips'])} clip(s), {c['windows']} windows")
+    print(f"check on {'held-out clip' if k['held_out'] else 'the calibration clip'} {k['clip']}: SNR of float32 over "
+          f"the difference {k['snr_db']:.1f} dB, max abs difference {k['max_abs_diff']:.2e}; use it with "
+          "--vocoder-precision int8")
     return 0
 
 

@@ -30,6 +30,7 @@ from .graph import DecoderGraph, PriorGraph, SynthesizerGraph, phase_at
 
 PRIOR_SUFFIX = ".prior.onnx"
 DECODER_SUFFIX = ".dec.onnx"
+INT8_DECODER_SUFFIX = ".dec.int8.onnx"  # the opt-in int8 vocoder (vocoder_int8.py)
 VERIFY_FRAMES = 301  # frames of the export check (not a multiple of the chunk, several chunks)
 VERIFY_CHUNK = 64  # frames per chunk in the export check
 
@@ -41,6 +42,12 @@ def split_paths(onnx_path: str | os.PathLike) -> dict[str, Path]:
     path = Path(onnx_path)
     stem = path.name[:-5] if path.name.endswith(".onnx") else path.name
     return {"prior": path.with_name(stem + PRIOR_SUFFIX), "decoder": path.with_name(stem + DECODER_SUFFIX)}
+
+
+def int8_decoder_path(onnx_path: str | os.PathLike) -> Path:
+    """model.onnx -> model.dec.int8.onnx (the int8 vocoder beside the float pair)."""
+    decoder = split_paths(onnx_path)["decoder"]
+    return decoder.with_name(decoder.name[: -len(DECODER_SUFFIX)] + INT8_DECODER_SUFFIX)
 
 
 def decode_in_chunks(decode: DecodeFn, z: np.ndarray, f0: np.ndarray, g: np.ndarray, hop: int,
@@ -85,6 +92,7 @@ def export_split(graph: SynthesizerGraph, out_path: str | os.PathLike, names: li
 
     names / inputs / dynamic_axes: the upstream interface's input names, trace inputs and dynamic axes."""
     paths = split_paths(out_path)
+    int8_decoder_path(out_path).unlink(missing_ok=True)  # calibrated for the previous export at this path
     with torch.no_grad():
         z, g = graph.prior(*(inputs[n] for n in names))
     prior_axes = {k: v for k, v in dynamic_axes.items() if k in names}

@@ -7,6 +7,7 @@ the synthesizer call:
   synthesizer: the config, speakers and variant come from the export's manifest. When the export has its split
   pair (`model.prior.onnx` + `model.dec.onnx`, split_export.py) the vocoder runs in chunks of
   `decoder_chunk_frames` like the torch backend (bounded memory); otherwise the one-shot upstream file runs.
+  With `model.dec.int8.onnx` beside them (vocoder_int8.py), vocoder_precision="int8" decodes with it.
 
     svc = OnnxSvc("model.onnx", encoder_path="pretrain/checkpoint_best_legacy_500.pt")
     print(svc.session_info.describe())      # e.g. onnxruntime CPUExecutionProvider (intra-op threads 2, ...)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 import numpy as np
@@ -30,7 +32,7 @@ from ..timing import StageTimes
 from .export import MIN_FRAMES, read_manifest
 from .graph import SynthesizerGraph
 from .runtime import SessionInfo, make_session
-from .split_export import DecodeFn, decode_in_chunks, session_decoder, split_paths, torch_decoder
+from .split_export import DecodeFn, decode_in_chunks, int8_decoder_path, session_decoder, split_paths, torch_decoder
 
 
 def prior_noise(channels: int, frames: int, noise_scale: float, seed: int) -> torch.Tensor:
@@ -105,8 +107,8 @@ class GraphSvc(Svc):
 
     def vocoder_dtype(self, opts: ConvertOptions) -> None:
         if opts.vocoder_precision != "fp32":
-            raise OptionError(f"vocoder_precision {opts.vocoder_precision} is a torch-backend option; the export "
-                              "graph and ONNX Runtime run float32 only (use the torch backend for it).")
+            raise OptionError(f"vocoder_precision {opts.vocoder_precision} is not available on the torch export "
+                              "graph (float32 only); bf16 / fp16 are the torch backend's, int8 the ONNX backend's.")
         return None
 
     def graph_input_names(self) -> list[str]:
@@ -127,8 +129,8 @@ class GraphSvc(Svc):
             z, g = self.graph.prior(*(torch.from_numpy(np.asarray(inputs[n])) for n in names))
         return z.numpy(), g.numpy()
 
-    def chunk_decoder(self) -> tuple[DecodeFn, int]:
-        """(chunk decode function, context frames) of the vocoder."""
+    def chunk_decoder(self, opts: Optional[ConvertOptions] = None) -> tuple[DecodeFn, int]:
+        """(chunk decode function, context frames) of the vocoder for `opts`."""
         return torch_decoder(self.graph), int(self.model.dec.context_frames())
 
     def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
@@ -145,7 +147,7 @@ class GraphSvc(Svc):
         if prior is None:
             audio = self.run_graph(inputs)[..., start * self.hop_length:]
         else:
-            decode, context = self.chunk_decoder()
+            decode, context = self.chunk_decoder(opts)
             with times.part("vocoder", of="synthesizer") if times is not None else nullcontext():
                 audio = decode_in_chunks(decode, prior[0], inputs["f0"], prior[1], self.hop_length,
                                          float(self.sample_rate), context, chunk, (start, stop))
@@ -181,6 +183,7 @@ class OnnxSvc(GraphSvc):
             raise ModelError(f"'{os.path.basename(os.fspath(onnx_path))}' is an exported {self.manifest.get('kind')},"
                              " not a synthesizer.")
         self._onnx_device, self._threads = device, threads
+        self.onnx_path, self._int8_session = os.fspath(onnx_path), None
         torch_device = "cuda" if str(device).startswith("cuda") and torch.cuda.is_available() else "cpu"
         Svc.__init__(self, onnx_path, config_path or "", encoder_path=encoder_path, cluster_path=cluster_path,
                      device=torch_device, encoder=encoder, f0_weights=f0_weights)
@@ -204,12 +207,11 @@ class OnnxSvc(GraphSvc):
             self.split = None
             self.session, self.session_info = make_session(model_path, self._onnx_device, self._threads)
             self.input_names = [i.name for i in self.session.get_inputs()]
-        self._model_path = model_path
         return _ExportedModel(self.manifest, config)
 
     def run_graph(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         if self.session is None:
-            self.session, _ = make_session(self._model_path, self._onnx_device, self._threads)
+            self.session, _ = make_session(self.onnx_path, self._onnx_device, self._threads)
         return self.session.run(["audio"], {n: inputs[n] for n in self.input_names})[0]
 
     def run_prior(self, inputs: Mapping[str, np.ndarray]) -> Optional[tuple[np.ndarray, np.ndarray]]:
@@ -219,8 +221,37 @@ class OnnxSvc(GraphSvc):
         z, g = self.prior_session.run(["z", "g"], {n: inputs[n] for n in self.input_names})
         return z, g
 
-    def chunk_decoder(self) -> tuple[DecodeFn, int]:
-        return session_decoder(self.decoder_session), int(self.split["context_frames"])
+    def vocoder_dtype(self, opts: ConvertOptions) -> None:
+        """fp32, or int8 when this export has its int8 vocoder (vocoder_int8.py); anything else is refused."""
+        if opts.vocoder_precision == "int8":
+            if not self.split or opts.decoder_chunk_frames == 0:
+                raise OptionError("The int8 vocoder runs in chunks: it needs the split export (model.prior.onnx + "
+                                  "model.dec.onnx) and decoder_chunk_frames above 0.")
+            if not self.int8_path.is_file():
+                raise OptionError(f"This export has no int8 vocoder ({self.int8_path.name}); make it with `python -m "
+                                  "svc_core export-onnx -m G.pth -c config.json -o model.onnx --int8-vocoder` (or "
+                                  "pick it once in the web demo), or use vocoder_precision fp32.")
+            return None
+        if opts.vocoder_precision != "fp32":
+            raise OptionError(f"vocoder_precision {opts.vocoder_precision} is a torch-backend option; ONNX Runtime "
+                              "runs fp32 or (with an int8 export of the vocoder) int8.")
+        return None
+
+    @property
+    def int8_path(self) -> Path:
+        """Where this export's int8 vocoder is (or would be) written."""
+        return int8_decoder_path(self.onnx_path)
+
+    def int8_session(self, reload: bool = False):
+        """The ONNX Runtime session of the int8 vocoder (opened on first use)."""
+        if reload or self._int8_session is None:
+            self._int8_session, _ = make_session(self.int8_path, self._onnx_device, self._threads)
+        return self._int8_session
+
+    def chunk_decoder(self, opts: Optional[ConvertOptions] = None) -> tuple[DecodeFn, int]:
+        int8 = opts is not None and opts.vocoder_precision == "int8"
+        session = self.int8_session() if int8 else self.decoder_session
+        return session_decoder(session), int(self.split["context_frames"])
 
 
 __all__ = ["GraphSvc", "OnnxSvc", "SessionInfo", "prior_noise"]

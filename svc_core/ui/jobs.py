@@ -54,7 +54,7 @@ class ConvertRequest:
     crossfade_seconds: float = 0.0
     loudness_mix: float = 1.0
     backend: str = "torch"  # "torch" (eager) or "onnx" (ONNX Runtime, see backends.py)
-    vocoder_precision: str = "fp32"  # torch backend: fp32, or bf16 / fp16 where fast (svc_core.precision)
+    vocoder_precision: str = "fp32"  # torch: fp32, or bf16 / fp16 where fast (svc_core.precision); ONNX: fp32, int8
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword options for `Svc.slice_inference` (besides speaker/transpose/f0_predictor)."""
@@ -146,6 +146,7 @@ class JobContext:
     results_dir: Path
     max_file_size: int
     max_audio_seconds: float = 30 * 60
+    calibration_dir: Path | None = None  # audio for making a voice's int8 vocoder (None: the repo's examples/)
 
 
 @dataclass
@@ -221,6 +222,8 @@ class ConversionJob:
         try:
             if self._events.cancel.is_set():
                 raise JobCancelled()
+            if req.vocoder_precision == "int8":
+                self._prepare_int8_vocoder(svc)
             self._say(f"converting: speaker {req.speaker}, transpose {req.transpose:+g}, f0 {f0_name}"
                       + (" (auto-f0)" if req.auto_f0 else ""))
             self._events.items.put(("convert_start",))
@@ -257,6 +260,21 @@ class ConversionJob:
                   f"{times.rtf:.3f})")
         return JobResult(out_dir / name, svc.sample_rate, times, None if cached else voice.load_seconds, f0_name,
                          str(getattr(svc.encoder, "name", "?")), plot, engine)
+
+    def _prepare_int8_vocoder(self, svc: Any) -> None:
+        """Make the voice's int8 vocoder on first use (ONNX backend; the torch engine refuses int8 itself)."""
+        path = getattr(svc, "int8_path", None)
+        if path is None or path.is_file():
+            return
+        from ..onnx.vocoder_int8 import add_int8_vocoder
+
+        self._say("making this voice's int8 vocoder (once per voice): calibrating on the example clips")
+        self._events.items.put(("stage", CONVERT_START, "calibrating the int8 vocoder"))
+        folder = self.context.calibration_dir
+        entry = add_int8_vocoder(svc, [folder] if folder else None)
+        check = entry["check"]
+        self._say(f"int8 vocoder ready: {entry['quantized_layers']} convolutions int8; SNR {check['snr_db']:.1f} dB "
+                  f"against float32 on {check['clip']}")
 
     # ----------------------------------------------------------------- streaming side
     def run(self) -> Iterator[JobUpdate]:

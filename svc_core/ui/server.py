@@ -75,7 +75,8 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     library = ModelLibrary(settings.models_dir, work_dir / "uploads", settings.max_uploads,
                            shipped=settings.shipped_voices)
     cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / "onnx")
-    jobs = JobContext(library, cache, work_dir / "results", settings.max_file_size)
+    jobs = JobContext(library, cache, work_dir / "results", settings.max_file_size,
+                      calibration_dir=settings.examples_dir)
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings))
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
         gr.Markdown(f"## svc-studio · so-vits-svc 4.x voice conversion <small>v{__version__}</small>\n"

@@ -93,6 +93,26 @@ def test_vocoder_precision_choice(client, web_voice):
         assert got.shape == ref.shape and np.abs(got - ref).max() < 0.05
 
 
+def test_int8_vocoder_on_the_onnx_backend(client, server, web_voice):
+    """int8 with backend=onnx: the voice's int8 vocoder is calibrated on the example clips once and used; the
+    torch backend refuses int8 with a message and the server keeps serving."""
+    import numpy as np
+    from gradio_client.exceptions import AppError
+
+    audio, log, *_ = convert(client, web_voice.clip, backend="onnx", vocoder_precision="int8")
+    assert "making this voice's int8 vocoder" in log and "int8 vocoder ready" in log and "; vocoder int8" in log
+    assert len(list((server.state.work_dir / "onnx").glob("*.dec.int8.onnx"))) == 1
+    again, log2, *_ = convert(client, web_voice.clip, backend="onnx", vocoder_precision="int8")
+    assert "making this voice's int8 vocoder" not in log2
+    ref, _ = sf.read(convert(client, web_voice.clip, backend="onnx")[0])
+    a, _ = sf.read(audio)
+    b, _ = sf.read(again)
+    assert np.array_equal(a, b) and a.shape == ref.shape and 0 < np.abs(a - ref).max() < 0.1
+    with pytest.raises(AppError, match="int8 runs on the ONNX backend"):
+        convert(client, web_voice.clip, backend="torch", vocoder_precision="int8")
+    assert convert(client, web_voice.clip)[0]
+
+
 def test_unknown_backend_is_a_message(client, web_voice):
     from gradio_client.exceptions import AppError
 
