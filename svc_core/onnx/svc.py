@@ -227,6 +227,9 @@ class OnnxSvc(GraphSvc):
             if not self.split or opts.decoder_chunk_frames == 0:
                 raise OptionError("The int8 vocoder runs in chunks: it needs the split export (model.prior.onnx + "
                                   "model.dec.onnx) and decoder_chunk_frames above 0.")
+            if self.session_info.provider != "CPUExecutionProvider":
+                raise OptionError(f"The int8 vocoder is for CPUs (int8 dot products); this voice runs on "
+                                  f"{self.session_info.provider}, where fp32 is the fast choice.")
             if not self.int8_path.is_file():
                 raise OptionError(f"This export has no int8 vocoder ({self.int8_path.name}); make it with `python -m "
                                   "svc_core export-onnx -m G.pth -c config.json -o model.onnx --int8-vocoder` (or "

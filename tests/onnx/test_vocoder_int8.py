@@ -121,6 +121,19 @@ def test_int8_needs_its_file(exported, encoder256, clip, tmp_path):
         svc.slice_inference(*clip, "alto", f0_predictor="pm", vocoder_precision="int8", decoder_chunk_frames=0)
 
 
+def test_int8_is_for_the_cpu_provider(int8_export, clip):
+    import dataclasses
+
+    svc, _ = int8_export
+    cpu = svc.session_info
+    svc.session_info = dataclasses.replace(cpu, provider="CUDAExecutionProvider")
+    try:
+        with pytest.raises(OptionError, match="int8 vocoder is for CPUs.*CUDAExecutionProvider"):
+            svc.slice_inference(*clip, "alto", f0_predictor="pm", vocoder_precision="int8")
+    finally:
+        svc.session_info = cpu
+
+
 def test_reexport_removes_a_stale_int8_file(int8_export, exported, tmp_path):
     from svc_core.onnx import export_synthesizer
 
