@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from .precision import cpu_has_int8_dot, cpu_has_native_bf16
+
 PACKAGES = ("torch", "numpy", "onnxruntime", "gradio", "faiss-cpu", "torchcrepe", "torchfcpe",
             "praat-parselmouth", "pyworld", "librosa", "soundfile", "soxr")
 
@@ -80,6 +82,8 @@ def collect() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cuda": torch.cuda.is_available(),
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "cpu_bf16_dot": cpu_has_native_bf16(),
+        "cpu_int8_dot": cpu_has_int8_dot(),
         "pretrain_dir": os.environ.get("SVC_PRETRAIN_DIR") or os.path.abspath("pretrain"),
         "encoders": _encoders(),
         "f0_predictors": _predictors(),
@@ -94,6 +98,9 @@ def report(info: dict[str, Any] | None = None) -> str:
     lines.append(f"torchaudio: {info['torchaudio']} (svc_core does not need the real one)")
     lines.append(f"torch threads: {info['torch_threads']} of {info['cpu_count']} CPUs; CUDA: "
                  + (", ".join(info["cuda_devices"]) if info["cuda"] else "not available"))
+    yes = {True: "yes", False: "no"}
+    lines.append(f"CPU bf16 dot products: {yes[info['cpu_bf16_dot']]} (vocoder_precision bf16, torch); int8 dot "
+                 f"products: {yes[info['cpu_int8_dot']]} (int8 vocoder and encoder, ONNX Runtime: fastest with them)")
     lines.append(f"weights folder: {info['pretrain_dir']} (set SVC_PRETRAIN_DIR to change)")
     lines.append("content encoders:")
     for row in info["encoders"]:

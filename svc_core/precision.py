@@ -22,18 +22,29 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # the torch backend's
 ONNX_PRECISIONS = ("fp32", "int8")  # the ONNX backend's (int8: an export with its int8 vocoder, onnx/vocoder_int8.py)
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 dot products
+CPU_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")  # int8 dot products (x86 VNNI / AMX, ARM dotprod)
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True when the CPU does bf16 dot products in hardware (without them oneDNN emulates bf16: slower)."""
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU feature flags the kernel lists (x86 "flags", ARM "Features"); empty when unknown."""
     if not os.path.exists(cpuinfo):
-        return False
+        return frozenset()
     with open(cpuinfo, encoding="utf-8", errors="replace") as handle:
         for line in handle:
-            if line.startswith("flags"):
-                return any(flag in line.split() for flag in CPU_BF16_FLAGS)
-    return False
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[-1].split())
+    return frozenset()
+
+
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU does bf16 dot products in hardware (without them oneDNN emulates bf16: slower)."""
+    return bool(cpu_flags(cpuinfo) & set(CPU_BF16_FLAGS))
+
+
+def cpu_has_int8_dot(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU has int8 dot-product instructions, which the int8 vocoder / encoder need to gain most."""
+    return bool(cpu_flags(cpuinfo) & set(CPU_INT8_FLAGS))
 
 
 def check_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:

@@ -34,6 +34,7 @@ def test_cli_text_and_json(capsys):
     assert main(["doctor"]) == 0
     text = capsys.readouterr().out
     assert "f0 predictors:" in text and "content encoders:" in text and "torch threads" in text
+    assert "CPU bf16 dot products: " in text and "int8 dot products: " in text
     assert main(["doctor", "--json"]) == 0
     assert "encoders" in json.loads(capsys.readouterr().out)
 

@@ -7,7 +7,7 @@ import torch
 
 from factories import make_upstream_checkpoint
 from svc_core.errors import OptionError
-from svc_core.precision import available_precisions, check_precision, cpu_has_native_bf16
+from svc_core.precision import available_precisions, check_precision, cpu_has_int8_dot, cpu_has_native_bf16
 
 NATIVE_BF16 = cpu_has_native_bf16()
 
@@ -19,6 +19,12 @@ def test_flags_are_read_from_cpuinfo(tmp_path):
     without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512vl\n")
     assert cpu_has_native_bf16(str(with_bf16)) and not cpu_has_native_bf16(str(without))
     assert not cpu_has_native_bf16(str(tmp_path / "missing"))
+    assert not cpu_has_int8_dot(str(with_bf16)) and not cpu_has_int8_dot(str(tmp_path / "missing"))
+    vnni = tmp_path / "c"
+    vnni.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    arm = tmp_path / "d"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd aes pmull sha1 sha2 crc32 atomics asimddp\n")
+    assert cpu_has_int8_dot(str(vnni)) and cpu_has_int8_dot(str(arm)) and not cpu_has_native_bf16(str(arm))
 
 
 def test_checks_and_messages(monkeypatch):
