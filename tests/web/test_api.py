@@ -268,3 +268,38 @@ def test_the_starter_world_voice_through_the_page(web_voice, make_server, tmp_pa
         assert Path(audio).is_file()
     finally:
         srv.demo.close()
+
+
+def test_a_url_to_a_private_address_is_not_fetched(client, web_voice):
+    """A public link must not let callers make the server fetch from its own network (SSRF): an audio input given as
+    a URL on 127.0.0.1 is refused without a request reaching that address, and the server keeps serving."""
+    import http.server
+    import threading
+
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    hits: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            hits.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    folder = str(web_voice.clip.parent)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Handler(*a, directory=folder))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/{web_voice.clip.name}"
+        with pytest.raises(AppError) as err:
+            client.predict(audio=handle_file(url), model="demo-voice", speaker="alto", transpose=0,
+                           f0_predictor="pm", api_name=API)
+        assert hits == [] and "Traceback" not in str(err.value)  # Gradio's guard: "Hostname ... failed validation"
+    finally:
+        httpd.shutdown()
+    audio, log, *_ = convert(client, web_voice.clip)
+    assert Path(audio).is_file() and "done:" in log
