@@ -31,12 +31,16 @@ import numpy as np
 
 from ..audio import load_audio
 from ..errors import ModelError, OptionError
+from ..memory import release_free_memory
 from .export import manifest_path, read_manifest, sha256_file
 from .split_export import INT8_DECODER_SUFFIX, DecodeFn, int8_decoder_path, session_decoder, split_paths
 
 INT8_MANIFEST_KEY = "svc_studio_int8_vocoder"  # ONNX metadata entry of the int8 file (its calibration record)
-CALIBRATION_FRAMES = 96  # frames per calibration window (the calibrator keeps only each tensor's min and max;
-# onnxruntime 1.31's CalibMaxIntermediateOutputs drops data instead of merging it, so it is not used)
+CALIBRATION_FRAMES = 48  # frames per calibration window (plus the vocoder's context on each side)
+MAX_CALIBRATION_WINDOWS = 16  # spread evenly over the clips. The calibrator keeps every activation of a window
+# alive (full size: ~10 MB per frame), so short windows bound its memory (~0.9 GB at full size) and few of them its
+# time; 8-40 windows of 48 or 96 frames gave the same SNR within 0.6 dB (bench/notes.md). onnxruntime 1.31's
+# CalibMaxIntermediateOutputs drops data instead of merging it, so it is not used.
 CALIBRATION_F0 = "pm"  # f0 predictor of the calibration conversions (fast, always available)
 FLOAT_LAYERS = frozenset({"noise_convs", "cond", "conv_pre", "conv_post"})  # vocoder modules kept float32
 QUANTIZED_OPS = ("Conv",)
@@ -159,7 +163,8 @@ def add_int8_vocoder(svc: Any, clips: Optional[Sequence[str | os.PathLike]] = No
     available as vocoder_precision="int8". Returns the manifest entry."""
     files = calibration_clips(clips)
     per_clip = capture_feeds(svc, files)
-    calibration = [f for feeds in (per_clip[:-1] if len(per_clip) > 1 else per_clip) for f in feeds]
+    windows = [f for feeds in (per_clip[:-1] if len(per_clip) > 1 else per_clip) for f in feeds]
+    calibration = _spread(windows, MAX_CALIBRATION_WINDOWS)
     model_path = Path(svc.onnx_path)
     target = int8_decoder_path(model_path)
     float_path = split_paths(model_path)["decoder"]
@@ -167,7 +172,7 @@ def add_int8_vocoder(svc: Any, clips: Optional[Sequence[str | os.PathLike]] = No
     check = compare_decoders(session_decoder(svc.decoder_session), session_decoder(svc.int8_session(reload=True)),
                              per_clip[-1])
     entry.update({
-        "calibration": {"clips": [p.name for p in files[:-1] or files], "windows": len(calibration),
+        "calibration": {"clips": [p.name for p in files[:-1] or files], "windows": len(calibration), "windows_recorded": len(windows),
                         "frames_per_window": CALIBRATION_FRAMES, "f0": CALIBRATION_F0},
         "check": {"clip": files[-1].name, "held_out": len(files) > 1, **check},
         "float_decoder_sha256": sha256_file(float_path),
@@ -178,7 +183,15 @@ def add_int8_vocoder(svc: Any, clips: Optional[Sequence[str | os.PathLike]] = No
     manifest.setdefault("split", {})["int8"] = entry
     manifest_path(model_path).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     svc.manifest = manifest
+    release_free_memory()  # the calibrator's ~1 GB (full size) goes back to the system, not to this process's heap
     return entry
+
+
+def _spread(items: list, limit: int) -> list:
+    """At most `limit` of `items`, evenly spaced from first to last."""
+    if len(items) <= limit:
+        return items
+    return [items[round(i * (len(items) - 1) / (limit - 1))] for i in range(limit)]
 
 
 def _record(path: Path, entry: dict[str, Any]) -> None:

@@ -13,8 +13,8 @@ from audio_factories import sung_phrase
 from svc_core.errors import OptionError
 from svc_core.onnx import OnnxSvc
 from svc_core.onnx.split_export import int8_decoder_path, split_paths
-from svc_core.onnx.vocoder_int8 import (FLOAT_LAYERS, INT8_MANIFEST_KEY, add_int8_vocoder, calibration_clips,
-                                        compare_decoders)
+from svc_core.onnx.vocoder_int8 import (FLOAT_LAYERS, INT8_MANIFEST_KEY, MAX_CALIBRATION_WINDOWS, _spread,
+                                        add_int8_vocoder, calibration_clips, compare_decoders)
 
 
 def _copy_export(src, dst):
@@ -47,7 +47,9 @@ def test_calibration_writes_the_file_and_records_it(int8_export):
 
     path = int8_decoder_path(svc.onnx_path)
     assert path.is_file() and path.name == "model.dec.int8.onnx" and entry["file"] == path.name
-    assert entry["calibration"]["clips"] == ["clip0.wav", "clip1.wav"] and entry["calibration"]["windows"] >= 2
+    calibration = entry["calibration"]
+    assert calibration["clips"] == ["clip0.wav", "clip1.wav"]
+    assert 2 <= calibration["windows"] == min(calibration["windows_recorded"], MAX_CALIBRATION_WINDOWS)
     check = entry["check"]
     assert check["clip"] == "clip2.wav" and check["held_out"] is True and check["windows"] >= 1
     assert 15.0 < check["snr_db"] < 80.0 and check["max_abs_diff"] > 0  # close to float32, and not float32
@@ -151,6 +153,11 @@ def test_torch_backend_refuses_int8(exported, encoder256, clip):
     with pytest.raises(OptionError, match="int8 runs on the ONNX backend"):
         Svc(e.model, e.config, encoder_path=str(encoder256)).slice_inference(*clip, "alto", f0_predictor="pm",
                                                                               vocoder_precision="int8")
+
+
+def test_windows_are_spread_over_the_clips():
+    assert _spread(list(range(5)), 16) == [0, 1, 2, 3, 4]
+    assert _spread(list(range(40)), 4) == [0, 13, 26, 39]
 
 
 def test_calibration_clips(tmp_path, clips_dir):
