@@ -26,3 +26,27 @@ def apply() -> None:
             os.environ[key] = value
         else:
             os.environ.setdefault(key, value)
+
+
+URL_REFUSAL = ("This server does not fetch audio from URLs: upload or record the file instead (a public link must "
+               "not make the server reach out to other machines).")
+
+
+def refuse_url_inputs() -> None:
+    """Make Gradio refuse file inputs given as http(s) URLs instead of downloading them.
+
+    The page always uploads files; only API callers can pass a URL, which Gradio would fetch server-side. Its SSRF
+    guard blocks private addresses but then asks dns.google about the hostname, and public URLs are fetched: both are
+    outbound connections this server promises not to make. Call after `import gradio`."""
+    import gradio
+    from gradio import processing_utils
+
+    async def refuse_async(url: str, cache_dir: str) -> str:
+        raise gradio.Error(URL_REFUSAL)
+
+    def refuse(url: str, cache_dir: str) -> str:
+        raise gradio.Error(URL_REFUSAL)
+
+    processing_utils.async_ssrf_protected_download = refuse_async
+    processing_utils.ssrf_protected_download = refuse
+    processing_utils.save_url_to_cache = refuse

@@ -19,6 +19,8 @@ offline.apply()
 
 import gradio as gr  # noqa: E402  (after offline.apply)
 
+offline.refuse_url_inputs()
+
 from .. import __version__  # noqa: E402
 from ..tunnel.panel import build_app_panel, supervisor_for_app  # noqa: E402  (issue #5)
 from .convert_tab import ConvertTabContext, build_convert_tab  # noqa: E402
