@@ -10,6 +10,7 @@ import torch
 
 from .errors import AudioError, OptionError, SvcError
 from .paths import require_file
+from .precision import ONNX_PRECISIONS, PRECISIONS
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -50,7 +51,7 @@ def _add_infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--auto-f0", action="store_true", help="predict f0 with the model (speech; ignores -t)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
-    p.add_argument("--vocoder-precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
+    p.add_argument("--vocoder-precision", choices=PRECISIONS + ONNX_PRECISIONS[1:], default="fp32",
                    help="torch backend: bf16 (CPUs with AVX512-BF16/AMX, or CUDA) or fp16 (CUDA) runs the vocoder "
                         "~2x faster, not bit-exact (max abs 3e-3 on a trained voice); ONNX backend: int8 (an export "
                         "made with --int8-vocoder), 2.3-2.8x faster, not bit-exact (default fp32)")

@@ -15,7 +15,7 @@ offline.apply()
 import gradio as gr  # noqa: E402  (after offline.apply)
 
 from ..errors import SvcError
-from ..precision import available_precisions
+from ..precision import ONNX_PRECISIONS, available_precisions
 from . import backends, views
 from .jobs import ConversionJob, ConvertRequest, JobContext, JobUpdate
 from .models import UPLOAD_SUFFIXES, WHERE_TO_GET_MODELS, ModelLibrary
@@ -125,7 +125,8 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                                      label="Loudness mix (1 = the model's envelope, 0 = the input's)")
             backend = gr.Radio([(label, key) for key, label in backends.BACKEND_LABELS.items()], value=backends.TORCH,
                                label="Backend (the page shows which execution provider ran)", elem_id="backend-picker")
-            precision = gr.Dropdown(available_precisions(ctx.jobs.cache.device) + ["int8"], value="fp32",
+            choices = available_precisions(ctx.jobs.cache.device) + list(ONNX_PRECISIONS[1:])  # int8: ONNX backend
+            precision = gr.Dropdown(choices, value="fp32",
                                     elem_id="precision-picker",
                                     label="Vocoder precision (torch: bf16/fp16, ~2x faster vocoder, within ~3e-3 of "
                                           "fp32 on a trained voice; ONNX: int8, 2.3-2.8x faster, calibrated once per "
