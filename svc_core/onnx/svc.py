@@ -183,7 +183,8 @@ class OnnxSvc(GraphSvc):
             raise ModelError(f"'{os.path.basename(os.fspath(onnx_path))}' is an exported {self.manifest.get('kind')},"
                              " not a synthesizer.")
         self._onnx_device, self._threads = device, threads
-        self.onnx_path, self._int8_session = os.fspath(onnx_path), None
+        self.onnx_path = os.fspath(onnx_path)
+        self._decoder_session = self._int8_session = None  # vocoder sessions, opened on first use
         torch_device = "cuda" if str(device).startswith("cuda") and torch.cuda.is_available() else "cpu"
         Svc.__init__(self, onnx_path, config_path or "", encoder_path=encoder_path, cluster_path=cluster_path,
                      device=torch_device, encoder=encoder, f0_weights=f0_weights)
@@ -198,10 +199,10 @@ class OnnxSvc(GraphSvc):
         self.split = self.manifest.get("split")
         paths = split_paths(model_path)
         if self.split and all(p.is_file() for p in paths.values()):
-            # chunked decoding: the one-shot file is only opened if a caller turns chunking off
+            # chunked decoding: the one-shot file is only opened if a caller turns chunking off, and each vocoder
+            # file (float32, int8) when a conversion first uses it
             self.session = None
             self.prior_session, self.session_info = make_session(paths["prior"], self._onnx_device, self._threads)
-            self.decoder_session, _ = make_session(paths["decoder"], self._onnx_device, self._threads)
             self.input_names = [i.name for i in self.prior_session.get_inputs()]
         else:
             self.split = None
@@ -244,6 +245,19 @@ class OnnxSvc(GraphSvc):
     def int8_path(self) -> Path:
         """Where this export's int8 vocoder is (or would be) written."""
         return int8_decoder_path(self.onnx_path)
+
+    @property
+    def decoder_session(self):
+        """The ONNX Runtime session of the float32 vocoder (opened on first use: a voice that only ever decodes
+        in int8 does not load it)."""
+        if self._decoder_session is None:
+            self._decoder_session, _ = make_session(split_paths(self.onnx_path)["decoder"], self._onnx_device,
+                                                    self._threads)
+        return self._decoder_session
+
+    @decoder_session.setter
+    def decoder_session(self, session) -> None:
+        self._decoder_session = session
 
     def int8_session(self, reload: bool = False):
         """The ONNX Runtime session of the int8 vocoder (opened on first use)."""

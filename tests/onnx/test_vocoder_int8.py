@@ -98,6 +98,18 @@ def test_int8_conversion_is_close_to_float(int8_export, clip):
     assert np.array_equal(again, b)  # deterministic
 
 
+
+def test_vocoder_sessions_open_on_first_use(int8_export, encoder256, clip):
+    """A voice converting only in int8 never loads the float32 vocoder (and the other way round)."""
+    svc, _ = int8_export
+    int8_only = OnnxSvc(svc.onnx_path, encoder_path=str(encoder256))
+    assert int8_only._decoder_session is None and int8_only._int8_session is None
+    int8_only.slice_inference(*clip, "tenor", f0_predictor="pm", vocoder_precision="int8")
+    assert int8_only._int8_session is not None and int8_only._decoder_session is None
+    float_only = OnnxSvc(svc.onnx_path, encoder_path=str(encoder256))
+    float_only.slice_inference(*clip, "tenor", f0_predictor="pm")
+    assert float_only._decoder_session is not None and float_only._int8_session is None
+
 def test_capture_and_compare(int8_export, clips_dir):
     """capture_feeds records the vocoder's inputs without decoding; a decoder compared with itself is exact."""
     from svc_core.onnx.split_export import session_decoder
