@@ -26,7 +26,8 @@ def command(name: str):
 def _add_infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", required=True,
                    help="generator checkpoint G_*.pth, or an export-onnx .onnx file (runs on ONNX Runtime)")
-    p.add_argument("-c", "--config", default=None, help="the model's config.json (optional for .onnx files)")
+    p.add_argument("-c", "--config", default=None, help="the model's config.json (optional for our .onnx exports; "
+                   "an upstream <name>_SoVits.onnx uses the one beside it when not given)")
     p.add_argument("-i", "--input", required=True, help="audio file to convert (any rate, mono or stereo)")
     p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac), written at the model rate")
     p.add_argument("-s", "--speaker", required=True, help="speaker name from config.json (or its numeric id)")

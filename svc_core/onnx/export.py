@@ -202,17 +202,37 @@ def _store_manifest(path: Path, manifest: dict[str, Any]) -> None:
     manifest_path(path).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
-def read_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of an exported file: the sidecar JSON if present, else the ONNX metadata entry."""
+def load_proto(onnx_path: str | os.PathLike):
+    """The ModelProto of an ONNX file without its external weights; ModelError for a file that is not ONNX."""
+    import onnx
+
+    try:
+        return onnx.load(os.fspath(onnx_path), load_external_data=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # protobuf raises DecodeError and friends for files that are not ONNX
+        raise ModelError(f"'{os.path.basename(os.fspath(onnx_path))}' is not a readable ONNX file "
+                         f"({type(err).__name__}: {err}).") from err
+
+
+def find_manifest(onnx_path: str | os.PathLike) -> Optional[dict[str, Any]]:
+    """The manifest of an exported file: the sidecar JSON if present, else the ONNX metadata entry, else None."""
     side = manifest_path(onnx_path)
     if side.is_file():
         return json.loads(side.read_text(encoding="utf-8"))
-    import onnx
-
-    proto = onnx.load(os.fspath(onnx_path), load_external_data=False)
+    proto = load_proto(onnx_path)
     for prop in proto.metadata_props:
         if prop.key == MANIFEST_KEY:
             return json.loads(prop.value)
+    return None
+
+
+def read_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of an exported file; ModelError when it has none."""
+    manifest = find_manifest(onnx_path)
+    if manifest is not None:
+        return manifest
+    side = manifest_path(onnx_path)
     raise ModelError(f"'{os.path.basename(os.fspath(onnx_path))}' has no svc-studio manifest (neither "
                      f"{side.name} nor ONNX metadata '{MANIFEST_KEY}'); export it with `python -m svc_core "
                      "export-onnx`.")

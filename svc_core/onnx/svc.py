@@ -29,10 +29,11 @@ from ..errors import ModelError, OptionError
 from ..options import ConvertOptions
 from ..pipeline import Svc
 from ..timing import StageTimes
-from .export import MIN_FRAMES, read_manifest
+from .export import MIN_FRAMES, find_manifest
 from .graph import SynthesizerGraph
 from .runtime import SessionInfo, make_session
 from .split_export import DecodeFn, decode_in_chunks, int8_decoder_path, session_decoder, split_paths, torch_decoder
+from .upstream_file import upstream_manifest
 
 
 def prior_noise(channels: int, frames: int, noise_scale: float, seed: int) -> torch.Tensor:
@@ -178,7 +179,8 @@ class OnnxSvc(GraphSvc):
                  encoder_path: Optional[str] = None, cluster_path: Optional[str] = None, device: str = "auto",
                  encoder: Union[str, ContentEncoder, None] = None, f0_weights: Optional[Mapping[str, str]] = None,
                  threads: Optional[int] = None) -> None:
-        self.manifest = read_manifest(onnx_path)
+        manifest = find_manifest(onnx_path)  # an upstream export has none: derived from its graph and config.json
+        self.manifest = manifest if manifest is not None else upstream_manifest(onnx_path, config_path)
         if self.manifest.get("kind") != "synthesizer":
             raise ModelError(f"'{os.path.basename(os.fspath(onnx_path))}' is an exported {self.manifest.get('kind')},"
                              " not a synthesizer.")

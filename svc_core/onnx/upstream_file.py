@@ -1,0 +1,89 @@
+"""Synthesizer files exported by upstream so-vits-svc 4.x (`onnx_export.py` -> `checkpoints/{name}/{name}_SoVits.onnx`),
+or by any tool with its interface: they carry no svc-studio manifest, so `OnnxSvc` derives one from the graph's
+inputs and the model's config.json.
+
+    svc = OnnxSvc("checkpoints/nyaru/nyaru_SoVits.onnx", "checkpoints/nyaru/config.json",
+                  encoder_path="pretrain/checkpoint_best_legacy_500.pt")
+
+Without -c, a config.json beside the file is used. Such a file runs in one call per slice (no split pair, so no
+chunked vocoder and no int8 vocoder): re-export the G_*.pth with `export-onnx` for those.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from ..config import load_config
+from ..errors import ModelError
+from .export import load_proto
+
+UPSTREAM_INPUTS = ("c", "f0", "mel2ph", "uv", "noise", "sid")  # spec h; "vol" only for vol_embedding models
+UPSTREAM_OUTPUT = "audio"
+UPSTREAM_FORMAT = "upstream-onnx"  # the derived manifest's "format"
+_ONNX_FLOAT, _ONNX_INT64 = 1, 7  # onnx.TensorProto element types
+
+
+def _inputs(onnx_path: Path) -> tuple[dict[str, tuple[int, list]], list[str]]:
+    """({input name: (element type, dims with None for dynamic axes)}, output names) of an ONNX file."""
+    graph = load_proto(onnx_path).graph
+    inputs = {}
+    for item in graph.input:
+        tensor = item.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        inputs[item.name] = (tensor.elem_type, dims)
+    return inputs, [o.name for o in graph.output]
+
+
+def find_config(onnx_path: Path, config_path: Optional[str | os.PathLike]) -> Path:
+    """The config.json to use with an upstream file: the one given, else the one beside it."""
+    if config_path:
+        return Path(config_path)
+    beside = onnx_path.with_name("config.json")
+    if beside.is_file():
+        return beside
+    raise ModelError(f"'{onnx_path.name}' has no svc-studio manifest, so it needs the config.json of the model it "
+                     f"was exported from (upstream keeps it beside the export: checkpoints/<name>/config.json). Give "
+                     "it with -c / config_path, or re-export the G_*.pth with `python -m svc_core export-onnx`.")
+
+
+def upstream_manifest(onnx_path: str | os.PathLike, config_path: Optional[str | os.PathLike]) -> dict[str, Any]:
+    """A manifest for an upstream-exported synthesizer, from its graph inputs and config.json; ModelError when the
+    file does not have upstream's interface or does not match the config."""
+    path = Path(onnx_path)
+    inputs, outputs = _inputs(path)
+    missing = [n for n in UPSTREAM_INPUTS if n not in inputs]
+    if missing or UPSTREAM_OUTPUT not in outputs:
+        raise ModelError(f"'{path.name}' is not a so-vits-svc synthesizer export: it has inputs "
+                         f"{', '.join(inputs) or 'none'} and outputs {', '.join(outputs) or 'none'}, but upstream's "
+                         f"interface is inputs {', '.join(UPSTREAM_INPUTS)} (+ vol) and output '{UPSTREAM_OUTPUT}'.")
+    config_file = find_config(path, config_path)
+    config = load_config(config_file)
+    ssl_dim = inputs["c"][1][-1] if len(inputs["c"][1]) == 3 else None
+    if ssl_dim and ssl_dim != config.model.ssl_dim:
+        raise ModelError(f"'{path.name}' takes {ssl_dim}-dim content units but {config_file.name} says ssl_dim "
+                         f"{config.model.ssl_dim} ({config.speech_encoder}): use the config.json of the model this "
+                         "file was exported from.")
+    sid_type, sid_dims = inputs["sid"]
+    speaker_mix = sid_type == _ONNX_FLOAT
+    if not speaker_mix and sid_type != _ONNX_INT64:
+        raise ModelError(f"'{path.name}': input 'sid' is neither int64 (a speaker id) nor float32 (speaker-mix "
+                         "weights), as upstream's exports have it.")
+    n_speakers = (sid_dims[-1] if speaker_mix and len(sid_dims) == 2 and sid_dims[-1] else config.model.n_speakers)
+    if speaker_mix and n_speakers != config.model.n_speakers:
+        raise ModelError(f"'{path.name}' mixes {n_speakers} speakers but {config_file.name} has "
+                         f"{config.model.n_speakers}: use the config.json this file was exported from.")
+    noise_dims = inputs["noise"][1]
+    inter = noise_dims[1] if len(noise_dims) == 3 and noise_dims[1] else config.model.inter_channels
+    return {
+        "format": UPSTREAM_FORMAT, "kind": "synthesizer", "file": path.name,
+        "config": json.loads(config_file.read_text(encoding="utf-8-sig")), "config_file": str(config_file),
+        "speech_encoder": config.speech_encoder, "sample_rate": int(config.sampling_rate),
+        "hop_length": int(config.hop_length), "ssl_dim": int(config.model.ssl_dim), "inter_channels": int(inter),
+        "n_speakers": int(n_speakers), "speakers": dict(config.spk), "speaker_mix": speaker_mix,
+        "vol_embedding": "vol" in inputs, "split": None,
+    }
+
+
+__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "find_config", "upstream_manifest"]
