@@ -89,8 +89,9 @@ def capture_feeds(svc: Any, clips: Sequence[Path]) -> list[list[Feed]]:
     """Per clip, the vocoder inputs of `svc`'s float pipeline in windows of CALIBRATION_FRAMES (the speakers
     taken in turn, so every speaker's conditioning is seen); nothing is decoded."""
     if not getattr(svc, "split", None):
-        raise ModelError("The int8 vocoder needs the split export (model.prior.onnx + model.dec.onnx); re-export "
-                         "without --no-split.")
+        raise ModelError("The int8 vocoder needs the split export (model.prior.onnx + model.dec.onnx), which "
+                         "upstream's exports and --no-split exports lack: export the G_*.pth with `python -m svc_core "
+                         "export-onnx` (without --no-split).")
     per_clip = []
     for i, clip in enumerate(clips):
         wav, sr = load_audio(clip)

@@ -4,7 +4,8 @@ The ONNX backend exports the voice's generator once (`svc_core.onnx.export_synth
 folder, keyed by the sha256 of the checkpoint and config, and reuses the file for later loads and restarts that
 keep the work folder; its content encoder is exported the same way (float32, keyed by the weights' sha256) and runs
 on ONNX Runtime too, falling back to torch when an encoder cannot be exported. `describe(svc)` is the line the page
-shows for "which backend / execution provider ran".
+shows for "which backend / execution provider ran". A voice that is only an ONNX file (upstream's
+`<name>_SoVits.onnx`) runs on ONNX Runtime whichever backend is asked for (`backend_for`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ def check_backend(name: str | None) -> str:
     if name not in BACKENDS:
         raise OptionError(f"Unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}.")
     return name
+
+
+def backend_for(entry: ModelEntry, name: str | None) -> str:
+    """The backend that runs `entry` when `name` is asked for: ONNX for a voice that is only an ONNX file."""
+    backend = check_backend(name)
+    return ONNX if entry.onnx_only else backend
 
 
 def _export_once(target: Path, extra: list[Path], export) -> Path:
@@ -83,12 +90,12 @@ def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, expor
     voice's export when the caller already has it (else `onnx_file_for`)."""
     from ..pipeline import Svc
 
-    if check_backend(backend) == TORCH:
+    if backend_for(entry, backend) == TORCH:
         return Svc(entry.model_path, entry.config_path, cluster_path=entry.cluster_path, device=device,
                    encoder=encoder)
     from ..onnx import OnnxSvc
 
-    path = onnx_path or onnx_file_for(entry, export_dir)
+    path = onnx_path or (entry.model_path if entry.onnx_only else onnx_file_for(entry, export_dir))
     return OnnxSvc(path, entry.config_path, cluster_path=entry.cluster_path, encoder=encoder,
                    device="cuda" if str(device).startswith("cuda") else "auto")
 
@@ -105,5 +112,5 @@ def describe(svc: Any) -> str:
     return f"torch eager on {getattr(svc, 'device', 'cpu')} ({torch.get_num_threads()} threads)"
 
 
-__all__ = ["BACKENDS", "BACKEND_LABELS", "ONNX", "TORCH", "check_backend", "describe", "load_voice",
+__all__ = ["BACKENDS", "BACKEND_LABELS", "ONNX", "TORCH", "backend_for", "check_backend", "describe", "load_voice",
            "onnx_encoder_for", "onnx_file_for"]

@@ -202,9 +202,11 @@ class ConversionJob:
         wav, sr = load_audio(path, max_seconds=ctx.max_audio_seconds)
         self._say(f"input: {len(wav) / sr:.2f} s at {sr} Hz")
         entry = ctx.library.get(req.model)
-        backend = backends.check_backend(req.backend)
+        backend = backends.backend_for(entry, req.backend)
+        if backend != backends.check_backend(req.backend):
+            self._say(f"{entry.key} is an ONNX file ({entry.model_path.name}): it runs on ONNX Runtime")
         if ctx.cache.peek(entry.key, backend) is None:
-            extra = " and exporting it to ONNX" if backend == backends.ONNX else ""
+            extra = " and exporting it to ONNX" if backend == backends.ONNX and not entry.onnx_only else ""
             self._say(f"loading voice {entry.key} (first use{extra})")
             self._events.items.put(("stage", 0.02, f"loading voice {entry.key}"))
         voice, cached = ctx.cache.get(entry, backend)

@@ -1,7 +1,7 @@
 """The voices the page offers: folders under the models directory, plus models people upload.
 
-A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step wins when there are several),
-its `config.json`, and optionally a cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`). Uploads are copied
+A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step wins when there are several) or,
+without one, an ONNX export (upstream's `<name>_SoVits.onnx`, or ours), its `config.json`, and optionally a cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`). Uploads are copied
 into a fresh folder under the work dir and checked by loading them through svc_core (safe loading only: no code
 stored in a file ever runs). Uploaded voices get an unguessable id and are listed only in the uploader's session.
 """
@@ -23,6 +23,7 @@ GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 CLUSTER_SUFFIXES = (".pkl", ".index")
 UPLOAD_SUFFIXES = (".pth", ".json", ".pt", ".pkl", ".index")
 UPLOAD_PREFIX = "upload-"
+ONNX_COMPANIONS = (".prior.onnx", ".dec.onnx", ".dec.int8.onnx", ".int8.onnx")  # not synthesizer exports themselves
 
 WHERE_TO_GET_MODELS = (
     "so-vits-svc 4.0/4.1 voices are trained with so-vits-svc (github.com/svc-develop-team/so-vits-svc) and many "
@@ -44,6 +45,11 @@ class ModelEntry:
     speech_encoder: str
     uploaded: bool = False
 
+    @property
+    def onnx_only(self) -> bool:
+        """The voice is an ONNX export without its G_*.pth: it runs on ONNX Runtime whichever backend is asked."""
+        return self.model_path.suffix.lower() == ".onnx"
+
 
 def _generator_step(path: Path) -> int:
     match = GENERATOR_PATTERN.match(path.name)
@@ -56,7 +62,24 @@ def _pick_generator(folder: Path) -> Path:
                             key=_generator_step)
         if candidates:
             return candidates[-1]
-    raise ModelError(f"no G_*.pth generator (or W_*.pth WORLD voice) in {folder.name}/")
+    exported = _pick_onnx(folder)  # else an ONNX export (upstream's <name>_SoVits.onnx or ours)
+    if exported is not None:
+        return exported
+    raise ModelError(f"no G_*.pth generator (or W_*.pth WORLD voice, or <name>_SoVits.onnx export) in {folder.name}/")
+
+
+def _pick_onnx(folder: Path) -> Path | None:
+    """The folder's synthesizer export: `*_SoVits.onnx` (upstream's name), else `model.onnx`, else its only .onnx
+    file (our split / int8 companions do not count); ModelError when several could be it."""
+    files = sorted(p for p in folder.glob("*.onnx") if p.is_file() and not p.name.lower().endswith(ONNX_COMPANIONS))
+    for group in ([p for p in files if p.name.lower().endswith("_sovits.onnx")],
+                  [p for p in files if p.name == "model.onnx"], files):
+        if len(group) == 1:
+            return group[0]
+        if group:
+            raise ModelError(f"several ONNX files in {folder.name}/ ({', '.join(p.name for p in group)}): keep the "
+                             "synthesizer export only, named <name>_SoVits.onnx or model.onnx")
+    return None
 
 
 def _pick_cluster(folder: Path) -> Path | None:
@@ -78,7 +101,7 @@ def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntr
     speakers = tuple(name for name, _ in sorted(config.spk.items(), key=lambda kv: kv[1])) or tuple(
         str(i) for i in range(config.n_speakers))
     cluster = _pick_cluster(folder)
-    extra = f", {cluster.name}" if cluster else ""
+    extra = (f", {cluster.name}" if cluster else "") + (", ONNX file" if model_path.suffix.lower() == ".onnx" else "")
     n = len(speakers)
     label = f"{key} ({n} speaker{'s' if n != 1 else ''}, {config.speech_encoder}{extra})"
     return ModelEntry(key, label, model_path, config_path, cluster, speakers, config.speech_encoder, uploaded)

@@ -78,7 +78,7 @@ class VoiceCache:
 
         from ..config import load_config
 
-        backend = backends.check_backend(backend)
+        backend = backends.backend_for(entry, backend)
         key = f"{entry.key}|{backend}"
         with self._lock:
             voice = self._voices.get(key)
@@ -88,7 +88,9 @@ class VoiceCache:
             start = time.perf_counter()
             config = load_config(entry.config_path)
             onnx_path = None
-            if backend == backends.ONNX:  # export the generator first: it refuses WORLD voices before any
+            if entry.onnx_only:
+                onnx_path = entry.model_path
+            elif backend == backends.ONNX:  # export the generator first: it refuses WORLD voices before any
                 onnx_path = backends.onnx_file_for(entry, self.export_dir)  # encoder export is spent on them
             encoder = self._encoder(entry, int(config.model.ssl_dim), backend)
             svc = backends.load_voice(entry, backend, encoder, self.device, self.export_dir, onnx_path)

@@ -305,3 +305,53 @@ def test_a_url_input_is_not_fetched(client, web_voice, outbound):
     assert outbound() == []
     audio, log, *_ = convert(client, web_voice.clip)
     assert Path(audio).is_file() and "done:" in log
+
+
+def test_an_upstream_onnx_voice_through_the_page(web_voice, make_server, tmp_path):
+    """A voice folder holding upstream's <name>_SoVits.onnx + config.json (no G_*.pth) runs on ONNX Runtime even
+    when torch is asked for; the int8 vocoder it cannot have is a message and the server keeps serving."""
+    import dataclasses
+    import shutil
+
+    import onnx
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from svc_core.onnx import MANIFEST_KEY, export_synthesizer
+
+    folder = tmp_path / "models" / "onnx-voice"
+    source = web_voice.models_dir / "demo-voice"
+    export_synthesizer(source / "G_0.pth", source / "config.json", tmp_path / "model.onnx", split=False)
+    proto = onnx.load(str(tmp_path / "model.onnx"))
+    kept = [p for p in proto.metadata_props if p.key != MANIFEST_KEY]  # upstream's exporter writes no manifest
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    folder.mkdir(parents=True)
+    onnx.save(proto, str(folder / "nyaru_SoVits.onnx"))
+    shutil.copy(source / "config.json", folder / "config.json")
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    clip = examples / "phrase.wav"  # a clip of its own (see the WORLD-voice test for why)
+    sf.write(clip, 0.9 * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
+    voice = dataclasses.replace(web_voice, models_dir=tmp_path / "models", examples_dir=examples)
+    srv = make_server(voice, tmp_path / "work")
+    try:
+        assert any("onnx-voice" in label and "ONNX file" in label for label, _ in srv.state.library.choices())
+        client = Client(srv.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "dl"))
+
+        def run(**extra):
+            return client.predict(audio=handle_file(str(clip)), model="onnx-voice", speaker="tenor", transpose=0,
+                                  f0_predictor="pm", api_name=API, **extra)
+
+        audio, log, *_ = run()  # backend left at torch
+        assert "onnx-voice is an ONNX file (nyaru_SoVits.onnx): it runs on ONNX Runtime" in log
+        assert "backend: onnxruntime CPUExecutionProvider" in log and "exporting" not in log
+        assert abs(sf.info(audio).duration - 2.0) < 0.05
+        assert not list((tmp_path / "work").rglob("*.prior.onnx"))  # nothing was exported for it
+        with pytest.raises(AppError) as err:
+            run(backend="onnx", vocoder_precision="int8")
+        assert "split export" in str(err.value) and "Traceback" not in str(err.value)
+        again, *_ = run(backend="onnx")
+        assert Path(again).is_file()
+    finally:
+        srv.demo.close()

@@ -69,7 +69,27 @@ def test_scan_finds_voice_and_explains_skipped(web_voice, tmp_path):
     entry = scan.entries[0]
     assert entry.model_path.name == "G_800.pth"  # the highest step
     assert entry.speakers == ("alto", "tenor", "bass") and entry.speech_encoder == "vec256l9"
-    assert scan.problems == ("only-config: no G_*.pth generator (or W_*.pth WORLD voice) in only-config/",)
+    assert scan.problems == ("only-config: no G_*.pth generator (or W_*.pth WORLD voice, or <name>_SoVits.onnx "
+                             "export) in only-config/",)
+
+
+def test_scan_finds_onnx_only_voices(web_voice, tmp_path):
+    """A folder with an ONNX export and no G_*.pth is a voice; our split / int8 companions are not candidates."""
+    models = tmp_path / "models"
+    config = web_voice.models_dir / "demo-voice" / "config.json"
+    for name, files in {"upstream": ["nyaru_SoVits.onnx", "vec-256-layer-9.onnx"],
+                        "ours": ["model.onnx", "model.prior.onnx", "model.dec.onnx", "model.dec.int8.onnx"],
+                        "unclear": ["a.onnx", "b.onnx"]}.items():
+        (models / name).mkdir(parents=True)
+        shutil.copy(config, models / name / "config.json")
+        for file in files:
+            (models / name / file).write_bytes(b"onnx")
+    scan = scan_models_dir(models)
+    picked = {e.key: e.model_path.name for e in scan.entries}
+    assert picked == {"ours": "model.onnx", "upstream": "nyaru_SoVits.onnx"}
+    assert all(e.onnx_only and "ONNX file" in e.label for e in scan.entries)
+    assert scan.problems == ("unclear: several ONNX files in unclear/ (a.onnx, b.onnx): keep the synthesizer export "
+                             "only, named <name>_SoVits.onnx or model.onnx",)
 
 
 def test_empty_models_dir_says_what_to_load(tmp_path):
