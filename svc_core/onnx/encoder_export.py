@@ -30,7 +30,7 @@ from torch import nn
 from ..constants import ENCODER_SAMPLE_RATE
 from ..encoders.base import ContentEncoder
 from ..errors import ModelError
-from .export import MANIFEST_FORMAT, OPSET, _store_manifest, read_manifest, sha256_file
+from .export import MANIFEST_FORMAT, OPSET, _store_manifest, find_manifest, read_manifest, sha256_file
 
 CHECK_SECONDS = (1.37, 3.1)  # lengths of the export check clips (neither is the traced length)
 TRACE_SECONDS = 2.0
@@ -219,7 +219,11 @@ class OnnxEncoder(ContentEncoder):
         super().__init__()
         from .runtime import make_session
 
-        manifest = read_manifest(path)
+        manifest = find_manifest(path)
+        if manifest is None:  # an upstream-style file (MoeSS's vec-768-layer-12.onnx, ...)
+            from .upstream_file import upstream_encoder_manifest
+
+            manifest = upstream_encoder_manifest(path)
         if manifest.get("kind") != "encoder":
             raise ModelError(f"'{os.path.basename(os.fspath(path))}' is an exported {manifest.get('kind')}, not a "
                              "content encoder.")
@@ -233,8 +237,11 @@ class OnnxEncoder(ContentEncoder):
         return self  # the session's provider is fixed when it is made
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
-        out = self.session.run(["features"], {"wav": wav.detach().cpu().numpy().astype(np.float32)})[0]
-        return torch.from_numpy(out)
+        wav = wav.detach().cpu().numpy().astype(np.float32)
+        if "input" in self.manifest:  # upstream layout: [1, 1, N] -> [1, T, C]
+            out = self.session.run([self.manifest["output"]], {self.manifest["input"]: wav[None]})[0]
+            return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 2, 1)))
+        return torch.from_numpy(self.session.run(["features"], {"wav": wav})[0])
 
 
 __all__ = ["EncoderGraph", "OnnxEncoder", "export_encoder", "feature_error", "int8_path", "quantize_encoder"]

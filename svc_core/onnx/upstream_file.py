@@ -1,6 +1,10 @@
-"""Synthesizer files exported by upstream so-vits-svc 4.x (`onnx_export.py` -> `checkpoints/{name}/{name}_SoVits.onnx`),
-or by any tool with its interface: they carry no svc-studio manifest, so `OnnxSvc` derives one from the graph's
-inputs and the model's config.json.
+"""ONNX files made outside svc-studio, which carry no manifest of ours:
+
+* synthesizers exported by upstream so-vits-svc 4.x (`onnx_export.py` -> `checkpoints/{name}/{name}_SoVits.onnx`), or
+  by any tool with its interface: `OnnxSvc` derives a manifest from the graph's inputs and the model's config.json;
+* the content encoders upstream's `*-onnx` speech encoders load (MoeSS's `vec-768-layer-12.onnx`,
+  `vec-256-layer-9.onnx`, `hubert-soft.onnx`, ...: wav [1, 1, N] at 16 kHz -> features [1, T, C]): `OnnxEncoder`
+  takes the encoder from the file name and the width from the graph.
 
     svc = OnnxSvc("checkpoints/nyaru/nyaru_SoVits.onnx", "checkpoints/nyaru/config.json",
                   encoder_path="pretrain/checkpoint_best_legacy_500.pt")
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -86,4 +91,37 @@ def upstream_manifest(onnx_path: str | os.PathLike, config_path: Optional[str | 
     }
 
 
-__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "find_config", "upstream_manifest"]
+ENCODER_NAMES = ((re.compile(r"vec-?(256|768)-?layer-?(9|12)", re.IGNORECASE), "vec{0}l{1}"),
+                 (re.compile(r"hubert-?_?soft", re.IGNORECASE), "hubertsoft"))  # file name -> our encoder name
+
+
+def upstream_encoder_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
+    """A manifest for an upstream-style ONNX content encoder (one input [1, 1, N], one output [1, T, C]); ModelError
+    when the graph or the file name does not say which encoder it is."""
+    from ..encoders import encoder_info
+
+    path = Path(onnx_path)
+    inputs, outputs = _inputs(path)
+    proto_outputs = {o.name: [d.dim_value if d.HasField("dim_value") else None
+                              for d in o.type.tensor_type.shape.dim] for o in load_proto(path).graph.output}
+    dims = proto_outputs[outputs[0]] if len(outputs) == 1 else []
+    if len(inputs) != 1 or len(next(iter(inputs.values()))[1]) != 3 or len(dims) != 3:
+        raise ModelError(f"'{path.name}' has no svc-studio manifest and is not an upstream-style content encoder "
+                         f"(one input [1, 1, N] -> one output [1, T, C]): it has inputs {', '.join(inputs) or 'none'}"
+                         f" and outputs {', '.join(outputs) or 'none'}. Export encoders with `python -m svc_core "
+                         "export-onnx --encoder NAME`.")
+    name = next((template.format(*match.groups()) for pattern, template in ENCODER_NAMES
+                 for match in [pattern.search(path.stem)] if match), None)
+    if name is None:
+        raise ModelError(f"Which encoder is '{path.name}'? Upstream's ONNX encoders are named by what they give "
+                         "(vec-768-layer-12.onnx, vec-256-layer-9.onnx, vec-768-layer-9.onnx, vec-256-layer-12.onnx, "
+                         "hubert-soft.onnx): rename the file accordingly.")
+    dim = encoder_info(name).dim
+    if dims[2] and dims[2] != dim:
+        raise ModelError(f"'{path.name}' gives {dims[2]}-dim features, but its name says {name} ({dim}).")
+    return {"format": UPSTREAM_FORMAT, "kind": "encoder", "file": path.name, "encoder": name, "dim": dim,
+            "min_samples": 400, "layout": "upstream: wav [1, 1, N] -> features [1, T, C]",
+            "input": next(iter(inputs)), "output": outputs[0]}
+
+
+__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "find_config", "upstream_encoder_manifest", "upstream_manifest"]

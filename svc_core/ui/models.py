@@ -1,9 +1,10 @@
 """The voices the page offers: folders under the models directory, plus models people upload.
 
 A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step wins when there are several) or,
-without one, an ONNX export (upstream's `<name>_SoVits.onnx`, or ours), its `config.json`, and optionally a cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`). Uploads are copied
-into a fresh folder under the work dir and checked by loading them through svc_core (safe loading only: no code
-stored in a file ever runs). Uploaded voices get an unguessable id and are listed only in the uploader's session.
+without one, an ONNX export (upstream's `<name>_SoVits.onnx`, or ours), its `config.json`, and optionally a
+cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`). Uploads are copied into a fresh folder under the work
+dir and checked by loading them through svc_core (safe loading only: no code stored in a file ever runs). Uploaded
+voices get an unguessable id and are listed only in the uploader's session.
 """
 from __future__ import annotations
 

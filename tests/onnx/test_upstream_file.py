@@ -1,8 +1,10 @@
-"""Synthesizer files with upstream's ONNX interface but no svc-studio manifest (svc_core/onnx/upstream_file.py).
+"""ONNX files with upstream's interfaces but no svc-studio manifest (svc_core/onnx/upstream_file.py).
 
-Upstream's exporter cannot run here (it needs upstream's code), so the files are our exports made into what
-upstream's exporter leaves: the graph with upstream's input/output names, dtypes and dynamic axes (spec h), named
-`{name}_SoVits.onnx`, with no manifest (neither the sidecar JSON nor the metadata entry) and no split pair.
+Upstream's exporters cannot run here (they need upstream's code), so the files are our exports made into what
+upstream leaves: synthesizers with upstream's input/output names, dtypes and dynamic axes (spec h), named
+`{name}_SoVits.onnx`, with no manifest (neither the sidecar JSON nor the metadata entry) and no split pair; content
+encoders in the layout upstream's `*-onnx` encoders load (MoeSS's `vec-256-layer-9.onnx`: one input [1, 1, N], one
+output [1, T, C], any tensor names).
 """
 from __future__ import annotations
 
@@ -74,12 +76,80 @@ def test_other_files_are_refused_with_a_message(exported, tmp_path):
         OnnxSvc(junk, exported["mix"].config)
 
 
-def test_cli_infers_with_an_upstream_file(exported, encoder256, clip, tmp_path, capsys):
+def _as_upstream_encoder(ours, target):
+    """Our encoder export (wav [1, N] -> features [1, C, T]) rewired to upstream's layout: source [1, 1, N] -> embed
+    [1, T, C], with no manifest."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(ours))
+    graph = model.graph
+    dim = graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    for node in graph.node:
+        node.input[:] = ["wav_2d" if name == "wav" else name for name in node.input]
+    graph.initializer.append(helper.make_tensor("squeeze_axes", TensorProto.INT64, [1], [1]))
+    graph.node.insert(0, helper.make_node("Squeeze", ["source", "squeeze_axes"], ["wav_2d"]))
+    graph.node.append(helper.make_node("Transpose", ["features"], ["embed"], perm=[0, 2, 1]))
+    del graph.input[:], graph.output[:], model.metadata_props[:]
+    graph.input.append(helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 1, "n"]))
+    graph.output.append(helper.make_tensor_value_info("embed", TensorProto.FLOAT, [1, "t", dim]))
+    onnx.save(model, str(target))
+    return target
+
+
+@pytest.fixture(scope="module")
+def encoder_files(encoder256, tmp_path_factory):
+    from svc_core.onnx import export_encoder
+
+    folder = tmp_path_factory.mktemp("upstream-encoder")
+    ours = folder / "ours" / "vec256l9.onnx"
+    export_encoder("vec256l9", encoder256, ours)
+    return ours, _as_upstream_encoder(ours, folder / "vec-256-layer-9.onnx")
+
+
+def test_upstream_style_encoder_gives_our_features(encoder_files, exported, clip, tmp_path):
+    from svc_core.onnx import OnnxEncoder
+
+    ours, theirs = encoder_files
+    enc = OnnxEncoder(theirs)
+    assert (enc.name, enc.dim, enc.manifest["format"]) == ("vec256l9", 256, UPSTREAM_FORMAT)
+    wav16 = np.random.default_rng(1).standard_normal(16000 * 2).astype(np.float32) * 0.1
+    got, want = enc.encode(wav16), OnnxEncoder(ours).encode(wav16)
+    assert got.shape == want.shape == (1, 256, want.shape[2]) and float((got - want).abs().max()) < 1e-5
+    assert got.is_contiguous()
+    # the whole pipeline with both files from upstream's side (synthesizer + encoder) and the config
+    path = _as_upstream(exported["mix"], tmp_path / "nyaru")
+    out = OnnxSvc(path, encoder=enc).slice_inference(*clip, "alto", f0_predictor="pm")
+    ref = OnnxSvc(path, encoder=OnnxEncoder(ours)).slice_inference(*clip, "alto", f0_predictor="pm")
+    assert np.abs(out - ref).max() < 1e-4
+
+
+def test_upstream_style_encoder_refusals(encoder_files, exported, tmp_path):
+    from svc_core.onnx import OnnxEncoder
+
+    _, theirs = encoder_files
+    unnamed = tmp_path / "my_encoder.onnx"
+    shutil.copy(theirs, unnamed)
+    with pytest.raises(ModelError, match="Which encoder is 'my_encoder.onnx'.*vec-768-layer-12.onnx"):
+        OnnxEncoder(unnamed)
+    misnamed = tmp_path / "vec-768-layer-12.onnx"
+    shutil.copy(theirs, misnamed)
+    with pytest.raises(ModelError, match="gives 256-dim features, but its name says vec768l12"):
+        OnnxEncoder(misnamed)
+    synth = _as_upstream(exported["mix"], tmp_path / "synth", with_config=False)
+    with pytest.raises(ModelError, match="not an upstream-style content encoder"):
+        OnnxEncoder(synth)
+
+
+def test_cli_infers_with_an_upstream_file(exported, encoder_files, clip, tmp_path, capsys):
+    """Synthesizer and content encoder both in upstream's ONNX layouts (as in a MoeVoiceStudio setup)."""
     from svc_core.cli import main
 
     path = _as_upstream(exported["mix"], tmp_path / "nyaru")
     sf.write(tmp_path / "in.wav", clip[0], clip[1])
-    assert main(["infer", "-m", str(path), "-c", str(path.with_name("config.json")), "--encoder", str(encoder256),
-                 "-i", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.wav"), "-s", "bass", "--f0", "pm"]) == 0
-    assert "synthesizer: onnxruntime" in capsys.readouterr().out
+    assert main(["infer", "-m", str(path), "-c", str(path.with_name("config.json")),
+                 "--encoder", str(encoder_files[1]), "-i", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.wav"),
+                 "-s", "bass", "--f0", "pm"]) == 0
+    out = capsys.readouterr().out
+    assert "synthesizer: onnxruntime" in out and "encoder: vec256l9" in out
     assert abs(sf.info(str(tmp_path / "out.wav")).duration - 3.0) < 0.05
