@@ -95,6 +95,13 @@ ENCODER_NAMES = ((re.compile(r"vec-?(256|768)-?layer-?(9|12)", re.IGNORECASE), "
                  (re.compile(r"hubert-?_?soft", re.IGNORECASE), "hubertsoft"))  # file name -> our encoder name
 
 
+def encoder_name_of(path: str | os.PathLike) -> Optional[str]:
+    """'vec-768-layer-12.onnx' -> 'vec768l12', 'hubert-soft.onnx' -> 'hubertsoft'; None for other names."""
+    stem = Path(path).stem
+    return next((template.format(*match.groups()) for pattern, template in ENCODER_NAMES
+                 for match in [pattern.search(stem)] if match), None)
+
+
 def upstream_encoder_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
     """A manifest for an upstream-style ONNX content encoder (one input [1, 1, N], one output [1, T, C]); ModelError
     when the graph or the file name does not say which encoder it is."""
@@ -110,8 +117,7 @@ def upstream_encoder_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
                          f"(one input [1, 1, N] -> one output [1, T, C]): it has inputs {', '.join(inputs) or 'none'}"
                          f" and outputs {', '.join(outputs) or 'none'}. Export encoders with `python -m svc_core "
                          "export-onnx --encoder NAME`.")
-    name = next((template.format(*match.groups()) for pattern, template in ENCODER_NAMES
-                 for match in [pattern.search(path.stem)] if match), None)
+    name = encoder_name_of(path)
     if name is None:
         raise ModelError(f"Which encoder is '{path.name}'? Upstream's ONNX encoders are named by what they give "
                          "(vec-768-layer-12.onnx, vec-256-layer-9.onnx, vec-768-layer-9.onnx, vec-256-layer-12.onnx, "
@@ -124,4 +130,5 @@ def upstream_encoder_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
             "input": next(iter(inputs)), "output": outputs[0]}
 
 
-__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "find_config", "upstream_encoder_manifest", "upstream_manifest"]
+__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "encoder_name_of", "find_config", "upstream_encoder_manifest",
+           "upstream_manifest"]

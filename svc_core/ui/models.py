@@ -71,8 +71,12 @@ def _pick_generator(folder: Path) -> Path:
 
 def _pick_onnx(folder: Path) -> Path | None:
     """The folder's synthesizer export: `*_SoVits.onnx` (upstream's name), else `model.onnx`, else its only .onnx
-    file (our split / int8 companions do not count); ModelError when several could be it."""
-    files = sorted(p for p in folder.glob("*.onnx") if p.is_file() and not p.name.lower().endswith(ONNX_COMPANIONS))
+    file (our split / int8 companions and upstream-named content encoders do not count); ModelError when several
+    could be it."""
+    from ..onnx.upstream_file import encoder_name_of
+
+    files = sorted(p for p in folder.glob("*.onnx") if p.is_file() and not p.name.lower().endswith(ONNX_COMPANIONS)
+                   and encoder_name_of(p) is None)  # vec-768-layer-12.onnx & co. are content encoders
     for group in ([p for p in files if p.name.lower().endswith("_sovits.onnx")],
                   [p for p in files if p.name == "model.onnx"], files):
         if len(group) == 1:

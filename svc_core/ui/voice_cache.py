@@ -47,12 +47,15 @@ class VoiceCache:
 
     def _encoder(self, entry: ModelEntry, ssl_dim: int, backend: str = backends.TORCH):
         """The voice's content encoder: its weights file inside the voice folder if it ships one (starter voices
-        carry theirs), else the shared one from ./pretrain or $SVC_PRETRAIN_DIR. For the ONNX backend, that
+        carry theirs; an upstream-style ONNX encoder there runs on ONNX Runtime), else the shared one from ./pretrain or $SVC_PRETRAIN_DIR. For the ONNX backend, that
         encoder exported to ONNX (backends.onnx_encoder_for); if the export fails, the torch one (logged)."""
         from ..encoders import encoder_info, expected_encoder, get_encoder
         from ..errors import MissingWeightsError
 
         name = expected_encoder(ssl_dim, entry.speech_encoder)
+        exported = self._bundled_onnx_encoder(entry, name)
+        if exported is not None:
+            return exported
         bundled = entry.model_path.parent / encoder_info(name).default_file
         path = str(bundled) if bundled.is_file() else None
         key = f"{name}@{path}" if path else name
@@ -69,6 +72,22 @@ class VoiceCache:
             return self._encoders[f"{key}|onnx"]
         if key not in self._encoders:
             self._encoders[key] = get_encoder(name, path=path, device=self.device)
+        return self._encoders[key]
+
+    def _bundled_onnx_encoder(self, entry: ModelEntry, name: str):
+        """The encoder `name` as an upstream-style ONNX file in the voice folder (MoeSS's vec-768-layer-12.onnx
+        & co., svc_core.onnx.upstream_file), on ONNX Runtime whatever the backend; None when there is none."""
+        from ..onnx.upstream_file import encoder_name_of
+
+        files = sorted(p for p in entry.model_path.parent.glob("*.onnx") if encoder_name_of(p) == name)
+        if not files:
+            return None
+        key = f"{name}@{files[0]}"
+        if key not in self._encoders:
+            from ..onnx import OnnxEncoder
+
+            self._encoders[key] = OnnxEncoder(files[0], device="cuda" if str(self.device).startswith("cuda")
+                                              else "auto")
         return self._encoders[key]
 
     def get(self, entry: ModelEntry, backend: str = backends.TORCH) -> tuple[LoadedVoice, bool]:

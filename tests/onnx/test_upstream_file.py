@@ -14,25 +14,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from upstream_onnx_factories import as_upstream_encoder, as_upstream_synthesizer
 from svc_core.errors import ModelError, OptionError
-from svc_core.onnx import MANIFEST_KEY, OnnxSvc
+from svc_core.onnx import OnnxSvc
 from svc_core.onnx.upstream_file import UPSTREAM_FORMAT, upstream_manifest
 
 
 def _as_upstream(exported, folder, with_config=True):
-    """`folder/nyaru_SoVits.onnx` (+ config.json beside it, as upstream's checkpoints/<name>/ layout)."""
-    import onnx
-
-    folder.mkdir(parents=True, exist_ok=True)
-    proto = onnx.load(str(exported.onnx))
-    kept = [p for p in proto.metadata_props if p.key != MANIFEST_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    target = folder / "nyaru_SoVits.onnx"
-    onnx.save(proto, str(target))
-    if with_config:
-        shutil.copy(exported.config, folder / "config.json")
-    return target
+    return as_upstream_synthesizer(exported.onnx, exported.config, folder, with_config)
 
 
 @pytest.mark.parametrize("variant, encoder, speaker", [("mix", "encoder256", "tenor"), ("vol", "encoder768", 0)])
@@ -76,27 +65,6 @@ def test_other_files_are_refused_with_a_message(exported, tmp_path):
         OnnxSvc(junk, exported["mix"].config)
 
 
-def _as_upstream_encoder(ours, target):
-    """Our encoder export (wav [1, N] -> features [1, C, T]) rewired to upstream's layout: source [1, 1, N] -> embed
-    [1, T, C], with no manifest."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    model = onnx.load(str(ours))
-    graph = model.graph
-    dim = graph.output[0].type.tensor_type.shape.dim[1].dim_value
-    for node in graph.node:
-        node.input[:] = ["wav_2d" if name == "wav" else name for name in node.input]
-    graph.initializer.append(helper.make_tensor("squeeze_axes", TensorProto.INT64, [1], [1]))
-    graph.node.insert(0, helper.make_node("Squeeze", ["source", "squeeze_axes"], ["wav_2d"]))
-    graph.node.append(helper.make_node("Transpose", ["features"], ["embed"], perm=[0, 2, 1]))
-    del graph.input[:], graph.output[:], model.metadata_props[:]
-    graph.input.append(helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 1, "n"]))
-    graph.output.append(helper.make_tensor_value_info("embed", TensorProto.FLOAT, [1, "t", dim]))
-    onnx.save(model, str(target))
-    return target
-
-
 @pytest.fixture(scope="module")
 def encoder_files(encoder256, tmp_path_factory):
     from svc_core.onnx import export_encoder
@@ -104,7 +72,7 @@ def encoder_files(encoder256, tmp_path_factory):
     folder = tmp_path_factory.mktemp("upstream-encoder")
     ours = folder / "ours" / "vec256l9.onnx"
     export_encoder("vec256l9", encoder256, ours)
-    return ours, _as_upstream_encoder(ours, folder / "vec-256-layer-9.onnx")
+    return ours, as_upstream_encoder(ours, folder / "vec-256-layer-9.onnx")
 
 
 def test_upstream_style_encoder_gives_our_features(encoder_files, exported, clip, tmp_path):

@@ -308,27 +308,23 @@ def test_a_url_input_is_not_fetched(client, web_voice, outbound):
 
 
 def test_an_upstream_onnx_voice_through_the_page(web_voice, make_server, tmp_path):
-    """A voice folder holding upstream's <name>_SoVits.onnx + config.json (no G_*.pth) runs on ONNX Runtime even
-    when torch is asked for; the int8 vocoder it cannot have is a message and the server keeps serving."""
+    """A voice folder as upstream / MoeVoiceStudio users have it (<name>_SoVits.onnx, config.json and the content
+    encoder as vec-256-layer-9.onnx, no G_*.pth) runs on ONNX Runtime even when torch is asked for; the int8
+    vocoder it cannot have is a message and the server keeps serving."""
     import dataclasses
-    import shutil
 
-    import onnx
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from svc_core.onnx import MANIFEST_KEY, export_synthesizer
+    from svc_core.onnx import export_encoder, export_synthesizer
+    from upstream_onnx_factories import as_upstream_encoder, as_upstream_synthesizer
 
     folder = tmp_path / "models" / "onnx-voice"
     source = web_voice.models_dir / "demo-voice"
-    export_synthesizer(source / "G_0.pth", source / "config.json", tmp_path / "model.onnx", split=False)
-    proto = onnx.load(str(tmp_path / "model.onnx"))
-    kept = [p for p in proto.metadata_props if p.key != MANIFEST_KEY]  # upstream's exporter writes no manifest
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    folder.mkdir(parents=True)
-    onnx.save(proto, str(folder / "nyaru_SoVits.onnx"))
-    shutil.copy(source / "config.json", folder / "config.json")
+    export_synthesizer(source / "G_0.pth", source / "config.json", tmp_path / "ours" / "model.onnx", split=False)
+    as_upstream_synthesizer(tmp_path / "ours" / "model.onnx", source / "config.json", folder)
+    export_encoder("vec256l9", None, tmp_path / "ours" / "vec256l9.onnx")  # the server's pretrain weights
+    as_upstream_encoder(tmp_path / "ours" / "vec256l9.onnx", folder / "vec-256-layer-9.onnx")
     examples = tmp_path / "examples"
     examples.mkdir()
     clip = examples / "phrase.wav"  # a clip of its own (see the WORLD-voice test for why)
@@ -336,7 +332,8 @@ def test_an_upstream_onnx_voice_through_the_page(web_voice, make_server, tmp_pat
     voice = dataclasses.replace(web_voice, models_dir=tmp_path / "models", examples_dir=examples)
     srv = make_server(voice, tmp_path / "work")
     try:
-        assert any("onnx-voice" in label and "ONNX file" in label for label, _ in srv.state.library.choices())
+        assert [label for label, _ in srv.state.library.choices() if "onnx-voice" in label] == [
+            "onnx-voice (3 speakers, vec256l9, ONNX file)"]
         client = Client(srv.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "dl"))
 
         def run(**extra):
@@ -345,9 +342,9 @@ def test_an_upstream_onnx_voice_through_the_page(web_voice, make_server, tmp_pat
 
         audio, log, *_ = run()  # backend left at torch
         assert "onnx-voice is an ONNX file (nyaru_SoVits.onnx): it runs on ONNX Runtime" in log
-        assert "backend: onnxruntime CPUExecutionProvider" in log and "exporting" not in log
-        assert abs(sf.info(audio).duration - 2.0) < 0.05
-        assert not list((tmp_path / "work").rglob("*.prior.onnx"))  # nothing was exported for it
+        assert "backend: onnxruntime CPUExecutionProvider" in log and "encoder on ONNX Runtime" in log
+        assert "exporting" not in log and abs(sf.info(audio).duration - 2.0) < 0.05
+        assert not list((tmp_path / "work").rglob("*.onnx"))  # nothing was exported for it
         with pytest.raises(AppError) as err:
             run(backend="onnx", vocoder_precision="int8")
         assert "split export" in str(err.value) and "Traceback" not in str(err.value)
