@@ -32,6 +32,7 @@ from ..checkpoint import load_synthesizer
 from ..constants import DEFAULT_SEED
 from ..errors import ModelError, OptionError
 from .graph import NOISE_TABLE_LEN, SynthesizerGraph
+from .moevs import descriptor_for
 
 OPSET = 17  # >= upstream's 16; 17 adds nothing we rely on but is ORT's best-covered CPU opset for these ops
 MANIFEST_KEY = "svc_studio_manifest"
@@ -99,16 +100,6 @@ def dummy_inputs(model: torch.nn.Module, speaker_mix: bool, frames: int = DUMMY_
     return inputs
 
 
-def moevoicestudio_descriptor(config, name: str, speaker_mix: bool) -> dict[str, Any]:
-    """Upstream's MoeVoiceStudio descriptor (checkpoints/{name}.json) for this model."""
-    gin = int(config.model.gin_channels)
-    return {"Folder": name, "Name": name, "Type": "SoVits", "Rate": int(config.sampling_rate),
-            "Hop": int(config.hop_length), "Hubert": f"vec-{gin}-layer-{12 if gin == 768 else 9}",
-            "SoVits4": True, "SoVits3": False, "CharaMix": bool(speaker_mix),
-            "Volume": bool(config.model.vol_embedding), "HiddenSize": gin,
-            "Characters": list(config.spk), "Cluster": ""}
-
-
 def export_synthesizer(model_path: str | os.PathLike, config_path: str | os.PathLike,
                        out_path: str | os.PathLike, speaker_mix: Optional[bool] = None, opset: int = OPSET,
                        verify: bool = True, split: bool = True) -> dict[str, Any]:
@@ -158,7 +149,7 @@ def export_synthesizer(model_path: str | os.PathLike, config_path: str | os.Path
         "nsf_source": {"phase": "accumulated at frame rate (upstream ONNX mode)",
                        "initial_phase_seed": DEFAULT_SEED, "noise": f"fixed table {NOISE_TABLE_LEN} x 9, repeated"},
         "prior_noise": "caller passes randn(1, inter_channels, T) * noise_scale (svc_core: seeded like infer)",
-        "moevoicestudio": moevoicestudio_descriptor(config, out_path.stem, speaker_mix),
+        "moevoicestudio": descriptor_for(config, out_path.stem, speaker_mix),
         "exported_with": {"torch": torch.__version__, "onnx": onnx.__version__},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -33,7 +33,7 @@ from .export import MIN_FRAMES, find_manifest
 from .graph import SynthesizerGraph
 from .runtime import SessionInfo, make_session
 from .split_export import DecodeFn, decode_in_chunks, int8_decoder_path, session_decoder, split_paths, torch_decoder
-from .upstream_file import upstream_manifest
+from .upstream_file import UPSTREAM_FORMAT, upstream_manifest
 
 
 def prior_noise(channels: int, frames: int, noise_scale: float, seed: int) -> torch.Tensor:
@@ -196,8 +196,10 @@ class OnnxSvc(GraphSvc):
         self.has_vol = self.model.emb_vol is not None
 
     def _load_model(self, model_path: str, config_path: str, device: str) -> _ExportedModel:
-        config = load_config(config_path) if config_path else config_from_dict(self.manifest["config"],
-                                                                                source=f"{model_path} manifest")
+        if config_path and self.manifest.get("format") != UPSTREAM_FORMAT:
+            config = load_config(config_path)
+        else:  # ours: the manifest's copy; upstream's: the config.json or descriptor read for its manifest
+            config = config_from_dict(self.manifest["config"], source=f"{model_path} manifest")
         self.split = self.manifest.get("split")
         paths = split_paths(model_path)
         if self.split and all(p.is_file() for p in paths.values()):

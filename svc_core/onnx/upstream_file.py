@@ -14,15 +14,14 @@ chunked vocoder and no int8 vocoder): re-export the G_*.pth with `export-onnx` f
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import load_config
 from ..errors import ModelError
 from .export import load_proto
+from .moevs import descriptor_candidates, find_descriptor, load_voice_config
 
 UPSTREAM_INPUTS = ("c", "f0", "mel2ph", "uv", "noise", "sid")  # spec h; "vol" only for vol_embedding models
 UPSTREAM_OUTPUT = "audio"
@@ -42,15 +41,21 @@ def _inputs(onnx_path: Path) -> tuple[dict[str, tuple[int, list]], list[str]]:
 
 
 def find_config(onnx_path: Path, config_path: Optional[str | os.PathLike]) -> Path:
-    """The config.json to use with an upstream file: the one given, else the one beside it."""
+    """The config to use with an upstream file: the one given, else config.json beside it, else its
+    MoeVoiceStudio descriptor (moevs.py)."""
     if config_path:
         return Path(config_path)
     beside = onnx_path.with_name("config.json")
     if beside.is_file():
         return beside
+    descriptor = find_descriptor(onnx_path)
+    if descriptor is not None:
+        return descriptor
     raise ModelError(f"'{onnx_path.name}' has no svc-studio manifest, so it needs the config.json of the model it "
-                     f"was exported from (upstream keeps it beside the export: checkpoints/<name>/config.json). Give "
-                     "it with -c / config_path, or re-export the G_*.pth with `python -m svc_core export-onnx`.")
+                     f"was exported from (upstream keeps it beside the export: checkpoints/<name>/config.json) or "
+                     f"its MoeVoiceStudio descriptor ({' or '.join(p.name for p in descriptor_candidates(onnx_path))}"
+                     "). Give it with -c / config_path, or re-export the G_*.pth with `python -m svc_core "
+                     "export-onnx`.")
 
 
 def upstream_manifest(onnx_path: str | os.PathLike, config_path: Optional[str | os.PathLike]) -> dict[str, Any]:
@@ -64,7 +69,7 @@ def upstream_manifest(onnx_path: str | os.PathLike, config_path: Optional[str | 
                          f"{', '.join(inputs) or 'none'} and outputs {', '.join(outputs) or 'none'}, but upstream's "
                          f"interface is inputs {', '.join(UPSTREAM_INPUTS)} (+ vol) and output '{UPSTREAM_OUTPUT}'.")
     config_file = find_config(path, config_path)
-    config = load_config(config_file)
+    config, config_doc = load_voice_config(config_file)
     ssl_dim = inputs["c"][1][-1] if len(inputs["c"][1]) == 3 else None
     if ssl_dim and ssl_dim != config.model.ssl_dim:
         raise ModelError(f"'{path.name}' takes {ssl_dim}-dim content units but {config_file.name} says ssl_dim "
@@ -83,7 +88,7 @@ def upstream_manifest(onnx_path: str | os.PathLike, config_path: Optional[str | 
     inter = noise_dims[1] if len(noise_dims) == 3 and noise_dims[1] else config.model.inter_channels
     return {
         "format": UPSTREAM_FORMAT, "kind": "synthesizer", "file": path.name,
-        "config": json.loads(config_file.read_text(encoding="utf-8-sig")), "config_file": str(config_file),
+        "config": config_doc, "config_file": str(config_file),
         "speech_encoder": config.speech_encoder, "sample_rate": int(config.sampling_rate),
         "hop_length": int(config.hop_length), "ssl_dim": int(config.model.ssl_dim), "inter_channels": int(inter),
         "n_speakers": int(n_speakers), "speakers": dict(config.spk), "speaker_mix": speaker_mix,

@@ -1,7 +1,8 @@
 """The voices the page offers: folders under the models directory, plus models people upload.
 
 A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step wins when there are several) or,
-without one, an ONNX export (upstream's `<name>_SoVits.onnx`, or ours), its `config.json`, and optionally a
+without one, an ONNX export (upstream's `<name>_SoVits.onnx`, or ours), its `config.json` (for an ONNX file, or its
+MoeVoiceStudio descriptor: `<models_dir>/<name>.json` or inside the folder), and optionally a
 cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`). Uploads are copied into a fresh folder under the work
 dir and checked by loading them through svc_core (safe loading only: no code stored in a file ever runs). Uploaded
 voices get an unguessable id and are listed only in the uploader's session.
@@ -94,15 +95,27 @@ def _pick_cluster(folder: Path) -> Path | None:
     return files[0] if files else None
 
 
+def _folder_descriptor(folder: Path) -> Path | None:
+    """A MoeVoiceStudio descriptor for the voice folder: `<models_dir>/<folder>.json` or a descriptor inside it."""
+    from ..onnx.moevs import is_descriptor, read_json
+
+    candidates = [folder.parent / f"{folder.name}.json", *sorted(folder.glob("*.json"))]
+    return next((p for p in candidates if p.is_file() and is_descriptor(read_json(p))), None)
+
+
 def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntry:
     """Read a voice folder (config only, no weights). ModelError says what is wrong."""
-    from ..config import load_config
+    from ..onnx.moevs import load_voice_config
 
     config_path = folder / "config.json"
     if not config_path.is_file():
-        raise ModelError(f"no config.json in {folder.name}/")
+        config_path = _folder_descriptor(folder)
+        if config_path is None:
+            raise ModelError(f"no config.json in {folder.name}/")
     model_path = _pick_generator(folder)
-    config = load_config(config_path)
+    if config_path.name != "config.json" and model_path.suffix.lower() != ".onnx":
+        raise ModelError(f"no config.json in {folder.name}/ (a MoeVoiceStudio descriptor describes ONNX files only)")
+    config, _ = load_voice_config(config_path)
     speakers = tuple(name for name, _ in sorted(config.spk.items(), key=lambda kv: kv[1])) or tuple(
         str(i) for i in range(config.n_speakers))
     cluster = _pick_cluster(folder)

@@ -95,7 +95,7 @@ class VoiceCache:
         encoder, bad file, failed export) pass through."""
         import time
 
-        from ..config import load_config
+        from ..onnx.moevs import load_voice_config
 
         backend = backends.backend_for(entry, backend)
         key = f"{entry.key}|{backend}"
@@ -105,7 +105,7 @@ class VoiceCache:
                 self._voices.move_to_end(key)
                 return voice, True
             start = time.perf_counter()
-            config = load_config(entry.config_path)
+            config, _ = load_voice_config(entry.config_path)  # config.json, or an ONNX voice's descriptor
             onnx_path = None
             if entry.onnx_only:
                 onnx_path = entry.model_path

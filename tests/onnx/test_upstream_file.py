@@ -121,3 +121,46 @@ def test_cli_infers_with_an_upstream_file(exported, encoder_files, clip, tmp_pat
     out = capsys.readouterr().out
     assert "synthesizer: onnxruntime" in out and "encoder: vec256l9" in out
     assert abs(sf.info(str(tmp_path / "out.wav")).duration - 3.0) < 0.05
+
+
+def _descriptor(exported, **changes):
+    """The export's descriptor. Upstream writes HiddenSize / Hubert from gin_channels, which equals ssl_dim in every
+    real config; the small test models have gin_channels 32, so those two come from ssl_dim here."""
+    dim = exported.manifest["ssl_dim"]
+    doc = dict(exported.manifest["moevoicestudio"], Folder="nyaru", Name="nyaru", HiddenSize=dim,
+               Hubert=f"vec-{dim}-layer-{12 if dim == 768 else 9}")
+    doc.update(changes)
+    return doc
+
+
+def test_moevoicestudio_descriptor_instead_of_config(exported, encoder256, clip, tmp_path):
+    """checkpoints/nyaru.json (what upstream's exporter writes beside the folder; MoeVoiceStudio packs carry it
+    instead of config.json) is enough to run the file."""
+    import json
+
+    path = _as_upstream(exported["mix"], tmp_path / "checkpoints" / "nyaru", with_config=False)
+    (tmp_path / "checkpoints" / "nyaru.json").write_text(json.dumps(_descriptor(exported["mix"])))
+    svc = OnnxSvc(path, encoder_path=str(encoder256))
+    assert svc.manifest["config_file"].endswith("nyaru.json")
+    assert svc.speakers == ["alto", "tenor", "bass"] and svc.config.speech_encoder == "vec256l9"
+    want = OnnxSvc(exported["mix"].onnx, encoder_path=str(encoder256)).slice_inference(
+        *clip, "bass", f0_predictor="pm", decoder_chunk_frames=0)
+    got = svc.slice_inference(*clip, "bass", f0_predictor="pm")
+    assert np.abs(got - want).max() < 1e-5
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"Type": "DiffSvc"}, "describes a 'DiffSvc' model"),
+    ({"SoVits4": False, "SoVits3": True}, "so-vits-svc 3.0 model"),
+    ({"Rate": 32000}, "says 32000 Hz with hop 512"),
+    ({"HiddenSize": 768}, "does not give HiddenSize 768"),
+])
+def test_descriptors_it_cannot_use(exported, changes, message, tmp_path):
+    import json
+
+    from svc_core.onnx.moevs import load_voice_config
+
+    path = tmp_path / "nyaru.json"
+    path.write_text(json.dumps(_descriptor(exported["mix"], **changes)))
+    with pytest.raises(ModelError, match=message):
+        load_voice_config(path)

@@ -242,3 +242,21 @@ def test_shipped_voices_come_first_and_are_the_default(web_voice, tmp_path):
     assert keys[0] == "starter" and "demo-voice" in keys
     assert parse_args([]).shipped_voices == (STARTER_VOICES, STARTER_SOVITS)
     assert parse_args(["--no-starter-voices"]).shipped_voices == ()
+
+
+def test_onnx_voice_folder_with_a_moevoicestudio_descriptor(tmp_path):
+    """models/<name>.json (MoeVoiceStudio's descriptor) stands in for config.json for an ONNX voice, not a G_*.pth."""
+    import json
+
+    models = tmp_path / "models"
+    descriptor = {"Folder": "moe", "Name": "moe", "Type": "SoVits", "Rate": 44100, "Hop": 512,
+                  "Hubert": "vec-768-layer-12", "SoVits4": True, "SoVits3": False, "CharaMix": True, "Volume": False,
+                  "HiddenSize": 768, "Characters": ["aoi", "rin"], "Cluster": ""}
+    for name, model_file in (("moe", "moe_SoVits.onnx"), ("pth", "G_100.pth")):
+        (models / name).mkdir(parents=True)
+        (models / name / model_file).write_bytes(b"weights")
+        (models / f"{name}.json").write_text(json.dumps(dict(descriptor, Folder=name, Name=name)))
+    scan = scan_models_dir(models)
+    assert [(e.key, e.config_path.name, e.speakers, e.speech_encoder) for e in scan.entries] == [
+        ("moe", "moe.json", ("aoi", "rin"), "vec768l12")]
+    assert scan.problems == ("pth: no config.json in pth/ (a MoeVoiceStudio descriptor describes ONNX files only)",)

@@ -1,0 +1,96 @@
+"""MoeVoiceStudio's model descriptor (`{name}.json`, spec h), which upstream's exporter writes beside
+`{name}/{name}_SoVits.onnx` and which MoeVoiceStudio voice packs carry instead of config.json.
+
+    {"Folder": "nyaru", "Name": "nyaru", "Type": "SoVits", "Rate": 44100, "Hop": 512, "Hubert": "vec-768-layer-12",
+     "SoVits4": true, "SoVits3": false, "CharaMix": true, "Volume": false, "HiddenSize": 768,
+     "Characters": ["nyaru"], "Cluster": ""}
+
+`descriptor_for` writes one for our exports; `config_from_descriptor` turns one into a config dict (upstream's 4.1
+template with the descriptor's encoder, speakers, volume flag, rate and hop), enough to run the ONNX file.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from ..config import ENCODER_DIMS, SvcConfig, config_from_dict, load_config, template_config
+from ..constants import HOP_LENGTH, MODEL_SAMPLE_RATE
+from ..errors import ModelError
+
+SOVITS_TYPE = "SoVits"
+
+
+def descriptor_for(config: SvcConfig, name: str, speaker_mix: bool) -> dict[str, Any]:
+    """Upstream's MoeVoiceStudio descriptor (checkpoints/{name}.json) for a model with this config."""
+    gin = int(config.model.gin_channels)
+    return {"Folder": name, "Name": name, "Type": SOVITS_TYPE, "Rate": int(config.sampling_rate),
+            "Hop": int(config.hop_length), "Hubert": f"vec-{gin}-layer-{12 if gin == 768 else 9}",
+            "SoVits4": True, "SoVits3": False, "CharaMix": bool(speaker_mix),
+            "Volume": bool(config.model.vol_embedding), "HiddenSize": gin,
+            "Characters": list(config.spk), "Cluster": ""}
+
+
+def is_descriptor(doc: Any) -> bool:
+    return isinstance(doc, dict) and "Type" in doc and "Hubert" in doc and "model" not in doc
+
+
+def config_from_descriptor(doc: dict[str, Any], source: str) -> dict[str, Any]:
+    """A config.json dict for the model `doc` describes; ModelError for what it cannot describe."""
+    from .upstream_file import encoder_name_of
+
+    if doc.get("Type") != SOVITS_TYPE:
+        raise ModelError(f"{source} describes a {doc.get('Type')!r} model; only so-vits-svc ('SoVits') models run "
+                         "here.")
+    if not doc.get("SoVits4", False):
+        raise ModelError(f"{source} describes a so-vits-svc 3.0 model; only 4.x models run here.")
+    try:
+        rate, hop, hidden = int(doc["Rate"]), int(doc["Hop"]), int(doc["HiddenSize"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelError(f"{source}: the descriptor lacks a usable {err} field; use the model's config.json.") from None
+    if (rate, hop) != (MODEL_SAMPLE_RATE, HOP_LENGTH):
+        raise ModelError(f"{source} says {rate} Hz with hop {hop}; only the {MODEL_SAMPLE_RATE} Hz / hop {HOP_LENGTH} "
+                         "layout can be rebuilt from a descriptor: give the model's config.json.")
+    encoder = encoder_name_of(f"{doc.get('Hubert', '')}.onnx") or {768: "vec768l12", 256: "vec256l9"}.get(hidden)
+    encoder = encoder if encoder in ENCODER_DIMS else f"{encoder}-onnx"
+    if ENCODER_DIMS.get(encoder) != hidden:
+        raise ModelError(f"{source}: encoder {doc.get('Hubert')!r} does not give HiddenSize {hidden} features.")
+    names = [str(c) for c in doc.get("Characters") or []] or ["speaker0"]
+    config = template_config(encoder, speakers={n: i for i, n in enumerate(names)},
+                             vol_embedding=bool(doc.get("Volume", False)))
+    config["model"]["n_speakers"] = len(names)
+    return config
+
+
+def descriptor_candidates(onnx_path: Path) -> list[Path]:
+    """Where a descriptor for `.../<folder>/<name>_SoVits.onnx` sits: `.../<folder>.json` (upstream's exporter,
+    MoeVoiceStudio's Models/ folder) or `<name>.json` beside the file."""
+    stem = onnx_path.stem[: -len("_SoVits")] if onnx_path.stem.endswith("_SoVits") else onnx_path.stem
+    return [onnx_path.parent.parent / f"{onnx_path.parent.name}.json", onnx_path.with_name(f"{stem}.json")]
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def load_voice_config(path: str | os.PathLike) -> tuple[SvcConfig, dict[str, Any]]:
+    """(config, its dict) from a config.json or a MoeVoiceStudio descriptor."""
+    path = Path(path)
+    doc = read_json(path)
+    if is_descriptor(doc):
+        doc = config_from_descriptor(doc, path.name)
+        return config_from_dict(doc, source=path.name), doc
+    config = load_config(path)  # its own readable errors for anything that is not a config
+    return config, read_json(path)
+
+
+def find_descriptor(onnx_path: Path) -> Optional[Path]:
+    return next((p for p in descriptor_candidates(onnx_path) if p.is_file() and is_descriptor(read_json(p))), None)
+
+
+__all__ = ["config_from_descriptor", "descriptor_candidates", "descriptor_for", "find_descriptor", "is_descriptor",
+           "load_voice_config", "read_json"]
