@@ -16,9 +16,9 @@ the synthesizer call:
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Iterator, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ class GraphSvc(Svc):
     the mix variant when the config lists 2+ speakers)."""
 
     backend = "torch-graph"
+    _decode_override: Optional[DecodeFn] = None  # set by decoding_with
 
     def __init__(self, model_path: str | os.PathLike, config_path: str | os.PathLike, *args: Any,
                  speaker_mix: Optional[bool] = None, **kwargs: Any) -> None:
@@ -130,9 +131,23 @@ class GraphSvc(Svc):
             z, g = self.graph.prior(*(torch.from_numpy(np.asarray(inputs[n])) for n in names))
         return z.numpy(), g.numpy()
 
+    def vocoder_context(self) -> int:
+        """Frames of context the chunked vocoder decodes on each side of a chunk (its receptive field)."""
+        return int(self.model.dec.context_frames())
+
     def chunk_decoder(self, opts: Optional[ConvertOptions] = None) -> tuple[DecodeFn, int]:
         """(chunk decode function, context frames) of the vocoder for `opts`."""
-        return torch_decoder(self.graph), int(self.model.dec.context_frames())
+        return torch_decoder(self.graph), self.vocoder_context()
+
+    @contextmanager
+    def decoding_with(self, decode: DecodeFn) -> Iterator[None]:
+        """While open, the chunked vocoder calls `decode(z, f0, g, phase0, offset) -> audio [1, 1, frames * hop]`
+        instead of the model's vocoder (int8 calibration records what the vocoder is fed this way)."""
+        self._decode_override = decode
+        try:
+            yield
+        finally:
+            self._decode_override = None
 
     def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
                     vol: Optional[torch.Tensor], opts: ConvertOptions,
@@ -148,7 +163,10 @@ class GraphSvc(Svc):
         if prior is None:
             audio = self.run_graph(inputs)[..., start * self.hop_length:]
         else:
-            decode, context = self.chunk_decoder(opts)
+            if self._decode_override is not None:
+                decode, context = self._decode_override, self.vocoder_context()
+            else:
+                decode, context = self.chunk_decoder(opts)
             with times.part("vocoder", of="synthesizer") if times is not None else nullcontext():
                 audio = decode_in_chunks(decode, prior[0], inputs["f0"], prior[1], self.hop_length,
                                          float(self.sample_rate), context, chunk, (start, stop))
@@ -269,10 +287,13 @@ class OnnxSvc(GraphSvc):
             self._int8_session, _ = make_session(self.int8_path, self._onnx_device, self._threads)
         return self._int8_session
 
+    def vocoder_context(self) -> int:
+        return int(self.split["context_frames"])
+
     def chunk_decoder(self, opts: Optional[ConvertOptions] = None) -> tuple[DecodeFn, int]:
         int8 = opts is not None and opts.vocoder_precision == "int8"
         session = self.int8_session() if int8 else self.decoder_session
-        return session_decoder(session), int(self.split["context_frames"])
+        return session_decoder(session), self.vocoder_context()
 
 
 __all__ = ["GraphSvc", "OnnxSvc", "SessionInfo", "prior_noise"]

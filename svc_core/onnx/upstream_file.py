@@ -9,7 +9,7 @@
     svc = OnnxSvc("checkpoints/nyaru/nyaru_SoVits.onnx", "checkpoints/nyaru/config.json",
                   encoder_path="pretrain/checkpoint_best_legacy_500.pt")
 
-Without -c, a config.json beside the file is used. Such a file runs in one call per slice (no split pair, so no
+Without -c, a config.json beside the file is used, else its MoeVoiceStudio descriptor (moevs.py). Such a file runs in one call per slice (no split pair, so no
 chunked vocoder and no int8 vocoder): re-export the G_*.pth with `export-onnx` for those.
 """
 from __future__ import annotations
@@ -29,15 +29,18 @@ UPSTREAM_FORMAT = "upstream-onnx"  # the derived manifest's "format"
 _ONNX_FLOAT, _ONNX_INT64 = 1, 7  # onnx.TensorProto element types
 
 
-def _inputs(onnx_path: Path) -> tuple[dict[str, tuple[int, list]], list[str]]:
-    """({input name: (element type, dims with None for dynamic axes)}, output names) of an ONNX file."""
+Signature = dict[str, tuple[int, list]]  # tensor name -> (onnx element type, dims with None for dynamic axes)
+
+
+def _io(onnx_path: Path) -> tuple[Signature, Signature]:
+    """(inputs, outputs) of an ONNX file's graph."""
     graph = load_proto(onnx_path).graph
-    inputs = {}
-    for item in graph.input:
-        tensor = item.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-        inputs[item.name] = (tensor.elem_type, dims)
-    return inputs, [o.name for o in graph.output]
+
+    def signature(values) -> Signature:
+        return {v.name: (v.type.tensor_type.elem_type, [d.dim_value if d.HasField("dim_value") else None
+                                                        for d in v.type.tensor_type.shape.dim]) for v in values}
+
+    return signature(graph.input), signature(graph.output)
 
 
 def find_config(onnx_path: Path, config_path: Optional[str | os.PathLike]) -> Path:
@@ -62,7 +65,7 @@ def upstream_manifest(onnx_path: str | os.PathLike, config_path: Optional[str | 
     """A manifest for an upstream-exported synthesizer, from its graph inputs and config.json; ModelError when the
     file does not have upstream's interface or does not match the config."""
     path = Path(onnx_path)
-    inputs, outputs = _inputs(path)
+    inputs, outputs = _io(path)
     missing = [n for n in UPSTREAM_INPUTS if n not in inputs]
     if missing or UPSTREAM_OUTPUT not in outputs:
         raise ModelError(f"'{path.name}' is not a so-vits-svc synthesizer export: it has inputs "
@@ -113,10 +116,8 @@ def upstream_encoder_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
     from ..encoders import encoder_info
 
     path = Path(onnx_path)
-    inputs, outputs = _inputs(path)
-    proto_outputs = {o.name: [d.dim_value if d.HasField("dim_value") else None
-                              for d in o.type.tensor_type.shape.dim] for o in load_proto(path).graph.output}
-    dims = proto_outputs[outputs[0]] if len(outputs) == 1 else []
+    inputs, outputs = _io(path)
+    dims = next(iter(outputs.values()))[1] if len(outputs) == 1 else []
     if len(inputs) != 1 or len(next(iter(inputs.values()))[1]) != 3 or len(dims) != 3:
         raise ModelError(f"'{path.name}' has no svc-studio manifest and is not an upstream-style content encoder "
                          f"(one input [1, 1, N] -> one output [1, T, C]): it has inputs {', '.join(inputs) or 'none'}"
@@ -132,7 +133,7 @@ def upstream_encoder_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
         raise ModelError(f"'{path.name}' gives {dims[2]}-dim features, but its name says {name} ({dim}).")
     return {"format": UPSTREAM_FORMAT, "kind": "encoder", "file": path.name, "encoder": name, "dim": dim,
             "min_samples": 400, "layout": "upstream: wav [1, 1, N] -> features [1, T, C]",
-            "input": next(iter(inputs)), "output": outputs[0]}
+            "input": next(iter(inputs)), "output": next(iter(outputs))}
 
 
 __all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "encoder_name_of", "find_config", "upstream_encoder_manifest",

@@ -72,17 +72,13 @@ def calibration_clips(paths: Optional[Sequence[str | os.PathLike]] = None) -> li
 def _recording_decoder(svc: Any) -> Iterator[list[Feed]]:
     """While active, `svc`'s chunked vocoder records its inputs and returns silence instead of decoding."""
     feeds: list[Feed] = []
-    context = int(svc.split["context_frames"])
 
     def record(z, f0, g, phase0, offset):
         feeds.append(dict(zip(FEED_NAMES, (np.array(a) for a in (z, f0, g, phase0, offset)))))
         return np.zeros((1, 1, z.shape[-1] * svc.hop_length), dtype=np.float32)
 
-    svc.chunk_decoder = lambda opts=None: (record, context)
-    try:
+    with svc.decoding_with(record):
         yield feeds
-    finally:
-        del svc.chunk_decoder  # back to the class's method
 
 
 def capture_feeds(svc: Any, clips: Sequence[Path]) -> list[list[Feed]]:
