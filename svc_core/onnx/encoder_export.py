@@ -228,6 +228,7 @@ class OnnxEncoder(ContentEncoder):
             raise ModelError(f"'{os.path.basename(os.fspath(path))}' is an exported {manifest.get('kind')}, not a "
                              "content encoder.")
         self.manifest = manifest
+        self._upstream_io = (manifest["input"], manifest["output"]) if "input" in manifest else None
         self.name = str(manifest["encoder"])
         self.dim = int(manifest["dim"])
         self.min_samples = int(manifest.get("min_samples", 400))
@@ -238,8 +239,9 @@ class OnnxEncoder(ContentEncoder):
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         wav = wav.detach().cpu().numpy().astype(np.float32)
-        if "input" in self.manifest:  # upstream layout: [1, 1, N] -> [1, T, C]
-            out = self.session.run([self.manifest["output"]], {self.manifest["input"]: wav[None]})[0]
+        if self._upstream_io is not None:  # upstream layout: [1, 1, N] -> [1, T, C]
+            name_in, name_out = self._upstream_io
+            out = self.session.run([name_out], {name_in: wav[None]})[0]
             return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 2, 1)))
         return torch.from_numpy(self.session.run(["features"], {"wav": wav})[0])
 

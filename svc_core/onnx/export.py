@@ -31,6 +31,7 @@ import torch
 from ..checkpoint import load_synthesizer
 from ..constants import DEFAULT_SEED
 from ..errors import ModelError, OptionError
+from ..paths import require_file
 from .graph import NOISE_TABLE_LEN, SynthesizerGraph
 from .moevs import descriptor_for
 
@@ -194,13 +195,13 @@ def _store_manifest(path: Path, manifest: dict[str, Any]) -> None:
 
 
 def load_proto(onnx_path: str | os.PathLike):
-    """The ModelProto of an ONNX file without its external weights; ModelError for a file that is not ONNX."""
+    """The ModelProto of an ONNX file without its external weights; ModelError for a missing or empty file, or one
+    that is not ONNX."""
     import onnx
 
+    require_file(onnx_path, "ONNX file", ModelError)
     try:
         return onnx.load(os.fspath(onnx_path), load_external_data=False)
-    except FileNotFoundError:
-        raise
     except Exception as err:  # protobuf raises DecodeError and friends for files that are not ONNX
         raise ModelError(f"'{os.path.basename(os.fspath(onnx_path))}' is not a readable ONNX file "
                          f"({type(err).__name__}: {err}).") from err

@@ -63,6 +63,23 @@ def test_other_files_are_refused_with_a_message(exported, tmp_path):
     junk.write_bytes(b"\x00\x01not onnx" * 50)
     with pytest.raises(ModelError, match="junk.onnx' is not a readable ONNX file"):
         OnnxSvc(junk, exported["mix"].config)
+    from svc_core.onnx import OnnxEncoder
+
+    with pytest.raises(ModelError, match="ONNX file '.*nope.onnx' does not exist"):
+        OnnxEncoder(tmp_path / "nope.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(ModelError, match="ONNX file 'empty.onnx' is empty"):
+        OnnxSvc(tmp_path / "empty.onnx")
+
+
+def test_cli_missing_onnx_model_is_a_message(tmp_path, capsys):
+    from svc_core.cli import main
+
+    sf.write(tmp_path / "in.wav", np.zeros(4410, dtype=np.float32), 44100)
+    assert main(["infer", "-m", str(tmp_path / "nope.onnx"), "-i", str(tmp_path / "in.wav"),
+                 "-o", str(tmp_path / "out.wav"), "-s", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.onnx' does not exist" in err and "Traceback" not in err
 
 
 @pytest.fixture(scope="module")
