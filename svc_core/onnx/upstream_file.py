@@ -9,8 +9,9 @@
     svc = OnnxSvc("checkpoints/nyaru/nyaru_SoVits.onnx", "checkpoints/nyaru/config.json",
                   encoder_path="pretrain/checkpoint_best_legacy_500.pt")
 
-Without -c, a config.json beside the file is used, else its MoeVoiceStudio descriptor (moevs.py). Such a file runs in one call per slice (no split pair, so no
-chunked vocoder and no int8 vocoder): re-export the G_*.pth with `export-onnx` for those.
+Without -c, a config.json beside the file is used, else its MoeVoiceStudio descriptor (moevs.py). Such a file
+runs in one call per slice (no split pair, so no chunked vocoder and no int8 vocoder): re-export the G_*.pth with
+`export-onnx` for those.
 """
 from __future__ import annotations
 

@@ -47,8 +47,9 @@ class VoiceCache:
 
     def _encoder(self, entry: ModelEntry, ssl_dim: int, backend: str = backends.TORCH):
         """The voice's content encoder: its weights file inside the voice folder if it ships one (starter voices
-        carry theirs; an upstream-style ONNX encoder there runs on ONNX Runtime), else the shared one from ./pretrain or $SVC_PRETRAIN_DIR. For the ONNX backend, that
-        encoder exported to ONNX (backends.onnx_encoder_for); if the export fails, the torch one (logged)."""
+        carry theirs; an upstream-style ONNX encoder there runs on ONNX Runtime), else the shared one from
+        ./pretrain or $SVC_PRETRAIN_DIR. For the ONNX backend, that encoder exported to ONNX
+        (backends.onnx_encoder_for); if the export fails, the torch one (logged)."""
         from ..encoders import encoder_info, expected_encoder, get_encoder
         from ..errors import MissingWeightsError
 
