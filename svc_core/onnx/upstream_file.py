@@ -100,6 +100,39 @@ def upstream_manifest(onnx_path: str | os.PathLike, config_path: Optional[str | 
     }
 
 
+STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})  # operator sets ORT ships
+
+
+def check_self_contained(onnx_path: str | os.PathLike) -> None:
+    """ModelError unless the file keeps every weight inside itself (external-data tensors name other files on disk
+    by path) and uses only operator sets ONNX Runtime ships (no custom-op libraries). For files from strangers,
+    such as web uploads."""
+    path = Path(onnx_path)
+    proto = load_proto(path)
+    external, domains = [], {op.domain for op in proto.opset_import}
+
+    def walk(graph) -> None:
+        tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
+        for node in graph.node:
+            domains.add(node.domain)
+            for attr in node.attribute:
+                tensors += ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    walk(sub)
+        external.extend(t.name or "(unnamed)" for t in tensors if t.data_location == 1)  # TensorProto.EXTERNAL
+
+    walk(proto.graph)
+    for function in proto.functions:
+        domains.update(node.domain for node in function.node)
+    if external:
+        raise ModelError(f"'{path.name}' keeps weights in other files (external data: {', '.join(external[:3])}"
+                         f"{', ...' if len(external) > 3 else ''}); only self-contained ONNX files are accepted here.")
+    foreign = sorted(domains - STANDARD_DOMAINS - {f.domain for f in proto.functions})
+    if foreign:
+        raise ModelError(f"'{path.name}' uses operators outside ONNX Runtime's own sets ({', '.join(foreign)}); such "
+                         "files need custom-op libraries and are not accepted here.")
+
+
 ENCODER_NAMES = ((re.compile(r"vec-?(256|768)-?layer-?(9|12)", re.IGNORECASE), "vec{0}l{1}"),
                  (re.compile(r"hubert-?_?soft", re.IGNORECASE), "hubertsoft"))  # file name -> our encoder name
 
@@ -137,5 +170,5 @@ def upstream_encoder_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
             "input": next(iter(inputs)), "output": next(iter(outputs))}
 
 
-__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "encoder_name_of", "find_config", "upstream_encoder_manifest",
+__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "check_self_contained", "encoder_name_of", "find_config", "upstream_encoder_manifest",
            "upstream_manifest"]

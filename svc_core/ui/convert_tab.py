@@ -95,7 +95,8 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
             speaker = gr.Dropdown(list(first.speakers) if first else [],
                                   value=first.speakers[0] if first and first.speakers else None,
                                   label="Speaker", allow_custom_value=True, elem_id="speaker-picker")
-            with gr.Accordion("Upload a voice (G_*.pth + config.json, optional kmeans/index file)", open=first is None):
+            with gr.Accordion("Upload a voice (G_*.pth or <name>_SoVits.onnx + config.json, optional kmeans/index "
+                              "file)", open=first is None):
                 model_files = gr.File(label="Model files", file_count="multiple", file_types=list(UPLOAD_SUFFIXES),
                                       elem_id="model-upload")
                 load_upload = gr.Button("Load uploaded voice", size="sm")

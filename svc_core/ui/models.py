@@ -23,7 +23,7 @@ from ..errors import ModelError, SvcError
 
 GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 CLUSTER_SUFFIXES = (".pkl", ".index")
-UPLOAD_SUFFIXES = (".pth", ".json", ".pt", ".pkl", ".index")
+UPLOAD_SUFFIXES = (".pth", ".onnx", ".json", ".pt", ".pkl", ".index")
 UPLOAD_PREFIX = "upload-"
 ONNX_COMPANIONS = (".prior.onnx", ".dec.onnx", ".dec.int8.onnx", ".int8.onnx")  # not synthesizer exports themselves
 
@@ -150,13 +150,18 @@ def scan_models_dir(models_dir: Path, shipped: Iterable[Path] = ()) -> ScanResul
 
 def _classify_uploads(paths: Iterable[Path]) -> dict[str, Path]:
     """Uploaded files -> {"model", "config", "cluster"}; ModelError for anything missing, doubled or foreign."""
-    found: dict[str, list[Path]] = {"model": [], "config": [], "cluster": []}
+    from ..onnx.upstream_file import encoder_name_of
+
+    found: dict[str, list[Path]] = {"model": [], "config": [], "cluster": [], "encoder": []}
     for path in paths:
         suffix = path.suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
-            raise ModelError(f"'{path.name}' is not a model file. Upload a G_*.pth, its config.json and optionally "
-                             "a kmeans_*.pt, feature_and_index.pkl or .index file.")
-        if suffix == ".json":
+            raise ModelError(f"'{path.name}' is not a model file. Upload a G_*.pth (or an ONNX export such as "
+                             "<name>_SoVits.onnx), its config.json and optionally a kmeans_*.pt, feature_and_index.pkl"
+                             " or .index file, or the content encoder as vec-768-layer-12.onnx & co.")
+        if suffix == ".onnx":
+            found["encoder" if encoder_name_of(path) else "model"].append(path)
+        elif suffix == ".json":
             found["config"].append(path)
         elif suffix == ".pth" and path.name.upper().startswith("G_"):
             found["model"].append(path)
@@ -167,13 +172,42 @@ def _classify_uploads(paths: Iterable[Path]) -> dict[str, Path]:
         else:
             raise ModelError(f"'{path.name}': a .pt file is taken as a cluster file only when named kmeans*.pt.")
     if len(found["model"]) != 1:
-        raise ModelError("Upload exactly one generator checkpoint (G_*.pth); got "
+        raise ModelError("Upload exactly one generator checkpoint (G_*.pth) or ONNX export (<name>_SoVits.onnx); got "
                          f"{len(found['model']) or 'none'}.")
     if len(found["config"]) != 1:
-        raise ModelError(f"Upload the model's config.json with it; got {len(found['config']) or 'none'}.")
-    if len(found["cluster"]) > 1:
-        raise ModelError("Upload at most one cluster or index file.")
+        raise ModelError(f"Upload the model's config.json with it (for an ONNX export, its MoeVoiceStudio descriptor "
+                         f"<name>.json works too); got {len(found['config']) or 'none'}.")
+    if len(found["cluster"]) > 1 or len(found["encoder"]) > 1:
+        raise ModelError("Upload at most one cluster or index file and at most one content encoder.")
     return {kind: files[0] for kind, files in found.items() if files}
+
+
+def _check_upload(entry: ModelEntry, encoder: Path | None) -> int:
+    """Load-check an uploaded voice -> its content-unit width. A G_*.pth goes through the safe loader and the
+    config/tensor checks; an ONNX file must be self-contained (no external-data paths, no custom operators), have
+    upstream's interface matching the config, and open in ONNX Runtime; so must an uploaded ONNX encoder."""
+    from ..errors import EncoderMismatchError
+
+    if entry.onnx_only:
+        from ..onnx.runtime import make_session
+        from ..onnx.upstream_file import check_self_contained, upstream_manifest
+
+        check_self_contained(entry.model_path)
+        ssl_dim = int(upstream_manifest(entry.model_path, entry.config_path)["ssl_dim"])
+        make_session(entry.model_path, "cpu", 1)  # ONNX Runtime reads and checks the whole graph
+    else:
+        from ..checkpoint import load_synthesizer
+
+        ssl_dim = int(load_synthesizer(entry.model_path, entry.config_path).config.model.ssl_dim)
+    if encoder is not None:
+        from ..onnx import OnnxEncoder
+        from ..onnx.upstream_file import check_self_contained
+
+        check_self_contained(encoder)
+        if OnnxEncoder(encoder, device="cpu", threads=1).dim != ssl_dim:
+            raise EncoderMismatchError(f"The uploaded encoder '{encoder.name}' does not give the {ssl_dim}-dim "
+                                       "features this model takes.")
+    return ssl_dim
 
 
 class ModelLibrary:
@@ -230,28 +264,32 @@ class ModelLibrary:
 
         Raises ModelError/UnsafeFileError with the engine's message; nothing is kept when a check fails.
         """
-        from ..checkpoint import load_synthesizer
-
         sources = _classify_uploads(Path(f) for f in files)
         key = f"{UPLOAD_PREFIX}{uuid.uuid4().hex[:12]}"
         folder = self.uploads_dir / key
         folder.mkdir(parents=True)
         try:
-            model_name = sources["model"].name if GENERATOR_PATTERN.match(sources["model"].name) else "G_0.pth"
-            shutil.copyfile(sources["model"], folder / model_name)
-            shutil.copyfile(sources["config"], folder / "config.json")
+            model = sources["model"]
+            if model.suffix.lower() == ".onnx":
+                model_name = model.name if model.stem.endswith("_SoVits") else "model.onnx"
+            else:
+                model_name = model.name if GENERATOR_PATTERN.match(model.name) else "G_0.pth"
+            shutil.copyfile(model, folder / model_name)
+            shutil.copyfile(sources["config"], folder / "config.json")  # a descriptor is read by its content
+            encoder = folder / sources["encoder"].name if "encoder" in sources else None
+            if encoder is not None:
+                shutil.copyfile(sources["encoder"], encoder)
             if "cluster" in sources:
                 name = sources["cluster"].name
                 if sources["cluster"].suffix.lower() in (".pt", ".pth") and not name.lower().startswith("kmeans"):
                     name = "kmeans_" + name
                 shutil.copyfile(sources["cluster"], folder / name)
             entry = describe_folder(folder, key, uploaded=True)
-            model = load_synthesizer(entry.model_path, entry.config_path)  # safe loading + config/tensor checks
+            ssl_dim = _check_upload(entry, encoder)
             if entry.cluster_path is not None:
                 from ..retrieval import load_retrieval
 
-                load_retrieval(entry.cluster_path).check_dim(int(model.config.model.ssl_dim), entry.speech_encoder)
-            del model
+                load_retrieval(entry.cluster_path).check_dim(ssl_dim, entry.speech_encoder)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

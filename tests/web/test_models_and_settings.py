@@ -260,3 +260,85 @@ def test_onnx_voice_folder_with_a_moevoicestudio_descriptor(tmp_path):
     assert [(e.key, e.config_path.name, e.speakers, e.speech_encoder) for e in scan.entries] == [
         ("moe", "moe.json", ("aoi", "rin"), "vec768l12")]
     assert scan.problems == ("pth: no config.json in pth/ (a MoeVoiceStudio descriptor describes ONNX files only)",)
+
+
+# ------------------------------------------------------------------ ONNX uploads
+@pytest.fixture(scope="module")
+def onnx_voice_files(web_voice, tmp_path_factory):
+    """demo-voice as upstream leaves it: nyaru_SoVits.onnx, its config.json, a MoeVoiceStudio descriptor and the
+    content encoder as vec-256-layer-9.onnx (our exports rewired to upstream's layouts)."""
+    import json
+
+    from svc_core.onnx import export_encoder, export_synthesizer
+    from upstream_onnx_factories import as_upstream_encoder, as_upstream_synthesizer
+
+    root = tmp_path_factory.mktemp("onnx-upload")
+    source = web_voice.models_dir / "demo-voice"
+    manifest = export_synthesizer(source / "G_0.pth", source / "config.json", root / "ours" / "model.onnx",
+                                  split=False)
+    model = as_upstream_synthesizer(root / "ours" / "model.onnx", source / "config.json", root / "nyaru")
+    export_encoder("vec256l9", None, root / "ours" / "vec256l9.onnx")
+    encoder = as_upstream_encoder(root / "ours" / "vec256l9.onnx", root / "vec-256-layer-9.onnx")
+    descriptor = root / "nyaru.json"  # HiddenSize / Hubert from ssl_dim: the test model's gin_channels is 32
+    descriptor.write_text(json.dumps(dict(manifest["moevoicestudio"], HiddenSize=256, Hubert="vec-256-layer-9")))
+    return {"model": model, "config": model.with_name("config.json"), "descriptor": descriptor, "encoder": encoder}
+
+
+def test_onnx_upload_with_descriptor_and_encoder_converts(web_voice, onnx_voice_files, tmp_path):
+    import numpy as np
+
+    from audio_factories import sung_phrase
+    from svc_core.ui.voice_cache import VoiceCache
+
+    files = onnx_voice_files
+    library = ModelLibrary(web_voice.models_dir, tmp_path / "uploads")
+    entry = library.add_upload([files["model"], files["descriptor"], files["encoder"]])
+    assert entry.onnx_only and entry.uploaded and entry.speakers == ("alto", "tenor", "bass")
+    assert sorted(p.name for p in entry.model_path.parent.iterdir()) == [
+        "config.json", "nyaru_SoVits.onnx", "vec-256-layer-9.onnx"]
+    voice, _ = VoiceCache(export_dir=tmp_path / "exports").get(entry, "torch")
+    assert voice.backend == "onnx" and voice.svc.encoder.manifest["file"] == "vec-256-layer-9.onnx"
+    out = voice.svc.slice_inference(sung_phrase(1.5), 44100, "tenor", f0_predictor="pm")
+    assert out.shape == (int(1.5 * 44100),) and np.abs(out).max() > 1e-3
+
+
+def test_onnx_uploads_that_are_refused(web_voice, onnx_voice_files, tmp_path):
+    """External-data weights (paths to other files), custom operators, a config that does not match, an encoder
+    of another width: refused with a message, nothing kept."""
+    import onnx
+    from onnx import helper
+
+    files = onnx_voice_files
+    uploads = tmp_path / "uploads"
+    library = ModelLibrary(web_voice.models_dir, uploads)
+    proto = onnx.load(str(files["model"]))
+    external = tmp_path / "ext" / "nyaru_SoVits.onnx"
+    external.parent.mkdir()
+    onnx.save_model(proto, str(external), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    pointing = onnx.load(str(external), load_external_data=False)  # now aim the weights at a file of the server
+    for tensor in pointing.graph.initializer:
+        for entry in tensor.external_data:
+            entry.value = "/etc/hostname" if entry.key == "location" else entry.value
+    external.write_bytes(pointing.SerializeToString())
+    proto = onnx.load(str(files["model"]))
+    with pytest.raises(ModelError, match="keeps weights in other files"):
+        library.add_upload([external, files["config"]])
+    proto.graph.node.append(helper.make_node("Steal", ["audio"], ["loot"], domain="evil.ops"))
+    custom = tmp_path / "custom" / "nyaru_SoVits.onnx"
+    custom.parent.mkdir()
+    onnx.save(proto, str(custom))
+    with pytest.raises(ModelError, match=r"operators outside ONNX Runtime's own sets \(evil.ops\)"):
+        library.add_upload([custom, files["config"]])
+    vol_config = tmp_path / "other" / "config.json"  # a 768-dim model's config
+    vol_config.parent.mkdir()
+    shutil.copy(web_voice.models_dir / "demo-voice" / "config.json", vol_config)
+    text = vol_config.read_text().replace('"ssl_dim": 256', '"ssl_dim": 768').replace('"vec256l9"', '"vec768l12"')
+    vol_config.write_text(text)
+    with pytest.raises(ModelError, match="takes 256-dim content units but config.json says ssl_dim 768"):
+        library.add_upload([files["model"], vol_config])
+    wrong = tmp_path / "vec-768-layer-12.onnx"
+    shutil.copy(files["encoder"], wrong)
+    with pytest.raises(ModelError, match="gives 256-dim features, but its name says vec768l12"):
+        library.add_upload([files["model"], files["config"], wrong])
+    assert not uploads.exists() or not any(uploads.iterdir())
