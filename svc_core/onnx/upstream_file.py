@@ -117,6 +117,8 @@ def check_self_contained(onnx_path: str | os.PathLike) -> None:
             domains.add(node.domain)
             for attr in node.attribute:
                 tensors += ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
+                tensors += ([attr.sparse_tensor.values] if attr.HasField("sparse_tensor") else []) + [
+                    sparse.values for sparse in attr.sparse_tensors]
                 for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                     walk(sub)
         external.extend(t.name or "(unnamed)" for t in tensors if t.data_location == 1)  # TensorProto.EXTERNAL
