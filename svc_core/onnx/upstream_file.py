@@ -168,9 +168,9 @@ def upstream_encoder_manifest(onnx_path: str | os.PathLike) -> dict[str, Any]:
     if dims[2] and dims[2] != dim:
         raise ModelError(f"'{path.name}' gives {dims[2]}-dim features, but its name says {name} ({dim}).")
     return {"format": UPSTREAM_FORMAT, "kind": "encoder", "file": path.name, "encoder": name, "dim": dim,
-            "min_samples": 400, "layout": "upstream: wav [1, 1, N] -> features [1, T, C]",
+            "layout": "upstream: wav [1, 1, N] -> features [1, T, C]",
             "input": next(iter(inputs)), "output": next(iter(outputs))}
 
 
-__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "check_self_contained", "encoder_name_of", "find_config", "upstream_encoder_manifest",
-           "upstream_manifest"]
+__all__ = ["UPSTREAM_FORMAT", "UPSTREAM_INPUTS", "check_self_contained", "encoder_name_of", "find_config",
+           "upstream_encoder_manifest", "upstream_manifest"]

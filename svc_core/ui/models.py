@@ -25,7 +25,6 @@ GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 CLUSTER_SUFFIXES = (".pkl", ".index")
 UPLOAD_SUFFIXES = (".pth", ".onnx", ".json", ".pt", ".pkl", ".index")
 UPLOAD_PREFIX = "upload-"
-ONNX_COMPANIONS = (".prior.onnx", ".dec.onnx", ".dec.int8.onnx", ".int8.onnx")  # not synthesizer exports themselves
 
 WHERE_TO_GET_MODELS = (
     "so-vits-svc 4.0/4.1 voices are trained with so-vits-svc (github.com/svc-develop-team/so-vits-svc) and many "
@@ -74,9 +73,11 @@ def _pick_onnx(folder: Path) -> Path | None:
     """The folder's synthesizer export: `*_SoVits.onnx` (upstream's name), else `model.onnx`, else its only .onnx
     file (our split / int8 companions and upstream-named content encoders do not count); ModelError when several
     could be it."""
+    from ..onnx.split_export import DECODER_SUFFIX, INT8_DECODER_SUFFIX, PRIOR_SUFFIX
     from ..onnx.upstream_file import encoder_name_of
 
-    files = sorted(p for p in folder.glob("*.onnx") if p.is_file() and not p.name.lower().endswith(ONNX_COMPANIONS)
+    companions = (PRIOR_SUFFIX, DECODER_SUFFIX, INT8_DECODER_SUFFIX, ".int8.onnx")  # our split / int8 files
+    files = sorted(p for p in folder.glob("*.onnx") if p.is_file() and not p.name.lower().endswith(companions)
                    and encoder_name_of(p) is None)  # vec-768-layer-12.onnx & co. are content encoders
     for group in ([p for p in files if p.name.lower().endswith("_sovits.onnx")],
                   [p for p in files if p.name == "model.onnx"], files):
@@ -186,8 +187,6 @@ def _check_upload(entry: ModelEntry, encoder: Path | None) -> int:
     """Load-check an uploaded voice -> its content-unit width. A G_*.pth goes through the safe loader and the
     config/tensor checks; an ONNX file must be self-contained (no external-data paths, no custom operators), have
     upstream's interface matching the config, and open in ONNX Runtime; so must an uploaded ONNX encoder."""
-    from ..errors import EncoderMismatchError
-
     if entry.onnx_only:
         from ..onnx.runtime import make_session
         from ..onnx.upstream_file import check_self_contained, upstream_manifest
@@ -200,13 +199,12 @@ def _check_upload(entry: ModelEntry, encoder: Path | None) -> int:
 
         ssl_dim = int(load_synthesizer(entry.model_path, entry.config_path).config.model.ssl_dim)
     if encoder is not None:
+        from ..encoders import check_compatible
         from ..onnx import OnnxEncoder
         from ..onnx.upstream_file import check_self_contained
 
         check_self_contained(encoder)
-        if OnnxEncoder(encoder, device="cpu", threads=1).dim != ssl_dim:
-            raise EncoderMismatchError(f"The uploaded encoder '{encoder.name}' does not give the {ssl_dim}-dim "
-                                       "features this model takes.")
+        check_compatible(OnnxEncoder(encoder, device="cpu", threads=1), ssl_dim, entry.speech_encoder)
     return ssl_dim
 
 
