@@ -313,8 +313,8 @@ def config_from_dict(doc: Mapping[str, Any], source: str = "config.json") -> Svc
     )
 
 
-def load_config(path: str | os.PathLike) -> SvcConfig:
-    """Read a so-vits-svc config.json (4.0 or 4.1). ModelError names the file and what to fix."""
+def read_config_json(path: str | os.PathLike) -> Any:
+    """The parsed JSON of a config file; ModelError (naming the file and what to fix) when it cannot be read."""
     path = os.fspath(path)
     name = os.path.basename(path)
     if not os.path.isfile(path):
@@ -328,12 +328,16 @@ def load_config(path: str | os.PathLike) -> SvcConfig:
     if not text.strip():
         raise ModelError(f"{name} is empty; restore the model's config.json.")
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise ModelError(f"{name} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}; "
                          "fix that spot (a missing comma or quote is typical).") from None
-    cfg = config_from_dict(doc, source=name)
-    cfg.path = path
+
+
+def load_config(path: str | os.PathLike) -> SvcConfig:
+    """Read a so-vits-svc config.json (4.0 or 4.1). ModelError names the file and what to fix."""
+    cfg = config_from_dict(read_config_json(path), source=os.path.basename(os.fspath(path)))
+    cfg.path = os.fspath(path)
     return cfg
 
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import ENCODER_DIMS, SvcConfig, config_from_dict, load_config, template_config
+from ..config import ENCODER_DIMS, SvcConfig, config_from_dict, read_config_json, template_config
 from ..constants import HOP_LENGTH, MODEL_SAMPLE_RATE
 from ..errors import ModelError
 
@@ -78,14 +78,15 @@ def read_json(path: Path) -> Any:
 
 
 def load_voice_config(path: str | os.PathLike) -> tuple[SvcConfig, dict[str, Any]]:
-    """(config, its dict) from a config.json or a MoeVoiceStudio descriptor."""
+    """(config, its dict) from a config.json or a MoeVoiceStudio descriptor (read once)."""
     path = Path(path)
-    doc = read_json(path)
+    doc = read_config_json(path)  # readable errors for a missing, empty or broken file
     if is_descriptor(doc):
         doc = config_from_descriptor(doc, path.name)
         return config_from_dict(doc, source=path.name), doc
-    config = load_config(path)  # its own readable errors for anything that is not a config
-    return config, read_json(path)
+    config = config_from_dict(doc, source=path.name)
+    config.path = os.fspath(path)
+    return config, doc
 
 
 def find_descriptor(onnx_path: Path) -> Optional[Path]:
