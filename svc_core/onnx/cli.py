@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
               + (f"; chunked vs one-shot max abs difference {sp['parity']['max_abs_diff']:.2e}" if "parity" in sp
                  else ""))
     print(f"manifest: {manifest_path(args.output)} (checkpoint sha256 {manifest['source_checkpoint']['sha256'][:12]}...)")
-    print(json.dumps(manifest["moevoicestudio"]))
+    descriptor = manifest["moevoicestudio"]
+    if descriptor is None:
+        print(f"no MoeVoiceStudio descriptor: MoeVoiceStudio has no {manifest['speech_encoder']} content encoder")
+    else:
+        print(f"MoeVoiceStudio descriptor (save as <name>.json beside the model folder): {json.dumps(descriptor)}")
     return _run_int8_vocoder(args) if args.int8_vocoder else 0
 
 

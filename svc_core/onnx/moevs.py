@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,11 +23,26 @@ from ..errors import ModelError
 SOVITS_TYPE = "SoVits"
 
 
-def descriptor_for(config: SvcConfig, name: str, speaker_mix: bool) -> dict[str, Any]:
-    """Upstream's MoeVoiceStudio descriptor (checkpoints/{name}.json) for a model with this config."""
+def moevs_encoder_name(speech_encoder: str) -> Optional[str]:
+    """Our encoder name -> the name MoeVoiceStudio gives its ONNX file ('vec768l9' -> 'vec-768-layer-9',
+    'hubertsoft' -> 'hubert-soft'); None for encoders it has no file for (phonevec256, whisper-ppg, ...)."""
+    name = speech_encoder[: -len("-onnx")] if speech_encoder.endswith("-onnx") else speech_encoder
+    match = re.fullmatch(r"vec(256|768)l(9|12)", name)
+    if match:
+        return f"vec-{match[1]}-layer-{match[2]}"
+    return "hubert-soft" if name == "hubertsoft" else None
+
+
+def descriptor_for(config: SvcConfig, name: str, speaker_mix: bool) -> Optional[dict[str, Any]]:
+    """Upstream's MoeVoiceStudio descriptor (checkpoints/{name}.json) for a model with this config, or None when
+    MoeVoiceStudio has no content encoder for it. "Hubert" names the config's encoder; upstream's exporter derives
+    it from gin_channels alone, which names the wrong encoder for vec768l9, vec256l12 and hubertsoft models."""
+    hubert = moevs_encoder_name(config.speech_encoder)
+    if hubert is None:
+        return None
     gin = int(config.model.gin_channels)
     return {"Folder": name, "Name": name, "Type": SOVITS_TYPE, "Rate": int(config.sampling_rate),
-            "Hop": int(config.hop_length), "Hubert": f"vec-{gin}-layer-{12 if gin == 768 else 9}",
+            "Hop": int(config.hop_length), "Hubert": hubert,
             "SoVits4": True, "SoVits3": False, "CharaMix": bool(speaker_mix),
             "Volume": bool(config.model.vol_embedding), "HiddenSize": gin,
             "Characters": list(config.spk), "Cluster": ""}
@@ -94,4 +110,4 @@ def find_descriptor(onnx_path: Path) -> Optional[Path]:
 
 
 __all__ = ["config_from_descriptor", "descriptor_candidates", "descriptor_for", "find_descriptor", "is_descriptor",
-           "load_voice_config", "read_json"]
+           "load_voice_config", "moevs_encoder_name", "read_json"]

@@ -181,3 +181,42 @@ def test_descriptors_it_cannot_use(exported, changes, message, tmp_path):
     path.write_text(json.dumps(_descriptor(exported["mix"], **changes)))
     with pytest.raises(ModelError, match=message):
         load_voice_config(path)
+
+
+@pytest.mark.parametrize("encoder, hubert", [("vec768l12", "vec-768-layer-12"), ("vec256l9", "vec-256-layer-9"),
+                                             ("vec768l9-onnx", "vec-768-layer-9"), ("vec256l12-onnx", "vec-256-layer-12"),
+                                             ("hubertsoft", "hubert-soft"), ("phonevec256", None),
+                                             ("whisper-ppg", None)])
+def test_descriptor_names_the_configs_encoder(encoder, hubert):
+    """Our descriptor's "Hubert" is the config's encoder under MoeVoiceStudio's file name (upstream's exporter
+    derives it from gin_channels, wrong for vec768l9 / vec256l12 / hubertsoft); no descriptor for an encoder
+    MoeVoiceStudio lacks. Where there is one, reading it back gives the same encoder and speakers."""
+    from svc_core.config import ENCODER_DIMS, config_from_dict, template_config
+    from svc_core.onnx.moevs import config_from_descriptor, descriptor_for
+
+    config = config_from_dict(template_config(encoder, speakers={"alto": 0, "bass": 1}))
+    doc = descriptor_for(config, "nyaru", speaker_mix=True)
+    if hubert is None:
+        assert doc is None
+        return
+    assert doc["Hubert"] == hubert and doc["HiddenSize"] == ENCODER_DIMS[encoder]
+    back = config_from_dict(config_from_descriptor(doc, "nyaru.json"), source="nyaru.json")
+    assert ENCODER_DIMS[back.speech_encoder] == ENCODER_DIMS[encoder]
+    assert back.speech_encoder.removesuffix("-onnx") == encoder.removesuffix("-onnx")
+    assert back.spk == {"alto": 0, "bass": 1}
+
+
+def test_export_without_a_moevoicestudio_encoder_says_so(tmp_path, capsys):
+    """export-onnx of a model on an encoder MoeVoiceStudio lacks (the starter voice's phonevec256) writes no
+    descriptor and says why, instead of one naming the wrong encoder."""
+    import json
+    from pathlib import Path
+
+    from svc_core.cli import main
+
+    voice = Path(__file__).resolve().parents[2] / "voices" / "starter-sovits"
+    out = tmp_path / "starter.onnx"
+    assert main(["export-onnx", "-m", str(voice / "G_1000.pth"), "-c", str(voice / "config.json"), "-o", str(out),
+                 "--no-split", "--no-verify"]) == 0
+    assert "no MoeVoiceStudio descriptor: MoeVoiceStudio has no phonevec256 content encoder" in capsys.readouterr().out
+    assert json.loads(out.with_suffix(".onnx.json").read_text())["moevoicestudio"] is None
