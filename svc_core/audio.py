@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -37,9 +38,11 @@ def _decode(source: AudioSource) -> tuple[np.ndarray, int, str]:
         if isinstance(handle, io.BytesIO):
             raise AudioError(f"Could not read the {name}: {sf_err}. Supported: wav, flac, ogg, mp3, aiff.") from None
         try:
-            import librosa
+            with warnings.catch_warnings():  # librosa's "PySoundFile failed" and audioread's deprecation notes
+                warnings.simplefilter("ignore", (UserWarning, FutureWarning, DeprecationWarning))
+                import librosa
 
-            data, sr = librosa.load(handle, sr=None, mono=False, dtype=np.float32)
+                data, sr = librosa.load(handle, sr=None, mono=False, dtype=np.float32)
             data = data[:, None] if data.ndim == 1 else data.T
             return data, int(sr), Path(name).name
         except Exception:
