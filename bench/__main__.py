@@ -4,7 +4,7 @@ factor and peak RSS beside the torch-eager baseline of the same run; write bench
 
     python -m bench [--seconds 40] [--long-seconds 600] [--threads 1,2] [--f0 pm]
                     [--backends torch,onnx,onnx-enc,onnx-int8]  (also: onnx-int8voc, torch-bf16, torch-bf16-int8,
-                    torch-upstream)
+                    torch-bf16-all, torch-upstream)
                     [--workdir /tmp/svc-bench] [--readme bench/README.md] [--no-count]
     python -m bench --render bench/last_run.json   (rewrite the README from a saved run)
 
@@ -216,7 +216,8 @@ Backends: `torch` (Svc, everything in torch eager), `onnx` (OnnxSvc: synthesizer
 torch), `onnx-enc` (the content encoder exported to ONNX too), `onnx-int8` (its dynamic-int8 file), and the opt-in
 reduced-precision rows, which are outside the 1e-3 parity: `onnx-int8voc` (`onnx-int8` plus the int8 vocoder,
 `vocoder_precision="int8"`, calibrated on examples/), `torch-bf16` (torch with the vocoder in bfloat16,
-`vocoder_precision="bf16"`) and `torch-bf16-int8` (that plus the int8 ONNX encoder); `torch-upstream` is our torch
+`vocoder_precision="bf16"`), `torch-bf16-int8` (that plus the int8 ONNX encoder) and `torch-bf16-all` (the vocoder
+and the content encoder in bfloat16, `encoder_precision="bf16"` too: no ONNX at all); `torch-upstream` is our torch
 engine following upstream so-vits-svc 4.1's procedure (each slice decoded whole in one call, its 0.5 s padding
 included): the model math is upstream's (parity tests), so this row is a same-machine estimate of upstream's cost.
 

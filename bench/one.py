@@ -6,7 +6,8 @@ Backends: torch (Svc, eager); onnx: synthesizer on ONNX Runtime, encoder in torc
 Runtime too (float); onnx-int8: the encoder's int8 file; onnx-int8voc: that plus the opt-in int8 vocoder
 (svc_core.onnx.vocoder_int8, not within the 1e-3 parity);
 torch-bf16: torch with the vocoder in bfloat16 (opt-in, not within the 1e-3 parity: svc_core.precision);
-torch-bf16-int8: that plus the int8 ONNX encoder; torch-upstream: torch eager doing what upstream so-vits-svc 4.1 does
+torch-bf16-int8: that plus the int8 ONNX encoder; torch-bf16-all: torch with the vocoder and the content encoder in
+bfloat16 (`encoder_precision="bf16"` too); torch-upstream: torch eager doing what upstream so-vits-svc 4.1 does
 (each slice decoded whole in one call, its 0.5 s padding included: a same-machine estimate of upstream's cost,
 since the model math is upstream's (parity tests)).
 --count: no timing; the conversion's arithmetic per stage (GFLOP, bench.flops), the same for every thread count
@@ -20,6 +21,7 @@ import os
 import time
 
 BACKENDS = {"torch": "torch eager", "torch-bf16": "torch eager, vocoder bf16",
+            "torch-bf16-all": "torch eager, vocoder and encoder bf16",
             "torch-bf16-int8": "torch eager, vocoder bf16; encoder ONNX int8", "onnx": "; encoder torch",
             "onnx-enc": "; encoder ONNX float", "onnx-int8": "; encoder ONNX int8",
             "onnx-int8voc": "; encoder ONNX int8, vocoder int8",
@@ -85,6 +87,8 @@ def main() -> None:
                else "int8" if args.backend == "onnx-int8voc" else "fp32"}
     if args.backend == "torch-upstream":
         options["decoder_chunk_frames"] = 0
+    if args.backend == "torch-bf16-all":
+        options["encoder_precision"] = "bf16"
     if args.count:
         count(args.backend, paths, options,
               lambda svc, opts: svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, **opts))

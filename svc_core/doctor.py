@@ -99,8 +99,9 @@ def report(info: dict[str, Any] | None = None) -> str:
     lines.append(f"torch threads: {info['torch_threads']} of {info['cpu_count']} CPUs; CUDA: "
                  + (", ".join(info["cuda_devices"]) if info["cuda"] else "not available"))
     yes = {True: "yes", False: "no"}
-    lines.append(f"CPU bf16 dot products: {yes[info['cpu_bf16_dot']]} (vocoder_precision bf16, torch); int8 dot "
-                 f"products: {yes[info['cpu_int8_dot']]} (int8 vocoder and encoder, ONNX Runtime: fastest with them)")
+    lines.append(f"CPU bf16 dot products: {yes[info['cpu_bf16_dot']]} (vocoder / encoder_precision bf16, torch); "
+                 f"int8 dot products: {yes[info['cpu_int8_dot']]} (int8 vocoder and encoder, ONNX Runtime: fastest "
+                 "with them)")
     lines.append(f"weights folder: {info['pretrain_dir']} (set SVC_PRETRAIN_DIR to change)")
     lines.append("content encoders:")
     for row in info["encoders"]:

@@ -43,6 +43,8 @@ class ConvertOptions:
     vocoder_precision: str = "fp32"  # fp32 | bf16 (CPU with AVX512-BF16/AMX, or CUDA) | fp16 (CUDA): torch backend,
     # ~2x faster vocoder, not bit-exact: max abs 3e-3 on a trained voice (svc_core.precision) | int8: ONNX backend
     # with an int8 export of the vocoder, 2.3-2.8x faster vocoder, 41-42 dB SNR (svc_core.onnx.vocoder_int8)
+    encoder_precision: str = "fp32"  # fp32 | bf16 | fp16 as for the vocoder, for a content encoder that runs in
+    # torch (either backend): ~2x faster encoder on a bf16 CPU, features within ~2 % (svc_core.precision)
     seed: int = DEFAULT_SEED
 
     def __post_init__(self) -> None:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
 from ..constants import ENCODER_SAMPLE_RATE
-from ..errors import AudioError
+from ..errors import AudioError, OptionError
+from ..precision import autocast
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ContentEncoder:
     name: str = ""
     dim: int = 0
     min_samples: int = 1  # shortest input (samples at 16 kHz) that yields at least one frame
+    runs_in_torch: bool = True  # encode() can run under torch autocast (bf16 / fp16); ONNX files cannot
 
     def __init__(self) -> None:
         self.device = torch.device("cpu")
@@ -44,11 +46,16 @@ class ContentEncoder:
         self.device = torch.device(device)
         return self
 
-    def encode(self, wav16k: Any) -> torch.Tensor:
-        """wav16k: [N] or [1, N] float audio at 16 kHz (tensor or numpy) -> features [1, C, T_c] float32."""
+    def encode(self, wav16k: Any, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+        """wav16k: [N] or [1, N] float audio at 16 kHz (tensor or numpy) -> features [1, C, T_c] float32.
+        dtype (torch encoders): run the convolutions and matrix products under autocast in bfloat16 / float16
+        (svc_core.precision checks where that is fast); None = float32."""
         wav = _as_mono_row(wav16k, self.name, self.min_samples).to(self.device)
-        with torch.inference_mode():
-            return self._encode(wav)
+        if dtype is not None and not self.runs_in_torch:
+            raise OptionError(f"The {self.name} encoder here is an ONNX file; it runs in the precision it was "
+                              "exported in (float32, or its int8 copy), not bf16 / fp16.")
+        with torch.inference_mode(), autocast(self.device, dtype):
+            return self._encode(wav).float()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device='{self.device}')"

@@ -215,6 +215,8 @@ def quantize_encoder(float_path: Path, encoder: ContentEncoder) -> dict[str, Any
 class OnnxEncoder(ContentEncoder):
     """An exported encoder file on ONNX Runtime: same name, dim and [1, C, T] output as the torch encoder."""
 
+    runs_in_torch = False
+
     def __init__(self, path: str | os.PathLike, device: str = "auto", threads: Optional[int] = None) -> None:
         super().__init__()
         from .runtime import make_session

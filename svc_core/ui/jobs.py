@@ -55,6 +55,7 @@ class ConvertRequest:
     loudness_mix: float = 1.0
     backend: str = "torch"  # "torch" (eager) or "onnx" (ONNX Runtime, see backends.py)
     vocoder_precision: str = "fp32"  # torch: fp32, or bf16 / fp16 where fast (svc_core.precision); ONNX: fp32, int8
+    encoder_precision: str = "fp32"  # a content encoder running in torch: fp32, or bf16 / fp16 where fast
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword options for `Svc.slice_inference` (besides speaker/transpose/f0_predictor)."""
@@ -62,7 +63,8 @@ class ConvertRequest:
                 "noise_scale": float(self.noise_scale), "slice_db": float(self.slice_db),
                 "pad_seconds": float(self.pad_seconds), "clip_seconds": float(self.clip_seconds),
                 "crossfade_seconds": float(self.crossfade_seconds), "loudness_mix": float(self.loudness_mix),
-                "vocoder_precision": str(self.vocoder_precision or "fp32")}
+                "vocoder_precision": str(self.vocoder_precision or "fp32"),
+                "encoder_precision": str(self.encoder_precision or "fp32")}
 
 
 @dataclass
@@ -213,8 +215,9 @@ class ConversionJob:
         self._say("voice already in memory" if cached else f"voice loaded in {voice.load_seconds:.2f} s")
         svc = voice.svc
         engine = backends.describe(svc)
-        if (req.vocoder_precision or "fp32") != "fp32":
-            engine += f"; vocoder {req.vocoder_precision}"
+        for part, precision in (("vocoder", req.vocoder_precision), ("encoder", req.encoder_precision)):
+            if (precision or "fp32") != "fp32":
+                engine += f"; {part} {precision}"
         self._say(f"backend: {engine}")
         svc.config.speaker_id(req.speaker)  # SpeakerError lists the valid names
         if not voice.lock.acquire(blocking=False):

@@ -81,6 +81,7 @@ def test_cluster_options(files, tmp_path, capsys):
     (lambda f: ["--cluster-ratio", "3", "--cluster", str(f["model"])], "cluster"),
     (lambda f: ["--encoder", str(f["root"] / "nope.pt")], "checkpoint_best_legacy_500.pt|nope.pt"),
     (lambda f: ["--vocoder-precision", "fp16"], "fp16 is for CUDA GPUs"),
+    (lambda f: ["--encoder-precision", "fp16"], "encoder_precision fp16 is for CUDA GPUs"),
 ])
 def test_errors_are_one_line(files, change, message, capsys, tmp_path):
     args = _args(files, tmp_path / "o.wav", "--f0", "pm")
@@ -96,16 +97,20 @@ def test_errors_are_one_line(files, change, message, capsys, tmp_path):
     assert re.search(message, err), err
 
 
-def test_vocoder_precision_option(files, tmp_path, capsys):
+@pytest.mark.parametrize("flag, refusal, ran", [
+    ("--vocoder-precision", "AVX512-BF16 or AMX", r"synthesizer: torch eager, vocoder bf16"),
+    ("--encoder-precision", "encoder_precision bf16 needs a CPU", r"; encoder: \S+ bf16;"),
+])
+def test_bf16_precision_options(files, tmp_path, capsys, flag, refusal, ran):
     from svc_core.precision import cpu_has_native_bf16
 
     out = tmp_path / "o.wav"
     if not cpu_has_native_bf16():
-        assert main(_args(files, out, "--f0", "pm", "--vocoder-precision", "bf16")) == 2
-        assert "AVX512-BF16 or AMX" in capsys.readouterr().err
+        assert main(_args(files, out, "--f0", "pm", flag, "bf16")) == 2
+        assert refusal in capsys.readouterr().err
         return
-    assert main(_args(files, out, "--f0", "pm", "--vocoder-precision", "bf16")) == 0
-    assert "synthesizer: torch eager, vocoder bf16" in capsys.readouterr().out
+    assert main(_args(files, out, "--f0", "pm", flag, "bf16")) == 0
+    assert re.search(ran, capsys.readouterr().out)
     ref = tmp_path / "ref.wav"
     assert main(_args(files, ref, "--f0", "pm")) == 0
     a, b = sf.read(out, dtype="float32")[0], sf.read(ref, dtype="float32")[0]

@@ -1,4 +1,4 @@
-"""Opt-in reduced-precision vocoder (svc_core.precision): checks, messages, and what bf16 does to the audio."""
+"""Opt-in reduced precision (svc_core.precision): checks, messages, and what bf16 does to the audio and features."""
 from __future__ import annotations
 
 import numpy as np
@@ -82,4 +82,71 @@ def test_pipeline_option_and_onnx_refusal(tmp_path, monkeypatch):
     monkeypatch.setattr("svc_core.precision.cpu_has_native_bf16", lambda: False)
     with pytest.raises(OptionError, match="AVX512-BF16"):  # refused before any work is done
         svc.slice_inference(wav, 44100, 0, f0_predictor="pm", vocoder_precision="bf16")
+    assert svc.last_times.seconds.get("f0") is None
+
+
+def test_encoder_precision_messages(monkeypatch):
+    cpu = torch.device("cpu")
+    with pytest.raises(OptionError, match="encoder_precision int8 is not a torch mode.*--int8"):
+        check_precision("int8", cpu, option="encoder_precision")
+    with pytest.raises(OptionError, match="encoder_precision fp16 is for CUDA GPUs"):
+        check_precision("fp16", cpu, option="encoder_precision")
+    monkeypatch.setattr("svc_core.precision.cpu_has_native_bf16", lambda: False)
+    with pytest.raises(OptionError, match="encoder_precision bf16 needs a CPU with AVX512-BF16"):
+        check_precision("bf16", cpu, option="encoder_precision")
+
+
+@pytest.fixture(scope="module")
+def contentvec_voice(tmp_path_factory):
+    from encoder_factories import make_contentvec_checkpoint
+    from svc_core import Svc
+    from svc_core.encoders import get_encoder
+
+    root = tmp_path_factory.mktemp("encprec")
+    g, c = make_upstream_checkpoint(root / "v", ssl_dim=64, speech_encoder="vec768l12", seed=4)
+    encoder_file = make_contentvec_checkpoint(root / "cv.pt")
+    return Svc(g, c, encoder=get_encoder("vec768l12", encoder_file)), encoder_file
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bf16 (AVX512-BF16 / AMX)")
+def test_bf16_encoder_features_stay_close(contentvec_voice):
+    """A torch content encoder under bf16 autocast: float32 features of the same shape, different from float32
+    (so bf16 really ran), within bf16 rounding; the conversion with them differs from fp32 only slightly and the
+    per-input cache keeps the two apart."""
+    from audio_factories import sung_phrase
+
+    svc, _ = contentvec_voice
+    wav16 = torch.from_numpy(sung_phrase(2.0, sr=16000))
+    ref, low = svc.encoder.encode(wav16), svc.encoder.encode(wav16, torch.bfloat16)
+    assert low.dtype == torch.float32 and low.shape == ref.shape
+    rel = float((low - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt())
+    assert 1e-4 < rel < 0.05
+    wav = sung_phrase(1.5)
+    a = svc.slice_inference(wav, 44100, 0, f0_predictor="pm")
+    b = svc.slice_inference(wav, 44100, 0, f0_predictor="pm", encoder_precision="bf16")
+    again = svc.slice_inference(wav, 44100, 0, f0_predictor="pm")  # from the cache: the fp32 units, not bf16's
+    assert svc.last_times.seconds.get("encoder") is None
+    assert np.array_equal(a, again) and a.shape == b.shape
+    assert 0 < np.abs(a - b).max() < 0.05 * np.abs(a).max()
+
+
+def test_encoder_precision_refusals(contentvec_voice, tmp_path, monkeypatch):
+    """bf16 on a CPU without it, and any reduced precision for an encoder on ONNX Runtime: refused before work."""
+    from audio_factories import sung_phrase
+    from svc_core import Svc
+    from svc_core.onnx import OnnxEncoder, export_encoder
+
+    svc, encoder_file = contentvec_voice
+    wav = sung_phrase(1.0)
+    onnx_file = tmp_path / "vec768l12.onnx"
+    export_encoder("vec768l12", encoder_file, onnx_file)
+    on_ort = Svc(svc.model_path, svc.config_path, encoder=OnnxEncoder(onnx_file, device="cpu", threads=1))
+    with pytest.raises(OptionError, match="vec768l12 encoder is an ONNX file"):
+        on_ort.slice_inference(wav, 44100, 0, f0_predictor="pm", encoder_precision="bf16")
+    assert on_ort.last_times.seconds.get("f0") is None
+    with pytest.raises(OptionError, match="ONNX file"):
+        on_ort.encoder.encode(torch.zeros(16000), torch.bfloat16)
+    monkeypatch.setattr("svc_core.precision.cpu_has_native_bf16", lambda: False)
+    with pytest.raises(OptionError, match="encoder_precision bf16 needs a CPU"):
+        svc.slice_inference(wav, 44100, 0, f0_predictor="pm", encoder_precision="bf16")
     assert svc.last_times.seconds.get("f0") is None

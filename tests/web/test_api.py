@@ -42,7 +42,7 @@ def test_api_is_documented_under_convert(client):
     names = [p["parameter_name"] for p in endpoint["parameters"]]
     assert names == ["audio", "model", "speaker", "transpose", "f0_predictor", "auto_f0", "cluster_ratio",
                      "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds", "loudness_mix",
-                     "backend", "vocoder_precision"]
+                     "backend", "vocoder_precision", "encoder_precision"]
     assert [r["component"] for r in endpoint["returns"]][:2] == ["Audio", "Textbox"]
     assert len(info["named_endpoints"]) == 1  # the page's helper events are private
 
@@ -91,6 +91,29 @@ def test_vocoder_precision_choice(client, web_voice):
         ref, _ = sf.read(convert(client, web_voice.clip)[0])
         got, _ = sf.read(low)
         assert got.shape == ref.shape and np.abs(got - ref).max() < 0.05
+
+
+def test_encoder_precision_choice(client, web_voice):
+    """Encoder bf16 (where the CPU has it) runs the torch content encoder in bf16 and says so; the ONNX backend,
+    whose encoder is an ONNX export, refuses it with a message; fp16 (CUDA only) is not offered on a CPU."""
+    import numpy as np
+    from gradio_client.exceptions import AppError
+
+    from svc_core.precision import cpu_has_native_bf16
+
+    with pytest.raises(AppError) as err:
+        convert(client, web_voice.clip, encoder_precision="fp16")
+    assert "fp16 is not in the list of choices" in str(err.value)
+    if not cpu_has_native_bf16():
+        return
+    low, log, *_ = convert(client, web_voice.clip, encoder_precision="bf16")
+    assert "; encoder bf16" in log
+    ref, _ = sf.read(convert(client, web_voice.clip)[0])
+    got, _ = sf.read(low)
+    assert got.shape == ref.shape and 0 < np.abs(got - ref).max() < 0.05
+    with pytest.raises(AppError, match="is an ONNX file"):
+        convert(client, web_voice.clip, backend="onnx", encoder_precision="bf16")
+    assert convert(client, web_voice.clip)[0]
 
 
 def test_int8_vocoder_on_the_onnx_backend(client, server, web_voice):
