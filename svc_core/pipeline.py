@@ -185,7 +185,7 @@ class Svc:
             with times.stage("encoder"):
                 wav_t = torch.from_numpy(wav44).to(self.device)
                 wav16 = sinc_resample(wav_t, self.sample_rate, ENCODER_SAMPLE_RATE)
-                units = self.encoder.encode(wav16, self.encoder_dtype(opts))[0].float().cpu()
+                units = self.encoder.encode(wav16, opts.encoder_precision)[0].float().cpu()
             self.cache.put(c_key, units)
         c = stretch_units(units, n_frames, self.config.unit_interpolate_mode)
         g, spk_name, spk_id = self._speaker_condition(speaker, n_frames)
@@ -211,15 +211,6 @@ class Svc:
     def vocoder_dtype(self, opts: ConvertOptions) -> Optional[torch.dtype]:
         """opts.vocoder_precision -> autocast dtype (None: float32); OptionError where it would not run fast."""
         return check_precision(opts.vocoder_precision, self.device)
-
-    def encoder_dtype(self, opts: ConvertOptions) -> Optional[torch.dtype]:
-        """opts.encoder_precision -> autocast dtype of the content encoder (None: float32); OptionError where it
-        would not run fast, or for an encoder on ONNX Runtime."""
-        if opts.encoder_precision != "fp32" and not self.encoder.runs_in_torch:
-            raise OptionError(f"encoder_precision {opts.encoder_precision} is for content encoders that run in torch; "
-                              f"this voice's {self.encoder.name} encoder is an ONNX file, which runs as exported "
-                              "(its int8 copy is the faster one). Use encoder_precision fp32.")
-        return check_precision(opts.encoder_precision, self.encoder.device, option="encoder_precision")
 
     def chunk_frames(self, opts: ConvertOptions) -> int:
         """Vocoder chunk length in frames for `opts` (its decoder_chunk_frames, else this backend's default)."""
@@ -289,7 +280,7 @@ class Svc:
         added to the feature cache."""
         times = self.last_times
         self.vocoder_dtype(opts)  # refuse an unsupported precision before any work
-        self.encoder_dtype(opts)
+        self.encoder.precision_dtype(opts.encoder_precision)
         with times.stage("slice"):
             pieces = plan_pieces(chunks, sr, self.sample_rate, opts.clip_seconds, opts.crossfade_seconds,
                                  opts.max_slice_seconds, opts.max_slice_crossfade)

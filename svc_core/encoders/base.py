@@ -9,7 +9,7 @@ import torch
 
 from ..constants import ENCODER_SAMPLE_RATE
 from ..errors import AudioError, OptionError
-from ..precision import autocast
+from ..precision import autocast, check_precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,14 +46,20 @@ class ContentEncoder:
         self.device = torch.device(device)
         return self
 
-    def encode(self, wav16k: Any, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    def precision_dtype(self, precision: str = "fp32") -> Optional[torch.dtype]:
+        """encoder_precision ("fp32", "bf16", "fp16") -> the autocast dtype to encode in (None: float32);
+        OptionError where this encoder cannot run it fast (svc_core.precision) or at all (ONNX files)."""
+        if precision != "fp32" and not self.runs_in_torch:
+            raise OptionError(f"encoder_precision {precision} is for content encoders that run in torch; this "
+                              f"{self.name} encoder is an ONNX file, which runs as exported (its int8 copy is the "
+                              "faster one). Use encoder_precision fp32.")
+        return check_precision(precision, self.device, option="encoder_precision")
+
+    def encode(self, wav16k: Any, precision: str = "fp32") -> torch.Tensor:
         """wav16k: [N] or [1, N] float audio at 16 kHz (tensor or numpy) -> features [1, C, T_c] float32.
-        dtype (torch encoders): run the convolutions and matrix products under autocast in bfloat16 / float16
-        (svc_core.precision checks where that is fast); None = float32."""
+        precision "bf16" / "fp16" (torch encoders, where fast): the convolutions and matrix products under autocast."""
+        dtype = self.precision_dtype(precision)
         wav = _as_mono_row(wav16k, self.name, self.min_samples).to(self.device)
-        if dtype is not None and not self.runs_in_torch:
-            raise OptionError(f"The {self.name} encoder here is an ONNX file; it runs in the precision it was "
-                              "exported in (float32, or its int8 copy), not bf16 / fp16.")
         with torch.inference_mode(), autocast(self.device, dtype):
             return self._encode(wav).float()
 

@@ -117,7 +117,7 @@ def test_bf16_encoder_features_stay_close(contentvec_voice):
 
     svc, _ = contentvec_voice
     wav16 = torch.from_numpy(sung_phrase(2.0, sr=16000))
-    ref, low = svc.encoder.encode(wav16), svc.encoder.encode(wav16, torch.bfloat16)
+    ref, low = svc.encoder.encode(wav16), svc.encoder.encode(wav16, "bf16")
     assert low.dtype == torch.float32 and low.shape == ref.shape
     rel = float((low - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt())
     assert 1e-4 < rel < 0.05
@@ -141,11 +141,11 @@ def test_encoder_precision_refusals(contentvec_voice, tmp_path, monkeypatch):
     onnx_file = tmp_path / "vec768l12.onnx"
     export_encoder("vec768l12", encoder_file, onnx_file)
     on_ort = Svc(svc.model_path, svc.config_path, encoder=OnnxEncoder(onnx_file, device="cpu", threads=1))
-    with pytest.raises(OptionError, match="vec768l12 encoder is an ONNX file"):
+    with pytest.raises(OptionError, match="this vec768l12 encoder is an ONNX file"):
         on_ort.slice_inference(wav, 44100, 0, f0_predictor="pm", encoder_precision="bf16")
     assert on_ort.last_times.seconds.get("f0") is None
     with pytest.raises(OptionError, match="ONNX file"):
-        on_ort.encoder.encode(torch.zeros(16000), torch.bfloat16)
+        on_ort.encoder.encode(torch.zeros(16000), "bf16")
     monkeypatch.setattr("svc_core.precision.cpu_has_native_bf16", lambda: False)
     with pytest.raises(OptionError, match="encoder_precision bf16 needs a CPU"):
         svc.slice_inference(wav, 44100, 0, f0_predictor="pm", encoder_precision="bf16")
