@@ -139,6 +139,26 @@ def test_backend_choice_shows_the_execution_provider(page, web_voice, tmp_path):
     assert "Synthesizer backend: onnxruntime CPUExecutionProvider" in page.locator("#timing-summary").inner_text()
 
 
+def test_encoder_precision_picker(page, web_voice, tmp_path):
+    """The page's encoder-precision dropdown lists what is fast here; picking bf16 runs the encoder in bf16."""
+    from svc_core.precision import available_precisions
+
+    offered = available_precisions("cpu")
+    page.click("#encoder-precision-picker input")
+    options = page.locator("ul[role=listbox] li")
+    options.first.wait_for(timeout=GUARD_MS)
+    assert [o.split("\n")[-1].strip() for o in options.all_inner_texts()] == offered  # "✓\nfp32": selected
+    if "bf16" not in offered:
+        return
+    options.filter(has_text="bf16").click()
+    clip = tmp_path / "bf16_clip.wav"
+    shutil.copyfile(web_voice.clip, clip)
+    page.set_input_files("#input-audio input[type=file]", str(clip))
+    page.wait_for_selector("#input-audio audio, #input-audio canvas", state="attached", timeout=GUARD_MS)
+    _convert_and_wait(page, "done:")
+    assert "; encoder bf16" in _log(page)
+
+
 def test_status_tab_shows_doctor(page):
     page.get_by_role("tab", name="About / Status").click()
     panel = page.locator("#status-panel")
