@@ -30,7 +30,8 @@ def _add_infer_args(p: argparse.ArgumentParser) -> None:
                    "an upstream <name>_SoVits.onnx uses the one beside it when not given)")
     p.add_argument("-i", "--input", required=True, help="audio file to convert (any rate, mono or stereo)")
     p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac), written at the model rate")
-    p.add_argument("-s", "--speaker", required=True, help="speaker name from config.json (or its numeric id)")
+    p.add_argument("-s", "--speaker", default=None, help="speaker name from config.json or its numeric id "
+                   "(optional for a single-speaker model)")
     p.add_argument("-t", "--transpose", type=float, default=0.0, help="pitch shift in semitones (default 0)")
     p.add_argument("--f0", default="auto", help="f0 predictor: pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe, "
                    "or auto (rmvpe when rmvpe.pt is available, else fcpe)")
@@ -88,7 +89,10 @@ def run_infer(args: argparse.Namespace) -> int:
     else:
         svc = Svc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
                   encoder=encoder, f0_weights=f0_weights)
-    speaker = int(args.speaker) if args.speaker.isdigit() and args.speaker not in svc.config.spk else args.speaker
+    if args.speaker is None:
+        speaker: str | int = svc.config.only_speaker("-s NAME (or its id)")
+    else:
+        speaker = int(args.speaker) if args.speaker.isdigit() and args.speaker not in svc.config.spk else args.speaker
     result = svc.convert_file(  # block by block: memory does not grow with the input's length
         args.input, args.output, speaker, transpose=args.transpose, f0_predictor=f0_name,
         cluster_ratio=args.cluster_ratio,

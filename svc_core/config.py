@@ -99,8 +99,11 @@ class SvcConfig:
     def n_speakers(self) -> int:
         return self.model.n_speakers
 
-    def speaker_id(self, name_or_id: str | int) -> int:
-        """Speaker id for a name from the spk map, or an integer id; SpeakerError lists the valid ones."""
+    def speaker_id(self, name_or_id: str | int | None) -> int:
+        """Speaker id for a name from the spk map, or an integer id, or None for a single-speaker model's only
+        speaker; SpeakerError lists the valid ones."""
+        if name_or_id is None:
+            return self.only_speaker()
         if isinstance(name_or_id, str) and name_or_id in self.spk:
             return self.spk[name_or_id]
         candidate: int | None = None
@@ -115,6 +118,19 @@ class SvcConfig:
             f"{self.model.n_speakers} speaker(s): {self.describe_speakers()}. Use one of these names or an id "
             f"from 0 to {self.model.n_speakers - 1}."
         )
+
+    def only_speaker(self, option: str = "a speaker name or id") -> int:
+        """The id of a single-speaker model's speaker; SpeakerError (naming `option`) when there are several."""
+        if self.model.n_speakers == 1:
+            return 0
+        raise SpeakerError(
+            f"This model ({os.path.basename(self.path)}) has {self.model.n_speakers} speakers: "
+            f"{self.describe_speakers()}. Choose one with {option}."
+        )
+
+    def speaker_name(self, sid: int) -> str:
+        """The spk map's name of speaker id `sid` (the id as text when it has none)."""
+        return next((name for name, i in self.spk.items() if i == sid), str(sid))
 
     def describe_speakers(self) -> str:
         if not self.spk:

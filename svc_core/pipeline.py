@@ -33,7 +33,7 @@ from .timing import StageTimes, timed_calls
 
 log = logging.getLogger("svc_core")
 
-Speaker = Union[str, int, Mapping[str, float]]
+Speaker = Union[str, int, Mapping[str, float], None]  # None: a single-speaker model's only speaker
 ProgressFn = Callable[[float, str], None]
 
 
@@ -144,11 +144,10 @@ class Svc:
                 raise SpeakerError("A speaker mix needs at least one positive weight.")
             weights /= weights.sum()
             top = int(weights.argmax())
-            name = next((n for n, i in self.config.spk.items() if i == top), str(top))
-            return weights[None].expand(n_frames, n_spk).contiguous().to(self.device), name, top
+            mix = weights[None].expand(n_frames, n_spk).contiguous().to(self.device)
+            return mix, self.config.speaker_name(top), top
         sid = self.config.speaker_id(speaker)
-        name = next((n for n, i in self.config.spk.items() if i == sid), str(sid))
-        return torch.LongTensor([[sid]]).to(self.device), name, sid
+        return torch.LongTensor([[sid]]).to(self.device), self.config.speaker_name(sid), sid
 
     def _predictor(self, name: str, threshold: float):
         key = (name, threshold)

@@ -219,7 +219,10 @@ class ConversionJob:
             if (precision or "fp32") != "fp32":
                 engine += f"; {part} {precision}"
         self._say(f"backend: {engine}")
-        svc.config.speaker_id(req.speaker)  # SpeakerError lists the valid names
+        speaker = req.speaker.strip()
+        if not speaker:  # left empty: fine for a single-speaker voice
+            speaker = svc.config.speaker_name(svc.config.only_speaker("the speaker field"))
+        svc.config.speaker_id(speaker)  # SpeakerError lists the valid names
         if not voice.lock.acquire(blocking=False):
             self._say("waiting for another conversion with this voice to finish")
             self._events.items.put(("stage", CONVERT_START, "waiting for the voice"))
@@ -229,7 +232,7 @@ class ConversionJob:
                 raise JobCancelled()
             if req.vocoder_precision == "int8":
                 self._prepare_int8_vocoder(svc)
-            self._say(f"converting: speaker {req.speaker}, transpose {req.transpose:+g}, f0 {f0_name}"
+            self._say(f"converting: speaker {speaker}, transpose {req.transpose:+g}, f0 {f0_name}"
                       + (" (auto-f0)" if req.auto_f0 else ""))
             self._events.items.put(("convert_start",))
             previous: dict[str, float] = {}
@@ -244,7 +247,6 @@ class ConversionJob:
                 previous.update(now)
                 self._events.items.put(("progress", fraction, message + (": " + ", ".join(parts) if parts else "")))
 
-            speaker: Any = req.speaker
             out = svc.slice_inference(wav, sr, speaker, transpose=float(req.transpose), f0_predictor=f0_name,
                                       progress=progress, **req.engine_options())
             times = svc.last_times
@@ -258,7 +260,7 @@ class ConversionJob:
         self._say(f"f0 plot: {times.seconds['f0 plot']:.2f} s")
         prune_results(ctx.results_dir)
         out_dir = ctx.results_dir / uuid.uuid4().hex
-        name = f"{_safe_name(path.stem)}_{_safe_name(entry.key)}_{_safe_name(req.speaker)}_{req.transpose:+g}.wav"
+        name = f"{_safe_name(path.stem)}_{_safe_name(entry.key)}_{_safe_name(str(speaker))}_{req.transpose:+g}.wav"
         with times.stage("write"):
             write_audio(out_dir / name, out, svc.sample_rate)
         self._say(f"done: {times.audio_seconds:.2f} s of audio in {times.total:.2f} s (real-time factor "

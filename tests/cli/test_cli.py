@@ -117,6 +117,20 @@ def test_bf16_precision_options(files, tmp_path, capsys, flag, refusal, ran):
     assert a.shape == b.shape and 0 < np.abs(a - b).max() < 0.05
 
 
+def test_speaker_may_be_left_out_only_for_a_single_speaker_model(files, tmp_path, capsys):
+    args = _args(files, tmp_path / "o.wav", "--f0", "pm")
+    at = args.index("-s")
+    del args[at:at + 2]
+    assert main(args) == 2  # two speakers: the message names them and the option
+    err = capsys.readouterr().err
+    assert re.search(r"has 2 speakers: spk0 \(0\), spk1 \(1\)\. Choose one with -s", err), err
+    g, cfg = make_upstream_checkpoint(tmp_path / "solo", speech_encoder="vec256l9", seed=12, n_speakers=1,
+                                      speakers={"solo": 0})
+    args[args.index("-m") + 1], args[args.index("-c") + 1] = str(g), str(cfg)
+    assert main(args) == 0
+    assert sf.info(tmp_path / "o.wav").duration == pytest.approx(2.0)
+
+
 def test_module_entry_point_runs(files, tmp_path):
     out = tmp_path / "o.wav"
     proc = subprocess.run([sys.executable, "-m", "svc_core", *_args(files, out, "--f0", "pm", "--threads", "1")],

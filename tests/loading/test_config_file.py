@@ -133,3 +133,13 @@ def test_speaker_id(tmp_path: Path) -> None:
         with pytest.raises(SpeakerError) as info:
             cfg.speaker_id(bad)
         assert "alice (0), bob (1)" in str(info.value)
+
+
+def test_only_speaker(tmp_path: Path) -> None:
+    solo = load_config(_write(tmp_path, make_config_dict(speakers={"alice": 0}, n_speakers=1)))
+    assert solo.only_speaker() == 0 and solo.speaker_id(None) == 0
+    duo = load_config(_write(tmp_path, make_config_dict(speakers={"alice": 0, "bob": 1}, n_speakers=2)))
+    with pytest.raises(SpeakerError, match=r"has 2 speakers: alice \(0\), bob \(1\)\. Choose one with -s"):
+        duo.only_speaker("-s")
+    with pytest.raises(SpeakerError, match=r"has 2 speakers: .*Choose one with a speaker name or id"):
+        duo.speaker_id(None)

@@ -66,6 +66,8 @@ def test_speakers_by_name_id_and_mix(svc, clip):
 def test_unknown_speaker_lists_the_valid_ones(svc, clip):
     with pytest.raises(SpeakerError, match="alto.*tenor.*bass|alto, tenor, bass"):
         _convert(svc, clip, speaker="soprano")
+    with pytest.raises(SpeakerError, match=r"has 3 speakers: alto \(0\), tenor \(1\), bass \(2\)"):
+        _convert(svc, clip, speaker=None)  # None names the only speaker of a single-speaker model
 
 
 def test_transpose_moves_output_pitch(svc, clip):

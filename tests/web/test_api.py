@@ -176,6 +176,9 @@ def test_engine_errors_are_messages(client, web_voice):
     with pytest.raises(AppError) as err:
         convert(client, web_voice.clip, speaker="soprano")
     assert "Unknown speaker 'soprano'" in str(err.value) and "alto (0)" in str(err.value)
+    with pytest.raises(AppError) as err:  # left empty: only a single-speaker voice may
+        convert(client, web_voice.clip, speaker="")
+    assert "has 3 speakers: alto (0), tenor (1), bass (2). Choose one with the speaker field" in str(err.value)
     with pytest.raises(AppError) as err:
         convert(client, web_voice.clip, cluster_ratio=0.5)
     assert "no cluster or index file is loaded" in str(err.value)
