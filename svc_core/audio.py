@@ -137,6 +137,20 @@ def output_subtype(path: str | os.PathLike) -> str | None:
     return "FLOAT" if Path(path).suffix.lower() == ".wav" and os.environ.get("SVC_WAV_FLOAT") else None
 
 
+def check_output_path(dst: str | os.PathLike, src: str | os.PathLike | None = None) -> Path:
+    """Refuse, before any work, an output that is a folder, has no format soundfile can write, or is the input."""
+    dst = Path(dst)
+    if dst.is_dir():
+        raise AudioError(f"The output '{dst}' is a folder; give a file name, e.g. {dst / 'converted.wav'}.")
+    if dst.suffix[1:].upper() not in sf.available_formats():
+        raise AudioError(f"Cannot write '{dst.name}': no audio format for '{dst.suffix or '(no extension)'}'. Use a "
+                         ".wav or .flac output name.")
+    if src is not None and dst.exists() and os.path.samefile(src, dst):
+        raise AudioError(f"The output '{dst.name}' is the input file: converting would overwrite it. Choose another "
+                         "output name.")
+    return dst
+
+
 def write_audio(path: str | os.PathLike, wav: np.ndarray, sr: int) -> None:
     """Write float audio; the format follows the extension (wav: 16-bit PCM unless FLOAT is wanted)."""
     path = Path(path)

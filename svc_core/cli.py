@@ -71,7 +71,9 @@ def run_infer(args: argparse.Namespace) -> int:
     from .f0 import resolve_predictor
 
     f0_name = resolve_predictor(args.f0, args.rmvpe)
-    require_file(args.input, "Audio file", AudioError)
+    from .audio import check_output_path
+
+    check_output_path(args.output, require_file(args.input, "Audio file", AudioError))  # before loading anything
     encoder, encoder_path = args.encoder_name, args.encoder
     if encoder_path and encoder_path.lower().endswith(".onnx"):
         from .onnx import OnnxEncoder

@@ -148,7 +148,9 @@ def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, t
     cache=False keeps the input's f0 and content features out of `svc.cache` (a one-off conversion never reads
     them back). `svc.last_times` holds the stage timings afterwards ("write" included)."""
     opts = ConvertOptions.from_kwargs(transpose=transpose, f0_predictor=f0_predictor, **options)
-    samples = open_samples(require_file(src, "Audio file", AudioError))
+    src = require_file(src, "Audio file", AudioError)
+    audio_io.check_output_path(dst, src)
+    samples = open_samples(src)
     if samples is None:
         wav, sr = audio_io.load_audio(src, max_seconds)
         out = svc.slice_inference(wav, sr, speaker, progress=progress, cache=cache, **asdict(opts))

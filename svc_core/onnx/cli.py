@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.opset < 16:
         raise OptionError(f"--opset {args.opset} is too old; the graph needs opset 16 or newer.")
+    _check_output(args)
     if args.encoder:
         return _run_encoder(args)
     if args.f0:
@@ -80,6 +81,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"MoeVoiceStudio descriptor (save as <name>.json beside the model folder): {json.dumps(descriptor)}")
     return _run_int8_vocoder(args) if args.int8_vocoder else 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """-o must name an .onnx file: a checkpoint or config overwritten by its own export would be lost."""
+    from ..errors import OptionError
+
+    if not args.output.lower().endswith(".onnx"):
+        raise OptionError(f"-o '{args.output}': the export is written to an .onnx file (e.g. model.onnx), so that no "
+                          "checkpoint or config is overwritten.")
 
 
 def _run_int8_vocoder(args: argparse.Namespace) -> int:

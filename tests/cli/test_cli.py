@@ -82,6 +82,9 @@ def test_cluster_options(files, tmp_path, capsys):
     (lambda f: ["--encoder", str(f["root"] / "nope.pt")], "checkpoint_best_legacy_500.pt|nope.pt"),
     (lambda f: ["--vocoder-precision", "fp16"], "fp16 is for CUDA GPUs"),
     (lambda f: ["--encoder-precision", "fp16"], "encoder_precision fp16 is for CUDA GPUs"),
+    (lambda f: ["-o", str(f["clip"])], "'in.wav' is the input file: converting would overwrite it"),
+    (lambda f: ["-o", str(f["root"])], "is a folder; give a file name"),
+    (lambda f: ["-o", str(f["root"] / "out")], r"no audio format for '\(no extension\)'"),
 ])
 def test_errors_are_one_line(files, change, message, capsys, tmp_path):
     args = _args(files, tmp_path / "o.wav", "--f0", "pm")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -119,3 +120,8 @@ def test_cli_export(exported, tmp_path, capsys):
     assert "onnx.checker passed" in text and "sid float32" in text
     assert read_manifest(out)["speaker_mix"] is True
     assert main(["export-onnx", "-m", str(tmp_path / "missing.pth"), "-c", str(e.config), "-o", str(out)]) == 2
+    capsys.readouterr()
+    before = Path(e.model).read_bytes()
+    assert main(["export-onnx", "-m", str(e.model), "-c", str(e.config), "-o", str(e.model)]) == 2
+    assert "is written to an .onnx file" in capsys.readouterr().err
+    assert Path(e.model).read_bytes() == before  # the checkpoint is not overwritten by its export

@@ -82,6 +82,12 @@ def test_bad_inputs_leave_no_output(svc, tmp_path):
     (tmp_path / "cut.flac").write_bytes(data[: len(data) // 2])  # header promises more than the file holds
     with pytest.raises(AudioError, match="cut.flac.*truncated or corrupt"):
         svc.convert_file(tmp_path / "cut.flac", out, "alto", f0_predictor="pm")
+    before = (tmp_path / "ok.wav").read_bytes()
+    with pytest.raises(AudioError, match="'ok.wav' is the input file"):  # also through another spelling of it
+        svc.convert_file(tmp_path / "ok.wav", tmp_path / ".." / tmp_path.name / "ok.wav", "alto", f0_predictor="pm")
+    assert (tmp_path / "ok.wav").read_bytes() == before
+    with pytest.raises(AudioError, match="is a folder"):
+        svc.convert_file(tmp_path / "ok.wav", tmp_path, "alto", f0_predictor="pm")
     assert open_samples(tmp_path / "junk.wav") is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.flac", "junk.wav", "nan.wav", "ok.wav", "quiet.wav",
                                                           "whole.flac"]
