@@ -23,6 +23,7 @@ from ..safe_load import load_torch
 from .dataset import DatasetError
 
 KINDS = ("kmeans", "faiss")
+SUFFIXES = {"kmeans": ".pt", "faiss": ".pkl"}  # upstream's kmeans_10000.pt / feature_and_index.pkl
 DEFAULT_CLUSTERS = 10000
 SKIP_FOLDERS = {"filelists"}
 
@@ -79,6 +80,10 @@ def train_index(data_dir: str | os.PathLike, out_path: str | os.PathLike, kind: 
     if kind not in KINDS:
         raise OptionError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}.")
     data_dir, out_path = Path(data_dir), Path(out_path)
+    if out_path.suffix.lower() != SUFFIXES[kind] or out_path.name.startswith(("G_", "D_")):
+        raise OptionError(f"-o '{out_path.name}': a {kind} file is written to a {SUFFIXES[kind]} name such as "
+                          f"{'kmeans_10000.pt' if kind == 'kmeans' else 'feature_and_index.pkl'} (so that no "
+                          "checkpoint is overwritten).")
     folders = speaker_folders(data_dir)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "kmeans":

@@ -65,6 +65,9 @@ def test_train_index_kmeans_and_faiss(tiny_data, tmp_path):
     assert sorted(kmeans.speakers) == ["spk0", "spk1"] and kmeans.dim == 256
     centers = torch.load(km, weights_only=False)["spk0"]["cluster_centers_"]
     assert centers.shape == (8, 256)
+    for kind, name in (("kmeans", "G_100.pth"), ("kmeans", "G_100.pt"), ("faiss", "kmeans_8.pt")):
+        assert main(["train-index", "--data", str(tiny_data), "--kind", kind, "-o", str(tmp_path / name)]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feature_and_index.pkl", "kmeans_8.pt"]
     faiss_r = load_retrieval(fi)
     assert sorted(faiss_r.speakers) == [0, 1] and faiss_r.dim == 256
     feats = np.random.default_rng(0).standard_normal((10, 256)).astype(np.float32)
