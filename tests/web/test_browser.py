@@ -29,10 +29,21 @@ def browser(tmp_path_factory):
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    import soundfile as sf
+
+    from audio_factories import sung_phrase
+
+    # The page's microphone: Chromium's fake capture device plays this sung phrase (in a loop) when recording.
+    mic = tmp_path_factory.mktemp("microphone") / "sung.wav"
+    sf.write(mic, 0.8 * sung_phrase(2.0), 44100, subtype="PCM_16")
+    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={mic}"]
     with sync_playwright() as p:
         profile = tmp_path_factory.mktemp("chromium-profile")
-        context = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                       headless=True, viewport={"width": 1400, "height": 1000})
+        context = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM,
+                                                       args=CHROMIUM_ARGS + fake_mic, headless=True,
+                                                       viewport={"width": 1400, "height": 1000},
+                                                       permissions=["microphone"])
         yield context
         context.close()
 
@@ -67,8 +78,12 @@ def _log(page) -> str:
 
 
 def _convert_and_wait(page, expect: str) -> None:
+    """Convert and wait for `expect` in the log; an unexpected "error:" fails at once instead of at the guard."""
+    before = _log(page)  # a previous job's log stays until the new job starts writing
     page.click("#convert-button")
-    _until(page, "(text) => document.querySelector('#log-panel textarea').value.includes(text)", expect)
+    _until(page, "([text, before]) => { const log = document.querySelector('#log-panel textarea').value; "
+                 "return log !== before && ['error:', text].some((t) => log.includes(t)); }", [expect, before])
+    assert expect in _log(page), _log(page)
 
 
 def test_example_convert_listen(page, web_voice, tmp_path):
@@ -124,6 +139,22 @@ def test_bad_upload_then_good(page, web_voice, tmp_path):
     page.wait_for_selector("#input-audio audio, #input-audio canvas", state="attached", timeout=GUARD_MS)
     _convert_and_wait(page, "done:")
     assert "reading good.wav" in _log(page)
+
+
+def test_record_with_the_microphone_then_convert(page):
+    """The page's other input: a recording (Chromium's fake microphone plays a sung phrase) is converted like an
+    upload; a silent or unreadable recording would stop at an error, not at "done:"."""
+    import re
+
+    page.click("#input-audio button[aria-label='Record audio']")
+    page.get_by_role("button", name="Record", exact=True).click()
+    page.wait_for_timeout(3000)  # record about 3 s (how long is not asserted)
+    page.locator("#input-audio button", has_text="Stop").first.click()
+    page.wait_for_selector("#input-audio audio", state="attached", timeout=GUARD_MS)
+    _convert_and_wait(page, "done:")
+    seconds = re.search(r"input: ([0-9.]+) s at (\d+) Hz", _log(page))
+    assert seconds and float(seconds.group(1)) >= 1.0, _log(page)
+    page.locator("#output-audio a[data-testid='download-link']").wait_for(timeout=GUARD_MS)
 
 
 def test_backend_choice_shows_the_execution_provider(page, web_voice, tmp_path):
