@@ -18,6 +18,9 @@ MIN_SAMPLE_RATE = 4000  # Hz; below this a clip cannot carry speech or singing
 MAX_SAMPLE_RATE = 384000  # Hz
 MAX_DURATION_SECONDS = 30 * 60  # longest clip accepted by default (30 min)
 SILENCE_PEAK = 1e-4  # peak amplitude below which a clip counts as silent (-80 dBFS)
+# File name endings taken as audio (soundfile reads most; m4a, aac, wma and webm need ffmpeg for audioread).
+AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".caf", ".w64",
+                  ".au", ".snd", ".m4a", ".aac", ".wma", ".webm")
 
 AudioSource = Union[str, os.PathLike, bytes, tuple]
 

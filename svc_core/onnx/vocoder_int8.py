@@ -29,7 +29,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..audio import load_audio
+from ..audio import AUDIO_SUFFIXES, load_audio
 from ..errors import ModelError, OptionError
 from ..memory import release_free_memory
 from .export import manifest_path, read_manifest, sha256_file
@@ -45,7 +45,6 @@ CALIBRATION_F0 = "pm"  # f0 predictor of the calibration conversions (fast, alwa
 FLOAT_LAYERS = frozenset({"noise_convs", "cond", "conv_pre", "conv_post"})  # vocoder modules kept float32
 QUANTIZED_OPS = ("Conv",)
 DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parents[2] / "examples"
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 FEED_NAMES = ("z", "f0", "g", "phase0", "offset")
 
 Feed = dict[str, np.ndarray]

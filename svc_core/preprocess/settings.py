@@ -6,12 +6,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..audio import AUDIO_SUFFIXES
 from ..errors import OptionError
 
-AUDIO_EXTENSIONS = frozenset({
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".m4a", ".aac", ".wma",
-    ".caf", ".w64", ".au", ".snd",
-})
+AUDIO_EXTENSIONS = frozenset(AUDIO_SUFFIXES)
 DEFAULT_MAX_SOURCE_SECONDS = 3 * 60 * 60  # 3 h: one long recording per file is normal for datasets
 
 

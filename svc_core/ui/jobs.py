@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from ..audio import AUDIO_SUFFIXES
 from ..errors import AudioError, SvcError
 from ..timing import StageTimes
 from . import backends
@@ -29,7 +30,6 @@ from .voice_cache import VoiceCache
 
 log = logging.getLogger("svc_core.ui")
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".webm", ".m4a")
 HEARTBEAT_SECONDS = 1.0  # an update at least this often, so elapsed/ETA tick and the connection stays busy
 RESULT_MAX_AGE_SECONDS = 6 * 3600  # result folders older than this are removed when a new job starts
 # Overall progress: reading and loading take the first 5 %, the conversion 5-90 %, plot and write the rest.

@@ -134,6 +134,42 @@ def test_speaker_may_be_left_out_only_for_a_single_speaker_model(files, tmp_path
     assert sf.info(tmp_path / "o.wav").duration == pytest.approx(2.0)
 
 
+def test_batch_of_files_and_a_folder_into_an_output_folder(files, tmp_path, capsys):
+    """Several -i files and folders convert into the -o folder with the model loaded once; an unreadable file is
+    reported and skipped, the rest are written, and the exit status says something failed."""
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for name, seconds in (("a.wav", 1.0), ("b.flac", 1.5)):
+        sf.write(songs / name, sung_phrase(seconds), 44100)
+    (songs / "notes.txt").write_text("not audio, not picked from the folder")
+    (songs / "broken.wav").write_bytes(b"RIFF" + bytes(100))
+    out = tmp_path / "converted"
+    args = _args(files, out, "--f0", "pm", "--format", "flac")
+    args[args.index("-i") + 1:args.index("-i") + 2] = [str(songs), str(files["clip"])]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["a_spk1_+3.flac", "b_spk1_+3.flac", "in_spk1_+3.flac"]
+    assert [round(sf.info(out / n).duration, 2) for n in written] == [1.0, 1.5, 2.0]
+    assert captured.out.count("load model") == 1 and "converted 3 of 4 files" in captured.out
+    assert "error: broken.wav: " in captured.err and "1 of 4 files could not be converted: broken.wav" in captured.err
+
+
+@pytest.mark.parametrize("inputs, output, message", [
+    (lambda f, d: [str(d)], lambda f, d: str(d / "one.wav"), "-o is the output folder, not a file"),
+    (lambda f, d: [str(d), str(d / "x.wav")], lambda f, d: str(d / "out"), "would both be written to 'x_spk1_"),
+    (lambda f, d: [str(d / "empty")], lambda f, d: str(d / "out"), "holds no audio files"),
+])
+def test_batch_mistakes_stop_before_anything_loads(files, tmp_path, capsys, inputs, output, message):
+    (tmp_path / "empty").mkdir()
+    sf.write(tmp_path / "x.wav", sung_phrase(1.0), 44100)
+    args = _args(files, output(files, tmp_path), "--f0", "pm")
+    args[args.index("-i") + 1:args.index("-i") + 2] = inputs(files, tmp_path)
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "load model" not in captured.out, captured.err
+
+
 def test_module_entry_point_runs(files, tmp_path):
     out = tmp_path / "o.wav"
     proc = subprocess.run([sys.executable, "-m", "svc_core", *_args(files, out, "--f0", "pm", "--threads", "1")],
