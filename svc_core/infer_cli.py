@@ -7,7 +7,6 @@ overwrite an input nor stop a batch half-way.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch
 
 from .audio import AUDIO_SUFFIXES, check_output_path
 from .errors import AudioError, OptionError
-from .paths import require_file
+from .paths import require_file, safe_file_name
 from .precision import ONNX_PRECISIONS, PRECISIONS
 
 BATCH_FORMATS = ("wav", "flac")
@@ -81,10 +80,6 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return files
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "clip"
-
-
 def plan_outputs(args: argparse.Namespace, speaker_name: str) -> list[tuple[Path, Path]]:
     """(input, output) pairs; a batch writes NAME_SPEAKER_TRANSPOSE.FORMAT into the -o folder. All are checked."""
     files = expand_inputs(args.input)
@@ -96,7 +91,7 @@ def plan_outputs(args: argparse.Namespace, speaker_name: str) -> list[tuple[Path
         raise OptionError(f"With several inputs or a folder, -o is the output folder, not a file ('{args.output}').")
     pairs, taken = [], {}
     for src in files:
-        dst = folder / f"{_safe(src.stem)}_{_safe(speaker_name)}_{args.transpose:+g}.{args.format}"
+        dst = folder / f"{safe_file_name(src.stem)}_{safe_file_name(speaker_name)}_{args.transpose:+g}.{args.format}"
         if dst in taken:
             raise OptionError(f"'{taken[dst].name}' and '{src.name}' would both be written to '{dst.name}'; "
                               "convert them in separate runs or rename one.")

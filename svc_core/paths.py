@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .errors import SvcError
@@ -17,3 +18,8 @@ def require_file(path: str | os.PathLike, what: str, error: type[SvcError], empt
     if os.path.getsize(name) == 0:
         raise error(f"{what} '{Path(name).name}' is empty (0 bytes){empty_hint}.")
     return name
+
+
+def safe_file_name(text: str, limit: int = 60) -> str:
+    """`text` as a piece of an output file name: letters, digits and ._+- only, at most `limit` characters."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_")[:limit] or "clip"

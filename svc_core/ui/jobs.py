@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import re
 import shutil
 import threading
 import time
@@ -23,6 +22,7 @@ import pandas as pd
 
 from ..audio import AUDIO_SUFFIXES
 from ..errors import AudioError, SvcError
+from ..paths import safe_file_name
 from ..timing import StageTimes
 from . import backends
 from .models import ModelLibrary
@@ -121,10 +121,6 @@ def check_audio_file(path: str | None, max_bytes: int) -> Path:
     if size > max_bytes:
         raise AudioError(f"'{p.name}' is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
     return p
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_")[:60] or "clip"
 
 
 def prune_results(results_dir: Path, max_age: float = RESULT_MAX_AGE_SECONDS) -> None:
@@ -260,7 +256,7 @@ class ConversionJob:
         self._say(f"f0 plot: {times.seconds['f0 plot']:.2f} s")
         prune_results(ctx.results_dir)
         out_dir = ctx.results_dir / uuid.uuid4().hex
-        name = f"{_safe_name(path.stem)}_{_safe_name(entry.key)}_{_safe_name(str(speaker))}_{req.transpose:+g}.wav"
+        name = "_".join(safe_file_name(part) for part in (path.stem, entry.key, speaker)) + f"_{req.transpose:+g}.wav"
         with times.stage("write"):
             write_audio(out_dir / name, out, svc.sample_rate)
         self._say(f"done: {times.audio_seconds:.2f} s of audio in {times.total:.2f} s (real-time factor "
