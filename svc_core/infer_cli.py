@@ -7,6 +7,7 @@ overwrite an input nor stop a batch half-way.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--input", required=True, nargs="+",
                    help="audio file to convert (any rate, mono or stereo); several files or folders convert each "
                         "into the -o folder")
-    p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac), written at the model rate; with "
-                   "several inputs or a folder: the output folder (NAME_SPEAKER_TRANSPOSE.wav inside)")
+    p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac), written at the model rate; or a "
+                   "folder (existing, or ending in /; always with several inputs): NAME_SPEAKER_TRANSPOSE.wav inside")
     p.add_argument("--format", choices=BATCH_FORMATS, default="wav", help="file type of a batch's outputs")
     p.add_argument("-s", "--speaker", default=None, help="speaker name from config.json or its numeric id "
                    "(optional for a single-speaker model)")
@@ -81,9 +82,11 @@ def expand_inputs(items: list[str]) -> list[Path]:
 
 
 def plan_outputs(args: argparse.Namespace, speaker_name: str) -> list[tuple[Path, Path]]:
-    """(input, output) pairs; a batch writes NAME_SPEAKER_TRANSPOSE.FORMAT into the -o folder. All are checked."""
+    """(input, output) pairs, all checked. A batch (several inputs, a folder, or -o an existing folder or ending in
+    "/") writes NAME_SPEAKER_TRANSPOSE.FORMAT into the -o folder."""
     files = expand_inputs(args.input)
-    batch = len(args.input) > 1 or Path(args.input[0]).is_dir()
+    batch = len(args.input) > 1 or Path(args.input[0]).is_dir() or Path(args.output).is_dir() \
+        or args.output.endswith(("/", os.sep))
     if not batch:
         return [(files[0], check_output_path(args.output, files[0]))]
     folder = Path(args.output)

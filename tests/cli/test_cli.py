@@ -83,7 +83,6 @@ def test_cluster_options(files, tmp_path, capsys):
     (lambda f: ["--vocoder-precision", "fp16"], "fp16 is for CUDA GPUs"),
     (lambda f: ["--encoder-precision", "fp16"], "encoder_precision fp16 is for CUDA GPUs"),
     (lambda f: ["-o", str(f["clip"])], "'in.wav' is the input file: converting would overwrite it"),
-    (lambda f: ["-o", str(f["root"])], "is a folder; give a file name"),
     (lambda f: ["-o", str(f["root"] / "out")], r"no audio format for '\(no extension\)'"),
 ])
 def test_errors_are_one_line(files, change, message, capsys, tmp_path):
@@ -153,6 +152,12 @@ def test_batch_of_files_and_a_folder_into_an_output_folder(files, tmp_path, caps
     assert [round(sf.info(out / n).duration, 2) for n in written] == [1.0, 1.5, 2.0]
     assert captured.out.count("load model") == 1 and "converted 3 of 4 files" in captured.out
     assert "error: broken.wav: " in captured.err and "1 of 4 files could not be converted: broken.wav" in captured.err
+
+
+def test_an_output_folder_takes_a_single_input_too(files, tmp_path, capsys):
+    assert main(_args(files, tmp_path, "--f0", "pm")) == 0  # an existing folder
+    assert main(_args(files, str(tmp_path / "new") + "/", "--f0", "pm", "-t", "-2")) == 0  # a new one, ending in /
+    assert (tmp_path / "in_spk1_+3.wav").is_file() and (tmp_path / "new" / "in_spk1_-2.wav").is_file()
 
 
 @pytest.mark.parametrize("inputs, output, message", [
