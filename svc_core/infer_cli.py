@@ -1,8 +1,10 @@
 """`python -m svc_core infer`: one file to one file, or several files / folders into an output folder.
 
-The model is loaded once; in a batch a file that cannot be read is reported and skipped, and the command exits 2
-at the end if any file failed. Every output name is checked before anything loads, so a slip in `-o` can neither
-overwrite an input nor stop a batch half-way.
+Upstream's `inference_main.py` flags work too (`-n`, `-cm`, `-cr`, `-ns`, `-f0p`, `-lg`, `-wf`, ...; `-t` and `-s`
+take lists as there), so a command people already use runs as it is; its diffusion and enhancer flags are refused
+with a message. The model is loaded once; in a batch a file that cannot be read is reported and skipped, and the
+command exits 2 at the end if any file failed. Every output name is checked before anything loads, so a slip in
+`-o` can neither overwrite an input nor stop a batch half-way.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,6 +23,20 @@ from .paths import require_file, safe_file_name
 from .precision import ONNX_PRECISIONS, PRECISIONS
 
 BATCH_FORMATS = ("wav", "flac")
+DEFAULT_OUTPUT = "results/"  # upstream's output folder, used when -o is not given
+UPSTREAM_INPUT_DIR = "raw"  # where upstream looks for -n names
+# Upstream flags of features this engine does not run: (option strings, takes a value, what it is).
+NOT_SUPPORTED = [
+    (("-shd", "--shallow_diffusion"), False, "shallow diffusion"),
+    (("-dm", "--diffusion_model_path"), True, "shallow diffusion"),
+    (("-dc", "--diffusion_config_path"), True, "shallow diffusion"),
+    (("-ks", "--k_step"), True, "shallow diffusion"),
+    (("-se", "--second_encoding"), False, "shallow diffusion"),
+    (("-od", "--only_diffusion"), False, "diffusion-only synthesis"),
+    (("-eh", "--enhance"), False, "the NSF-HiFiGAN enhancer"),
+    (("-eak", "--enhancer_adaptive_key"), True, "the NSF-HiFiGAN enhancer"),
+    (("-usm", "--use_spk_mix"), False, "the spkmix.py speaker-mix schedule (use a speaker mix in the Python API)"),
+]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,34 +44,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="generator checkpoint G_*.pth, or an export-onnx .onnx file (runs on ONNX Runtime)")
     p.add_argument("-c", "--config", default=None, help="the model's config.json (optional for our .onnx exports; "
                    "an upstream <name>_SoVits.onnx uses the one beside it when not given)")
-    p.add_argument("-i", "--input", required=True, nargs="+",
-                   help="audio file to convert (any rate, mono or stereo); several files or folders convert each "
-                        "into the -o folder")
-    p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac), written at the model rate; or a "
-                   "folder (existing, or ending in /; always with several inputs): NAME_SPEAKER_TRANSPOSE.wav inside")
-    p.add_argument("--format", choices=BATCH_FORMATS, default="wav", help="file type of a batch's outputs")
-    p.add_argument("-s", "--speaker", default=None, help="speaker name from config.json or its numeric id "
-                   "(optional for a single-speaker model)")
-    p.add_argument("-t", "--transpose", type=float, default=0.0, help="pitch shift in semitones (default 0)")
-    p.add_argument("--f0", default="auto", help="f0 predictor: pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe, "
-                   "or auto (rmvpe when rmvpe.pt is available, else fcpe)")
+    p.add_argument("-i", "--input", "-n", "--clean_names", dest="input", required=True, nargs="+",
+                   help="audio files or folders to convert (any rate, mono or stereo); as upstream, a name not found "
+                        "is also looked for in raw/ (with .wav added when it has no extension)")
+    p.add_argument("-o", "--output", default=None, help="output file (.wav/.flac), written at the model rate; or a "
+                   "folder (existing, or ending in /; always with several inputs or speakers): "
+                   f"NAME_SPEAKER_TRANSPOSE.wav inside (default {DEFAULT_OUTPUT}, as upstream)")
+    p.add_argument("--format", "-wf", "--wav_format", dest="format", choices=BATCH_FORMATS, default="wav",
+                   help="file type of the outputs written into a folder")
+    p.add_argument("-s", "--speaker", "--spk_list", dest="speaker", default=None, nargs="+",
+                   help="speaker name from config.json or its numeric id (optional for a single-speaker model); "
+                        "several: each input is converted for each")
+    p.add_argument("-t", "--transpose", "--trans", dest="transpose", type=float, default=[0.0], nargs="+",
+                   help="pitch shift in semitones (default 0); several: one per -i item, in order (missing ones "
+                        "take the first, as upstream)")
+    p.add_argument("--f0", "-f0p", "--f0_predictor", dest="f0", default="auto",
+                   help="f0 predictor: pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe, or auto (rmvpe when rmvpe.pt "
+                        "is available, else fcpe)")
     p.add_argument("--encoder", default=None, help="content encoder weights (e.g. checkpoint_best_legacy_500.pt), "
                    "or an encoder exported with `export-onnx --encoder` (.onnx, also int8)")
     p.add_argument("--encoder-name", default=None, help="override the encoder named in config.json")
     p.add_argument("--rmvpe", default=None, help="rmvpe.pt (default: ./pretrain or $SVC_PRETRAIN_DIR)")
-    p.add_argument("--cluster", default=None, help="k-means (kmeans_10000.pt) or index (feature_and_index.pkl)")
-    p.add_argument("--cluster-ratio", type=float, default=0.0, help="0..1 share of cluster/retrieved features")
-    p.add_argument("--noise-scale", type=float, default=0.4)
-    p.add_argument("--slice-db", type=float, default=-40.0, help="silence threshold for slicing, dBFS")
-    p.add_argument("--pad-seconds", type=float, default=0.5)
-    p.add_argument("--clip-seconds", type=float, default=0.0, help="force-split slices into pieces (0 = off)")
-    p.add_argument("--crossfade-seconds", type=float, default=0.0)
-    p.add_argument("--crossfade-ratio", type=float, default=0.75)
-    p.add_argument("--loudness-mix", type=float, default=1.0, help="1 = model envelope, 0 = input envelope")
-    p.add_argument("--f0-threshold", type=float, default=None,
+    p.add_argument("--cluster", "-cm", "--cluster_model_path", dest="cluster", default=None,
+                   help="k-means (kmeans_10000.pt) or index (feature_and_index.pkl); the kind is read from the file")
+    p.add_argument("-fr", "--feature_retrieval", action="store_true",
+                   help="accepted for upstream commands; the cluster file's kind is read from the file itself")
+    p.add_argument("--cluster-ratio", "-cr", "--cluster_infer_ratio", dest="cluster_ratio", type=float, default=0.0,
+                   help="0..1 share of cluster/retrieved features")
+    p.add_argument("--noise-scale", "-ns", "--noice_scale", dest="noise_scale", type=float, default=0.4)
+    p.add_argument("--slice-db", "-sd", "--slice_db", dest="slice_db", type=float, default=-40.0,
+                   help="silence threshold for slicing, dBFS")
+    p.add_argument("--pad-seconds", "-p", "--pad_seconds", dest="pad_seconds", type=float, default=0.5)
+    p.add_argument("--clip-seconds", "-cl", "--clip", dest="clip_seconds", type=float, default=0.0,
+                   help="force-split slices into pieces (0 = off)")
+    p.add_argument("--crossfade-seconds", "-lg", "--linear_gradient", dest="crossfade_seconds", type=float,
+                   default=0.0)
+    p.add_argument("--crossfade-ratio", "-lgr", "--linear_gradient_retain", dest="crossfade_ratio", type=float,
+                   default=0.75)
+    p.add_argument("--loudness-mix", "-lea", "--loudness_envelope_adjustment", dest="loudness_mix", type=float,
+                   default=1.0, help="1 = model envelope, 0 = input envelope")
+    p.add_argument("--f0-threshold", "-ft", "--f0_filter_threshold", dest="f0_threshold", type=float, default=None,
                    help="voicing confidence threshold of crepe/rmvpe/fcpe (default: 0.05, fcpe 0.4)")
-    p.add_argument("--auto-f0", action="store_true", help="predict f0 with the model (speech; ignores -t)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--auto-f0", "-a", "--auto_predict_f0", dest="auto_f0", action="store_true",
+                   help="predict f0 with the model (speech; ignores -t)")
+    p.add_argument("--device", "-d", dest="device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--vocoder-precision", choices=PRECISIONS + ONNX_PRECISIONS[1:], default="fp32",
                    help="torch backend: bf16 (CPUs with AVX512-BF16/AMX, or CUDA) or fp16 (CUDA) runs the vocoder "
@@ -63,44 +96,83 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder-precision", choices=PRECISIONS, default="fp32",
                    help="a content encoder running in torch in bf16 (CPUs with AVX512-BF16/AMX, or CUDA) or fp16 "
                         "(CUDA): ~2x faster encoder, features within ~2 %% of float32 (default fp32)")
+    for flags, takes_value, _ in NOT_SUPPORTED:
+        p.add_argument(*flags, dest="unsupported_" + flags[1].lstrip("-"), default=None, help=argparse.SUPPRESS,
+                       **({} if takes_value else {"action": "store_const", "const": True}))
 
 
-def expand_inputs(items: list[str]) -> list[Path]:
-    """-i values -> audio files: files as given, folders as their audio files (sorted, not recursive)."""
-    files: list[Path] = []
+def refuse_unsupported(args: argparse.Namespace) -> None:
+    for flags, _, what in NOT_SUPPORTED:
+        if getattr(args, "unsupported_" + flags[1].lstrip("-")) is not None:
+            raise OptionError(f"{flags[0]} ({flags[1]}): {what} is not part of this engine yet; leave the option out "
+                              "(the so-vits output with the NSF-HiFiGAN vocoder is what runs).")
+
+
+def _resolve_input(item: str) -> Path:
+    """An -i/-n value as a path; as upstream, a name not found here is looked for in raw/ (".wav" added when the
+    name has no extension)."""
+    path = Path(item)
+    if not path.exists():
+        guess = Path(UPSTREAM_INPUT_DIR) / (item if "." in path.name else f"{item}.wav")
+        if guess.exists():
+            return guess
+    return path
+
+
+def expand_inputs(items: list[str]) -> list[list[Path]]:
+    """-i values -> their audio files, per value: a file as given, a folder as its audio files (sorted, not
+    recursive)."""
+    groups: list[list[Path]] = []
     for item in items:
-        path = Path(item)
+        path = _resolve_input(item)
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
             if not found:
                 raise AudioError(f"The folder '{item}' holds no audio files "
                                  f"({', '.join(s.lstrip('.') for s in AUDIO_SUFFIXES)}).")
-            files += found
+            groups.append(found)
         else:
-            files.append(Path(require_file(item, "Audio file", AudioError)))
-    return files
+            groups.append([Path(require_file(path, "Audio file", AudioError))])
+    return groups
 
 
-def plan_outputs(args: argparse.Namespace, speaker_name: str) -> list[tuple[Path, Path]]:
-    """(input, output) pairs, all checked. A batch (several inputs, a folder, or -o an existing folder or ending in
-    "/") writes NAME_SPEAKER_TRANSPOSE.FORMAT into the -o folder."""
-    files = expand_inputs(args.input)
-    batch = len(args.input) > 1 or Path(args.input[0]).is_dir() or Path(args.output).is_dir() \
-        or args.output.endswith(("/", os.sep))
+@dataclass(frozen=True)
+class Job:
+    src: Path
+    dst: Path
+    speaker: str | int  # as given (name or id)
+    transpose: float  # semitones
+
+
+def plan_jobs(args: argparse.Namespace, speakers: list[str | int], names: list[str]) -> list[Job]:
+    """One job per input file, speaker and its transpose; all outputs checked. A batch (several inputs or speakers,
+    a folder, no -o, or -o an existing folder or ending in "/") writes NAME_SPEAKER_TRANSPOSE.FORMAT into the
+    output folder."""
+    groups = expand_inputs(args.input)
+    if len(args.transpose) > len(args.input):
+        raise OptionError(f"{len(args.transpose)} transposes (-t) for {len(args.input)} inputs: give one, or one per "
+                          "input.")
+    transposes = args.transpose + [args.transpose[0]] * (len(args.input) - len(args.transpose))
+    output = DEFAULT_OUTPUT if args.output is None else args.output
+    batch = len(args.input) > 1 or len(groups[0]) > 1 or _resolve_input(args.input[0]).is_dir() \
+        or len(speakers) > 1 or Path(output).is_dir() or output.endswith(("/", os.sep))
     if not batch:
-        return [(files[0], check_output_path(args.output, files[0]))]
-    folder = Path(args.output)
+        return [Job(groups[0][0], check_output_path(output, groups[0][0]), speakers[0], transposes[0])]
+    folder = Path(output)
     if folder.exists() and not folder.is_dir() or folder.suffix.lower() in AUDIO_SUFFIXES:
-        raise OptionError(f"With several inputs or a folder, -o is the output folder, not a file ('{args.output}').")
-    pairs, taken = [], {}
-    for src in files:
-        dst = folder / f"{safe_file_name(src.stem)}_{safe_file_name(speaker_name)}_{args.transpose:+g}.{args.format}"
-        if dst in taken:
-            raise OptionError(f"'{taken[dst].name}' and '{src.name}' would both be written to '{dst.name}'; "
-                              "convert them in separate runs or rename one.")
-        taken[dst] = src
-        pairs.append((src, check_output_path(dst, src)))
-    return pairs
+        raise OptionError(f"With several inputs, speakers or a folder, -o is the output folder, not a file "
+                          f"('{output}').")
+    jobs, taken = [], {}
+    for files, transpose in zip(groups, transposes):
+        for src in files:
+            for speaker, name in zip(speakers, names):
+                dst = folder / f"{safe_file_name(src.stem)}_{safe_file_name(name)}_{transpose:+g}.{args.format}"
+                if dst in taken:
+                    raise OptionError(f"'{taken[dst].name}' and '{src.name}' would both be written to '{dst.name}'; "
+                                      "convert them in separate runs or rename one.")
+                taken[dst] = src
+                jobs.append(Job(src, check_output_path(dst, src), speaker, transpose))
+    return jobs
 
 
 def _load(args: argparse.Namespace):
@@ -124,59 +196,71 @@ def _load(args: argparse.Namespace):
                encoder=encoder, f0_weights=f0_weights)
 
 
-def _speaker(args: argparse.Namespace, config) -> str | int:
+def _speakers(args: argparse.Namespace, config) -> list[str | int]:
+    """-s values as names or ids, each checked (a wrong one stops the run before any file, listing the valid ones);
+    none: the only speaker of a single-speaker model."""
     if args.speaker is None:
-        return config.only_speaker("-s NAME (or its id)")
-    speaker = int(args.speaker) if args.speaker.isdigit() and args.speaker not in config.spk else args.speaker
-    config.speaker_id(speaker)  # a wrong name stops here, before any file, with the valid ones listed
-    return speaker
+        return [config.speaker_name(config.only_speaker("-s NAME (or its id)"))]
+    speakers: list[str | int] = []
+    for given in args.speaker:
+        speaker = int(given) if given.isdigit() and given not in config.spk else given
+        config.speaker_id(speaker)
+        speakers.append(speaker)
+    return speakers
 
 
 def run(args: argparse.Namespace) -> int:
     from .f0 import resolve_predictor
 
+    refuse_unsupported(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     f0_name = resolve_predictor(args.f0, args.rmvpe)
-    name_hint = args.speaker if args.speaker is not None else "speaker"
-    plan_outputs(args, name_hint)  # inputs and outputs checked before anything loads
+    given = args.speaker or ["speaker"]
+    plan_jobs(args, given, given)  # inputs and outputs checked before anything loads
     svc = _load(args)
-    speaker = _speaker(args, svc.config)
-    pairs = plan_outputs(args, svc.config.speaker_name(svc.config.speaker_id(speaker)))
+    speakers = _speakers(args, svc.config)
+    jobs = plan_jobs(args, speakers, [svc.config.speaker_name(svc.config.speaker_id(s)) for s in speakers])
     failed: list[str] = []
+    unreadable: set[Path] = set()
     reported = False
     start = time.perf_counter()
-    for number, (src, dst) in enumerate(pairs, 1):
-        if len(pairs) > 1:
-            print(f"[{number}/{len(pairs)}] {src}", file=sys.stderr)
+    for number, job in enumerate(jobs, 1):
+        if len(jobs) > 1:
+            print(f"[{number}/{len(jobs)}] {job.src} (speaker {job.speaker}, transpose {job.transpose:+g})",
+                  file=sys.stderr)
+        if job.src in unreadable:  # already reported for another speaker
+            failed.append(job.src.name)
+            continue
         try:
             result = svc.convert_file(  # block by block: memory does not grow with the input's length
-                src, dst, speaker, transpose=args.transpose, f0_predictor=f0_name, cluster_ratio=args.cluster_ratio,
-                noise_scale=args.noise_scale, slice_db=args.slice_db, pad_seconds=args.pad_seconds,
-                clip_seconds=args.clip_seconds, crossfade_seconds=args.crossfade_seconds,
-                crossfade_ratio=args.crossfade_ratio, loudness_mix=args.loudness_mix, f0_threshold=args.f0_threshold,
-                auto_predict_f0=args.auto_f0, vocoder_precision=args.vocoder_precision,
-                encoder_precision=args.encoder_precision,
-                cache=False,  # each input is converted once: cached features would never be read back
+                job.src, job.dst, job.speaker, transpose=job.transpose, f0_predictor=f0_name,
+                cluster_ratio=args.cluster_ratio, noise_scale=args.noise_scale, slice_db=args.slice_db,
+                pad_seconds=args.pad_seconds, clip_seconds=args.clip_seconds,
+                crossfade_seconds=args.crossfade_seconds, crossfade_ratio=args.crossfade_ratio,
+                loudness_mix=args.loudness_mix, f0_threshold=args.f0_threshold, auto_predict_f0=args.auto_f0,
+                vocoder_precision=args.vocoder_precision, encoder_precision=args.encoder_precision,
+                cache=len(speakers) > 1,  # the same input again for another speaker reuses its f0 and units
                 progress=lambda frac, msg: print(f"[{frac:6.1%}] {msg}", file=sys.stderr),
             )
         except AudioError as err:
-            if len(pairs) == 1:
+            if len(jobs) == 1:
                 raise
-            print(f"error: {src.name}: {err} (skipped)", file=sys.stderr)
-            failed.append(src.name)
+            print(f"error: {job.src.name}: {err} (skipped)", file=sys.stderr)
+            failed.append(job.src.name)
+            unreadable.add(job.src)
             continue
         if not reported:  # after the first conversion: the encoder and sessions are loaded by then
             _print_engines(args, svc, f0_name)
             reported = True
-        if len(pairs) == 1:
+        if len(jobs) == 1:
             print(svc.last_times.table())
-        print(f"wrote {dst} ({result.seconds:.2f} s at {svc.sample_rate} Hz; real-time factor "
+        print(f"wrote {job.dst} ({result.seconds:.2f} s at {svc.sample_rate} Hz; real-time factor "
               f"{svc.last_times.rtf:.3f})")
-    if len(pairs) > 1:
-        print(f"converted {len(pairs) - len(failed)} of {len(pairs)} files in {time.perf_counter() - start:.1f} s")
+    if len(jobs) > 1:
+        print(f"converted {len(jobs) - len(failed)} of {len(jobs)} in {time.perf_counter() - start:.1f} s")
     if failed:
-        print(f"error: {len(failed)} of {len(pairs)} files could not be converted: {', '.join(failed)}",
+        print(f"error: {len(failed)} of {len(jobs)} conversions failed: {', '.join(sorted(set(failed)))}",
               file=sys.stderr)
         return 2
     return 0

@@ -150,8 +150,41 @@ def test_batch_of_files_and_a_folder_into_an_output_folder(files, tmp_path, caps
     written = sorted(p.name for p in out.iterdir())
     assert written == ["a_spk1_+3.flac", "b_spk1_+3.flac", "in_spk1_+3.flac"]
     assert [round(sf.info(out / n).duration, 2) for n in written] == [1.0, 1.5, 2.0]
-    assert captured.out.count("load model") == 1 and "converted 3 of 4 files" in captured.out
-    assert "error: broken.wav: " in captured.err and "1 of 4 files could not be converted: broken.wav" in captured.err
+    assert captured.out.count("load model") == 1 and "converted 3 of 4 in" in captured.out
+    assert "error: broken.wav: " in captured.err and "1 of 4 conversions failed: broken.wav" in captured.err
+
+
+def test_an_upstream_inference_main_command_runs_as_it_is(files, tmp_path, capsys, monkeypatch):
+    """upstream's flags: -n names looked up in raw/ (".wav" added), -t and -s lists (each name with its transpose,
+    for each speaker), -cm/-cr, -ns, -f0p, -wf, -lea; no -o: results/. Its diffusion/enhancer flags are refused."""
+    from svc_core.retrieval import save_kmeans
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raw").mkdir()
+    sf.write(tmp_path / "raw" / "song.wav", sung_phrase(1.0), 44100)
+    sf.write(tmp_path / "raw" / "other.flac", sung_phrase(1.5), 44100)
+    rng = np.random.default_rng(1)
+    save_kmeans(tmp_path / "kmeans_10000.pt", {n: rng.standard_normal((16, 256)).astype(np.float32)
+                                               for n in ("spk0", "spk1")})
+    upstream = ["infer", "-m", str(files["model"]), "-c", str(files["config"]), "--encoder", str(files["encoder"]),
+                "-n", "song", "other.flac", "-t", "0", "2", "-s", "spk0", "spk1", "-cm", "kmeans_10000.pt", "-cr",
+                "0.5", "-ns", "0.3", "-f0p", "pm", "-wf", "flac", "-lea", "0.5", "-fr"]
+    assert main(upstream) == 0
+    written = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert written == ["other_spk0_+2.flac", "other_spk1_+2.flac", "song_spk0_+0.flac", "song_spk1_+0.flac"]
+    assert "converted 4 of 4" in capsys.readouterr().out
+    a, _ = sf.read(tmp_path / "results" / "song_spk0_+0.flac")
+    b, _ = sf.read(tmp_path / "results" / "song_spk1_+0.flac")
+    assert len(a) == len(b) == 44100 and not np.allclose(a, b, atol=1e-3)  # two speakers, two voices
+    no_cluster = upstream[:upstream.index("-cm")] + ["-ns", "0.3", "-f0p", "pm", "-lea", "0.5", "-o", "plain/"]
+    no_cluster[no_cluster.index("-s") + 1:no_cluster.index("-s") + 3] = ["spk0"]
+    assert main(no_cluster) == 0
+    c, _ = sf.read(tmp_path / "plain" / "song_spk0_+0.wav")
+    assert len(c) == len(a) and not np.allclose(a, c, atol=1e-3)  # -cm/-cr changed the output
+    assert main(upstream + ["-shd", "-ks", "50"]) == 2
+    assert "-shd (--shallow_diffusion): shallow diffusion is not part of this engine" in capsys.readouterr().err
+    assert main(upstream[:upstream.index("-t") + 3] + ["1"]) == 2
+    assert "3 transposes (-t) for 2 inputs" in capsys.readouterr().err
 
 
 def test_an_output_folder_takes_a_single_input_too(files, tmp_path, capsys):
