@@ -107,6 +107,13 @@ def _add_export_onnx_parser(sub) -> None:
     add_parser(sub)
 
 
+@command("compress-model")
+def run_compress_model(args: argparse.Namespace) -> int:
+    from .release import run
+
+    return run(args)
+
+
 @command("prepare-world")
 def run_prepare_world(args: argparse.Namespace) -> int:
     from .worldvoice.cli import run_prepare
@@ -133,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parsers(sub)
     _add_tunnel_parser(sub)
     _add_export_onnx_parser(sub)
+    from .release import add_arguments as add_release_arguments  # upstream's compress_model.py
+
+    add_release_arguments(sub.add_parser("compress-model", help="a release G_*.pth from a training checkpoint "
+                                                                "(no enc_q, no optimizer state; --half for fp16)"))
     from .worldvoice.cli import add_parsers as add_world_parsers  # WORLD voices (the starter voices)
 
     add_world_parsers(sub)
