@@ -21,6 +21,14 @@ SILENCE_PEAK = 1e-4  # peak amplitude below which a clip counts as silent (-80 d
 # File name endings taken as audio (soundfile reads most; m4a, aac, wma and webm need ffmpeg for audioread).
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".caf", ".w64",
                   ".au", ".snd", ".m4a", ".aac", ".wma", ".webm")
+FFMPEG_SUFFIXES = (".m4a", ".aac", ".wma", ".webm")  # decoded only through audioread with ffmpeg
+
+
+def ffmpeg_path() -> str | None:
+    """The ffmpeg program audioread uses for m4a / aac / wma / webm, or None when it is not installed."""
+    import shutil
+
+    return shutil.which("ffmpeg")
 
 AudioSource = Union[str, os.PathLike, bytes, tuple]
 
@@ -49,6 +57,12 @@ def _decode(source: AudioSource) -> tuple[np.ndarray, int, str]:
             data = data[:, None] if data.ndim == 1 else data.T
             return data, int(sr), Path(name).name
         except Exception:
+            if Path(name).suffix.lower() in FFMPEG_SUFFIXES and ffmpeg_path() is None:
+                raise AudioError(
+                    f"Could not read '{Path(name).name}': {Path(name).suffix.lower()} files are decoded with ffmpeg, "
+                    "which is not installed here (apt-get install ffmpeg, or brew / winget install ffmpeg); or "
+                    "convert the file to wav or flac."
+                ) from None
             raise AudioError(
                 f"Could not read '{Path(name).name}' as audio ({sf_err}). It may be corrupt or in a format we "
                 "cannot decode; convert it to wav or flac."

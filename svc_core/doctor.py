@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .audio import FFMPEG_SUFFIXES, ffmpeg_path
 from .precision import cpu_has_int8_dot, cpu_has_native_bf16
 
 PACKAGES = ("torch", "numpy", "onnxruntime", "gradio", "faiss-cpu", "torchcrepe", "torchfcpe",
@@ -84,11 +85,21 @@ def collect() -> dict[str, Any]:
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         "cpu_bf16_dot": cpu_has_native_bf16(),
         "cpu_int8_dot": cpu_has_int8_dot(),
+        "ffmpeg": ffmpeg_path(),
         "pretrain_dir": os.environ.get("SVC_PRETRAIN_DIR") or os.path.abspath("pretrain"),
         "encoders": _encoders(),
         "f0_predictors": _predictors(),
         "starter_voices": _starter_voices(),
     }
+
+
+def describe_ffmpeg(path: str | None) -> str:
+    """Where ffmpeg is and what it is for, or what its absence means."""
+    formats = ", ".join(s.lstrip(".") for s in FFMPEG_SUFFIXES)
+    if path:
+        return f"{path} ({formats} inputs)"
+    return (f"not found; {formats} inputs cannot be read (apt-get install ffmpeg, or convert them to wav / flac; wav, "
+            "flac, ogg, mp3 and aiff need nothing more)")
 
 
 def report(info: dict[str, Any] | None = None) -> str:
@@ -102,6 +113,7 @@ def report(info: dict[str, Any] | None = None) -> str:
     lines.append(f"CPU bf16 dot products: {yes[info['cpu_bf16_dot']]} (vocoder / encoder_precision bf16, torch); "
                  f"int8 dot products: {yes[info['cpu_int8_dot']]} (int8 vocoder and encoder, ONNX Runtime: fastest "
                  "with them)")
+    lines.append(f"ffmpeg: {describe_ffmpeg(info['ffmpeg'])}")
     lines.append(f"weights folder: {info['pretrain_dir']} (set SVC_PRETRAIN_DIR to change)")
     lines.append("content encoders:")
     for row in info["encoders"]:

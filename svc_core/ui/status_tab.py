@@ -10,6 +10,7 @@ offline.apply()
 import gradio as gr  # noqa: E402  (after offline.apply)
 
 from .. import __version__
+from ..doctor import describe_ffmpeg
 
 
 def _cell(text: Any) -> str:
@@ -24,6 +25,7 @@ def status_markdown(info: dict[str, Any]) -> str:
     lines.append(f"| torchaudio | {_cell(info['torchaudio'])} (not needed by svc_core) |")
     cuda = ", ".join(info["cuda_devices"]) if info["cuda"] else "not available"
     lines += ["", f"**Threads:** torch uses {info['torch_threads']} of {info['cpu_count']} CPUs · **CUDA:** {cuda}",
+              "", f"**ffmpeg:** {_cell(describe_ffmpeg(info['ffmpeg']))}",
               "", f"**Weights folder:** `{_cell(info['pretrain_dir'])}` (set `SVC_PRETRAIN_DIR` to change)", "",
               "#### Content encoders", "", "| encoder | dim | status |", "|---|---|---|"]
     for row in info["encoders"]:

@@ -60,3 +60,16 @@ def test_doctor_checks_the_starter_voices(tmp_path, monkeypatch):
     assert "starter voices: ready (a, b; step 1; sha256 verified)" in doctor.report()
     (folder / "G_1.pth").write_bytes(b"weightz")
     assert "starter voices: DAMAGED (G_1.pth: sha256 or size differs" in doctor.report()
+
+
+def test_ffmpeg_presence_is_reported(monkeypatch):
+    """m4a / aac / wma / webm need ffmpeg (audioread): the report says whether it is there and what it is for."""
+    import shutil
+
+    from svc_core.doctor import report
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    missing = report(collect())
+    assert "ffmpeg: not found; m4a, aac, wma, webm inputs cannot be read (apt-get install ffmpeg" in missing
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert "ffmpeg: /usr/bin/ffmpeg (m4a, aac, wma, webm inputs)" in report(collect())

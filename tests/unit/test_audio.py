@@ -52,6 +52,19 @@ def test_empty_and_corrupt_files(tmp_path, content, match):
     assert not caught, [str(w.message) for w in caught]
 
 
+def test_a_format_that_needs_ffmpeg_says_so_when_it_is_missing(tmp_path, monkeypatch):
+    import shutil
+
+    clip = tmp_path / "phone.m4a"
+    clip.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))  # an m4a header and no audio
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(AudioError, match=r"'phone.m4a': .m4a files are decoded with ffmpeg, which is not installed"):
+        load_audio(clip)
+    (tmp_path / "bad.flac").write_bytes(b"fLaC" + bytes(50))  # other formats keep the general message
+    with pytest.raises(AudioError, match="Could not read 'bad.flac' as audio"):
+        load_audio(tmp_path / "bad.flac")
+
+
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(AudioError, match="does not exist"):
         load_audio(tmp_path / "nope.wav")

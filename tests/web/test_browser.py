@@ -195,7 +195,7 @@ def test_status_tab_shows_doctor(page):
     panel = page.locator("#status-panel")
     panel.wait_for(timeout=GUARD_MS)
     text = panel.inner_text()
-    assert "torch" in text and "gradio" in text and "Threads" in text
+    assert "torch" in text and "gradio" in text and "Threads" in text and "ffmpeg:" in text
     assert "vec256l9" in text and "fcpe" in text and "rmvpe.pt" in text  # rmvpe missing, with where to get it
 
 
