@@ -114,6 +114,13 @@ def run_compress_model(args: argparse.Namespace) -> int:
     return run(args)
 
 
+@command("mix-models")
+def run_mix_models(args: argparse.Namespace) -> int:
+    from .model_mix import run
+
+    return run(args)
+
+
 @command("prepare-world")
 def run_prepare_world(args: argparse.Namespace) -> int:
     from .worldvoice.cli import run_prepare
@@ -144,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_release_arguments(sub.add_parser("compress-model", help="a release G_*.pth from a training checkpoint "
                                                                 "(no enc_q, no optimizer state; --half for fp16)"))
+    from .model_mix import add_arguments as add_mix_arguments  # upstream webUI's static voice mixing
+
+    add_mix_arguments(sub.add_parser("mix-models", help="blend several models of one architecture into one "
+                                                        "(upstream's static voice mixing)"))
     from .worldvoice.cli import add_parsers as add_world_parsers  # WORLD voices (the starter voices)
 
     add_world_parsers(sub)
