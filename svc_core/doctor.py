@@ -132,6 +132,21 @@ def report(info: dict[str, Any] | None = None) -> str:
     return "\n".join(lines)
 
 
+def add_arguments(p) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    info = collect()
+    if args.json:
+        import json
+
+        print(json.dumps(info, indent=2))
+    else:
+        print(report(info))
+    return 0
+
+
 def main() -> int:
     print(report())
     return 0
