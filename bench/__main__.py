@@ -26,11 +26,11 @@ from pathlib import Path
 STAGES = ("load", "resample", "f0", "encoder", "synthesizer", "vocoder")  # synthesizer: all but the vocoder
 
 
-def _run(backend: str, threads: int, f0: str, seconds: float, workdir: str, mode: str) -> dict:
+def _run(backend: str, threads: int, f0: str, seconds: float, workdir: str, mode: str, model: str = "full") -> dict:
     """One fresh process. mode: "--rerun" (in-memory clip, converted twice), "--file" (the long memory run: a WAV
     file converted into another as the CLI does) or "--count" (the arithmetic per stage, untimed)."""
     cmd = [sys.executable, "-m", "bench.one", "--backend", backend, "--threads", str(threads), "--f0", f0,
-           "--seconds", str(seconds), "--workdir", workdir, mode]
+           "--seconds", str(seconds), "--workdir", workdir, "--model", model, mode]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env,
                          cwd=Path(__file__).resolve().parent.parent)
@@ -115,14 +115,14 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
     """Run the plan (each configuration in a fresh process) -> (timed rows, {(family, f0, seconds): GFLOP})."""
     from .models import build
 
-    print("building / reusing full-size models in", args.workdir, flush=True)
-    build(args.workdir)
+    print(f"building / reusing the {args.model} models in", args.workdir, flush=True)
+    build(args.workdir, variant=args.model)
     counts: dict = {}
     if not args.no_count:
         for backend in sorted({count_family(b) for b in args.backends.split(",")} | {"torch"}):
             for f0 in args.f0.split(","):
                 print(f"-> counting the arithmetic of {backend} f0={f0} audio={args.seconds:.0f}s", flush=True)
-                c = _run(backend, 2, f0, args.seconds, args.workdir, "--count")
+                c = _run(backend, 2, f0, args.seconds, args.workdir, "--count", args.model)
                 counts[(backend, f0, args.seconds)] = c["gflop"]
                 print(f"   GFLOP per stage {json.dumps({k: round(v, 1) for k, v in c['gflop'].items()})}",
                       flush=True)
@@ -138,7 +138,7 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
         note = "" if busy <= 10 else "  (machine NOT idle)"
         print(f"-> {backend} threads={threads} f0={f0} audio={seconds:.0f}s  CPU busy {busy:.0f}% over 3 s "
               f"(load avg {load:.2f}, includes the previous run){note}", flush=True)
-        r = _run(backend, threads, f0, seconds, args.workdir, "--rerun" if in_memory else "--file")
+        r = _run(backend, threads, f0, seconds, args.workdir, "--rerun" if in_memory else "--file", args.model)
         r["cpu_busy_before"] = busy
         rows.append(r)
         print(f"   end-to-end {r['end_to_end']:.2f} s, RTF {r['rtf']:.3f}, peak RSS {r['peak_rss_mb']:.0f} MB, "
@@ -172,6 +172,8 @@ def main() -> None:
     p.add_argument("--backends", default="torch,onnx,onnx-enc,onnx-int8")
     p.add_argument("--long-backends", default="", help="backends of the memory run (default: --backends)")
     p.add_argument("--workdir", default="/tmp/svc-bench")
+    p.add_argument("--model", choices=("full", "tiny"), default="full",
+                   help="synthesizer size: the 4.1 template (full) or upstream's --tiny config")
     p.add_argument("--no-count", action="store_true", help="skip counting the arithmetic (bench.flops)")
     p.add_argument("--readme", default=str(Path(__file__).resolve().parent / "README.md"))
     p.add_argument("--render", metavar="JSON", help="only rewrite --readme from a saved run (no measuring)")
@@ -230,7 +232,8 @@ parentheses, can read up to 15 % low). A stage's rate is its GFLOP over its seco
 conversion's arithmetic at that peak, the time no float32 engine doing this arithmetic can beat on this machine. int8 and bf16 stages are
 rated in the float32 arithmetic they replace, so they can pass 100 %. Not run by the test suite. Options:
 `--seconds 40 --long-seconds 600 --threads 1,2 --f0 pm,rmvpe --backends torch,onnx,onnx-enc,onnx-int8
---workdir /tmp/svc-bench --no-count`.
+--workdir /tmp/svc-bench --no-count --model full|tiny` (tiny: upstream's `--tiny` synthesizer, vocoder from 400
+channels, depthwise WN, shared flow; rows say so).
 
 ## Last run
 

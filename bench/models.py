@@ -13,19 +13,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 FULL_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
+# Synthesizer sizes: "full" is the 4.1 template; "tiny" is upstream's `preprocess_flist_config.py --tiny`
+# (config_tiny_template.json: vocoder from 400 channels, depthwise WN convolutions, one shared flow WN; filter 512).
+VARIANTS: dict[str, dict] = {
+    "full": {},
+    "tiny": {"upsample_initial_channel": 400, "use_depthwise_conv": True, "flow_share_parameter": True,
+             "filter_channels": 512},
+}
 
 
-def build(workdir: str | os.PathLike, speech_encoder: str = "vec768l12") -> dict[str, Path]:
+def build(workdir: str | os.PathLike, speech_encoder: str = "vec768l12", variant: str = "full") -> dict[str, Path]:
     """{model, config, encoder, onnx, encoder_onnx, encoder_int8, rmvpe, rmvpe_onnx} paths under workdir (created
-    when missing; the ONNX export gets its int8 vocoder too)."""
+    when missing; the ONNX export gets its int8 vocoder too). variant: a key of VARIANTS (the synthesizer's size;
+    the content encoder and rmvpe are the same)."""
     from encoder_factories import make_contentvec_checkpoint
     from factories import make_upstream_checkpoint
 
     root = Path(workdir)
-    model_dir = root / f"full-{speech_encoder}"
+    model_dir = root / f"{variant}-{speech_encoder}"
     g_path, config_path = model_dir / "G_0.pth", model_dir / "config.json"
     if not g_path.is_file():
-        make_upstream_checkpoint(model_dir, speech_encoder=speech_encoder, n_speakers=1, small=False, seed=1)
+        make_upstream_checkpoint(model_dir, speech_encoder=speech_encoder, n_speakers=1, small=False, seed=1,
+                                 **VARIANTS[variant])
     encoder = root / "pretrain" / "checkpoint_best_legacy_500.pt"
     if not encoder.is_file():  # ContentVec legacy layout at full size: 768 wide, 12 layers, 3072 FFN, 12 heads
         make_contentvec_checkpoint(encoder, embed_dim=768, final_dim=256, layers=12, heads=12, ffn_dim=3072,

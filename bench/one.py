@@ -64,6 +64,7 @@ def main() -> None:
     p.add_argument("--f0", default="pm")
     p.add_argument("--seconds", type=float, default=40.0)
     p.add_argument("--workdir", required=True)
+    p.add_argument("--model", default="full", help="synthesizer size: full or tiny (bench.models.VARIANTS)")
     p.add_argument("--rerun", action="store_true", help="also time a second pass with another transpose")
     p.add_argument("--file", action="store_true", help="file-to-file conversion (convert_file)")
     p.add_argument("--count", action="store_true", help="count the arithmetic per stage instead of timing")
@@ -78,7 +79,8 @@ def main() -> None:
 
     from .models import build, clip, clip_file
 
-    paths = build(args.workdir)
+    paths = build(args.workdir, variant=args.model)
+    size = "" if args.model == "full" else f"; upstream --{args.model} model"
     if args.file:
         src = clip_file(args.workdir, args.seconds)
     else:
@@ -106,13 +108,13 @@ def main() -> None:
         svc_class = upstream_style(Svc) if args.backend == "torch-upstream" else Svc
         svc = svc_class(paths["model"], paths["config"], encoder_path=str(paths["encoder"]), encoder=encoder,
                         f0_weights={"rmvpe": str(paths["rmvpe"])})
-        provider = BACKENDS[args.backend]
+        provider = BACKENDS[args.backend] + size
     else:
         from svc_core.onnx import OnnxSvc
 
         svc = OnnxSvc(paths["onnx"], encoder_path=str(paths["encoder"]), device="auto", threads=args.threads,
                       encoder=encoder, f0_weights={"rmvpe": str(paths["rmvpe_onnx"])})
-        provider = svc.session_info.describe() + BACKENDS[args.backend]
+        provider = svc.session_info.describe() + BACKENDS[args.backend] + size
     load = time.perf_counter() - start
     if args.file:
         svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0,
