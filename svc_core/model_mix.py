@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from .checkpoint import load_synthesizer, read_generator_state, validate
+from .checkpoint import read_generator_state, validate
 from .config import load_config
 from .errors import ModelError, OptionError
-from .release import TRAINING_ONLY_PREFIX
+from .release import TRAINING_ONLY_PREFIX, save_checked
 
 MODES = ("convex", "linear")
 
@@ -58,15 +58,7 @@ def mix_models(paths: list[str | os.PathLike], percents: list[float], config_pat
             term = value.double() * weight if value.is_floating_point() else value
             mixed[key] = term if key not in mixed or not value.is_floating_point() else mixed[key] + term
     mixed = {k: (v.float() if v.is_floating_point() else v) for k, v in mixed.items()}
-    partial = dst.with_name(dst.name + ".part")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": mixed, "iteration": 0, "optimizer": None, "learning_rate": 1e-4}, partial)
-    try:
-        load_synthesizer(partial, config_path)
-    except Exception:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, dst)
+    save_checked(mixed, dst, config_path)
     return {"weights": weights.tolist(), "tensors": len(mixed), "mode": mode}
 
 

@@ -23,6 +23,21 @@ from .safe_load import load_torch
 TRAINING_ONLY_PREFIX = "enc_q."  # the posterior encoder: training only
 
 
+def save_checked(state: dict[str, torch.Tensor], dst: Path, config_path: str | os.PathLike,
+                 iteration: int = 0) -> None:
+    """Save `state` as a generator file in upstream's release layout (no optimizer state: upstream's loader skips a
+    None optimizer) to `dst`, through `dst`.part, kept only if it loads with `config_path`."""
+    partial = dst.with_name(dst.name + ".part")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": state, "iteration": int(iteration), "optimizer": None, "learning_rate": 1e-4}, partial)
+    try:
+        load_synthesizer(partial, config_path)
+    except Exception:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, dst)
+
+
 def write_release(src: str | os.PathLike, dst: str | os.PathLike, config_path: str | os.PathLike,
                   half: bool = False) -> dict[str, Any]:
     """Write the release file of the generator checkpoint `src` to `dst`; returns what was kept and the sizes."""
@@ -38,16 +53,7 @@ def write_release(src: str | os.PathLike, dst: str | os.PathLike, config_path: s
     kept = {k: v.detach().clone() for k, v in state.items() if not k.startswith(TRAINING_ONLY_PREFIX)}
     if half:
         kept = {k: (v.half() if v.is_floating_point() else v) for k, v in kept.items()}
-    partial = dst.with_name(dst.name + ".part")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    # upstream's layout; no optimizer state (upstream's loader skips a None optimizer)
-    torch.save({"model": kept, "iteration": iteration, "optimizer": None, "learning_rate": 1e-4}, partial)
-    try:
-        load_synthesizer(partial, config_path)  # it must load before it is kept
-    except Exception:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, dst)
+    save_checked(kept, dst, config_path, iteration)
     return {"tensors": len(kept), "dropped": len(state) - len(kept), "iteration": iteration,
             "bytes_in": src.stat().st_size, "bytes_out": dst.stat().st_size, "half": half}
 
