@@ -22,11 +22,14 @@ def convert(client, clip, speaker="alto", transpose=0, f0="pm", **extra):
     return client.predict(**args, api_name=API)
 
 
-def test_convert_round_trip(client, web_voice):
-    audio, log, timing, plot, summary, progress = convert(client, web_voice.clip, transpose=3)
+def test_convert_round_trip(client, web_voice, tmp_path):
+    # a clip no other test converts (slightly other gain), so its f0 and units are computed here, not cached
+    clip = tmp_path / "sung_phrase.wav"
+    sf.write(clip, 0.97 * sf.read(str(web_voice.clip), dtype="float32")[0], 44100, subtype="PCM_16")
+    audio, log, timing, plot, summary, progress = convert(client, clip, transpose=3)
     info = sf.info(audio)
     assert info.samplerate == 44100
-    assert abs(info.duration - sf.info(str(web_voice.clip)).duration) < 0.05
+    assert abs(info.duration - sf.info(str(clip)).duration) < 0.05
     assert Path(audio).name == "sung_phrase_demo-voice_alto_+3.wav"
     assert "piece 1/" in log and "synthesizer" in log and "done:" in log
     stages = [row[0] for row in timing["data"]]
