@@ -173,6 +173,33 @@ def test_bad_upload_gives_readable_error_then_next_request_works(client, web_voi
     assert Path(audio).is_file() and "done:" in log
 
 
+def test_an_empty_speaker_picks_a_single_speaker_voice_s_only_one(web_voice, make_server, tmp_path):
+    """API callers may leave the speaker empty for a one-speaker voice (a 3-speaker voice refuses it: see the
+    errors test below); the result is named after that speaker."""
+    import dataclasses
+
+    from gradio_client import Client, handle_file
+
+    from factories import make_upstream_checkpoint
+
+    make_upstream_checkpoint(tmp_path / "models" / "solo-voice", speech_encoder="vec256l9", n_speakers=1, seed=9,
+                             speakers={"soloist": 0})
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    clip = examples / "solo.wav"  # a clip of its own (see the WORLD-voice test for why)
+    sf.write(clip, 0.85 * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
+    voice = dataclasses.replace(web_voice, models_dir=tmp_path / "models", examples_dir=examples)
+    srv = make_server(voice, tmp_path / "work")
+    try:
+        client = Client(srv.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "dl"))
+        audio, log, *_ = client.predict(audio=handle_file(str(clip)), model="solo-voice", speaker="", transpose=1,
+                                        f0_predictor="pm", api_name=API)
+        assert "converting: speaker soloist, transpose +1" in log
+        assert Path(audio).name == "solo_solo-voice_soloist_+1.wav" and abs(sf.info(audio).duration - 2.0) < 0.05
+    finally:
+        srv.demo.close()
+
+
 def test_engine_errors_are_messages(client, web_voice):
     from gradio_client.exceptions import AppError
 
