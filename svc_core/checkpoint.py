@@ -13,6 +13,7 @@ import torch
 
 from .config import ENCODER_DIMS, SvcConfig, load_config
 from .errors import EncoderMismatchError, ModelError
+from .models.state_io import release_state
 from .safe_load import load_torch
 
 __all__ = [
@@ -310,7 +311,7 @@ def save_generator_checkpoint(model: torch.nn.Module, path: str | os.PathLike, i
     """
     state = model.upstream_state_dict()
     if release:
-        state = {k: v for k, v in state.items() if "enc_q" not in k}
+        state = release_state(state)
     state = {k: v.detach().cpu().clone() for k, v in state.items()}
     if half:
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}

@@ -19,7 +19,8 @@ import torch
 from .checkpoint import read_generator_state, validate
 from .config import load_config
 from .errors import ModelError, OptionError
-from .release import TRAINING_ONLY_PREFIX, save_checked
+from .models.state_io import release_state
+from .release import save_checked
 
 MODES = ("convex", "linear")
 
@@ -46,7 +47,7 @@ def mix_models(paths: list[str | os.PathLike], percents: list[float], config_pat
     config = load_config(config_path)
     mixed: dict[str, torch.Tensor] = {}
     for path, weight in zip(paths, weights.tolist()):
-        state = {k: v for k, v in read_generator_state(path).items() if not k.startswith(TRAINING_ONLY_PREFIX)}
+        state = release_state(read_generator_state(path))
         validate(config, state)  # names the field when a model is not of this config's architecture
         if mixed and set(state) != set(mixed):
             raise ModelError(f"'{Path(path).name}' has other tensors than '{Path(paths[0]).name}' "

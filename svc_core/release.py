@@ -17,10 +17,9 @@ import torch
 from .checkpoint import load_synthesizer, read_generator_state, validate
 from .config import load_config
 from .errors import ModelError, OptionError
+from .models.state_io import release_state
 from .paths import require_file
 from .safe_load import load_torch
-
-TRAINING_ONLY_PREFIX = "enc_q."  # the posterior encoder: training only
 
 
 def save_checked(state: dict[str, torch.Tensor], dst: Path, config_path: str | os.PathLike,
@@ -50,7 +49,7 @@ def write_release(src: str | os.PathLike, dst: str | os.PathLike, config_path: s
     validate(load_config(config_path), state)
     meta = load_torch(src, what="generator checkpoint")
     iteration = int(meta.get("iteration", 0)) if isinstance(meta, dict) else 0
-    kept = {k: v.detach().clone() for k, v in state.items() if not k.startswith(TRAINING_ONLY_PREFIX)}
+    kept = {k: v.detach().clone() for k, v in release_state(state).items()}
     if half:
         kept = {k: (v.half() if v.is_floating_point() else v) for k, v in kept.items()}
     save_checked(kept, dst, config_path, iteration)

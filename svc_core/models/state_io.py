@@ -12,6 +12,11 @@ SHARED_FLOW_PREFIX = "flow.wn."  # flow_share_parameter: flow.flows.{k}.enc.* du
 _SHOW = 5  # keys listed per category in error messages
 
 
+def release_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` without what release checkpoints drop (the posterior encoder, enc_q: training only)."""
+    return {key: value for key, value in state.items() if not key.startswith(OPTIONAL_PREFIXES)}
+
+
 def upstream_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """model weights keyed and shaped like upstream's state_dict (detached copies not made; do not mutate)."""
     return {key: value.detach() for key, value in upstream_items(model).items()}
