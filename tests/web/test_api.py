@@ -13,6 +13,17 @@ from audio_factories import sung_phrase
 API = "/convert"
 
 
+def own_clip(tmp_path: Path, name: str, gain: float) -> tuple[Path, Path]:
+    """(examples folder, clip) for a test's own server. Gradio keeps files by content hash, and closing a server
+    deletes what it kept, which must not include the session server's copy of the shared example clip: so each
+    own server gets a clip of its own (another gain)."""
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    clip = examples / name
+    sf.write(clip, gain * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
+    return examples, clip
+
+
 def convert(client, clip, speaker="alto", transpose=0, f0="pm", **extra):
     from gradio_client import handle_file
 
@@ -184,10 +195,7 @@ def test_an_empty_speaker_picks_a_single_speaker_voice_s_only_one(web_voice, mak
 
     make_upstream_checkpoint(tmp_path / "models" / "solo-voice", speech_encoder="vec256l9", n_speakers=1, seed=9,
                              speakers={"soloist": 0})
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    clip = examples / "solo.wav"  # a clip of its own (see the WORLD-voice test for why)
-    sf.write(clip, 0.85 * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
+    examples, clip = own_clip(tmp_path, "solo.wav", 0.85)
     voice = dataclasses.replace(web_voice, models_dir=tmp_path / "models", examples_dir=examples)
     srv = make_server(voice, tmp_path / "work")
     try:
@@ -298,12 +306,7 @@ def test_the_starter_world_voice_through_the_page(web_voice, make_server, tmp_pa
 
     from svc_core.ui.settings import STARTER_VOICES
 
-    # Clips of its own: gradio keeps files by content hash, and closing this server deletes what it kept, which
-    # must not include the session server's copy of the shared example clip.
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    clip = examples / "phrase.wav"
-    sf.write(clip, 0.8 * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
+    examples, clip = own_clip(tmp_path, "phrase.wav", 0.8)
     srv = make_server(web_voice, tmp_path / "work", shipped_voices=(STARTER_VOICES,), examples_dir=examples)
     try:
         client = Client(srv.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "dl"))
@@ -381,10 +384,7 @@ def test_an_upstream_onnx_voice_through_the_page(web_voice, make_server, tmp_pat
     as_upstream_synthesizer(tmp_path / "ours" / "model.onnx", source / "config.json", folder)
     export_encoder("vec256l9", None, tmp_path / "ours" / "vec256l9.onnx")  # the server's pretrain weights
     as_upstream_encoder(tmp_path / "ours" / "vec256l9.onnx", folder / "vec-256-layer-9.onnx")
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    clip = examples / "phrase.wav"  # a clip of its own (see the WORLD-voice test for why)
-    sf.write(clip, 0.9 * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
+    examples, clip = own_clip(tmp_path, "phrase.wav", 0.9)
     voice = dataclasses.replace(web_voice, models_dir=tmp_path / "models", examples_dir=examples)
     srv = make_server(voice, tmp_path / "work")
     try:
