@@ -104,7 +104,7 @@ class DioPredictor(_WorldPredictor):
 
 class HarvestPredictor(_WorldPredictor):
     """Harvest keeps stonemask's f0 unrounded, as upstream does: rounding it to 0.1 Hz like dio moves most frames
-    by up to 0.05 Hz, which the NSF source integrates into a phase drift (0.24 max abs after 5 s)."""
+    by up to 0.05 Hz, which the NSF source integrates into a phase drift that grows over seconds."""
 
     name = "harvest"
 
