@@ -1,6 +1,6 @@
 """The docs stay true to the code: relative links and #anchors resolve, the README stays a short guide, every
-`python -m svc_core <command>` exists in the CLI, every `app.py --option` exists in app.py's parser (and every one of
-its options is documented in docs/web.md)."""
+`python -m svc_core <command>` exists in the CLI (and every command is in docs/cli.md's table), every `app.py --option`
+exists in app.py's parser (and every one of its options is in docs/web.md's options section)."""
 from __future__ import annotations
 
 import re
@@ -196,3 +196,12 @@ def _broken_in(page: Path, root: Path) -> list[str]:
         return broken_links(page)
     finally:
         REPO_ROOT = saved
+
+
+def test_every_cli_command_is_in_the_cli_page():
+    table = (DOCS / "cli.md").read_text(encoding="utf-8")
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert rows, "docs/cli.md has no command table"
+    named = {name for row in rows for name in re.findall(r"`([a-z][a-z0-9-]*)`", row.split("|")[1])}
+    missing = sorted(set(RUNNERS) - named)
+    assert not missing, f"commands missing from docs/cli.md's table: {missing}"
