@@ -42,7 +42,7 @@ def test_fcpe_conversion_prints_no_torchfcpe_chatter(tmp_path, capfd):
     weights, config = _starter_files()
     out = tmp_path / "out.wav"
     code = main(["infer", "-m", str(weights), "-c", str(config), "-i", str(REPO_ROOT / "examples" / "singing_slt.flac"),
-                 "-o", str(out), "-s", "flite_awb", "--f0", "fcpe", "--threads", "1"])
+                 "-o", str(out), "-s", "flite_awb", "--f0", "fcpe"])
     captured = capfd.readouterr()
     text = captured.out + captured.err
     assert code == 0, text
