@@ -1,6 +1,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+REQUIREMENTS := $(wildcard requirements*.txt)
+# touched after a successful install: `make demo` / `make test` reinstall only when a requirements file changed
+INSTALLED ?= $(VENV)/.installed
 
 .PHONY: setup test test-fast examples demo phonevec starter-voices eval-starter
 
@@ -8,8 +11,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 
-setup: $(PY)
-	$(PY) -m pip install -r requirements.txt -r requirements-dev.txt
+$(INSTALLED): $(REQUIREMENTS) | $(PY)
+	$(PY) -m pip install $(addprefix -r ,$(REQUIREMENTS))
+	touch $@
+
+## create .venv and install the pinned requirements (again only when requirements*.txt change)
+setup: $(INSTALLED)
 
 ## start the web demo on http://127.0.0.1:7860 (options: make demo ARGS="--port 8000 --auth me:secret")
 demo: setup

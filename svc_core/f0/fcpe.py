@@ -6,8 +6,11 @@ older FCPE/PCmer network; torchfcpe's CFNaiveMelPE uses different modules (`inpu
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -18,6 +21,22 @@ from ..torchaudio_compat import ensure_torchaudio
 from .base import F0Predictor, resize_nearest
 
 DECODER_MODE = "local_argmax"  # weighted average of bins around the argmax, as upstream
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _torchfcpe_quiet() -> Iterator[None]:
+    """Keep torchfcpe's print() chatter ("[INFO]: device is not None, use cpu", "[WARN] ... use default") out of
+    our console: it has no logger to silence, so its stdout is caught and passed to our log at DEBUG level.
+    (sys.stdout is process-wide: another thread's print in this short window goes to the same DEBUG log.)"""
+    caught = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(caught):
+            yield
+    finally:
+        for line in caught.getvalue().splitlines():
+            if line.strip():
+                log.debug("torchfcpe: %s", line.strip())
 
 
 def _build_from_checkpoint(path: str, device: torch.device) -> torch.nn.Module:
@@ -42,7 +61,8 @@ def _build_from_checkpoint(path: str, device: torch.device) -> torch.nn.Module:
     config = ckpt["config_dict"]
     config.setdefault("model", {}).update(conv_dropout=0.0, atten_dropout=0.0)
     try:
-        model = InferCFNaiveMelPE(DotDict(config), ckpt["model"])
+        with _torchfcpe_quiet():
+            model = InferCFNaiveMelPE(DotDict(config), ckpt["model"])
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
         raise ModelError(f"FCPE weights '{os.path.basename(path)}' do not fit torchfcpe's model: {err}") from None
     return model.to(device).eval()
@@ -59,12 +79,13 @@ class FCPEPredictor(F0Predictor):
         if weights_path is not None:
             self.model = _build_from_checkpoint(os.fspath(weights_path), self.device)
         else:
-            import torchfcpe
+            with _torchfcpe_quiet():
+                import torchfcpe
 
-            self.model = torchfcpe.spawn_bundled_infer_model(device=str(self.device)).eval()
+                self.model = torchfcpe.spawn_bundled_infer_model(device=str(self.device)).eval()
 
     def _raw_f0(self, wav: np.ndarray, p_len: int) -> np.ndarray:
         audio = torch.from_numpy(wav)[None, :, None].to(self.device)
-        with torch.no_grad():
+        with torch.no_grad(), _torchfcpe_quiet():
             f0 = self.model(audio, self.sampling_rate, DECODER_MODE, self.threshold)[0, :, 0]
         return resize_nearest(f0.float().cpu().numpy(), p_len)

@@ -101,10 +101,21 @@ def launch_kwargs(settings: AppSettings, state: AppState) -> dict:
         server_name=settings.host, server_port=settings.port, auth=list(settings.auth) or None,
         auth_message="svc-studio: log in with the user name and password you were given.",
         root_path=settings.root_path, max_file_size=settings.max_file_size, allowed_paths=allowed,
-        share=False, show_error=False, quiet=settings.quiet, ssr_mode=False, enable_monitoring=False,
+        # quiet: Gradio's banner says "set `share=True`" for a public link, which is not ours (--tunnel is);
+        # serving_line() is printed instead
+        share=False, show_error=False, quiet=True, ssr_mode=False, enable_monitoring=False,
         mcp_server=False, run_history=False, footer_links=["api", "settings"], theme=theme(), css=CSS,
         inbrowser=False,
     )
+
+
+def serving_line(settings: AppSettings) -> str:
+    """The one start-up line: where the page is and how a public link is made (our tunnel, not Gradio's share)."""
+    if settings.tunnel:
+        public = f"public link: the {settings.tunnel} tunnel, logged when it answers"
+    else:
+        public = "public link: see --tunnel"
+    return f"Running on {settings.local_url.rstrip('/')} ({public})"
 
 
 def launch(settings: AppSettings, block: bool = True) -> tuple[gr.Blocks, AppState]:
@@ -112,7 +123,10 @@ def launch(settings: AppSettings, block: bool = True) -> tuple[gr.Blocks, AppSta
     if state.tunnel is not None:
         state.tunnel.start()  # waits until the app answers locally, then opens the tunnel
     try:
-        demo.launch(prevent_thread_lock=not block, **launch_kwargs(settings, state))
+        demo.launch(prevent_thread_lock=True, **launch_kwargs(settings, state))
+        print(serving_line(settings), flush=True)
+        if block:
+            demo.block_thread()
     finally:
         if block and state.tunnel is not None:
             state.tunnel.stop()
