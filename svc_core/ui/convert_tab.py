@@ -175,9 +175,11 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
     load_upload.click(on_upload, [model_files, owner], [model, speaker, upload_status, owner],
                       api_visibility="private", concurrency_limit=1, concurrency_id="model-upload")
+    def show_browser_uploads(token: str):
+        return gr.update(choices=library.choices(token))
+
     # on page load (and when the token changes): the voices this browser uploaded, also before a restart
-    gr.on(None, lambda token: gr.update(choices=library.choices(token)), [owner], [model], queue=False,
-          api_visibility="private")
+    gr.on(None, show_browser_uploads, [owner], [model], queue=False, api_visibility="private")
 
     def run_convert(audio: str | None, model: str, speaker: str, transpose: float, f0_predictor: str,
                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,

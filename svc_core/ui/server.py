@@ -93,7 +93,7 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     try:
         clean_at_start(work_dir)
         library = ModelLibrary(settings.models_dir, work_dir / UPLOADS, settings.upload_budget,
-                               shipped=settings.shipped_voices, show_all_uploads=settings.private_page)
+                               shipped=settings.shipped_voices, show_all_uploads=settings.uploads_shown_to_all)
     except BaseException:
         lock.release()
         raise

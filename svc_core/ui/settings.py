@@ -54,6 +54,7 @@ class AppSettings:
     max_uploads: int = DEFAULT_MAX_UPLOADS  # uploaded voices kept on disk (oldest removed first)
     max_upload_bytes: int = 4 * 1024**3  # their total size on disk, bytes
     upload_max_age: float = 14 * 24 * 3600.0  # seconds an upload is kept
+    show_all_uploads: bool | None = None  # list every upload to every browser; None: only on a private page
     device: str = "cpu"
     quiet: bool = False
     extra_allowed_paths: tuple[Path, ...] = field(default_factory=tuple)
@@ -76,9 +77,14 @@ class AppSettings:
 
     @property
     def private_page(self) -> bool:
-        """Only this machine's user reaches the page (loopback, no tunnel, no proxy prefix, no logins): then every
-        upload is listed to them; otherwise each browser sees its own uploads only."""
+        """Only this machine's user reaches the page: loopback, no tunnel, no proxy prefix, no logins."""
         return self.host in LOOPBACK_HOSTS and not self.tunnel and not self.root_path and not self.auth
+
+    @property
+    def uploads_shown_to_all(self) -> bool:
+        """Every upload is listed to every browser (a private page, unless `show_all_uploads` says otherwise);
+        else each browser sees the uploads it made."""
+        return self.private_page if self.show_all_uploads is None else self.show_all_uploads
 
     @property
     def local_url(self) -> str:
