@@ -163,7 +163,14 @@ def _use_work_dir(settings: AppSettings) -> AppSettings:
     from dataclasses import replace
 
     settings = replace(settings, work_dir=settings.work_dir or default_work_dir())
-    os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.work_dir / GRADIO_TEMP))
+    if "GRADIO_TEMP_DIR" not in os.environ:  # one the user set is theirs: used, never emptied
+        os.environ["GRADIO_TEMP_DIR"] = str(settings.work_dir / GRADIO_TEMP)
+        # Gradio copied the variable into these module constants at import (before we knew the folder); the app
+        # creates a folder under it at launch, which would be left in /tmp/gradio.
+        import gradio.route_utils
+        import gradio.routes
+
+        gradio.routes.DEFAULT_TEMP_DIR = gradio.route_utils.DEFAULT_TEMP_DIR = os.environ["GRADIO_TEMP_DIR"]
     for folder in legacy_temp_dirs():
         log.info("removing %s (left by an earlier svc-studio version)", folder)
         shutil.rmtree(folder, ignore_errors=True)
