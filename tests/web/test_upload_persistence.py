@@ -172,3 +172,26 @@ def test_an_upload_survives_a_server_restart_and_converts(web_voice, make_server
     finally:
         second.demo.close()
         second.state.close()
+
+
+# ------------------------------------------------------------------ settings
+def test_upload_budget_and_visibility_options():
+    from svc_core.ui.settings import SettingsError, parse_args, parse_duration
+
+    s = parse_args([])
+    assert s.work_dir is None  # the per-user cache folder, chosen at start (workdir.default_work_dir)
+    assert s.upload_budget == UploadBudget(16, 4 * 1024**3, 14 * DAY_SECONDS)
+    s = parse_args(["--max-uploads", "3", "--max-upload-storage", "500mb", "--upload-max-age", "12h",
+                    "--work-dir", "somewhere"])
+    assert s.upload_budget == UploadBudget(3, 500 * 1024**2, 12 * 3600) and s.work_dir == Path("somewhere").resolve()
+    assert parse_duration("90m") == 5400 and parse_duration("2d") == 2 * DAY_SECONDS and parse_duration("30") == 30
+    for argv, message in [(["--max-uploads", "0"], "1 or more"), (["--upload-max-age", "soon"], "not a duration"),
+                          (["--max-upload-storage", "lots"], "--max-upload-storage 'lots' is not a size")]:
+        with pytest.raises(SettingsError, match=message):
+            parse_args(argv)
+    # every upload listed to everyone only where nobody else can reach the page
+    assert parse_args([]).uploads_shown_to_all
+    assert not parse_args(["--auth", "ann:pw"]).uploads_shown_to_all
+    assert not parse_args(["--host", "0.0.0.0", "--allow-anonymous"]).uploads_shown_to_all
+    assert not parse_args(["--root-path", "/svc"]).uploads_shown_to_all
+    assert not parse_args(["--tunnel", "frp", "--auth", "a:b"]).uploads_shown_to_all
