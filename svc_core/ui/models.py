@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 from ..errors import ModelError, SvcError
 from .upload_store import (DAY_SECONDS, KEY_PREFIX, UploadBudget, UploadRecord, UploadStore, browser_keys,
-                           owner_id)
+                           clean_name, owner_id, upload_label)
 
 log = logging.getLogger("svc_core.ui")
 
@@ -30,9 +30,6 @@ GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 CLUSTER_SUFFIXES = (".pkl", ".index")
 UPLOAD_SUFFIXES = (".pth", ".onnx", ".json", ".pt", ".pkl", ".index")
 UPLOAD_PREFIX = KEY_PREFIX  # uploads are keyed "upload-<16 hex digits>" (upload_store.py)
-UPLOAD_NAME_CHARS = 40  # longest name an uploader may give a voice
-LABEL_SPEAKERS = 2  # speaker names shown in an upload's label ("alto, tenor +1")
-LABEL_TIME_FORMAT = "%d %b %H:%M"  # server-local upload time in an upload's label: "06 Dec 05:41"
 
 WHERE_TO_GET_MODELS = (
     "so-vits-svc 4.0/4.1 voices are trained with so-vits-svc (github.com/svc-develop-team/so-vits-svc) and many "
@@ -216,36 +213,6 @@ def _check_upload(entry: ModelEntry, encoder: Path | None) -> int:
     return ssl_dim
 
 
-def _clean_name(text: str | None) -> str:
-    """An uploader's name for a voice: printable, single-spaced, at most UPLOAD_NAME_CHARS characters."""
-    text = " ".join("".join(ch for ch in str(text or "") if ch.isprintable()).split())
-    return text[:UPLOAD_NAME_CHARS].strip()
-
-
-def upload_label(name: str, speakers: Iterable[str], model_file: str, step: int | None, uploaded_at: float,
-                 taken: Iterable[str] = ()) -> str:
-    """The picker's label of an upload, unique among `taken`: the given name, else the speaker names (else the
-    export's name), then when it was uploaded and the training step, e.g.
-    "alto, tenor +1 (uploaded 06 Dec 05:41, step 1000)"; " #2", " #3" ... when that label exists already."""
-    speakers = [s for s in speakers if s]
-    if not name:
-        if speakers and not all(s.isdigit() for s in speakers):  # upstream names unnamed speakers "0", "1", ...
-            name = ", ".join(speakers[:LABEL_SPEAKERS]) + (f" +{len(speakers) - LABEL_SPEAKERS}"
-                                                           if len(speakers) > LABEL_SPEAKERS else "")
-        else:
-            stem = Path(model_file).stem
-            name = stem[:-len("_SoVits")] if stem.lower().endswith("_sovits") else stem
-    details = [f"uploaded {time.strftime(LABEL_TIME_FORMAT, time.localtime(uploaded_at))}"]
-    if step is not None:
-        details.append(f"step {step}")
-    label = f"{name} ({', '.join(details)})"
-    taken = set(taken)
-    number, unique = 2, label
-    while unique in taken:
-        unique, number = f"{label} #{number}", number + 1
-    return unique
-
-
 class ModelLibrary:
     """Folder voices (re-scanned on demand) and uploaded voices (kept on disk in an UploadStore, listed again at
     start, pruned to its UploadBudget).
@@ -392,7 +359,7 @@ class ModelLibrary:
                 from ..retrieval import load_retrieval
 
                 load_retrieval(entry.cluster_path).check_dim(ssl_dim, entry.speech_encoder)
-            name = _clean_name(name)
+            name = clean_name(name)
             step = _generator_step(model) if GENERATOR_PATTERN.match(model.name) else None
             summary = {"model_file": model.name, "original_files": sorted(p.name for p in sources.values()),
                        "step": step, "speakers": list(entry.speakers), "speech_encoder": entry.speech_encoder,
@@ -400,9 +367,10 @@ class ModelLibrary:
                        "cluster": entry.cluster_path.name if entry.cluster_path else None}
             with self._lock:
                 taken = [e.label for e in self._scan.entries] + [e.label for e, _ in self._uploads.values()]
-                label = upload_label(name, entry.speakers, model.name, step, self._store.clock(), taken)
-                record = self._store.commit(folder, owner_id(owner), label, name, summary)
-                entry = replace(entry, label=label)
+            label = upload_label(name, entry.speakers, model.name, step, self._store.clock(), taken)
+            record = self._store.commit(folder, owner_id(owner), label, name, summary)  # hashes: outside the lock
+            entry = replace(entry, label=label)
+            with self._lock:
                 self._uploads[key] = (entry, record)
                 self._prune(keep=key)
         except BaseException:

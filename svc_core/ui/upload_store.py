@@ -5,7 +5,8 @@ its load check, and records each file's size and sha256, the config summary, the
 owner (a hash of the uploading browser's token). At start the store lists the folders again and checks them
 cheaply, with no unpickling: manifest readable, the folder holding exactly the recorded files, sizes and hashes
 equal. A folder failing that (half-written, corrupt manifest, files changed or added) is removed with a log line
-saying why, so nothing is orphaned. `prune` keeps the store inside an `UploadBudget` (count, bytes, age).
+saying why, so nothing is orphaned. `over_budget` says what to remove to fit an `UploadBudget` (count, bytes,
+age). `upload_label` makes the picker's label an upload keeps.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ KEY_PREFIX = "upload-"
 KEY_HEX_DIGITS = 16  # 64 random bits: the key is what the page and the API name the voice by
 KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9a-f]{{{KEY_HEX_DIGITS}}}$")
 HASH_CHUNK_BYTES = 1 << 20  # files are hashed in 1 MiB reads (bounded memory whatever their size)
+UPLOAD_NAME_CHARS = 40  # longest name an uploader may give a voice
+LABEL_SPEAKERS = 2  # speaker names shown in an upload's label ("alto, tenor +1")
+LABEL_TIME_FORMAT = "%d %b %H:%M"  # server-local upload time in an upload's label: "06 Dec 05:41"
 DAY_SECONDS = 24 * 3600
 DEFAULT_MAX_COUNT = 16  # uploads kept, all visitors together
 DEFAULT_MAX_BYTES = 4 * 1024**3  # their total size on disk
@@ -75,6 +79,36 @@ class UploadRecord:
                 "name": self.name, "uploaded_at": self.uploaded_at,
                 "files": {name: {"bytes": f.size, "sha256": f.sha256} for name, f in sorted(self.files.items())},
                 "summary": self.summary}
+
+
+def clean_name(text: str | None) -> str:
+    """An uploader's name for a voice: printable, single-spaced, at most UPLOAD_NAME_CHARS characters."""
+    text = " ".join("".join(ch for ch in str(text or "") if ch.isprintable()).split())
+    return text[:UPLOAD_NAME_CHARS].strip()
+
+
+def upload_label(name: str, speakers: Iterable[str], model_file: str, step: int | None, uploaded_at: float,
+                 taken: Iterable[str] = ()) -> str:
+    """The picker's label of an upload, unique among `taken`: the given name, else the speaker names (else the
+    export's name), then when it was uploaded and the training step, e.g.
+    "alto, tenor +1 (uploaded 06 Dec 05:41, step 1000)"; " #2", " #3" ... when that label exists already."""
+    speakers = [s for s in speakers if s]
+    if not name:
+        if speakers and not all(s.isdigit() for s in speakers):  # upstream names unnamed speakers "0", "1", ...
+            name = ", ".join(speakers[:LABEL_SPEAKERS]) + (f" +{len(speakers) - LABEL_SPEAKERS}"
+                                                           if len(speakers) > LABEL_SPEAKERS else "")
+        else:
+            stem = Path(model_file).stem
+            name = stem[:-len("_SoVits")] if stem.lower().endswith("_sovits") else stem
+    details = [f"uploaded {time.strftime(LABEL_TIME_FORMAT, time.localtime(uploaded_at))}"]
+    if step is not None:
+        details.append(f"step {step}")
+    label = f"{name} ({', '.join(details)})"
+    taken = set(taken)
+    number, unique = 2, label
+    while unique in taken:
+        unique, number = f"{label} #{number}", number + 1
+    return unique
 
 
 class ManifestError(ValueError):

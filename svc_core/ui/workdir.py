@@ -2,7 +2,7 @@
 
 Layout of `<work_dir>/`:
   uploads/      uploaded voices with their manifests (kept, see upload_store.py)
-  onnx/         ONNX exports of voices and encoders (a cache: rebuilt when missing, old files removed at start)
+  onnx/         ONNX exports of voices and encoders (a cache: re-made when missing; removed at start after 30 days)
   results/      converted files (temporary: emptied at start and at exit, pruned by age while serving)
   gradio-tmp/   Gradio's own temporary files (GRADIO_TEMP_DIR, set by `python app.py`: emptied at start and exit)
   svc-studio.lock   held while a server uses the folder, so a second server on it refuses to start
@@ -28,7 +28,7 @@ log = logging.getLogger("svc_core.ui")
 APP_NAME = "svc-studio"
 UPLOADS, ONNX_EXPORTS, RESULTS, GRADIO_TEMP = "uploads", "onnx", "results", "gradio-tmp"
 LOCK_FILE = "svc-studio.lock"
-ONNX_EXPORT_MAX_AGE_SECONDS = 30 * 24 * 3600  # exports not rewritten for this long are removed at start
+ONNX_EXPORT_MAX_AGE_SECONDS = 30 * 24 * 3600  # exports made longer ago are removed at start (re-made on use)
 # Earlier versions made a fresh tempfile.mkdtemp(prefix="svc-studio-") folder per start and never removed it.
 LEGACY_TEMP_PATTERN = re.compile(r"^svc-studio-[a-z0-9_]{8}$")
 LEGACY_TEMP_CHILDREN = {UPLOADS, ONNX_EXPORTS, RESULTS, "client-downloads"}  # all such a folder ever held
@@ -127,7 +127,7 @@ def _empty(folder: Path, cleaned: Cleaned) -> None:
 
 def clean_at_start(work_dir: Path, now: float | None = None) -> Cleaned:
     """Remove what an earlier run left that nobody can use any more (call while holding the WorkDirLock):
-    result folders, Gradio's temporary files, half-written `.part` files and ONNX exports unused for 30 days.
+    result folders, Gradio's temporary files, half-written `.part` files and ONNX exports made over 30 days ago.
     Uploads are the UploadStore's; `python app.py` also removes earlier versions' /tmp folders (legacy_temp_dirs)."""
     now = time.time() if now is None else now
     cleaned = Cleaned()
