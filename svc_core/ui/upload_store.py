@@ -18,6 +18,7 @@ import re
 import shutil
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -231,20 +232,21 @@ class UploadStore:
         return sorted(records, key=lambda r: (r.uploaded_at, r.key))
 
     def over_budget(self, records: Iterable[UploadRecord], keep: str | None = None) -> list[str]:
-        """Keys to remove so that `records` fit the budget: expired ones, then the oldest beyond the count, then
-        the oldest while the total size is too big. `keep` (the upload just made) is never chosen."""
-        ordered = sorted(records, key=lambda r: (r.uploaded_at, r.key))
+        """Keys to remove so that `records` fit the budget: the expired ones, then while there are too many or
+        they are too big, the oldest upload of whoever holds the most (so one visitor filling the store evicts
+        their own voices before anyone else's). `keep` (the upload just made) is never chosen."""
         now = self.clock()
+        ordered = sorted(records, key=lambda r: (r.uploaded_at, r.key))
         drop = [r.key for r in ordered if r.key != keep and now - r.uploaded_at > self.budget.max_age_seconds]
         alive = [r for r in ordered if r.key not in drop]
-        count, total = len(alive), sum(r.total_bytes for r in alive)
-        for record in alive:
-            if count <= self.budget.max_count and total <= self.budget.max_bytes:
+        while len(alive) > self.budget.max_count or sum(r.total_bytes for r in alive) > self.budget.max_bytes:
+            held = Counter(r.owner for r in alive)
+            candidates = [r for r in alive if r.key != keep]
+            if not candidates:
                 break
-            if record.key == keep:
-                continue
-            drop.append(record.key)
-            count, total = count - 1, total - record.total_bytes
+            victim = min(candidates, key=lambda r: (-held[r.owner], r.uploaded_at, r.key))
+            drop.append(victim.key)
+            alive.remove(victim)
         return drop
 
 

@@ -142,6 +142,20 @@ def test_pruned_by_count_oldest_first_never_the_new_one(tmp_path):
     assert store.over_budget(records, keep=records[0].key) == [records[1].key, records[2].key]
 
 
+def test_whoever_holds_the_most_loses_their_oldest_first(tmp_path):
+    clock = Clock()
+    store = UploadStore(tmp_path / "uploads", UploadBudget(max_count=4), clock=clock)
+    alice = _stored(store, b"alice's only voice", owner="alice")
+    clock.now += 1
+    flood = []
+    for n in range(4):  # one visitor uploads again and again
+        flood.append(_stored(store, b"%d" % n, owner="mallory"))
+        clock.now += 1
+    assert store.over_budget([alice, *flood], keep=flood[-1].key) == [flood[0].key]
+    bob = _stored(store, b"bob", owner="bob")
+    assert store.over_budget([alice, *flood[1:], bob], keep=bob.key) == [flood[1].key]
+
+
 def test_pruned_by_bytes(tmp_path):
     clock = Clock()
     store = UploadStore(tmp_path / "uploads", UploadBudget(max_bytes=2500), clock=clock)
