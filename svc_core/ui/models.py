@@ -29,6 +29,7 @@ log = logging.getLogger("svc_core.ui")
 GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 CLUSTER_SUFFIXES = (".pkl", ".index")
 UPLOAD_SUFFIXES = (".pth", ".onnx", ".json", ".pt", ".pkl", ".index")
+PRUNE_INTERVAL_SECONDS = 600  # expired uploads are also removed while serving, checked at most this often
 UPLOAD_PREFIX = KEY_PREFIX  # uploads are keyed "upload-<16 hex digits>" (upload_store.py)
 
 WHERE_TO_GET_MODELS = (
@@ -232,6 +233,7 @@ class ModelLibrary:
         self._store = UploadStore(uploads_dir, budget, clock)
         self._uploads: "OrderedDict[str, tuple[ModelEntry, UploadRecord]]" = OrderedDict()
         self._lock = threading.Lock()
+        self._pruned_at = 0.0  # store clock time of the last prune
         self._scan = scan_models_dir(models_dir, self.shipped)
         self._load_uploads()
 
@@ -256,6 +258,8 @@ class ModelLibrary:
         see, oldest first. A list of upload keys (a per-session list) is accepted instead of a token."""
         out = [(e.label, e.key) for e in self._scan.entries]
         with self._lock:
+            if self._store.clock() - self._pruned_at > PRUNE_INTERVAL_SECONDS:  # expire uploads while serving too
+                self._prune()
             if owner is None or isinstance(owner, str):
                 wanted = owner_id(owner)
                 out += [(entry.label, key) for key, (entry, record) in self._uploads.items()
@@ -313,6 +317,7 @@ class ModelLibrary:
 
     def _prune(self, keep: str | None = None) -> None:
         """Remove the uploads over the budget (call with self._lock held, or from __init__)."""
+        self._pruned_at = self._store.clock()
         for key in self._store.over_budget([record for _, record in self._uploads.values()], keep=keep):
             log.info("removing uploaded voice %s (%s): over the upload budget", key, self._uploads[key][0].label)
             del self._uploads[key]

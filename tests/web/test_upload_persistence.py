@@ -95,6 +95,14 @@ def test_restart_prunes_to_the_budget_and_drops_tampered_uploads(web_voice, tmp_
     assert f"{tampered.key}" in log and "sha256 differs" in log and f"removing uploaded voice {old.key}" in log
     with pytest.raises(ModelError, match="no longer kept on this server"):
         restarted.get(old.key)
+    # a server left running: `keep` (5 days old) expires at 7 days and goes when the picker is next listed, checked
+    # at most every 10 minutes
+    clock.now += 2 * DAY_SECONDS - 60
+    assert keep.key in [k for _, k in restarted.choices("b")]  # not expired yet (and checked now)
+    clock.now += 120
+    assert keep.key in [k for _, k in restarted.choices("b")]  # expired, not checked again yet
+    clock.now += 600
+    assert keep.key not in [k for _, k in restarted.choices("b")] and not any(uploads.iterdir())
 
 
 def test_an_upload_over_the_whole_budget_is_refused(web_voice, tmp_path):
