@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..errors import ModelError
+
 log = logging.getLogger("svc_core.ui")
 
 MANIFEST = "manifest.json"
@@ -112,7 +114,7 @@ def upload_label(name: str, speakers: Iterable[str], model_file: str, step: int 
     return unique
 
 
-class ManifestError(ValueError):
+class ManifestError(ModelError):
     """A manifest or upload folder that does not match (internal: the folder is dropped, never shown to users)."""
 
 

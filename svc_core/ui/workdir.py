@@ -105,7 +105,8 @@ class Cleaned:
 
     removed: list[Path] = field(default_factory=list)
 
-    def add(self, path: Path) -> None:
+    def remove(self, path: Path) -> None:
+        """Delete `path` (a file or a folder tree) and note it; a failure is logged, not raised."""
         try:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
@@ -122,7 +123,7 @@ class Cleaned:
 def _empty(folder: Path, cleaned: Cleaned) -> None:
     if folder.is_dir():
         for child in folder.iterdir():
-            cleaned.add(child)
+            cleaned.remove(child)
 
 
 def clean_at_start(work_dir: Path, now: float | None = None) -> Cleaned:
@@ -141,7 +142,7 @@ def clean_at_start(work_dir: Path, now: float | None = None) -> Cleaned:
             except OSError:
                 continue
             if is_partial(path) or old or (path.is_dir() and path.name.startswith("svc-int8-")):
-                cleaned.add(path)
+                cleaned.remove(path)
     if cleaned.removed:
         log.info("cleaned %d leftover temporary file(s)/folder(s) from earlier runs", len(cleaned.removed))
     return cleaned
@@ -151,7 +152,7 @@ def clean_at_exit(work_dir: Path) -> None:
     """Remove this run's temporaries (results, Gradio's files); uploads and ONNX exports stay."""
     cleaned = Cleaned()
     for name in (RESULTS, GRADIO_TEMP):
-        cleaned.add(work_dir / name)
+        cleaned.remove(work_dir / name)
 
 
 def legacy_temp_dirs(temp_root: Path | None = None, now: float | None = None) -> list[Path]:
