@@ -19,8 +19,8 @@ from ..precision import ONNX_PRECISIONS, available_precisions
 from . import backends, views
 from .jobs import ConversionJob, ConvertRequest, JobContext, JobUpdate
 from .models import UPLOAD_SUFFIXES, WHERE_TO_GET_MODELS, ModelLibrary
-from .upload_store import new_owner_token
 from .plots import COLUMNS
+from .upload_store import new_owner_token
 
 API_NAME = "convert"
 CONVERT_API_DOC = """Convert a clip with a so-vits-svc voice. Inputs: audio (file), model (voice folder name), speaker,
@@ -175,6 +175,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
     load_upload.click(on_upload, [model_files, owner], [model, speaker, upload_status, owner],
                       api_visibility="private", concurrency_limit=1, concurrency_id="model-upload")
+
     def show_browser_uploads(token: str):
         return gr.update(choices=library.choices(token))
 
