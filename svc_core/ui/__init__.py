@@ -2,7 +2,9 @@
 
     settings.py     AppSettings + command line (`app.py --host --port --auth ...`)
     offline.py      environment switches so Gradio never phones home
-    models.py       the models folder and per-session uploads (safe loading only)
+    models.py       the models folder and uploaded voices (safe loading only), their picker labels
+    upload_store.py uploads kept on disk with checked manifests, listed again at start, pruned to a budget
+    workdir.py      the work folder: per-user cache default, lock, clean-up at start and exit
     voice_cache.py  loaded `Svc` objects, bounded, one lock per voice
     jobs.py         one conversion in a worker thread, streamed as `JobUpdate`s
     views.py        log/progress/timing rendering (pure functions)

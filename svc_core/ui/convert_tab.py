@@ -20,6 +20,7 @@ from . import backends, views
 from .jobs import ConversionJob, ConvertRequest, JobContext, JobUpdate
 from .models import UPLOAD_SUFFIXES, WHERE_TO_GET_MODELS, ModelLibrary
 from .plots import COLUMNS
+from .upload_store import new_owner_token
 
 API_NAME = "convert"
 CONVERT_API_DOC = """Convert a clip with a so-vits-svc voice. Inputs: audio (file), model (voice folder name), speaker,
@@ -84,7 +85,8 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     """Widgets and events of the Convert tab (call inside an open gr.Tab)."""
     library = ctx.library
     first = library.folder_entries()[0] if library.folder_entries() else None
-    session_uploads = gr.State([])
+    # Which uploads this browser sees: a token in its localStorage owns them (also after a restart; models.py).
+    owner = gr.BrowserState("", **library.browser_state_keys())
     notice = gr.Markdown(models_notice(library), elem_id="models-notice")
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
@@ -150,29 +152,35 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                                label="F0 plot: source after transpose vs output", height=260, elem_id="f0-plot")
 
     # ------------------------------------------------------------------ events
-    def on_rescan(uploads: list[str], current: str | None):
+    def on_rescan(token: str, current: str | None):
         library.rescan()
-        choices = library.choices(uploads)
+        choices = library.choices(token)
         keys = [k for _, k in choices]
         value = current if current in keys else (keys[0] if keys else None)
         return gr.update(choices=choices, value=value), models_notice(library), speaker_update(library, value)
 
-    def on_upload(files: list[str] | None, uploads: list[str]):
+    def on_upload(files: list[str] | None, token: str):
         if not files:
             raise gr.Error("Choose the model files first: a G_*.pth and its config.json.", print_exception=False)
+        token = token or new_owner_token()
         try:
-            entry = library.add_upload(files)
+            entry = library.add_upload(files, owner=token)
         except SvcError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        uploads = [*uploads, entry.key]
         note = f"Loaded **{entry.label}**: speakers {', '.join(entry.speakers)}."
-        return (gr.update(choices=library.choices(uploads), value=entry.key), speaker_update(library, entry.key),
-                note, uploads)
+        return (gr.update(choices=library.choices(token), value=entry.key), speaker_update(library, entry.key),
+                note, token)
 
-    rescan.click(on_rescan, [session_uploads, model], [model, notice, speaker], api_visibility="private")
+    rescan.click(on_rescan, [owner, model], [model, notice, speaker], api_visibility="private")
     model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
-    load_upload.click(on_upload, [model_files, session_uploads], [model, speaker, upload_status, session_uploads],
+    load_upload.click(on_upload, [model_files, owner], [model, speaker, upload_status, owner],
                       api_visibility="private", concurrency_limit=1, concurrency_id="model-upload")
+
+    def show_browser_uploads(token: str):
+        return gr.update(choices=library.choices(token))
+
+    # on page load (and when the token changes): the voices this browser uploaded, also before a restart
+    gr.on(None, show_browser_uploads, [owner], [model], queue=False, api_visibility="private")
 
     def run_convert(audio: str | None, model: str, speaker: str, transpose: float, f0_predictor: str,
                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,

@@ -5,26 +5,32 @@ without one, an ONNX export (upstream's `<name>_SoVits.onnx`, or ours), its `con
 MoeVoiceStudio descriptor: `<models_dir>/<name>.json` or inside the folder), and optionally a
 cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`). Uploads are copied into a fresh folder under the work
 dir and checked by loading them through svc_core (safe loading only: no code stored in a file ever runs). Uploaded
-voices get an unguessable id and are listed only in the uploader's session.
+voices get an unguessable id, are kept across restarts with the manifest of what was checked (upload_store.py), and
+are listed only to the browser that uploaded them (unless the server shows all uploads, see ModelLibrary).
 """
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import threading
 import time
-import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..errors import ModelError, SvcError
+from .upload_store import (DAY_SECONDS, KEY_PREFIX, UploadBudget, UploadRecord, UploadStore, browser_keys,
+                           clean_name, owner_id, upload_label)
+
+log = logging.getLogger("svc_core.ui")
 
 GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 CLUSTER_SUFFIXES = (".pkl", ".index")
 UPLOAD_SUFFIXES = (".pth", ".onnx", ".json", ".pt", ".pkl", ".index")
-UPLOAD_PREFIX = "upload-"
+PRUNE_INTERVAL_SECONDS = 600  # expired uploads are also removed while serving, checked at most this often
+UPLOAD_PREFIX = KEY_PREFIX  # uploads are keyed "upload-<16 hex digits>" (upload_store.py)
 
 WHERE_TO_GET_MODELS = (
     "so-vits-svc 4.0/4.1 voices are trained with so-vits-svc (github.com/svc-develop-team/so-vits-svc) and many "
@@ -37,7 +43,7 @@ WHERE_TO_GET_MODELS = (
 class ModelEntry:
     """One voice: where its files are and what its config says."""
 
-    key: str  # folder name, or "upload-<hex>" for uploads
+    key: str  # folder name, or "upload-<16 hex digits>" for uploads
     label: str  # what the dropdown shows
     model_path: Path
     config_path: Path
@@ -209,17 +215,31 @@ def _check_upload(entry: ModelEntry, encoder: Path | None) -> int:
 
 
 class ModelLibrary:
-    """Folder voices (re-scanned on demand) and uploaded voices (bounded; oldest removed)."""
+    """Folder voices (re-scanned on demand) and uploaded voices (kept on disk in an UploadStore, listed again at
+    start, pruned to its UploadBudget).
 
-    def __init__(self, models_dir: Path, uploads_dir: Path, max_uploads: int = 8,
-                 shipped: Iterable[Path] = ()) -> None:
+    Who sees an upload: the browser that made it (its owner token, kept by the page in localStorage), or everyone
+    when `show_all_uploads` (a server nobody else reaches). Its key is unguessable (64 random bits): the page
+    offers a browser only its own keys, and an API caller must know the key to use an upload.
+    """
+
+    def __init__(self, models_dir: Path, uploads_dir: Path, budget: UploadBudget = UploadBudget(),
+                 shipped: Iterable[Path] = (), show_all_uploads: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
         self.models_dir = models_dir
         self.uploads_dir = uploads_dir
-        self.max_uploads = max_uploads
         self.shipped = tuple(shipped)
-        self._uploads: "OrderedDict[str, ModelEntry]" = OrderedDict()
+        self.show_all_uploads = show_all_uploads
+        self._store = UploadStore(uploads_dir, budget, clock)
+        self._uploads: "OrderedDict[str, tuple[ModelEntry, UploadRecord]]" = OrderedDict()
         self._lock = threading.Lock()
+        self._pruned_at = 0.0  # store clock time of the last prune
         self._scan = scan_models_dir(models_dir, self.shipped)
+        self._load_uploads()
+
+    @property
+    def budget(self) -> UploadBudget:
+        return self._store.budget
 
     # ---------------------------------------------------------------- folder voices
     def rescan(self) -> ScanResult:
@@ -233,12 +253,30 @@ class ModelLibrary:
     def folder_entries(self) -> tuple[ModelEntry, ...]:
         return self._scan.entries
 
-    def choices(self, session_uploads: Iterable[str] = ()) -> list[tuple[str, str]]:
-        """(label, key) pairs for the dropdown: folder voices, then this session's uploads."""
+    def choices(self, owner: str | Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """(label, key) pairs for the dropdown: folder voices, then the uploads `owner` (a browser's token) may
+        see, oldest first. A list of upload keys (a per-session list) is accepted instead of a token."""
         out = [(e.label, e.key) for e in self._scan.entries]
         with self._lock:
-            out += [(self._uploads[k].label, k) for k in session_uploads if k in self._uploads]
+            if self._store.clock() - self._pruned_at > PRUNE_INTERVAL_SECONDS:  # expire uploads while serving too
+                self._prune()
+            if owner is None or isinstance(owner, str):
+                wanted = owner_id(owner)
+                out += [(entry.label, key) for key, (entry, record) in self._uploads.items()
+                        if self.show_all_uploads or (wanted and record.owner == wanted)]
+            else:
+                out += [(self._uploads[k][0].label, k) for k in owner if k in self._uploads]
         return out
+
+    def upload_entries(self) -> tuple[ModelEntry, ...]:
+        """Every stored upload, oldest first (whoever owns it)."""
+        with self._lock:
+            return tuple(entry for entry, _ in self._uploads.values())
+
+    def browser_state_keys(self) -> dict[str, str]:
+        """`storage_key` and `secret` for the page's gr.BrowserState of the owner token (stable across restarts,
+        see upload_store.browser_keys)."""
+        return browser_keys(self.uploads_dir)
 
     def get(self, key: str) -> ModelEntry:
         """The voice called `key`; ModelError lists what exists."""
@@ -246,7 +284,7 @@ class ModelLibrary:
             raise ModelError("Pick a voice model first (or upload one).")
         with self._lock:
             if key in self._uploads:
-                return self._uploads[key]
+                return self._uploads[key][0]
         for entry in self._scan.entries:
             if entry.key == key:
                 return entry
@@ -254,18 +292,55 @@ class ModelLibrary:
             if entry.key == key:
                 return entry
         names = ", ".join(e.key for e in self._scan.entries) or f"none in {self.models_dir}"
+        if key.startswith(UPLOAD_PREFIX):
+            raise ModelError(f"The uploaded voice '{key}' is no longer kept on this server (uploads are removed "
+                             f"after {self.budget.max_age_seconds / DAY_SECONDS:g} days, or when newer ones need "
+                             f"the room); upload it again. Available: {names}.")
         raise ModelError(f"Unknown voice model '{key}'. Available: {names}.")
 
     # ---------------------------------------------------------------- uploads
-    def add_upload(self, files: Iterable[str | Path]) -> ModelEntry:
-        """Copy uploaded files into a new folder, load them through svc_core to check them, register them.
+    def _load_uploads(self) -> None:
+        """List the stored uploads again (manifest and hashes checked, nothing unpickled), then prune."""
+        started = time.perf_counter()
+        for record in self._store.load():
+            try:
+                entry = describe_folder(record.folder, record.key, uploaded=True)
+            except SvcError as err:
+                log.warning("removing %s from the upload store: %s", record.folder, err)
+                self._store.remove(record.key)
+                continue
+            self._uploads[record.key] = (replace(entry, label=record.label), record)
+        self._prune()
+        if self._uploads:
+            log.info("%d uploaded voice(s) kept from earlier runs in %s (checked in %.1f s)", len(self._uploads),
+                     self.uploads_dir, time.perf_counter() - started)
+
+    def _prune(self, keep: str | None = None) -> None:
+        """Remove the uploads over the budget (call with self._lock held, or from __init__)."""
+        self._pruned_at = self._store.clock()
+        for key in self._store.over_budget([record for _, record in self._uploads.values()], keep=keep):
+            log.info("removing uploaded voice %s (%s): over the upload budget", key, self._uploads[key][0].label)
+            del self._uploads[key]
+            self._store.remove(key)
+
+    def prune(self) -> None:
+        """Apply the budget now (expired uploads go; the server calls this at start and on every upload)."""
+        with self._lock:
+            self._prune()
+
+    def add_upload(self, files: Iterable[str | Path], owner: str | None = None, name: str = "") -> ModelEntry:
+        """Copy uploaded files into a new folder, load them through svc_core to check them, record them in the
+        store under `owner` (a browser's token; None: nobody's) and `name` (the uploader's, optional).
 
         Raises ModelError/UnsafeFileError with the engine's message; nothing is kept when a check fails.
         """
         sources = _classify_uploads(Path(f) for f in files)
-        key = f"{UPLOAD_PREFIX}{uuid.uuid4().hex[:12]}"
-        folder = self.uploads_dir / key
-        folder.mkdir(parents=True)
+        size = sum(path.stat().st_size for path in sources.values())
+        if size > self.budget.max_bytes:
+            raise ModelError(f"This voice is {size / 1024**2:.0f} MB; this server keeps at most "
+                             f"{self.budget.max_bytes / 1024**2:.0f} MB of uploaded voices.")
+        folder = self._store.new_folder()
+        key = folder.name
         try:
             model = sources["model"]
             if model.suffix.lower() == ".onnx":
@@ -278,26 +353,34 @@ class ModelLibrary:
             if encoder is not None:
                 shutil.copyfile(sources["encoder"], encoder)
             if "cluster" in sources:
-                name = sources["cluster"].name
-                if sources["cluster"].suffix.lower() in (".pt", ".pth") and not name.lower().startswith("kmeans"):
-                    name = "kmeans_" + name
-                shutil.copyfile(sources["cluster"], folder / name)
+                cluster_name = sources["cluster"].name
+                if sources["cluster"].suffix.lower() in (".pt", ".pth") and not cluster_name.lower().startswith(
+                        "kmeans"):
+                    cluster_name = "kmeans_" + cluster_name
+                shutil.copyfile(sources["cluster"], folder / cluster_name)
             entry = describe_folder(folder, key, uploaded=True)
             ssl_dim = _check_upload(entry, encoder)
             if entry.cluster_path is not None:
                 from ..retrieval import load_retrieval
 
                 load_retrieval(entry.cluster_path).check_dim(ssl_dim, entry.speech_encoder)
+            name = clean_name(name)
+            step = _generator_step(model) if GENERATOR_PATTERN.match(model.name) else None
+            summary = {"model_file": model.name, "original_files": sorted(p.name for p in sources.values()),
+                       "step": step, "speakers": list(entry.speakers), "speech_encoder": entry.speech_encoder,
+                       "ssl_dim": ssl_dim, "onnx": entry.onnx_only,
+                       "cluster": entry.cluster_path.name if entry.cluster_path else None}
+            with self._lock:
+                taken = [e.label for e in self._scan.entries] + [e.label for e, _ in self._uploads.values()]
+            label = upload_label(name, entry.speakers, model.name, step, self._store.clock(), taken)
+            record = self._store.commit(folder, owner_id(owner), label, name, summary)  # hashes: outside the lock
+            entry = replace(entry, label=label)
+            with self._lock:
+                self._uploads[key] = (entry, record)
+                self._prune(keep=key)
         except BaseException:
+            with self._lock:
+                self._uploads.pop(key, None)
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        stamp = time.strftime("%H:%M")
-        entry = ModelEntry(key, f"{sources['model'].name} (uploaded {stamp}, {len(entry.speakers)} speaker"
-                           f"{'s' if len(entry.speakers) != 1 else ''})", entry.model_path, entry.config_path,
-                           entry.cluster_path, entry.speakers, entry.speech_encoder, True)
-        with self._lock:
-            self._uploads[key] = entry
-            while len(self._uploads) > self.max_uploads:
-                old_key, _ = self._uploads.popitem(last=False)
-                shutil.rmtree(self.uploads_dir / old_key, ignore_errors=True)
         return entry

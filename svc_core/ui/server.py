@@ -7,8 +7,10 @@ answers "busy, try again" at once instead of hanging.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import signal
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +24,7 @@ import gradio as gr  # noqa: E402  (after offline.apply)
 offline.refuse_url_inputs()
 
 from .. import __version__  # noqa: E402
+from ..errors import SvcError  # noqa: E402
 from ..tunnel.panel import build_app_panel, supervisor_for_app  # noqa: E402  (issue #5)
 from .convert_tab import ConvertTabContext, build_convert_tab  # noqa: E402
 from .jobs import AUDIO_SUFFIXES, JobContext  # noqa: E402
@@ -29,6 +32,10 @@ from .models import ModelLibrary  # noqa: E402
 from .settings import AppSettings, SettingsError, parse_args  # noqa: E402
 from .status_tab import build_status_tab  # noqa: E402
 from .voice_cache import VoiceCache  # noqa: E402
+from .workdir import (GRADIO_TEMP, ONNX_EXPORTS, RESULTS, UPLOADS, WorkDirLock, clean_at_exit,  # noqa: E402
+                      clean_at_start, default_work_dir, legacy_temp_dirs)
+
+log = logging.getLogger("svc_core.ui")
 
 TITLE = "svc-studio: singing voice conversion"
 MAX_EXAMPLES = 12
@@ -60,6 +67,15 @@ class AppState:
     jobs: JobContext
     work_dir: Path
     tunnel: object | None = None  # svc_core.tunnel.TunnelSupervisor with --tunnel (started by launch())
+    lock: WorkDirLock | None = None  # held on work_dir while this server runs
+
+    def close(self) -> None:
+        """Remove this run's temporaries (results, Gradio's files) and let another server use the work folder.
+        Call after `demo.close()`; `launch` does on exit."""
+        clean_at_exit(self.work_dir)
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def find_examples(folder: Path) -> list[Path]:
@@ -72,14 +88,19 @@ def find_examples(folder: Path) -> list[Path]:
 def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     """The Blocks app and its server-wide state; call `demo.launch(**launch_kwargs(settings, state))`."""
     settings = settings.resolve()
-    work_dir = settings.work_dir or Path(tempfile.mkdtemp(prefix="svc-studio-"))
-    work_dir.mkdir(parents=True, exist_ok=True)
-    library = ModelLibrary(settings.models_dir, work_dir / "uploads", settings.max_uploads,
-                           shipped=settings.shipped_voices)
-    cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / "onnx")
-    jobs = JobContext(library, cache, work_dir / "results", settings.max_file_size,
+    work_dir = settings.work_dir or default_work_dir()  # stable: uploads survive restarts (workdir.py)
+    lock = WorkDirLock(work_dir).acquire()  # WorkDirInUseError names the folder and --work-dir
+    try:
+        clean_at_start(work_dir)
+        library = ModelLibrary(settings.models_dir, work_dir / UPLOADS, settings.upload_budget,
+                               shipped=settings.shipped_voices, show_all_uploads=settings.uploads_shown_to_all)
+    except BaseException:
+        lock.release()
+        raise
+    cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / ONNX_EXPORTS)
+    jobs = JobContext(library, cache, work_dir / RESULTS, settings.max_file_size,
                       calibration_dir=settings.examples_dir)
-    state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings))
+    state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings), lock=lock)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
         gr.Markdown(f"## svc-studio · so-vits-svc 4.x voice conversion <small>v{__version__}</small>\n"
                     "Upload or record a clip, pick a voice, press **Convert**, listen, download.")
@@ -119,18 +140,55 @@ def serving_line(settings: AppSettings) -> str:
 
 
 def launch(settings: AppSettings, block: bool = True) -> tuple[gr.Blocks, AppState]:
+    """Build and serve; with `block`, until Ctrl+C or SIGTERM, then clean up (see AppState.close)."""
     demo, state = build_app(settings)
-    if state.tunnel is not None:
-        state.tunnel.start()  # waits until the app answers locally, then opens the tunnel
     try:
+        if state.tunnel is not None:
+            state.tunnel.start()  # waits until the app answers locally, then opens the tunnel
         demo.launch(prevent_thread_lock=True, **launch_kwargs(settings, state))
         print(serving_line(settings), flush=True)
         if block:
             demo.block_thread()
+    except BaseException:
+        block = True  # nothing is served: clean up below
+        raise
     finally:
-        if block and state.tunnel is not None:
-            state.tunnel.stop()
+        if block:
+            if state.tunnel is not None:
+                state.tunnel.stop()
+            demo.close(verbose=False)
+            state.close()
     return demo, state
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (docker stop, systemd, kill) ends the server like Ctrl+C, so the clean-up runs; Python's default
+    would exit at once and leave the temporaries."""
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _use_work_dir(settings: AppSettings) -> AppSettings:
+    """`python app.py` only (one server per process): the work folder defaults to the per-user cache, Gradio's
+    temporary files go inside it (GRADIO_TEMP_DIR, so they are ours to remove), and the /tmp/svc-studio-* folders
+    that earlier versions left behind are removed."""
+    from dataclasses import replace
+
+    settings = replace(settings, work_dir=settings.work_dir or default_work_dir())
+    if "GRADIO_TEMP_DIR" not in os.environ:  # one the user set is theirs: used, never emptied
+        os.environ["GRADIO_TEMP_DIR"] = str(settings.work_dir / GRADIO_TEMP)
+        # Gradio copied the variable into these module constants at import (before we knew the folder); the app
+        # creates a folder under it at launch, which would be left in /tmp/gradio.
+        import gradio.route_utils
+        import gradio.routes
+
+        gradio.routes.DEFAULT_TEMP_DIR = gradio.route_utils.DEFAULT_TEMP_DIR = os.environ["GRADIO_TEMP_DIR"]
+    for folder in legacy_temp_dirs():
+        log.info("removing %s (left by an earlier svc-studio version)", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,9 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.auth:
         print(f"warning: listening on {settings.host} without --auth: anyone who can reach this machine can use "
               "the page.", file=sys.stderr)
+    _stop_on_sigterm()
     try:
-        launch(settings)
-    except SettingsError as err:  # --tunnel settings from the environment
+        launch(_use_work_dir(settings))
+    except (SettingsError, SvcError) as err:  # --tunnel settings from the environment, work folder in use
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # port in use, cannot bind

@@ -2,7 +2,8 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--auth USER:PASS | --auth FILE] [--root-path /svc]
                   [--max-file-size 200mb] [--concurrency 1] [--queue-size 16] [--models-dir models]
-                  [--no-starter-voices]
+                  [--no-starter-voices] [--work-dir DIR] [--max-uploads 16] [--max-upload-storage 4gb]
+                  [--upload-max-age 14d]
 """
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .upload_store import UploadBudget
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTER_VOICES = REPO_ROOT / "voices" / "starter"  # the four starter voices shipped in the repo (issue #4), WORLD voice
@@ -21,6 +25,10 @@ DEFAULT_PORT = 7860
 DEFAULT_MAX_FILE_SIZE = "200mb"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 24 * 3600}
+DEFAULT_MAX_UPLOADS = 16  # uploaded voices kept on disk, all visitors together (upload_store.UploadBudget)
+DEFAULT_MAX_UPLOAD_STORAGE = "4gb"  # their total size
+DEFAULT_UPLOAD_MAX_AGE = "14d"  # an upload older than this is removed
 
 
 class SettingsError(ValueError):
@@ -41,9 +49,12 @@ class AppSettings:
     models_dir: Path = Path("models")
     shipped_voices: tuple[Path, ...] = (STARTER_VOICES, STARTER_SOVITS)  # listed first; the first is the default
     examples_dir: Path = REPO_ROOT / "examples"
-    work_dir: Path | None = None  # uploads and results; None = a fresh folder under the system temp dir
+    work_dir: Path | None = None  # uploads, results, caches; None = the per-user cache folder (workdir.py)
     max_cached_voices: int = 2  # loaded models kept in memory
-    max_uploads: int = 8  # uploaded models kept on disk (oldest removed first)
+    max_uploads: int = DEFAULT_MAX_UPLOADS  # uploaded voices kept on disk (oldest removed first)
+    max_upload_bytes: int = 4 * 1024**3  # their total size on disk, bytes
+    upload_max_age: float = 14 * 24 * 3600.0  # seconds an upload is kept
+    show_all_uploads: bool | None = None  # list every upload to every browser; None: only on a private page
     device: str = "cpu"
     quiet: bool = False
     extra_allowed_paths: tuple[Path, ...] = field(default_factory=tuple)
@@ -59,20 +70,45 @@ class AppSettings:
                        work_dir=self.work_dir.expanduser().resolve() if self.work_dir else None)
 
     @property
+    def upload_budget(self) -> "UploadBudget":
+        from .upload_store import UploadBudget
+
+        return UploadBudget(self.max_uploads, self.max_upload_bytes, self.upload_max_age)
+
+    @property
+    def private_page(self) -> bool:
+        """Only this machine's user reaches the page: loopback, no tunnel, no proxy prefix, no logins."""
+        return self.host in LOOPBACK_HOSTS and not self.tunnel and not self.root_path and not self.auth
+
+    @property
+    def uploads_shown_to_all(self) -> bool:
+        """Every upload is listed to every browser (a private page, unless `show_all_uploads` says otherwise);
+        else each browser sees the uploads it made."""
+        return self.private_page if self.show_all_uploads is None else self.show_all_uploads
+
+    @property
     def local_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}{self.root_path if not self.root_path.startswith('http') else ''}/"
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: str, option: str = "--max-file-size") -> int:
     """'200mb' / '1gb' / '5000000' -> bytes."""
     match = re.fullmatch(r"\s*(\d+)\s*(b|kb|mb|gb)?\s*", str(text).lower())
     if not match:
-        raise SettingsError(f"--max-file-size {text!r} is not a size; use e.g. 200mb, 1gb or a number of bytes.")
+        raise SettingsError(f"{option} {text!r} is not a size; use e.g. 200mb, 1gb or a number of bytes.")
     value = int(match.group(1)) * _SIZE_UNITS[match.group(2) or "b"]
     if value <= 0:
-        raise SettingsError("--max-file-size must be above 0.")
+        raise SettingsError(f"{option} must be above 0.")
     return value
+
+
+def parse_duration(text: str, option: str = "--upload-max-age") -> float:
+    """'14d' / '12h' / '90m' / '3600' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*", str(text).lower())
+    if not match or float(match.group(1)) <= 0:
+        raise SettingsError(f"{option} {text!r} is not a duration above 0; use e.g. 14d, 12h, 90m or seconds.")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
 
 
 def _pair(text: str, where: str) -> tuple[str, str]:
@@ -114,7 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-starter-voices", action="store_true",
                    help="do not offer the shipped starter voices (voices/starter), only --models-dir")
     p.add_argument("--examples-dir", default=str(REPO_ROOT / "examples"), help=argparse.SUPPRESS)
-    p.add_argument("--work-dir", default=None, help="where uploads and results go (default: a temp folder)")
+    p.add_argument("--work-dir", default=None,
+                   help="where uploaded voices, results and caches go (default: the per-user cache folder, "
+                        "e.g. ~/.cache/svc-studio); one server per folder")
+    p.add_argument("--max-uploads", type=int, default=DEFAULT_MAX_UPLOADS,
+                   help=f"uploaded voices kept, oldest removed first (default {DEFAULT_MAX_UPLOADS})")
+    p.add_argument("--max-upload-storage", default=DEFAULT_MAX_UPLOAD_STORAGE,
+                   help=f"total size of the uploaded voices kept (default {DEFAULT_MAX_UPLOAD_STORAGE})")
+    p.add_argument("--upload-max-age", default=DEFAULT_UPLOAD_MAX_AGE,
+                   help=f"remove uploaded voices older than this, e.g. 14d, 12h (default {DEFAULT_UPLOAD_MAX_AGE})")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--quiet", action="store_true", help="less console output")
     p.add_argument("--tunnel", choices=("frp", "ssh"), default=None,
@@ -134,6 +178,8 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         raise SettingsError("--concurrency must be 1 or more.")
     if args.queue_size < 1:
         raise SettingsError("--queue-size must be 1 or more.")
+    if args.max_uploads < 1:
+        raise SettingsError("--max-uploads must be 1 or more.")
     root = args.root_path.rstrip("/")
     if root and not root.startswith(("/", "http://", "https://")):
         raise SettingsError("--root-path must start with / (e.g. /svc) or be a full http(s) URL.")
@@ -147,5 +193,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir),
         shipped_voices=() if args.no_starter_voices else (STARTER_VOICES, STARTER_SOVITS),
         work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, quiet=args.quiet,
-        tunnel=args.tunnel, allow_anonymous=args.allow_anonymous,
+        tunnel=args.tunnel, allow_anonymous=args.allow_anonymous, max_uploads=args.max_uploads,
+        max_upload_bytes=parse_size(args.max_upload_storage, "--max-upload-storage"),
+        upload_max_age=parse_duration(args.upload_max_age),
     ).resolve()

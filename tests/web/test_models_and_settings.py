@@ -11,6 +11,7 @@ import torch
 from svc_core.errors import ModelError, SvcError, UnsafeFileError
 from svc_core.ui.convert_tab import f0_choices, models_notice
 from svc_core.ui.models import ModelLibrary, scan_models_dir
+from svc_core.ui.upload_store import UploadBudget
 from svc_core.ui.settings import DEFAULT_HOST, DEFAULT_PORT, SettingsError, parse_args, parse_auth, parse_size
 
 
@@ -112,14 +113,16 @@ def _voice_files(web_voice) -> list[Path]:
     return [folder / "G_0.pth", folder / "config.json"]
 
 
-def test_upload_is_checked_and_private_to_its_session(web_voice, tmp_path):
-    library = ModelLibrary(web_voice.models_dir, tmp_path / "uploads", max_uploads=2)
-    entry = library.add_upload(_voice_files(web_voice))
+def test_upload_is_checked_and_private_to_its_browser(web_voice, tmp_path):
+    library = ModelLibrary(web_voice.models_dir, tmp_path / "uploads", UploadBudget(max_count=2))
+    entry = library.add_upload(_voice_files(web_voice), owner="browser-a")
     assert entry.key.startswith("upload-") and entry.uploaded and entry.speakers == ("alto", "tenor", "bass")
     assert library.get(entry.key) == entry
-    assert entry.key not in [k for _, k in library.choices()]  # other sessions do not see it
-    assert entry.key in [k for _, k in library.choices([entry.key])]
-    keys = [library.add_upload(_voice_files(web_voice)).key for _ in range(2)]
+    assert entry.key not in [k for _, k in library.choices()]  # anonymous visitors do not see it
+    assert entry.key not in [k for _, k in library.choices("browser-b")]  # nor do other browsers
+    assert entry.key in [k for _, k in library.choices("browser-a")]
+    assert entry.key in [k for _, k in library.choices([entry.key])]  # a per-session list of keys still works
+    keys = [library.add_upload(_voice_files(web_voice), owner="browser-a").key for _ in range(2)]
     with pytest.raises(ModelError):  # bounded: the oldest upload is gone, files included
         library.get(entry.key)
     assert not (tmp_path / "uploads" / entry.key).exists() and all(library.get(k) for k in keys)
@@ -295,7 +298,7 @@ def test_onnx_upload_with_descriptor_and_encoder_converts(web_voice, onnx_voice_
     entry = library.add_upload([files["model"], files["descriptor"], files["encoder"]])
     assert entry.onnx_only and entry.uploaded and entry.speakers == ("alto", "tenor", "bass")
     assert sorted(p.name for p in entry.model_path.parent.iterdir()) == [
-        "config.json", "nyaru_SoVits.onnx", "vec-256-layer-9.onnx"]
+        "config.json", "manifest.json", "nyaru_SoVits.onnx", "vec-256-layer-9.onnx"]
     voice, _ = VoiceCache(export_dir=tmp_path / "exports").get(entry, "torch")
     assert voice.backend == "onnx" and voice.svc.encoder.manifest["file"] == "vec-256-layer-9.onnx"
     out = voice.svc.slice_inference(sung_phrase(1.5), 44100, "tenor", f0_predictor="pm")
