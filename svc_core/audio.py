@@ -173,7 +173,7 @@ def check_blocks(blocks: Iterable[np.ndarray], n_samples: int, sr: int, name: st
     if n_samples == 0:
         raise AudioError(f"{name} contains no samples.")
     seconds = n_samples / sr
-    if seconds < MIN_INPUT_SECONDS:
+    if n_samples < int(MIN_INPUT_SECONDS * sr):
         length = f"{n_samples} sample{'s' if n_samples != 1 else ''} ({seconds:.3g} s)"
         raise AudioError(f"{name} is only {length} long; the shortest clip we convert is {MIN_INPUT_SECONDS:g} s. "
                          "Upload a longer recording.")

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 PIECE_STAGES = ("f0", "encoder", "synthesizer")  # in the order the engine runs them on every voiced piece
-# Seconds per second of voiced input, measured on the starter so-vits voice with 2 torch threads on this demo's
-# 2-core box (see the report of issue #20); replaced per voice by what it measured itself.
-DEFAULT_RATES = {"f0": 0.05, "encoder": 0.04, "synthesizer": 0.30, "finish": 0.03}
+# Seconds per second of voiced input until a voice has measured its own (StageRates.learn). The starter so-vits
+# voice, torch, 2 threads, on a 2-core box at load 6-9 measured f0 0.33 (fcpe) / 0.02 (pm), encoder 0.17,
+# synthesizer with vocoder 2.5-4.1; these are about a third of that (an idle box). Only their ratios shape the bar.
+DEFAULT_RATES = {"f0": 0.1, "encoder": 0.05, "synthesizer": 0.9, "finish": 0.05}
 SILENT_RATE = 0.002  # seconds per second of a silent piece (zeros are written, nothing is converted)
 MIN_LEARN_SECONDS = 0.05  # a stage that took less than this last time (cached, or tiny) is not learnt from
 # How the engine's timing stages fold into the rates (retrieval, loudness and resampling count as synthesis).

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 from ..cancel import ConversionCancelled, Watch
 from ..errors import SvcError
 
-DEFAULT_SECONDS_PER_AUDIO_SECOND = 6.0  # a conversion here runs at 0.3-3x real time (3x beside a busy process)
+DEFAULT_SECONDS_PER_AUDIO_SECOND = 10.0  # a conversion on a 2-core box runs at 1-5x real time (5x at load 8)
 DEFAULT_ALLOWANCE_SECONDS = 120.0  # loading a voice (first use), exporting it to ONNX, making its int8 vocoder
 DEFAULT_MAX_JOB_SECONDS = 900.0  # no job holds a slot longer than 15 minutes
 DEFAULT_JOBS_PER_CLIENT = 2  # running + waiting: one converting, one queued behind it

@@ -2,7 +2,7 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--auth USER:PASS | --auth FILE] [--root-path /svc]
                   [--max-file-size 200mb] [--concurrency 1] [--queue-size 16] [--models-dir models]
-                  [--no-starter-voices] [--job-time-factor 6] [--job-time-allowance 120] [--max-job-seconds 900]
+                  [--no-starter-voices] [--job-time-factor 10] [--job-time-allowance 120] [--max-job-seconds 900]
                   [--max-jobs-per-client 2]
 """
 from __future__ import annotations
