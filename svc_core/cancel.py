@@ -59,7 +59,8 @@ class Watch:
         """The conversion's pieces, in order: (seconds of input, silent)."""
 
     def on_step(self, piece: int, stage: str, fraction: float) -> None:
-        """Piece `piece` (index into the plan) is `fraction` (0..1) through `stage` (f0, encoder, synthesizer)."""
+        """Piece `piece` (index into the plan) is `fraction` (0..1) through `stage`: f0, encoder, synthesizer (the
+        model before its vocoder), vocoder (reported per chunk)."""
 
 
 _local = threading.local()

@@ -240,7 +240,7 @@ class Svc:
 
     def _vocoder_watch(self, frames: int, opts: ConvertOptions, span: Optional[tuple[int, int]]):
         """cancel.cancel_hooks on the whole synthesizer, counting the vocoder's chunks (its first convolution runs
-        once per chunk) as synthesizer progress: stopping within one layer, and a bar that moves per chunk."""
+        once per chunk) as "vocoder" progress: stopping within one layer, and a bar that moves per chunk."""
         vocoder = getattr(self.model, "dec", None)
         first = getattr(vocoder, "conv_pre", None)
         chunks = 0
@@ -250,7 +250,7 @@ class Svc:
             start, stop = span if span is not None else (0, frames)
             chunks = len(chunk_spans(frames, self.chunk_frames(opts), vocoder.context_frames(), start, stop,
                                      bucket=SHAPE_BUCKET))
-        return cancel.cancel_hooks(self.model, "synthesizer", first, chunks)
+        return cancel.cancel_hooks(self.model, "vocoder", first, chunks)
 
     # ----------------------------------------------------------------- whole clip
     def slice_inference(self, audio: np.ndarray, sr: int, speaker: Speaker, transpose: float = 0,
@@ -318,7 +318,7 @@ class Svc:
             else:
                 segment = np.pad(samples[piece.start:piece.end], (pad_in, pad_in))
                 out = self.infer_piece(segment, sr, speaker, opts, times, trim=pad_out)
-                cancel.checkpoint("synthesizer", 1.0)
+                cancel.checkpoint("vocoder", 1.0)
                 buffer.append(piece, out)
                 del out, segment
                 release_free_memory()

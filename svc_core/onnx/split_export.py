@@ -63,7 +63,7 @@ def decode_in_chunks(decode: DecodeFn, z: np.ndarray, f0: np.ndarray, g: np.ndar
     phases = phase_at(f0[0], [lo for _, _, lo, _ in spans], hop, sampling_rate)
     out = np.empty((1, 1, (stop - start) * hop), dtype=np.float32)
     for k, ((first, last, lo, hi), phase) in enumerate(zip(spans, phases)):
-        cancel.checkpoint("synthesizer", k / len(spans))  # a conversion can stop here (svc_core.cancel)
+        cancel.checkpoint("vocoder", k / len(spans))  # a conversion can stop here (svc_core.cancel)
         g_part = g if g.shape[-1] == 1 else g[..., lo:hi]
         audio = decode(np.ascontiguousarray(z[..., lo:hi]), np.ascontiguousarray(f0[:, lo:hi]),
                        np.ascontiguousarray(g_part), np.array([phase], dtype=np.float32),

@@ -1,7 +1,7 @@
 """Stage-weighted progress and ETA of one conversion.
 
 The job's work is weighed in expected seconds: every voiced piece costs its length times a rate per stage (f0,
-encoder, synthesizer), silent pieces almost nothing, and the output's plot and write a rate per second of audio.
+encoder, synthesizer up to the vocoder, vocoder), silent pieces almost nothing, and the output's plot and write a rate per second of audio.
 The rates are this server's measured defaults until a voice has converted something, then what that voice took
 last time (`StageRates.learn`). The bar's fraction is the work done over all the work, so it moves at every step the
 engine reports (each vocoder chunk included) and never goes back; the ETA is the work left times the speed
@@ -14,15 +14,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-PIECE_STAGES = ("f0", "encoder", "synthesizer")  # in the order the engine runs them on every voiced piece
+PIECE_STAGES = ("f0", "encoder", "synthesizer", "vocoder")  # in the engine's order, on every voiced piece
 # Seconds per second of voiced input until a voice has measured its own (StageRates.learn). The starter so-vits
 # voice, torch, 2 threads, on a 2-core box at load 6-9 measured f0 0.33 (fcpe) / 0.02 (pm), encoder 0.17,
-# synthesizer with vocoder 2.5-4.1; these are about a third of that (an idle box). Only their ratios shape the bar.
-DEFAULT_RATES = {"f0": 0.1, "encoder": 0.05, "synthesizer": 0.9, "finish": 0.05}
+# synthesizer 0.8-0.9 before a vocoder of 1.7-3.2; these are about a third of that (an idle box). Only their
+# ratios shape the bar before a voice has learnt its own.
+DEFAULT_RATES = {"f0": 0.1, "encoder": 0.05, "synthesizer": 0.25, "vocoder": 0.7, "finish": 0.05}
 SILENT_RATE = 0.002  # seconds per second of a silent piece (zeros are written, nothing is converted)
 MIN_LEARN_SECONDS = 0.05  # a stage that took less than this last time (cached, or tiny) is not learnt from
 # How the engine's timing stages fold into the rates (retrieval, loudness and resampling count as synthesis).
-STAGE_OF = {"f0": "f0", "encoder": "encoder", "synthesizer": "synthesizer", "vocoder": "synthesizer",
+STAGE_OF = {"f0": "f0", "encoder": "encoder", "synthesizer": "synthesizer", "vocoder": "vocoder",
             "retrieval": "synthesizer", "loudness": "synthesizer", "resample": "synthesizer",
             "f0 plot": "finish", "write": "finish"}
 
@@ -52,6 +53,8 @@ class StageRates:
                 folded[stage] = folded.get(stage, 0.0) + seconds
         rates = {stage: seconds / (audio_seconds if stage == "finish" else voiced_seconds)
                  for stage, seconds in folded.items() if seconds >= MIN_LEARN_SECONDS}
+        if "synthesizer" in rates and "vocoder" not in folded:  # no vocoder stage (a WORLD voice): none to wait for
+            rates["vocoder"] = 0.0
         with self._lock:
             self._learnt.setdefault(voice, {}).update(rates)
 
@@ -82,8 +85,8 @@ class JobProgress:
         self._costs, self._done_before, running = [], [], 0.0
         self.pieces = sum(1 for _, silent in pieces if not silent)
         for seconds, silent in pieces:
-            costs = (0.0, 0.0, SILENT_RATE * seconds) if silent else tuple(self.rates[s] * seconds
-                                                                           for s in PIECE_STAGES)
+            costs = (0.0, 0.0, SILENT_RATE * seconds, 0.0) if silent else tuple(self.rates[s] * seconds
+                                                                                for s in PIECE_STAGES)
             self._done_before.append(running)
             self._costs.append(costs)
             running += sum(costs)

@@ -249,10 +249,10 @@ class ConversionJob:
         budget = self.context.limits.budget(audio_seconds)
         self.watch.deadline = self._slot_start + budget.seconds
         self.watch.deadline_reason = (
-            f"Stopped after {budget.seconds:.0f} s: this conversion used up its time budget ({budget.explanation}),"
+            f"Stopped after {budget.seconds:.4g} s: this conversion used up its time budget ({budget.explanation}),"
             " so that others get a turn. Try a shorter clip, or ask the server's owner to raise --job-time-factor "
             "or --max-job-seconds.")
-        self._say(f"time budget: {budget.seconds:.0f} s ({budget.explanation})")
+        self._say(f"time budget: {budget.seconds:.4g} s ({budget.explanation})")
 
     def _acquire_voice(self, voice: Any) -> None:
         """Take the voice's lock, waiting (cancellably, off the budget) while another job converts with it."""

@@ -59,8 +59,9 @@ class JobLimits:
     @property
     def handler_limit(self) -> int:
         """Gradio's concurrency limit for the convert event: every admitted job's handler runs at once (they wait
-        in JobSlots, which counts them per client), so Gradio's own queue only holds what JobSlots would refuse."""
-        return self.concurrency + self.max_waiting
+        in JobSlots, which counts them per client and shows their place), plus one to turn the next away at once
+        with JobSlots' message; Gradio's own queue only buffers bursts beyond that."""
+        return self.concurrency + self.max_waiting + 1
 
 
 @dataclass
@@ -114,8 +115,8 @@ class JobSlots:
             waiting = sum(not t.running for t in self._tickets)
             free = limits.concurrency - sum(t.running for t in self._tickets)
             if free <= 0 and waiting >= limits.max_waiting:
-                raise JobLimitError(f"The server is busy: {waiting} conversions are already waiting. Try again in a "
-                                    "few minutes.")
+                raise JobLimitError(f"The queue is full: {waiting} conversion{'s are' if waiting != 1 else ' is'} "
+                                    "already waiting for a free slot. Try again in a few minutes.")
             ticket = Ticket(client, next(self._order), watch)
             self._tickets.append(ticket)
             return ticket

@@ -40,7 +40,7 @@ class Recorder(Watch):
 
     def on_step(self, piece, stage, fraction):
         self.steps.append((piece, stage, fraction))
-        synth = [s for s in self.steps if s[1] == "synthesizer"]
+        synth = [s for s in self.steps if s[1] == "vocoder"]
         if self.cancel_at_step is not None and len(synth) == self.cancel_at_step:
             self.cancel("stopped by the test")
 
@@ -55,8 +55,8 @@ def test_a_watch_changes_no_sample_and_reports_vocoder_chunks(svc, clip):
     np.testing.assert_array_equal(watched, plain)
     assert len(watch.plans) == 1 and sum(not silent for _, silent in watch.plans[0]) == 1
     stages = [stage for _, stage, _ in watch.steps]
-    assert stages.index("f0") < stages.index("encoder") < stages.index("synthesizer")
-    synth = [fraction for _, stage, fraction in watch.steps if stage == "synthesizer"]
+    assert stages.index("f0") < stages.index("encoder") < stages.index("synthesizer") < stages.index("vocoder")
+    synth = [fraction for _, stage, fraction in watch.steps if stage == "vocoder"]
     assert len(synth) >= 5  # 4 s at 86 frames/s in chunks of 32 frames: a step per chunk
     assert synth == sorted(synth) and synth[-1] == 1.0 and 0 < synth[len(synth) // 2] < 1
 
@@ -69,7 +69,7 @@ def test_cancel_stops_inside_the_synthesis_of_a_piece(svc, clip):
         svc.slice_inference(wav, sr, "alto", f0_predictor="pm", decoder_chunk_frames=32, slice_db=-120,
                             progress=lambda fraction, message: pieces_done.append(message))
     assert pieces_done == []  # it never reached the end of the piece
-    synth = [s for s in watch.steps if s[1] == "synthesizer"]
+    synth = [s for s in watch.steps if s[1] == "vocoder"]
     assert len(synth) == 3  # nothing ran after the cancel's checkpoint
 
 

@@ -37,7 +37,7 @@ def test_a_full_queue_is_refused():
     slots = JobSlots(JobLimits(concurrency=1, max_waiting=1, per_client=0))
     slots.acquire(slots.admit("a"), Watch())
     slots.admit("b")
-    with pytest.raises(JobLimitError, match="1 conversions are already waiting"):
+    with pytest.raises(JobLimitError, match="The queue is full: 1 conversion is already waiting"):
         slots.admit("c")
 
 
