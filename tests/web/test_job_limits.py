@@ -127,8 +127,9 @@ def test_one_client_cannot_queue_a_second_job(fair_server):
         assert message.startswith("You already have 1 conversion running or queued (1 running, 0 waiting); the "
                                   "limit is 1 per person")
         other = submit(new_client(fair_server), fair_server.clip)  # another person still gets in line
-        wait_for(lambda: fair_server.state.jobs.slots.waiting == 1)
-        assert any("waiting for a free conversion slot (next in line)" in str(out[-1]) for out in other.outputs())
+        wait_for(lambda: any("waiting for a free conversion slot (next in line)" in str(out[-1])
+                             for out in other.outputs()))
+        assert fair_server.state.jobs.slots.waiting == 1
         other.cancel()
     finally:
         running.cancel()
