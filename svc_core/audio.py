@@ -90,14 +90,26 @@ def _read_soundfile(handle, name: str) -> tuple[np.ndarray, int, tuple[str, ...]
         if error is not None and got == 0:
             raise error
         data = np.concatenate(blocks) if blocks else np.zeros((0, f.channels), dtype=np.float32)
-    notes = []
-    if error is not None or (0 < claimed < 2**40 and got < claimed * (1 - TRUNCATION_TOLERANCE)):
-        total = f" of {claimed / sr:.1f}" if 0 < claimed < 2**40 and claimed > got else ""
-        reason = _LIBSNDFILE_PREFIX.sub("", str(error).strip()) if error is not None else ""
-        why = f" (the decoder stopped: {reason})" if reason else ""
-        notes.append(f"'{name}' ends early: {got / sr:.1f}{total} s could be read{why}; the file may be truncated. "
-                     "Converting what was read.")
-    return data, sr, tuple(notes)
+    note = ends_early_note(name, got, claimed, sr, error)
+    return data, sr, (note,) if note else ()
+
+
+def ends_early_note(name: str, got: int, claimed: int, sr: int, error: Exception | None = None) -> str | None:
+    """The log line for a file that gave `got` of the `claimed` frames (or stopped with a decode `error`), else
+    None. A stream file's header claim comes from `_claimed_frames`."""
+    known = 0 < claimed < 2**40
+    if error is None and not (known and got < claimed * (1 - TRUNCATION_TOLERANCE)):
+        return None
+    total = f" of {claimed / sr:.1f}" if known and claimed > got else ""
+    reason = _LIBSNDFILE_PREFIX.sub("", str(error).strip()) if error is not None else ""
+    why = f" (the decoder stopped: {reason})" if reason else ""
+    return (f"'{name}' ends early: {got / sr:.1f}{total} s could be read{why}; the file may be truncated. "
+            "Converting what was read.")
+
+
+def header_note(f: sf.SoundFile, name: str) -> str | None:
+    """ends_early_note for an open soundfile whose header promises more frames than the file holds (WAV, AIFF)."""
+    return ends_early_note(name, int(f.frames), _claimed_frames(f), int(f.samplerate))
 
 
 def _decode(source: AudioSource) -> tuple[np.ndarray, int, str, tuple[str, ...]]:
