@@ -22,7 +22,7 @@ MAX_SAMPLE_RATE = 384000  # Hz
 MAX_DURATION_SECONDS = 30 * 60  # longest clip accepted by default (30 min)
 SILENCE_PEAK = 1e-4  # peak amplitude below which a clip counts as silent (-80 dBFS)
 MIN_INPUT_SECONDS = 0.25  # shorter clips hold no note to convert (and make per-clip overheads look absurd)
-DECODE_BLOCK = 2**15  # frames per soundfile read (0.74 s at 44.1 kHz): a decode error mid-file keeps the blocks before it
+DECODE_BLOCK = 2**15  # frames per soundfile read (0.74 s at 44.1 kHz): a decode error mid-file keeps what came before
 TRUNCATION_TOLERANCE = 0.01  # a decoded length this much (share) below the header's is not worth a warning
 # libsndfile's header log for a chunk whose size disagrees with the file: "data : 882000 (should be 185220)"
 _SHORT_CHUNK = re.compile(r"^(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)

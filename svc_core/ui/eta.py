@@ -1,8 +1,8 @@
 """Stage-weighted progress and ETA of one conversion.
 
 The job's work is weighed in expected seconds: every voiced piece costs its length times a rate per stage (f0,
-encoder, synthesizer up to the vocoder, vocoder), silent pieces almost nothing, and the output's plot and write a rate per second of audio.
-The rates are this server's measured defaults until a voice has converted something, then what that voice took
+encoder, synthesizer up to the vocoder, vocoder), silent pieces almost nothing, and the output's plot and write a
+rate per second of audio. The rates are this server's measured defaults until a voice has converted something, then what that voice took
 last time (`StageRates.learn`). The bar's fraction is the work done over all the work, so it moves at every step the
 engine reports (each vocoder chunk included) and never goes back; the ETA is the work left times the speed
 measured so far in this job (seconds of wall time per second of expected work).
