@@ -59,6 +59,14 @@ class StageRates:
             self._learnt.setdefault(voice, {}).update(rates)
 
 
+def expected_seconds(rates: Mapping[str, float], pieces: list[tuple[float, bool]]) -> float:
+    """Seconds a plan of (seconds, silent) pieces is expected to take at `rates`, the plot and write included."""
+    voiced = sum(seconds for seconds, silent in pieces if not silent)
+    silent = sum(seconds for seconds, is_silent in pieces if is_silent)
+    return (voiced * sum(rates[s] for s in PIECE_STAGES) + silent * SILENT_RATE
+            + rates["finish"] * (voiced + silent))
+
+
 class JobProgress:
     """Fraction done and ETA of one job. Before the engine's plan arrives the fraction moves through fixed small
     steps (reading, loading); from the plan on, by expected work. Not thread-safe: the job's streaming side owns it.

@@ -27,7 +27,7 @@ from ..cancel import ConversionCancelled
 from ..errors import SvcError
 from ..paths import safe_file_name
 from . import backends
-from .eta import JobProgress, StageRates
+from .eta import JobProgress, StageRates, expected_seconds
 from .job_io import ConvertRequest, JobResult, JobUpdate, check_audio_file, prune_results, resolve_f0
 from .limits import WAIT_POLL_SECONDS, JobLimits, JobSlots, Ticket, client_key
 from .models import ModelLibrary
@@ -38,6 +38,7 @@ log = logging.getLogger("svc_core.ui")
 HEARTBEAT_SECONDS = 0.5  # an update at least this often: elapsed/ETA tick, and a close of the stream (which can
 # only land while the generator is paused at a yield) reaches the worker within this time
 ORPHAN_SECONDS = 60.0  # a worker whose update stream nobody has read for this long stops (the page is gone)
+HOPELESS_FACTOR = 1.5  # a plan expected to take this many times the budget left is stopped before it starts
 STOPPED = "Stopped: the conversion was cancelled (the Stop button, an API cancel, or the page was closed)."
 # Milestones before the engine's plan (after it, eta.JobProgress weighs the work): read 1 %, voice loaded 4 %.
 READ_FRACTION, LOADED_FRACTION = 0.01, 0.04
@@ -85,6 +86,7 @@ class _JobWatch(cancel.Watch):
         self.tracking = False
         self.last_read = time.monotonic()
         self.voiced_seconds = 0.0  # of the conversion's plan
+        self.rates: dict[str, float] = {}  # the voice's expected seconds per second of audio (eta.StageRates)
 
     def check(self) -> None:
         if not self.cancelled and time.monotonic() - self.last_read > ORPHAN_SECONDS:
@@ -96,6 +98,20 @@ class _JobWatch(cancel.Watch):
         if self.tracking:
             self.voiced_seconds = sum(seconds for seconds, silent in pieces if not silent)
             self.items.put(("plan", pieces))
+            self._refuse_hopeless(pieces)
+
+    def _refuse_hopeless(self, pieces: list[tuple[float, bool]]) -> None:
+        """Stop at once a conversion expected to take far longer than its budget allows (a long song on a server
+        with a cap) instead of letting it hold the slot until the deadline."""
+        if self.deadline is None or not self.rates:
+            return
+        expected = expected_seconds(self.rates, pieces)
+        left = self.deadline - time.monotonic()
+        if expected > HOPELESS_FACTOR * max(left, 0.0):
+            self.cancel(f"Stopped before converting: this clip has {self.voiced_seconds:.0f} s of voice, which would "
+                        f"take about {expected:.0f} s here at this voice's measured speed; {max(left, 0):.0f} s of "
+                        "its time budget are left. Convert a shorter part, or ask the server's owner to raise "
+                        "--max-job-seconds.")
 
     def on_step(self, piece: int, stage: str, fraction: float) -> None:
         if self.tracking:
@@ -199,7 +215,8 @@ class ConversionJob:
             speaker = svc.config.speaker_name(svc.config.only_speaker("the speaker field"))
         svc.config.speaker_id(speaker)  # SpeakerError lists the valid names
         rates_key = f"{entry.key}/{backend}"
-        self._events.items.put(("rates", ctx.rates.for_voice(rates_key)))
+        self.watch.rates = ctx.rates.for_voice(rates_key)
+        self._events.items.put(("rates", self.watch.rates))
         self._acquire_voice(voice)
         try:
             self.watch.check()

@@ -96,3 +96,21 @@ def _catch(into, fn, *args):
 ])
 def test_client_key(request_, key):
     assert client_key(request_) == key
+
+
+def test_a_plan_far_over_the_budget_left_is_stopped_before_it_starts():
+    import queue
+    import time
+
+    from svc_core.ui.eta import DEFAULT_RATES
+    from svc_core.ui.jobs import _JobWatch
+
+    watch = _JobWatch(queue.Queue())
+    watch.tracking, watch.rates = True, dict(DEFAULT_RATES)
+    watch.deadline = time.monotonic() + 900  # the server's cap
+    watch.on_plan([(600.0, False), (5.0, True)])  # 10 minutes of singing: about 690 s expected
+    assert not watch.cancelled
+    watch.on_plan([(1200.0, False)])  # a 20-minute song: about 1380 s, over 1.5 x 900
+    with pytest.raises(ConversionCancelled, match=r"^Stopped before converting: this clip has 1200 s of voice, "
+                                                  r"which would take about 1380 s here"):
+        watch.check()
