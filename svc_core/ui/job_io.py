@@ -20,24 +20,24 @@ RESULT_MAX_AGE_SECONDS = 6 * 3600  # result folders older than this are removed 
 
 @dataclass(frozen=True)
 class ConvertRequest:
-    """What the Convert tab (or an API client) asks for."""
+    """What the Convert tab (or an API client) asks for. Defaults and ranges are ConvertOptions' (one place)."""
 
     audio_path: str | None
     model: str
     speaker: str
-    transpose: float = 0.0
-    f0_predictor: str = "auto"
-    auto_f0: bool = False
-    cluster_ratio: float = 0.0
-    noise_scale: float = 0.4
-    slice_db: float = -40.0
-    pad_seconds: float = 0.5
-    clip_seconds: float = 0.0
-    crossfade_seconds: float = 0.0
-    loudness_mix: float = 1.0
+    transpose: float = ConvertOptions.transpose
+    f0_predictor: str = "auto"  # "auto" is resolved by resolve_f0 (rmvpe where usable, else fcpe)
+    auto_f0: bool = ConvertOptions.auto_predict_f0
+    cluster_ratio: float = ConvertOptions.cluster_ratio
+    noise_scale: float = ConvertOptions.noise_scale
+    slice_db: float = ConvertOptions.slice_db
+    pad_seconds: float = ConvertOptions.pad_seconds
+    clip_seconds: float = ConvertOptions.clip_seconds
+    crossfade_seconds: float = ConvertOptions.crossfade_seconds
+    loudness_mix: float = ConvertOptions.loudness_mix
     backend: str = "torch"  # "torch" (eager) or "onnx" (ONNX Runtime, see backends.py)
-    vocoder_precision: str = "fp32"  # torch: fp32, or bf16 / fp16 where fast (svc_core.precision); ONNX: fp32, int8
-    encoder_precision: str = "fp32"  # a content encoder running in torch: fp32, or bf16 / fp16 where fast
+    vocoder_precision: str = ConvertOptions.vocoder_precision  # torch: fp32 / bf16 / fp16 where fast; ONNX: int8
+    encoder_precision: str = ConvertOptions.encoder_precision  # a content encoder running in torch: fp32/bf16/fp16
 
     def options(self, f0_predictor: str = "rmvpe") -> ConvertOptions:
         """The request as checked engine options (OptionError names a value out of range, see options.RANGES)."""

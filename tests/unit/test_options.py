@@ -48,3 +48,13 @@ def test_every_default_is_inside_its_range():
         value = getattr(defaults, name)
         assert value is None or allowed.contains(value), name
     assert ConvertOptions.from_kwargs(clip_seconds=0).clip_seconds == 0  # 0 = off stays allowed
+
+
+def test_the_web_request_is_checked_by_the_same_table():
+    from svc_core.ui.job_io import ConvertRequest
+
+    request = ConvertRequest("clip.wav", "voice", "alto", clip_seconds=0.01)
+    with pytest.raises(OptionError, match=r"^clip_seconds is 0.01 s; it must be 0 \(off\) or 2 to 60 s.$"):
+        request.options()
+    defaults = ConvertRequest("clip.wav", "voice", "alto").options()
+    assert defaults == ConvertOptions(f0_predictor=defaults.f0_predictor)
