@@ -19,6 +19,56 @@ UPSTREAM_ALIASES = {
 }
 
 
+MIN_CLIP_SECONDS = 2.0  # forced pieces shorter than this cost more in per-piece overhead and padding than they save
+MAX_CLIP_SECONDS = 60.0  # longer forced pieces need memory that grows with them (max_slice_seconds splits at 30 s)
+MAX_PIECES = 1000  # voiced pieces per conversion: 30 min of audio in 2 s pieces is ~900
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values an option accepts: [low, high], or exactly `off` (e.g. 0 = off), in `unit`."""
+
+    low: float
+    high: float
+    unit: str = ""
+    off: float | None = None  # a value outside [low, high] that is also accepted and switches the option off
+
+    def contains(self, value: float) -> bool:
+        return (self.off is not None and value == self.off) or self.low <= value <= self.high
+
+    def refusal(self, name: str, value: float) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        span = f"{_number(self.low)} to {_number(self.high)}{unit}"
+        allowed = f"{_number(self.off)} (off) or {span}" if self.off is not None else span
+        return f"{name} is {_number(value)}{unit}; it must be {allowed}."
+
+
+def _number(value: float) -> str:
+    """3.0 -> '3', 0.01 -> '0.01', 65536 -> '65536' (no exponent for whole numbers)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# Every bounded option, checked in ConvertOptions.__post_init__: the page, the Gradio API, the CLI and the Python
+# API all build their settings through ConvertOptions, so these ranges hold everywhere. The bounds keep a
+# conversion's cost proportional to its audio (no option multiplies the work without limit).
+RANGES: dict[str, Range] = {
+    "transpose": Range(-48.0, 48.0, "semitones"),
+    "cluster_ratio": Range(0.0, 1.0),
+    "noise_scale": Range(0.0, 2.0),
+    "slice_db": Range(-120.0, 0.0, "dBFS"),
+    "pad_seconds": Range(0.0, 2.0, "s"),  # every piece is converted with this much silence on each side
+    "clip_seconds": Range(MIN_CLIP_SECONDS, MAX_CLIP_SECONDS, "s", off=0.0),
+    "crossfade_seconds": Range(0.0, 15.0, "s"),
+    "crossfade_ratio": Range(0.01, 1.0),
+    "loudness_mix": Range(0.0, 1.0),
+    "max_slice_seconds": Range(5.0, 120.0, "s"),
+    "max_slice_crossfade": Range(0.0, 5.0, "s"),
+    "decoder_chunk_frames": Range(16, 65536, "frames", off=0),
+    "f0_threshold": Range(0.0, 1.0),
+    "max_pieces": Range(1, 100000),
+}
+
+
 @dataclass(frozen=True)
 class ConvertOptions:
     """Every knob of one conversion. Defaults follow upstream's CLI (noise 0.4, pad 0.5 s, slice -40 dB)."""
@@ -45,28 +95,22 @@ class ConvertOptions:
     # with an int8 export of the vocoder, 2.3-2.8x faster vocoder, 41-42 dB SNR (svc_core.onnx.vocoder_int8)
     encoder_precision: str = "fp32"  # fp32 | bf16 | fp16 as for the vocoder, for a content encoder that runs in
     # torch (either backend): ~2x faster encoder on a bf16 CPU, features within ~2 % (svc_core.precision)
+    max_pieces: int = MAX_PIECES  # a clip cut into more voiced pieces than this is refused (each piece costs a
+    # fixed overhead: a 3 s clip cut into 300 pieces took 129 s)
     seed: int = DEFAULT_SEED
 
     def __post_init__(self) -> None:
-        checks = [
-            (0.0 <= self.cluster_ratio <= 1.0, "cluster_ratio must be between 0 and 1"),
-            (self.noise_scale >= 0.0, "noise_scale must be 0 or more"),
-            (self.pad_seconds >= 0.0, "pad_seconds must be 0 or more"),
-            (self.clip_seconds >= 0.0, "clip_seconds must be 0 or more"),
-            (self.crossfade_seconds >= 0.0, "crossfade_seconds must be 0 or more"),
-            (0.0 < self.crossfade_ratio <= 1.0, "crossfade_ratio must be in (0, 1]"),
-            (0.0 <= self.loudness_mix <= 1.0, "loudness_mix must be between 0 and 1"),
-            (-120.0 <= self.slice_db <= 0.0, "slice_db is in dBFS and must be between -120 and 0"),
-            (-48.0 <= self.transpose <= 48.0, "transpose must be within +-48 semitones"),
-            (self.max_slice_seconds >= 5.0, "max_slice_seconds must be at least 5"),
-            (self.decoder_chunk_frames in (None, 0) or self.decoder_chunk_frames >= 16,
-             "decoder_chunk_frames must be 0 (off) or at least 16"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise OptionError(message + ".")
+        for name, allowed in RANGES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, str) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+                raise OptionError(f"{name} must be a number; got {value!r}.")
+            if not allowed.contains(float(value)):
+                raise OptionError(allowed.refusal(name, float(value)))
         if self.clip_seconds and self.crossfade_seconds >= self.clip_seconds:
-            raise OptionError("crossfade_seconds must be shorter than clip_seconds.")
+            raise OptionError(f"crossfade_seconds ({self.crossfade_seconds:g}) must be shorter than clip_seconds "
+                              f"({self.clip_seconds:g}).")
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "ConvertOptions":

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import audio as audio_io
+from . import cancel
 from .assemble import OutputBuffer, plan_pieces
 from .checkpoint import load_synthesizer
 from .constants import ENCODER_HOP_LENGTH, ENCODER_SAMPLE_RATE
@@ -171,8 +172,10 @@ class Svc:
         f0_key = key + ("f0", opts.f0_predictor, threshold)
         f0_uv = self.cache.get(f0_key)
         if f0_uv is None:
-            with times.stage("f0"):
-                f0_uv = self._predictor(opts.f0_predictor, threshold).compute_f0_uv(wav44)
+            cancel.checkpoint("f0", 0.0)
+            predictor = self._predictor(opts.f0_predictor, threshold)
+            with times.stage("f0"), cancel.cancel_hooks(predictor):
+                f0_uv = predictor.compute_f0_uv(wav44)
                 f0_uv = tuple(np.asarray(a, dtype=np.float32) for a in f0_uv)
             self.cache.put(f0_key, f0_uv)
         f0 = torch.from_numpy(f0_uv[0])[None] * 2 ** (opts.transpose / 12)
@@ -181,7 +184,8 @@ class Svc:
         c_key = key + ("units", self.encoder.name, id(self.encoder), opts.encoder_precision)
         units = self.cache.get(c_key)  # at the encoder's own frame rate (50/s): smaller than the stretched units
         if units is None:
-            with times.stage("encoder"):
+            cancel.checkpoint("encoder", 0.0)
+            with times.stage("encoder"), cancel.cancel_hooks(self.encoder):
                 wav_t = torch.from_numpy(wav44).to(self.device)
                 wav16 = sinc_resample(wav_t, self.sample_rate, ENCODER_SAMPLE_RATE)
                 units = self.encoder.encode(wav16, opts.encoder_precision)[0].float().cpu()
@@ -199,6 +203,7 @@ class Svc:
             vol = frame_volume(torch.from_numpy(wav44))[None, :n_frames].to(self.device)
         skip = trim // self.hop_length if opts.loudness_mix >= 1 else 0  # whole frames not decoded at each end
         span = (skip, n_frames - skip) if 0 < skip and 2 * skip < n_frames else None
+        cancel.checkpoint("synthesizer", 0.0)
         with times.stage("synthesizer"):
             out = self._synthesize(c[None], f0, uv, g, vol, opts, span=span, times=times)
         if opts.loudness_mix < 1:
@@ -225,12 +230,27 @@ class Svc:
         (the vocoder decodes nothing else). times: the vocoder's share is timed as its own stage, "vocoder".
         """
         vocoder = getattr(self.model, "dec", None)  # WORLD voices have none: all of it is "synthesizer"
-        with torch.inference_mode(), timed_calls(vocoder, times, "vocoder", of="synthesizer"):
+        with torch.inference_mode(), timed_calls(vocoder, times, "vocoder", of="synthesizer"), \
+                self._vocoder_watch(c.shape[-1], opts, span):
             out, _ = self.model.infer(c.to(self.device), f0.to(self.device), uv.to(self.device), g,
                                       noise_scale=opts.noise_scale, predict_f0=opts.auto_predict_f0, vol=vol,
                                       seed=opts.seed, chunk_frames=self.chunk_frames(opts), span=span,
                                       vocoder_dtype=self.vocoder_dtype(opts))
         return out[0, 0].float().cpu().numpy()
+
+    def _vocoder_watch(self, frames: int, opts: ConvertOptions, span: Optional[tuple[int, int]]):
+        """cancel.cancel_hooks on the whole synthesizer, counting the vocoder's chunks (its first convolution runs
+        once per chunk) as "vocoder" progress: stopping within one layer, and a bar that moves per chunk."""
+        vocoder = getattr(self.model, "dec", None)
+        first = getattr(vocoder, "conv_pre", None)
+        chunks = 0
+        if first is not None and hasattr(vocoder, "context_frames"):
+            from .models.nsf_hifigan import SHAPE_BUCKET, chunk_spans
+
+            start, stop = span if span is not None else (0, frames)
+            chunks = len(chunk_spans(frames, self.chunk_frames(opts), vocoder.context_frames(), start, stop,
+                                     bucket=SHAPE_BUCKET))
+        return cancel.cancel_hooks(self.model, "vocoder", first, chunks)
 
     # ----------------------------------------------------------------- whole clip
     def slice_inference(self, audio: np.ndarray, sr: int, speaker: Speaker, transpose: float = 0,
@@ -284,17 +304,21 @@ class Svc:
             pieces = plan_pieces(chunks, sr, self.sample_rate, opts.clip_seconds, opts.crossfade_seconds,
                                  opts.max_slice_seconds, opts.max_slice_crossfade)
             buffer = OutputBuffer(pieces, opts.crossfade_ratio, sink)
+        check_piece_count(pieces, sr, opts)
+        cancel.plan([((p.end - p.start) / sr, p.silent) for p in pieces])
         voiced_seconds = sum(p.end - p.start for p in pieces if not p.silent) / sr
         self.cache.paused = not cache or voiced_seconds * self._feature_bytes_per_second() > self.cache.max_bytes
         pad_in = int(sr * opts.pad_seconds)
         pad_out = int(self.sample_rate * opts.pad_seconds)
         done_samples, total_samples = 0, max(1, sum(p.end - p.start for p in pieces))
         for index, piece in enumerate(pieces):
+            cancel.begin_piece(index)
             if piece.silent:
                 buffer.append(piece, np.zeros(piece.out_length, dtype=np.float32))
             else:
                 segment = np.pad(samples[piece.start:piece.end], (pad_in, pad_in))
                 out = self.infer_piece(segment, sr, speaker, opts, times, trim=pad_out)
+                cancel.checkpoint("vocoder", 1.0)
                 buffer.append(piece, out)
                 del out, segment
                 release_free_memory()
@@ -305,3 +329,12 @@ class Svc:
                          f"{(piece.end - piece.start) / sr:.2f} s)")
         log.info("converted %.2f s of audio in %.2f s (RTF %.3f)", times.audio_seconds, times.total, times.rtf)
         return buffer
+
+
+def check_piece_count(pieces, sr: int, opts: ConvertOptions) -> None:
+    """Refuse a plan with more voiced pieces than opts.max_pieces (each piece costs a fixed overhead)."""
+    voiced = sum(1 for p in pieces if not p.silent)
+    if voiced > opts.max_pieces:
+        seconds = sum(p.end - p.start for p in pieces) / sr
+        raise OptionError(f"These settings cut the {seconds:.1f} s clip into {voiced} pieces; the limit is "
+                          f"{opts.max_pieces} (max_pieces). Raise clip_seconds (or set it to 0) or lower slice_db.")

@@ -159,6 +159,9 @@ def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, t
         return ConvertedFile(Path(dst), len(out) / svc.sample_rate, svc.sample_rate, False)
     with samples:
         sr, n = samples.sample_rate, samples.shape[0]
+        note = audio_io.header_note(samples._file, samples.name)  # a truncated WAV: say so, convert what is there
+        if note:
+            log.warning(note)
         audio_io.check_blocks(samples.blocks(), n, sr, samples.name, max_seconds)
         times = svc.begin_conversion(speaker, n, sr)
         with times.stage("slice"):

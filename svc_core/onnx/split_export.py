@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .. import cancel
 from ..errors import ModelError
 from ..models.nsf_hifigan import chunk_spans
 from .graph import DecoderGraph, PriorGraph, SynthesizerGraph, phase_at
@@ -61,7 +62,8 @@ def decode_in_chunks(decode: DecodeFn, z: np.ndarray, f0: np.ndarray, g: np.ndar
     spans = chunk_spans(frames, chunk_frames, context, start, stop)
     phases = phase_at(f0[0], [lo for _, _, lo, _ in spans], hop, sampling_rate)
     out = np.empty((1, 1, (stop - start) * hop), dtype=np.float32)
-    for (first, last, lo, hi), phase in zip(spans, phases):
+    for k, ((first, last, lo, hi), phase) in enumerate(zip(spans, phases)):
+        cancel.checkpoint("vocoder", k / len(spans))  # a conversion can stop here (svc_core.cancel)
         g_part = g if g.shape[-1] == 1 else g[..., lo:hi]
         audio = decode(np.ascontiguousarray(z[..., lo:hi]), np.ascontiguousarray(f0[:, lo:hi]),
                        np.ascontiguousarray(g_part), np.array([phase], dtype=np.float32),

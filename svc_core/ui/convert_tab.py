@@ -17,7 +17,7 @@ import gradio as gr  # noqa: E402  (after offline.apply)
 from ..errors import SvcError
 from ..precision import ONNX_PRECISIONS, available_precisions
 from . import backends, views
-from .jobs import ConversionJob, ConvertRequest, JobContext, JobUpdate
+from .jobs import ConvertRequest, JobContext, JobUpdate, start_job
 from .models import UPLOAD_SUFFIXES, WHERE_TO_GET_MODELS, ModelLibrary
 from .plots import COLUMNS
 from .upload_store import new_owner_token
@@ -186,16 +186,17 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,
                     clip_seconds: float, crossfade_seconds: float, loudness_mix: float, backend: str = "torch",
                     vocoder_precision: str = "fp32", encoder_precision: str = "fp32",
-                    progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
+                    progress: gr.Progress = gr.Progress(),
+                    request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Convert a clip with a so-vits-svc voice; streams the log and progress, ends with the audio."""
-        request = ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
+        job_request = ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
                                  float(transpose or 0), f0_predictor or "auto", bool(auto_f0),
                                  float(cluster_ratio or 0), float(noise_scale), float(slice_db), float(pad_seconds),
                                  float(clip_seconds or 0), float(crossfade_seconds or 0), float(loudness_mix),
                                  backend or backends.TORCH, vocoder_precision or "fp32",
                                  encoder_precision or "fp32")
         first_yield = True
-        for update in ConversionJob(request, ctx.jobs).run():
+        for update in start_job(job_request, ctx.jobs, request).run():  # fair share: request's client
             progress(update.fraction, desc=update.stage)
             yield _render(update, clear=first_yield)
             first_yield = False

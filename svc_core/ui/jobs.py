@@ -1,16 +1,19 @@
 """One conversion, run in a worker thread and reported as a stream of `JobUpdate`s.
 
 Everything a job touches is local to it (its request, its output folder, its update stream), so two people
-converting at the same time never see each other's log or result. A job whose page goes away is cancelled at
-the next piece boundary. Engine errors (`SvcError`) end the stream with their message as is; anything else ends
-it with one readable line while the traceback goes to the server log.
+converting at the same time never see each other's log or result. The options are checked first (one table:
+svc_core.options.RANGES), then the job takes its place in the server's fair queue (limits.JobSlots), converts within
+its time budget (limits.JobLimits.budget) and frees the slot however it ends. Closing the update stream (the page's
+Stop button, gradio_client's `job.cancel()`, a closed page) stops the worker at its next checkpoint: the engine
+checks between every layer of the models (svc_core.cancel), so within a fraction of a second. Engine errors
+(`SvcError`) end the stream with their message as is; anything else ends it with one readable line while the
+traceback goes to the server log.
 """
 from __future__ import annotations
 
 import logging
 import os
 import queue
-import shutil
 import threading
 import time
 import uuid
@@ -18,121 +21,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import pandas as pd
-
+from .. import cancel
 from ..audio import AUDIO_SUFFIXES
-from ..errors import AudioError, SvcError
+from ..cancel import ConversionCancelled
+from ..errors import SvcError
 from ..paths import safe_file_name
-from ..timing import StageTimes
 from . import backends
+from .eta import JobProgress, StageRates, expected_seconds
+from .job_io import ConvertRequest, JobResult, JobUpdate, check_audio_file, prune_results, resolve_f0
+from .limits import WAIT_POLL_SECONDS, JobLimits, JobSlots, Ticket, client_key
 from .models import ModelLibrary
 from .voice_cache import VoiceCache
 
 log = logging.getLogger("svc_core.ui")
 
-HEARTBEAT_SECONDS = 1.0  # an update at least this often, so elapsed/ETA tick and the connection stays busy
-RESULT_MAX_AGE_SECONDS = 6 * 3600  # result folders older than this are removed when a new job starts
-# Overall progress: reading and loading take the first 5 %, the conversion 5-90 %, plot and write the rest.
-CONVERT_START, CONVERT_SPAN = 0.05, 0.85
-
-
-@dataclass(frozen=True)
-class ConvertRequest:
-    """What the Convert tab (or an API client) asks for."""
-
-    audio_path: str | None
-    model: str
-    speaker: str
-    transpose: float = 0.0
-    f0_predictor: str = "auto"
-    auto_f0: bool = False
-    cluster_ratio: float = 0.0
-    noise_scale: float = 0.4
-    slice_db: float = -40.0
-    pad_seconds: float = 0.5
-    clip_seconds: float = 0.0
-    crossfade_seconds: float = 0.0
-    loudness_mix: float = 1.0
-    backend: str = "torch"  # "torch" (eager) or "onnx" (ONNX Runtime, see backends.py)
-    vocoder_precision: str = "fp32"  # torch: fp32, or bf16 / fp16 where fast (svc_core.precision); ONNX: fp32, int8
-    encoder_precision: str = "fp32"  # a content encoder running in torch: fp32, or bf16 / fp16 where fast
-
-    def engine_options(self) -> dict[str, Any]:
-        """Keyword options for `Svc.slice_inference` (besides speaker/transpose/f0_predictor)."""
-        return {"auto_predict_f0": bool(self.auto_f0), "cluster_ratio": float(self.cluster_ratio),
-                "noise_scale": float(self.noise_scale), "slice_db": float(self.slice_db),
-                "pad_seconds": float(self.pad_seconds), "clip_seconds": float(self.clip_seconds),
-                "crossfade_seconds": float(self.crossfade_seconds), "loudness_mix": float(self.loudness_mix),
-                "vocoder_precision": str(self.vocoder_precision or "fp32"),
-                "encoder_precision": str(self.encoder_precision or "fp32")}
-
-
-@dataclass
-class JobResult:
-    output_path: Path
-    sample_rate: int
-    times: StageTimes
-    load_seconds: float | None  # None when the voice was already in memory
-    f0_name: str
-    encoder: str
-    f0_plot: pd.DataFrame
-    backend: str = ""  # which engine and execution provider ran (backends.describe)
-
-
-@dataclass
-class JobUpdate:
-    """A snapshot of the job for the page: the whole log so far, progress, and the result or error at the end."""
-
-    log: str
-    fraction: float
-    stage: str
-    elapsed: float
-    eta: float | None
-    result: JobResult | None = None
-    error: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.result is not None or self.error is not None
-
-
-class JobCancelled(Exception):
-    """The page that started the job went away."""
-
-
-def resolve_f0(name: str) -> str:
-    """'auto' -> rmvpe when usable, else fcpe; other names must be usable here (else an error saying why)."""
-    from ..f0 import resolve_predictor
-
-    return resolve_predictor(name)
-
-
-def check_audio_file(path: str | None, max_bytes: int) -> Path:
-    """The uploaded clip exists, has an audio extension and is not over the size limit (content checked later)."""
-    if not path:
-        raise AudioError("Upload or record a clip first (or pick one of the examples).")
-    p = Path(path)
-    if not p.is_file():
-        raise AudioError("The uploaded clip is no longer on the server; upload it again.")
-    if p.suffix.lower() not in AUDIO_SUFFIXES:
-        raise AudioError(f"'{p.name}' is not an audio file we accept. Upload one of: "
-                         f"{', '.join(s.lstrip('.') for s in AUDIO_SUFFIXES)}.")
-    size = p.stat().st_size
-    if size > max_bytes:
-        raise AudioError(f"'{p.name}' is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
-    return p
-
-
-def prune_results(results_dir: Path, max_age: float = RESULT_MAX_AGE_SECONDS) -> None:
-    if not results_dir.is_dir():
-        return
-    cutoff = time.time() - max_age
-    for child in results_dir.iterdir():
-        try:
-            if child.is_dir() and child.stat().st_mtime < cutoff:
-                shutil.rmtree(child, ignore_errors=True)
-        except OSError:
-            pass
+HEARTBEAT_SECONDS = 0.5  # an update at least this often: elapsed/ETA tick, and a close of the stream (which can
+# only land while the generator is paused at a yield) reaches the worker within this time
+ORPHAN_SECONDS = 60.0  # a worker whose update stream nobody has read for this long stops (the page is gone)
+HOPELESS_FACTOR = 1.5  # a plan expected to take this many times the budget left is stopped before it starts
+STOPPED = "Stopped: the conversion was cancelled (the Stop button, an API cancel, or the page was closed)."
+# Milestones before the engine's plan (after it, eta.JobProgress weighs the work): read 1 %, voice loaded 4 %.
+READ_FRACTION, LOADED_FRACTION = 0.01, 0.04
+CONVERT_START, CONVERT_SPAN = 0.05, 0.85  # the plot's "measuring the output's f0" milestone (at most: never back)
 
 
 @dataclass
@@ -145,43 +55,122 @@ class JobContext:
     max_file_size: int
     max_audio_seconds: float = 30 * 60
     calibration_dir: Path | None = None  # audio for making a voice's int8 vocoder (None: the repo's examples/)
+    limits: JobLimits = field(default_factory=JobLimits)
+    slots: JobSlots | None = None  # None: made from `limits` (share one JobSlots between contexts to share slots)
+    rates: StageRates = field(default_factory=StageRates)  # per-voice stage speeds, for the ETA
+
+    def __post_init__(self) -> None:
+        if self.slots is None:
+            self.slots = JobSlots(self.limits)
+
+    def stop_jobs_of(self, client: str, reason: str = STOPPED) -> int:
+        """Stop every job (running or waiting) of `client` (limits.client_key) -> how many were asked to stop."""
+        return self.slots.cancel_client(client, reason)
 
 
 @dataclass
 class _Events:
-    """Thread-safe channel from the worker to the streaming generator."""
+    """Channel from the worker to the streaming generator (a thread-safe queue of tuples)."""
 
     items: "queue.Queue[tuple]" = field(default_factory=queue.Queue)
-    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class _JobWatch(cancel.Watch):
+    """The job's svc_core.cancel.Watch: the engine's plan and steps go to the update queue (only while `tracking`:
+    the conversion itself, not an int8 calibration run), and nobody reading the stream for ORPHAN_SECONDS stops it.
+    """
+
+    def __init__(self, items: "queue.Queue[tuple]") -> None:
+        super().__init__()
+        self.items = items
+        self.tracking = False
+        self.last_read = time.monotonic()
+        self.voiced_seconds = 0.0  # of the conversion's plan
+        self.rates: dict[str, float] = {}  # the voice's expected seconds per second of audio (eta.StageRates)
+
+    def check(self) -> None:
+        if not self.cancelled and time.monotonic() - self.last_read > ORPHAN_SECONDS:
+            self.cancel(f"Stopped: nobody read this conversion's progress for {ORPHAN_SECONDS:.0f} s (the page "
+                        "is gone).")
+        super().check()
+
+    def on_plan(self, pieces: list[tuple[float, bool]]) -> None:
+        if self.tracking:
+            self.voiced_seconds = sum(seconds for seconds, silent in pieces if not silent)
+            self.items.put(("plan", pieces))
+            self._refuse_hopeless(pieces)
+
+    def _refuse_hopeless(self, pieces: list[tuple[float, bool]]) -> None:
+        """Stop at once a conversion expected to take far longer than its budget allows (a long song on a server
+        with a cap) instead of letting it hold the slot until the deadline."""
+        if self.deadline is None or not self.rates:
+            return
+        expected = expected_seconds(self.rates, pieces)
+        left = self.deadline - time.monotonic()
+        if expected > HOPELESS_FACTOR * max(left, 0.0):
+            self.cancel(f"Stopped before converting: this clip has {self.voiced_seconds:.0f} s of voice, which would "
+                        f"take about {expected:.0f} s here at this voice's measured speed; {max(left, 0):.0f} s of "
+                        "its time budget are left. Convert a shorter part, or ask the server's owner to raise "
+                        "--max-job-seconds.")
+
+    def on_step(self, piece: int, stage: str, fraction: float) -> None:
+        if self.tracking:
+            self.items.put(("step", piece, stage, fraction))
 
 
 class ConversionJob:
-    """`for update in ConversionJob(request, context).run(): ...` streams one conversion."""
+    """`for update in ConversionJob(request, context, client).run(): ...` streams one conversion; `client`
+    (limits.client_key of the request) is whose fair share it counts against. Closing the stream stops it;
+    `stopped` is set once the worker thread has let go of everything (slot, voice)."""
 
-    def __init__(self, request: ConvertRequest, context: JobContext) -> None:
+    def __init__(self, request: ConvertRequest, context: JobContext, client: str = "local") -> None:
         self.request = request
         self.context = context
+        self.client = client
         self._events = _Events()
+        self.watch = _JobWatch(self._events.items)
+        self.stopped = threading.Event()
         self._start = time.perf_counter()
+        self._slot_start = time.monotonic()
+
+    def cancel(self, reason: str = STOPPED) -> None:
+        """Stop the job at its next checkpoint (any thread)."""
+        self.watch.cancel(reason)
 
     # ----------------------------------------------------------------- worker side
     def _say(self, text: str) -> None:
         self._events.items.put(("log", text))
 
     def _work(self) -> None:
+        ticket: Ticket | None = None
         try:
-            self._events.items.put(("done", self._convert()))
-        except JobCancelled:
-            self._events.items.put(("error", "Cancelled: the page that started this conversion was closed."))
+            with cancel.watching(self.watch):
+                self.request.options()  # out-of-range values are refused before the job takes a place
+                ticket = self.context.slots.admit(self.client, self.watch)
+                waited = self.context.slots.acquire(ticket, self.watch, self._waiting)
+                if waited >= 1:
+                    self._say(f"waited {waited:.1f} s for a free conversion slot")
+                self._slot_start = time.monotonic()
+                self._events.items.put(("done", self._convert()))
+        except ConversionCancelled as err:
+            self._events.items.put(("error", str(err) or STOPPED))
         except SvcError as err:
             self._events.items.put(("error", self._without_server_paths(str(err))))
         except MemoryError:
-            self._events.items.put(("error", "The server ran out of memory; try a shorter clip or a larger "
-                                             "slice threshold."))
+            self._events.items.put(("error", "The server ran out of memory; try a shorter clip or a larger slice "
+                                      "threshold."))
         except Exception as err:  # a bug: one line for the page, the traceback for the server log
             log.exception("conversion failed")
             self._events.items.put(("error", f"Internal error while converting ({type(err).__name__}: {err}). "
-                                             "The server log has the details."))
+                                      "The server log has the details."))
+        finally:
+            if ticket is not None:
+                self.context.slots.release(ticket)
+            self.stopped.set()
+
+    def _waiting(self, ahead: int) -> None:
+        where = "next in line" if ahead == 0 else f"{ahead} ahead of you"
+        self._events.items.put(("stage", 0.0, f"waiting for a free conversion slot ({where})"))
 
     def _without_server_paths(self, message: str) -> str:
         """Engine messages may quote the uploaded file's server path; people only need its name."""
@@ -191,14 +180,19 @@ class ConversionJob:
         return message
 
     def _convert(self) -> JobResult:
-        from ..audio import load_audio, write_audio
+        from ..audio import read_audio, write_audio
 
         req, ctx = self.request, self.context
         path = check_audio_file(req.audio_path, ctx.max_file_size)
         f0_name = resolve_f0(req.f0_predictor)
         self._say(f"reading {path.name}")
-        wav, sr = load_audio(path, max_seconds=ctx.max_audio_seconds)
+        loaded = read_audio(path, max_seconds=ctx.max_audio_seconds)
+        wav, sr = loaded.wav, loaded.sample_rate
+        for note in loaded.notes:
+            self._say(f"warning: {self._without_server_paths(note)}")
         self._say(f"input: {len(wav) / sr:.2f} s at {sr} Hz")
+        self._start_budget(loaded.seconds)
+        self._events.items.put(("stage", READ_FRACTION, "loading the voice"))
         entry = ctx.library.get(req.model)
         backend = backends.backend_for(entry, req.backend)
         if backend != backends.check_backend(req.backend):
@@ -209,6 +203,7 @@ class ConversionJob:
             self._events.items.put(("stage", 0.02, f"loading voice {entry.key}"))
         voice, cached = ctx.cache.get(entry, backend)
         self._say("voice already in memory" if cached else f"voice loaded in {voice.load_seconds:.2f} s")
+        self.watch.check()
         svc = voice.svc
         engine = backends.describe(svc)
         for part, precision in (("vocoder", req.vocoder_precision), ("encoder", req.encoder_precision)):
@@ -219,23 +214,19 @@ class ConversionJob:
         if not speaker:  # left empty: fine for a single-speaker voice
             speaker = svc.config.speaker_name(svc.config.only_speaker("the speaker field"))
         svc.config.speaker_id(speaker)  # SpeakerError lists the valid names
-        if not voice.lock.acquire(blocking=False):
-            self._say("waiting for another conversion with this voice to finish")
-            self._events.items.put(("stage", CONVERT_START, "waiting for the voice"))
-            voice.lock.acquire()
+        rates_key = f"{entry.key}/{backend}"
+        self.watch.rates = ctx.rates.for_voice(rates_key)
+        self._events.items.put(("rates", self.watch.rates))
+        self._acquire_voice(voice)
         try:
-            if self._events.cancel.is_set():
-                raise JobCancelled()
+            self.watch.check()
             if req.vocoder_precision == "int8":
                 self._prepare_int8_vocoder(svc)
             self._say(f"converting: speaker {speaker}, transpose {req.transpose:+g}, f0 {f0_name}"
                       + (" (auto-f0)" if req.auto_f0 else ""))
-            self._events.items.put(("convert_start",))
+            self._events.items.put(("stage", LOADED_FRACTION, "converting"))
             previous: dict[str, float] = {}
-
             def progress(fraction: float, message: str) -> None:
-                if self._events.cancel.is_set():
-                    raise JobCancelled()
                 now = svc.last_times.seconds
                 parts = [f"{name} {now[name] - previous.get(name, 0.0):.2f} s" for name in now
                          if now[name] - previous.get(name, 0.0) >= 0.005 and name != "slice"]
@@ -243,9 +234,14 @@ class ConversionJob:
                 previous.update(now)
                 self._events.items.put(("progress", fraction, message + (": " + ", ".join(parts) if parts else "")))
 
-            out = svc.slice_inference(wav, sr, speaker, transpose=float(req.transpose), f0_predictor=f0_name,
-                                      progress=progress, **req.engine_options())
+            self.watch.tracking = True
+            try:
+                out = svc.slice_inference(wav, sr, speaker, transpose=float(req.transpose), f0_predictor=f0_name,
+                                          progress=progress, **req.engine_options())
+            finally:
+                self.watch.tracking = False
             times = svc.last_times
+            self._events.items.put(("converted",))
         finally:
             voice.lock.release()
         self._events.items.put(("stage", CONVERT_START + CONVERT_SPAN, "measuring the output's f0"))
@@ -261,8 +257,32 @@ class ConversionJob:
             write_audio(out_dir / name, out, svc.sample_rate)
         self._say(f"done: {times.audio_seconds:.2f} s of audio in {times.total:.2f} s (real-time factor "
                   f"{times.rtf:.3f})")
+        ctx.rates.learn(rates_key, times.seconds, self.watch.voiced_seconds, times.audio_seconds)
         return JobResult(out_dir / name, svc.sample_rate, times, None if cached else voice.load_seconds, f0_name,
                          str(getattr(svc.encoder, "name", "?")), plot, engine)
+
+    def _start_budget(self, audio_seconds: float) -> None:
+        """Give the job its deadline: the budget for this much audio, counted from when it got its slot."""
+        budget = self.context.limits.budget(audio_seconds)
+        self.watch.deadline = self._slot_start + budget.seconds
+        self.watch.deadline_reason = (
+            f"Stopped after {budget.seconds:.4g} s: this conversion used up its time budget ({budget.explanation}),"
+            " so that others get a turn. Try a shorter clip, or ask the server's owner to raise --job-time-factor "
+            "or --max-job-seconds.")
+        self._say(f"time budget: {budget.seconds:.4g} s ({budget.explanation})")
+
+    def _acquire_voice(self, voice: Any) -> None:
+        """Take the voice's lock, waiting (cancellably, off the budget) while another job converts with it."""
+        if voice.lock.acquire(blocking=False):
+            return
+        self._say("waiting for another conversion with this voice to finish")
+        self._events.items.put(("stage", LOADED_FRACTION, "waiting for the voice"))
+        start = time.monotonic()
+        while not voice.lock.acquire(timeout=WAIT_POLL_SECONDS):
+            if self.watch.cancelled:
+                self.watch.check()
+        if self.watch.deadline is not None:
+            self.watch.deadline += time.monotonic() - start
 
     def _prepare_int8_vocoder(self, svc: Any) -> None:
         """Make the voice's int8 vocoder on first use (ONNX backend; the torch engine refuses int8 itself)."""
@@ -281,46 +301,55 @@ class ConversionJob:
 
     # ----------------------------------------------------------------- streaming side
     def run(self) -> Iterator[JobUpdate]:
-        """Start the worker and yield a snapshot after each event (and every HEARTBEAT_SECONDS)."""
+        """Start the worker and yield a snapshot after each event (and every HEARTBEAT_SECONDS). Closing the
+        generator (or abandoning it) stops the worker."""
         worker = threading.Thread(target=self._work, name="svc-convert", daemon=True)
         lines: list[str] = []
-        fraction, stage = 0.0, "starting"
-        convert_start: float | None = None
-        convert_fraction = 0.0
+        stage = "starting"
+        progress = JobProgress(self.context.rates.defaults)
 
         def stamp(text: str) -> None:
             lines.append(f"[{time.perf_counter() - self._start:7.2f} s] {text}")
 
         def snapshot(**extra: Any) -> JobUpdate:
-            elapsed = time.perf_counter() - self._start
-            eta = None
-            if convert_start is not None and convert_fraction > 0:
-                spent = time.perf_counter() - convert_start
-                eta = spent * (1 - convert_fraction) / convert_fraction
-            return JobUpdate("\n".join(lines), fraction, stage, elapsed, eta, **extra)
+            return JobUpdate("\n".join(lines), progress.fraction, stage, time.perf_counter() - self._start,
+                             progress.eta(), **extra)
 
         worker.start()
         try:
+            last_yield = time.monotonic()
             while True:
+                self.watch.last_read = time.monotonic()
                 try:
-                    item = self._events.items.get(timeout=HEARTBEAT_SECONDS)
+                    item = self._events.items.get(timeout=max(0.01, HEARTBEAT_SECONDS - (time.monotonic()
+                                                                                         - last_yield)))
                 except queue.Empty:
+                    last_yield = time.monotonic()
                     yield snapshot()
                     continue
                 kind = item[0]
                 if kind == "log":
                     stamp(item[1])
                 elif kind == "stage":
-                    fraction, stage = item[1], item[2]
-                elif kind == "convert_start":
-                    convert_start, fraction, stage = time.perf_counter(), CONVERT_START, "converting"
+                    progress.at_least(item[1])
+                    stage = item[2]
+                elif kind == "rates":
+                    progress.rates.update(item[1])
+                elif kind == "plan":
+                    progress.plan(item[1])
+                elif kind == "step":
+                    progress.step(item[1], item[2], item[3])
+                    stage = f"converting: {item[2]}" + (f", piece {item[1] + 1}" if progress.pieces > 1 else "")
+                    if time.monotonic() - last_yield < HEARTBEAT_SECONDS / 2:
+                        continue  # steps come fast (one per vocoder chunk): the next snapshot carries them
                 elif kind == "progress":
-                    convert_fraction = float(item[1])
-                    fraction = CONVERT_START + CONVERT_SPAN * convert_fraction
                     stage = f"converting {item[2].split(':')[0]}"
                     stamp(item[2])
+                elif kind == "converted":
+                    progress.converted()
                 elif kind == "done":
-                    fraction, stage, convert_fraction = 1.0, "done", 1.0
+                    progress.at_least(1.0)
+                    stage = "done"
                     yield snapshot(result=item[1])
                     return
                 elif kind == "error":
@@ -328,10 +357,17 @@ class ConversionJob:
                     stage = "failed"
                     yield snapshot(error=item[1])
                     return
+                last_yield = time.monotonic()
                 yield snapshot()
         finally:
-            self._events.cancel.set()  # no-op when finished; stops the worker when the page went away
+            self.watch.cancel(STOPPED)  # no-op when finished; stops the worker when the stream was closed
 
 
-__all__ = ["AUDIO_SUFFIXES", "ConversionJob", "ConvertRequest", "JobContext", "JobResult", "JobUpdate",
-           "check_audio_file", "resolve_f0"]
+def start_job(request: ConvertRequest, context: JobContext, gradio_request: Any = None) -> ConversionJob:
+    """The job for a Convert click or API call: its fair share is counted under the client of `gradio_request`
+    (the handler's `gr.Request` parameter; None: "local"). Iterate `.run()` for the updates."""
+    return ConversionJob(request, context, client_key(gradio_request))
+
+
+__all__ = ["AUDIO_SUFFIXES", "STOPPED", "ConversionJob", "ConvertRequest", "JobContext", "JobResult", "JobUpdate",
+           "check_audio_file", "resolve_f0", "start_job"]

@@ -99,7 +99,7 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
         raise
     cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / ONNX_EXPORTS)
     jobs = JobContext(library, cache, work_dir / RESULTS, settings.max_file_size,
-                      calibration_dir=settings.examples_dir)
+                      calibration_dir=settings.examples_dir, limits=settings.job_limits())
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings), lock=lock)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
         gr.Markdown(f"## svc-studio · so-vits-svc 4.x voice conversion <small>v{__version__}</small>\n"
@@ -108,7 +108,7 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
         with gr.Tabs():
             with gr.Tab("Convert", id="convert"):
                 build_convert_tab(ConvertTabContext(library, jobs, find_examples(settings.examples_dir),
-                                                    settings.concurrency))
+                                                    jobs.limits.handler_limit))  # jobs wait in jobs.slots
             with gr.Tab("About / Status", id="status"):
                 build_status_tab()
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)

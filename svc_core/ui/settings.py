@@ -3,7 +3,8 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--auth USER:PASS | --auth FILE] [--root-path /svc]
                   [--max-file-size 200mb] [--concurrency 1] [--queue-size 16] [--models-dir models]
                   [--no-starter-voices] [--work-dir DIR] [--max-uploads 16] [--max-upload-storage 4gb]
-                  [--upload-max-age 14d]
+                  [--upload-max-age 14d] [--job-time-factor 10] [--job-time-allowance 120]
+                  [--max-job-seconds 900] [--max-jobs-per-client 2]
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
     from .upload_store import UploadBudget
+
+from .limits import (DEFAULT_ALLOWANCE_SECONDS, DEFAULT_JOBS_PER_CLIENT, DEFAULT_MAX_JOB_SECONDS,
+                     DEFAULT_SECONDS_PER_AUDIO_SECOND, JobLimits)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTER_VOICES = REPO_ROOT / "voices" / "starter"  # the four starter voices shipped in the repo (issue #4), WORLD voice
@@ -60,6 +64,16 @@ class AppSettings:
     extra_allowed_paths: tuple[Path, ...] = field(default_factory=tuple)
     tunnel: str | None = None  # "frp" | "ssh": open a public tunnel (svc_core.tunnel, settings from env vars)
     allow_anonymous: bool = False  # expose publicly without --auth (explicit opt-in)
+    job_time_factor: float = DEFAULT_SECONDS_PER_AUDIO_SECOND  # a job's budget: seconds per second of its audio
+    job_time_allowance: float = DEFAULT_ALLOWANCE_SECONDS  # ... plus this many seconds (loading the voice)
+    max_job_seconds: float = DEFAULT_MAX_JOB_SECONDS  # ... but never more than this (0: no cap)
+    max_jobs_per_client: int = DEFAULT_JOBS_PER_CLIENT  # running + waiting conversions per person (0: no limit)
+
+    def job_limits(self) -> JobLimits:
+        """The limits every conversion of this server runs under (ui.limits)."""
+        return JobLimits(seconds_per_audio_second=self.job_time_factor, allowance_seconds=self.job_time_allowance,
+                         max_job_seconds=self.max_job_seconds, concurrency=self.concurrency,
+                         max_waiting=self.queue_size, per_client=self.max_jobs_per_client)
 
     def resolve(self) -> "AppSettings":
         """The same settings with absolute paths."""
@@ -145,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload (default 200mb)")
     p.add_argument("--concurrency", type=int, default=1, help="conversions run at the same time (default 1)")
     p.add_argument("--queue-size", type=int, default=16, help="conversions allowed to wait (default 16)")
+    p.add_argument("--job-time-factor", type=float, default=DEFAULT_SECONDS_PER_AUDIO_SECOND, metavar="SECONDS",
+                   help="time budget of a conversion, per second of its audio (default %(default)g); a job over its "
+                        "budget is stopped with a message")
+    p.add_argument("--job-time-allowance", type=float, default=DEFAULT_ALLOWANCE_SECONDS, metavar="SECONDS",
+                   help="seconds added to every budget for loading the voice (default %(default)g)")
+    p.add_argument("--max-job-seconds", type=float, default=DEFAULT_MAX_JOB_SECONDS, metavar="SECONDS",
+                   help="no conversion runs longer than this, whatever its length (default %(default)g; 0: no cap)")
+    p.add_argument("--max-jobs-per-client", type=int, default=DEFAULT_JOBS_PER_CLIENT, metavar="N",
+                   help="conversions one person (login, else address or browser session) may have running or "
+                        "waiting (default %(default)d; 0: no limit)")
     p.add_argument("--models-dir", default="models",
                    help="folder of voices: <models-dir>/<name>/G_*.pth + config.json (default ./models)")
     p.add_argument("--no-starter-voices", action="store_true",
@@ -180,6 +204,15 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         raise SettingsError("--queue-size must be 1 or more.")
     if args.max_uploads < 1:
         raise SettingsError("--max-uploads must be 1 or more.")
+    for flag, value in (("--job-time-factor", args.job_time_factor), ("--job-time-allowance",
+                        args.job_time_allowance), ("--max-job-seconds", args.max_job_seconds)):
+        if not value >= 0:  # also refuses nan
+            raise SettingsError(f"{flag} must be 0 or more seconds; got {value}.")
+    if args.job_time_factor == 0 and args.job_time_allowance == 0:
+        raise SettingsError("--job-time-factor and --job-time-allowance cannot both be 0: every job would stop "
+                            "at once.")
+    if args.max_jobs_per_client < 0:
+        raise SettingsError("--max-jobs-per-client must be 0 (no limit) or more.")
     root = args.root_path.rstrip("/")
     if root and not root.startswith(("/", "http://", "https://")):
         raise SettingsError("--root-path must start with / (e.g. /svc) or be a full http(s) URL.")
@@ -196,4 +229,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         tunnel=args.tunnel, allow_anonymous=args.allow_anonymous, max_uploads=args.max_uploads,
         max_upload_bytes=parse_size(args.max_upload_storage, "--max-upload-storage"),
         upload_max_age=parse_duration(args.upload_max_age),
+        job_time_factor=args.job_time_factor,
+        job_time_allowance=args.job_time_allowance, max_job_seconds=args.max_job_seconds,
+        max_jobs_per_client=args.max_jobs_per_client,
     ).resolve()

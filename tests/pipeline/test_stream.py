@@ -115,3 +115,14 @@ def test_cache_false_stores_no_features(voice, tmp_path):
     assert stored > 0
     svc.convert_file(tmp_path / "song.wav", tmp_path / "c.wav", "alto", f0_predictor="pm", transpose=2)
     assert svc.cache.hits > 0 and not svc.cache.paused
+
+
+def test_a_truncated_wav_is_converted_as_far_as_it_goes_with_a_warning(svc, tmp_path, caplog):
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, _song(6.0), SR, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:44 + int(2.5 * SR) * 2])  # the header still promises 6 s
+    with caplog.at_level("WARNING", logger="svc_core"):
+        result = svc.convert_file(cut, tmp_path / "out.wav", "alto", f0_predictor="pm")
+    assert result.streamed and abs(result.seconds - 2.5) < 0.01
+    assert "'cut.wav' ends early: 2.5 of 6.0 s could be read" in caplog.text

@@ -96,7 +96,7 @@ def test_transpose_moves_output_pitch(svc, clip):
 
 def test_forced_clips_with_crossfade_and_loudness_mix(svc, clip):
     plain = _convert(svc, clip)
-    forced = _convert(svc, clip, clip_seconds=1.0, crossfade_seconds=0.2, crossfade_ratio=0.75)
+    forced = _convert(svc, clip, clip_seconds=2.0, crossfade_seconds=0.25, crossfade_ratio=0.75)
     assert forced.shape == plain.shape
     mixed = _convert(svc, clip, loudness_mix=0.0)
     assert mixed.shape == plain.shape and not np.allclose(mixed, plain)

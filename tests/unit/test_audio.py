@@ -107,3 +107,48 @@ def test_write_audio_creates_folders(tmp_path):
     write_audio(path, _tone() * 5, SR)  # clipped, not wrapped
     data, sr = sf.read(path)
     assert sr == SR and np.max(np.abs(data)) <= 1.0
+
+
+def test_a_one_sample_wav_is_refused_with_its_length(tmp_path):
+    path = tmp_path / "one.wav"
+    sf.write(path, np.array([0.5], np.float32), 44100, subtype="PCM_16")
+    with pytest.raises(AudioError, match=r"one.wav is only 1 sample \(2.27e-05 s\) long; the shortest clip we "
+                                         r"convert is 0.25 s"):
+        load_audio(path)
+    with pytest.raises(AudioError, match="shortest clip"):
+        check_audio(_tone(0.2), SR)
+    check_audio(_tone(0.25), SR)
+
+
+def test_a_truncated_wav_converts_what_is_there_with_a_note(tmp_path, caplog):
+    from svc_core.audio import read_audio
+
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, _tone(10.0), SR, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:44 + int(2.1 * SR) * 2])  # the header still says 10 s
+    loaded = read_audio(cut)
+    assert abs(loaded.seconds - 2.1) < 0.01
+    assert loaded.notes == ("'cut.wav' ends early: 2.1 of 10.0 s could be read; the file may be truncated. "
+                            "Converting what was read.",)
+    assert read_audio(whole).notes == ()
+    with caplog.at_level("WARNING", logger="svc_core"):
+        wav, _ = load_audio(cut)
+    assert len(wav) == len(loaded.wav) and "ends early: 2.1 of 10.0 s" in caplog.text
+
+
+def test_a_flac_cut_mid_stream_keeps_the_decoded_part(tmp_path):
+    from svc_core.audio import read_audio
+
+    whole = tmp_path / "whole.flac"
+    sf.write(whole, _tone(10.0), SR)
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 3])
+    loaded = read_audio(cut)
+    assert 1.0 < loaded.seconds < 4.0
+    assert len(loaded.notes) == 1 and "ends early" in loaded.notes[0] and "of 10.0 s" in loaded.notes[0]
+    header_only = tmp_path / "header.wav"
+    sf.write(tmp_path / "w.wav", _tone(1.0), SR, subtype="PCM_16")
+    header_only.write_bytes((tmp_path / "w.wav").read_bytes()[:44])
+    with pytest.raises(AudioError, match="no samples"):
+        load_audio(header_only)

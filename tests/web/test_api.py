@@ -245,7 +245,6 @@ def test_full_queue_gives_a_readable_message(web_voice, make_server, tmp_path):
     """One conversion running (held on its voice's lock), one waiting: the third is turned away at once."""
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
-    from gradio_client.utils import Status
 
     # Its own clip and no examples: closing a server deletes the files it cached, and Gradio's cache is shared
     # by content hash with the session server.
@@ -265,7 +264,7 @@ def test_full_queue_gives_a_readable_message(web_voice, make_server, tmp_path):
             _wait_for(lambda: any("waiting for another conversion" in (o[1] or "") for o in running.outputs()))
             waiting = clients[1].submit(handle_file(str(clip)), "demo-voice", "alto", 0, "pm",
                                         api_name=API)
-            _wait_for(lambda: waiting.status().code in (Status.IN_QUEUE, Status.QUEUE_FULL))
+            _wait_for(lambda: srv.state.jobs.slots.waiting == 1)  # it waits for the slot in the job queue
             rejected = clients[2].submit(handle_file(str(clip)), "demo-voice", "alto", 0, "pm",
                                          api_name=API)
             with pytest.raises((AppError, ValueError, Exception)) as err:
