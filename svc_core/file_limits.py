@@ -42,6 +42,11 @@ MAX_PICKLE_ALLOCATION_BYTES = 16 * MiB  # one buffer a pickle asks a constructor
 MAX_PICKLE_FRAME_BYTES = 16 * MiB  # protocol-4 frames are 64 KiB when pickle writes them
 MAX_PICKLE_TEXT_LINE_BYTES = 64 * KiB  # protocol-0 arguments end at a newline
 
+# ---- faiss indexes (inside feature_and_index.pkl, or .index files)
+MAX_FAISS_INDEX_BYTES = 2 * GiB  # a .index file (read whole, then checked; real ones are up to a few hundred MB)
+MAX_FAISS_DIM = 4096  # feature width (content encoders give 256 to 1280)
+MAX_FAISS_LISTS = 1 << 20  # IVF lists (upstream makes min(16 sqrt(n), n / 39): about 50,000 for 10 M frames)
+
 # ---- tensors after loading: a view may not claim more elements than its storage holds (stride-0 expansions)
 MAX_TENSOR_EXPANSION_BYTES = 1 * MiB
 
@@ -53,7 +58,7 @@ MAX_ONNX_FIELDS = 5_000_000  # protobuf fields walked (bounds the parse cost of 
 MAX_ONNX_PARSE_OVERHEAD_BYTES = 128 * MiB  # estimated memory of the parsed messages, tensor payloads apart
 
 # ---- text files
-MAX_CONFIG_BYTES = 4 * MiB  # config.json / MoeVoiceStudio descriptor (real ones are 2-5 KB)
+MAX_CONFIG_BYTES = 1 * MiB  # config.json / MoeVoiceStudio descriptor (real ones are 2-5 KB)
 
 
 def format_size(n: int | float) -> str:
