@@ -69,7 +69,7 @@ def format_size(n: int | float) -> str:
     return f"{int(n)} bytes"
 
 
-def _limit(n: int) -> str:
+def format_limit(n: int) -> str:
     """A limit as written in messages: '3 GiB', '16 MiB', '20,000'."""
     return format_size(n).replace(".0 ", " ")
 
@@ -79,7 +79,7 @@ def check_file_size(path: str | os.PathLike, limit: int, what: str) -> int:
     size = os.path.getsize(path)
     if size > limit:
         raise FileLimitError(f"{what} '{os.path.basename(os.fspath(path))}' is {format_size(size)}, larger than "
-                             f"the {_limit(limit)} accepted for such files: refused without reading it.")
+                             f"the {format_limit(limit)} accepted for such files: refused without reading it.")
     return size
 
 
@@ -173,7 +173,7 @@ def check_zip(path: str | os.PathLike, what: str, max_unpacked: int = MAX_UNPACK
                                  "refused as a possible zip bomb.")
         if directory.directory_bytes > MAX_CENTRAL_DIRECTORY_BYTES:
             raise FileLimitError(f"{what} '{name}' has a {format_size(directory.directory_bytes)} table of "
-                                 f"contents (limit {_limit(MAX_CENTRAL_DIRECTORY_BYTES)}): refused as a possible "
+                                 f"contents (limit {format_limit(MAX_CENTRAL_DIRECTORY_BYTES)}): refused as a possible "
                                  "zip bomb.")
         fh.seek(0)
         try:
@@ -205,7 +205,7 @@ def check_zip(path: str | os.PathLike, what: str, max_unpacked: int = MAX_UNPACK
         raise FileLimitError(f"{what} '{name}': its members claim {format_size(packed)} of compressed data in a "
                              f"{format_size(file_bytes)} file (overlapping members): refused as a possible zip bomb.")
     if unpacked > max_unpacked:
-        raise _bomb(name, unpacked, f"limit {_limit(max_unpacked)}", file_bytes)
+        raise _bomb(name, unpacked, f"limit {format_limit(max_unpacked)}", file_bytes)
     if unpacked > RATIO_FREE_BYTES and unpacked > MAX_COMPRESSION_RATIO * file_bytes:
         raise _bomb(name, unpacked, f"more than {MAX_COMPRESSION_RATIO} times its size", file_bytes)
     for info in infos:

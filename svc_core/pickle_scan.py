@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from .errors import FileLimitError, ModelError
 from .file_limits import (MAX_PICKLE_ALLOCATION_BYTES, MAX_PICKLE_FRAME_BYTES, MAX_PICKLE_OBJECT_BYTES,
-                          MAX_PICKLE_OPCODES, MAX_PICKLE_TEXT_LINE_BYTES, format_size)
+                          MAX_PICKLE_OPCODES, MAX_PICKLE_TEXT_LINE_BYTES, format_limit, format_size)
 
 _OPS = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
 _MARK = pickletools.markobject
@@ -44,9 +44,11 @@ _TEXT_OPS = {"UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"}
 _KEEP_LITERAL_BYTES = 256  # strings this short are kept on the simulated stack (global names, small args)
 UNICODE_WIDENING = 3  # a str may take up to 4 bytes per UTF-8 byte in memory: count 3 more per payload byte
 
-# Calls whose integer arguments size a buffer; bytes per unit is an upper bound (8 = the widest element).
-_SIZED_CONSTRUCTORS = ("builtins.bytearray", "torch.storage.UntypedStorage", "torch.storage.TypedStorage",
-                       "torch.Tensor", "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct")
+# Calls whose integer arguments size a buffer -> bytes per unit (8: an upper bound, the widest element); torch's
+# typed storages and tensors (torch.FloatStorage(n), torch.cuda.HalfTensor(a, b)) count 8 too.
+_SIZED_CONSTRUCTORS = {"builtins.bytearray": 1, "torch.storage.UntypedStorage": 1, "torch.storage.TypedStorage": 8,
+                       "torch.Tensor": 8, "numpy.core.multiarray._reconstruct": 8,
+                       "numpy._core.multiarray._reconstruct": 8}
 _ELEMENT_BYTES_BOUND = 8
 
 
@@ -69,11 +71,12 @@ class PickleStats:
     globals: frozenset[str]
 
 
-def _is_sized_constructor(name: str) -> bool:
+def _unit_bytes(name: str) -> int:
+    """Bytes per unit of size a constructor allocates; 0 when `name` does not allocate from its arguments."""
     if name in _SIZED_CONSTRUCTORS:
-        return True
+        return _SIZED_CONSTRUCTORS[name]
     module, _, leaf = name.rpartition(".")
-    return module.startswith("torch") and (leaf.endswith("Storage") or leaf.endswith("Tensor"))
+    return _ELEMENT_BYTES_BOUND if module.startswith("torch") and leaf.endswith(("Storage", "Tensor")) else 0
 
 
 def _int_leaves(args: Any, depth: int = 0) -> list[int]:
@@ -126,7 +129,7 @@ class _Scanner:
     def _advance(self, n: int) -> None:
         self.read_bytes += n
         if self.read_bytes > self.max_bytes:
-            raise self._refuse(f"holds a pickle longer than {format_size(self.max_bytes)}")
+            raise self._refuse(f"holds a pickle longer than {format_limit(self.max_bytes)}")
 
     def line(self) -> bytes:
         data = self.fh.readline(MAX_PICKLE_TEXT_LINE_BYTES + 1)
@@ -152,20 +155,21 @@ class _Scanner:
     def charge(self, n: int) -> None:
         self.object_bytes += n
         if self.object_bytes > MAX_PICKLE_OBJECT_BYTES:
-            raise self._refuse(f"would build more than {format_size(MAX_PICKLE_OBJECT_BYTES)} of Python objects")
+            raise self._refuse(f"would build more than {format_limit(MAX_PICKLE_OBJECT_BYTES)} of Python objects")
 
     def check_call(self, func: Any, args: Any) -> None:
-        if not isinstance(func, _Global) or not _is_sized_constructor(func):
+        unit = _unit_bytes(func) if isinstance(func, _Global) else 0
+        if not unit:
             return
         leaves = _int_leaves(args)
         if not leaves:
             return
         if any(n < 0 for n in leaves):
             raise self._refuse(f"calls {func} with a negative size")
-        size = math.prod(min(n, 1 << 62) for n in leaves) * _ELEMENT_BYTES_BOUND
+        size = math.prod(min(n, 1 << 62) for n in leaves) * unit
         if size > MAX_PICKLE_ALLOCATION_BYTES:
             raise self._refuse(f"asks {func} for up to {format_size(size)} (limit "
-                               f"{format_size(MAX_PICKLE_ALLOCATION_BYTES)} per buffer declared in the stream)")
+                               f"{format_limit(MAX_PICKLE_ALLOCATION_BYTES)} per buffer declared in the stream)")
 
     # -- one instruction
     def literal(self, op: pickletools.OpcodeInfo, count: int) -> Any:
@@ -218,88 +222,146 @@ class _Scanner:
 
     def step(self, code: bytes) -> bool:
         """Run one instruction's stack effect; False at STOP."""
-        op = _OPS.get(code)
-        if op is None:
+        plan = _PLANS.get(code)
+        if plan is None:
             raise self._broken(f"unknown instruction byte {code!r}")
-        value = self.argument(op)
-        name = op.name
-        self.charge(_COST.get(name, _COST_DEFAULT))
-        if name == "FRAME":
-            if value > MAX_PICKLE_FRAME_BYTES:
-                raise self._refuse(f"declares a {format_size(value)} frame (limit "
-                                   f"{format_size(MAX_PICKLE_FRAME_BYTES)})")
-            return True
-        if name == "STOP":
-            self.pop()
-            return False
-        if name == "MARK":
-            self.marks.append(len(self.stack))
-            return True
-        if name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-            if not self.stack:
-                raise self._broken("it stores an empty stack in the memo")
-            self.memo[len(self.memo) if name == "MEMOIZE" else value] = self.stack[-1]
-            return True
-        if name in ("GET", "BINGET", "LONG_BINGET"):
-            if value not in self.memo:
-                raise self._broken("it reads a memo entry that was never stored")
-            self.stack.append(self.memo[value])
-            return True
-        if name == "STACK_GLOBAL":
-            leaf, module = self.pop(), self.pop()
-            found = _Global(f"{module}.{leaf}") if isinstance(module, str) and isinstance(leaf, str) else _ANY
-            if found is not _ANY:
-                self.globals.add(found)
-            self.stack.append(found)
-            return True
-        if name == "GLOBAL":
-            self.globals.add(value)
-            self.stack.append(value)
-            return True
-        if name in ("REDUCE", "NEWOBJ"):
-            args, func = self.pop(), self.pop()
-            self.check_call(func, args)
-            self.stack.append(_ANY)
-            return True
-        if name == "NEWOBJ_EX":
-            self.pop()
-            args, func = self.pop(), self.pop()
-            self.check_call(func, args)
-            self.stack.append(_ANY)
-            return True
-        if name in ("TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "EMPTY_TUPLE"):
-            n = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3, "EMPTY_TUPLE": 0}.get(name)
-            items = self.pop_mark() if n is None else [self.pop() for _ in range(n)][::-1]
-            self.stack.append(tuple(items) if len(items) <= 8 else _ANY)
-            return True
-        if name == "DUP":
-            top = self.pop()
-            self.stack += [top, top]
-            return True
-        if name in ("INST", "OBJ"):
-            items = self.pop_mark()
-            if name == "OBJ" and items:
-                self.check_call(items[0], tuple(items[1:]))
-            elif name == "INST":
-                self.globals.add(value)
-                self.check_call(value, tuple(items))
-            self.stack.append(_ANY)
-            return True
-        if _MARK in op.stack_before:  # generic: pop to the mark, then the values below it
+        value = self.argument(plan.op) if plan.op.arg is not None else None
+        self.object_bytes += plan.cost
+        if self.object_bytes > MAX_PICKLE_OBJECT_BYTES:
+            self.charge(0)
+        if plan.special is not None:
+            return plan.special(self, value)
+        if plan.has_mark:
             self.pop_mark()
-            below = op.stack_before.index(_MARK)
-        else:
-            below = len(op.stack_before)
-        kept = [self.pop() for _ in range(below)][::-1]
-        if name in _INT_LITERALS or name in _TEXT_OPS or name in _BYTES_LITERALS:
+        kept = [self.pop() for _ in range(plan.below)][::-1] if plan.below else ()
+        if plan.literal:
             self.stack.append(value)  # followed literals: ints, short strings and bytes (else _ANY)
-            return True
-        pushed = len(op.stack_after)
-        if name in ("APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD") and kept:
+        elif plan.keeps_first and kept:
             self.stack.append(kept[0])
-            return True
-        self.stack += [_ANY] * pushed
+        elif plan.pushed:
+            self.stack.extend([_ANY] * plan.pushed)
         return True
+
+    # -- instructions with their own handling (see _SPECIAL)
+    def _frame(self, value: int) -> bool:
+        if value > MAX_PICKLE_FRAME_BYTES:
+            raise self._refuse(f"declares a {format_size(value)} frame (limit {format_limit(MAX_PICKLE_FRAME_BYTES)})")
+        return True
+
+    def _stop(self, value: None) -> bool:
+        self.pop()
+        return False
+
+    def _mark(self, value: None) -> bool:
+        self.marks.append(len(self.stack))
+        return True
+
+    def _put(self, value: int) -> bool:
+        if not self.stack:
+            raise self._broken("it stores an empty stack in the memo")
+        self.memo[value] = self.stack[-1]
+        return True
+
+    def _memoize(self, value: None) -> bool:
+        return self._put(len(self.memo))
+
+    def _get(self, value: int) -> bool:
+        if value not in self.memo:
+            raise self._broken("it reads a memo entry that was never stored")
+        self.stack.append(self.memo[value])
+        return True
+
+    def _stack_global(self, value: None) -> bool:
+        leaf, module = self.pop(), self.pop()
+        found = _Global(f"{module}.{leaf}") if isinstance(module, str) and isinstance(leaf, str) else _ANY
+        if found is not _ANY:
+            self.globals.add(found)
+        self.stack.append(found)
+        return True
+
+    def _global(self, value: _Global) -> bool:
+        self.globals.add(value)
+        self.stack.append(value)
+        return True
+
+    def _reduce(self, value: None) -> bool:
+        args, func = self.pop(), self.pop()
+        self.check_call(func, args)
+        self.stack.append(_ANY)
+        return True
+
+    def _newobj_ex(self, value: None) -> bool:
+        self.pop()
+        return self._reduce(value)
+
+    def _tuple(self, value: None) -> bool:
+        items = self.pop_mark()
+        self.stack.append(tuple(items) if len(items) <= _TUPLE_KEPT else _ANY)
+        return True
+
+    def _small_tuple(self, n: int) -> bool:
+        items = [self.pop() for _ in range(n)][::-1]
+        self.stack.append(tuple(items))
+        return True
+
+    def _dup(self, value: None) -> bool:
+        top = self.pop()
+        self.stack += [top, top]
+        return True
+
+    def _obj(self, value: None) -> bool:
+        items = self.pop_mark()
+        if items:
+            self.check_call(items[0], tuple(items[1:]))
+        self.stack.append(_ANY)
+        return True
+
+    def _inst(self, value: _Global) -> bool:
+        items = self.pop_mark()
+        self.globals.add(value)
+        self.check_call(value, tuple(items))
+        self.stack.append(_ANY)
+        return True
+
+
+_TUPLE_KEPT = 8  # tuples up to this length are followed (call arguments, shapes)
+_SPECIAL = {
+    "FRAME": _Scanner._frame, "STOP": _Scanner._stop, "MARK": _Scanner._mark, "PUT": _Scanner._put,
+    "BINPUT": _Scanner._put, "LONG_BINPUT": _Scanner._put, "MEMOIZE": _Scanner._memoize, "GET": _Scanner._get,
+    "BINGET": _Scanner._get, "LONG_BINGET": _Scanner._get, "STACK_GLOBAL": _Scanner._stack_global,
+    "GLOBAL": _Scanner._global, "REDUCE": _Scanner._reduce, "NEWOBJ": _Scanner._reduce,
+    "NEWOBJ_EX": _Scanner._newobj_ex, "TUPLE": _Scanner._tuple, "DUP": _Scanner._dup, "OBJ": _Scanner._obj,
+    "INST": _Scanner._inst,
+    "EMPTY_TUPLE": lambda self, value: self._small_tuple(0), "TUPLE1": lambda self, value: self._small_tuple(1),
+    "TUPLE2": lambda self, value: self._small_tuple(2), "TUPLE3": lambda self, value: self._small_tuple(3),
+}
+_KEEPS_FIRST = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}  # push back the container
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How the scan runs one instruction: its pickletools description, estimated cost (bytes), its own handler
+    or the generic stack effect (values popped below a mark, pushed, container kept, literal pushed)."""
+
+    op: pickletools.OpcodeInfo
+    cost: int
+    special: Any
+    has_mark: bool
+    below: int
+    pushed: int
+    keeps_first: bool
+    literal: bool
+
+
+def _plan(op: pickletools.OpcodeInfo) -> _Plan:
+    before = op.stack_before
+    has_mark = _MARK in before
+    return _Plan(op, _COST.get(op.name, _COST_DEFAULT), _SPECIAL.get(op.name), has_mark,
+                 before.index(_MARK) if has_mark else len(before), len(op.stack_after), op.name in _KEEPS_FIRST,
+                 op.name in _INT_LITERALS or op.name in _TEXT_OPS or op.name in _BYTES_LITERALS)
+
+
+_PLANS = {code: _plan(op) for code, op in _OPS.items()}
 
 
 def scan_pickle(fh: BinaryIO, name: str, max_bytes: int) -> PickleStats:
@@ -308,9 +370,15 @@ def scan_pickle(fh: BinaryIO, name: str, max_bytes: int) -> PickleStats:
     name: the file name for messages; max_bytes: the longest stream accepted, payloads included.
     """
     scanner = _Scanner(fh, name, max_bytes)
+    read, step = fh.read, scanner.step
     for count in range(MAX_PICKLE_OPCODES + 1):
-        code = scanner.read(1)
-        if not scanner.step(code):
+        code = read(1)
+        scanner.read_bytes += 1
+        if not code:
+            raise scanner._broken("it ends before its STOP instruction")
+        if scanner.read_bytes > max_bytes:
+            scanner._advance(0)
+        if not step(code):
             return PickleStats(count + 1, scanner.object_bytes, scanner.payload_bytes, scanner.read_bytes,
                                frozenset(scanner.globals))
     raise scanner._refuse(f"holds more than {MAX_PICKLE_OPCODES:,} pickle instructions")

@@ -26,7 +26,8 @@ import torch
 
 from .errors import FileLimitError, ModelError, UnsafeFileError
 from .file_limits import (MAX_PLAIN_PICKLE_BYTES, MAX_TENSOR_EXPANSION_BYTES, MAX_TORCH_PICKLE_BYTES,
-                          MAX_UNPACKED_BYTES, ZIP_MAGIC, check_file_size, check_zip, format_size)
+                          MAX_UNPACKED_BYTES, ZIP_MAGIC, check_file_size, check_zip, format_limit,
+                          format_size)
 from .paths import require_file
 from .pickle_scan import scan_pickle
 
@@ -97,7 +98,7 @@ def check_torch_file(path: str, what: str) -> bool:
             if info.file_size > MAX_TORCH_PICKLE_BYTES:
                 raise FileLimitError(
                     f"{what} '{name}' holds a {format_size(info.file_size)} {info.filename.rsplit('/', 1)[-1]} (limit "
-                    f"{format_size(MAX_TORCH_PICKLE_BYTES)}; a so-vits-svc training checkpoint's is about 250 KiB): "
+                    f"{format_limit(MAX_TORCH_PICKLE_BYTES)}; a so-vits-svc training checkpoint's is about 250 KiB): "
                     "refused before unpickling.")
         with zipfile.ZipFile(path) as archive:
             for info in pickles:
@@ -168,6 +169,46 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterabl
         ) from None
     check_tensors(obj, path, what)
     return obj
+
+
+NPY_SUFFIX = ".npy"
+
+
+def load_npz(path: str | os.PathLike, what: str = "array file") -> dict[str, np.ndarray]:
+    """Read a numpy .npz (np.savez / savez_compressed) as {name: array}, never unpickling anything.
+
+    Before any array is read: the zip's directory (check_zip), then each member's .npy header, whose shape and
+    dtype must fit in the bytes the member declares (numpy allocates the array from the header first).
+    """
+    path = os.fspath(path)
+    _check_readable(path, what)
+    name = os.path.basename(path)
+    summary = check_zip(path, what)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    with zipfile.ZipFile(path) as archive:
+        for info in summary.infos:
+            if not info.filename.endswith(NPY_SUFFIX):
+                raise ModelError(f"{what} '{name}' holds '{info.filename}', which is not a .npy array.")
+            with archive.open(info) as member:
+                try:
+                    version = np.lib.format.read_magic(member)
+                    shape, _, dtype = readers[version](member)
+                except (ValueError, KeyError, EOFError, OSError) as err:
+                    raise ModelError(f"{what} '{name}': '{info.filename}' is not a readable .npy array "
+                                     f"({err or 'unknown format version'}).") from None
+            if dtype.hasobject:
+                raise UnsafeFileError(f"Refused to load {what} '{name}': '{info.filename}' holds Python objects, "
+                                      "which would be unpickled.")
+            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if declared > info.file_size:
+                raise FileLimitError(f"{what} '{name}': '{info.filename}' declares a {list(shape)} {dtype} array "
+                                     f"({format_size(declared)}) in a {format_size(info.file_size)} member: refused "
+                                     "before reading it.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ModelError(f"{what} '{name}' is not a readable .npz file: {err}") from None
 
 
 class _AllowListUnpickler(pickle.Unpickler):
