@@ -12,13 +12,13 @@ of millions of empty nodes costs tens of times its size before anyone can count 
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from ..errors import FileLimitError, ModelError
 from ..file_limits import (MAX_ONNX_EXTERNAL_BYTES, MAX_ONNX_FIELDS, MAX_ONNX_FILE_BYTES, MAX_ONNX_NODES,
-                           MAX_ONNX_PARSE_OVERHEAD_BYTES, check_file_size, format_size)
+                           MAX_ONNX_PARSE_OVERHEAD_BYTES, check_file_size, format_limit, format_size)
 
 VARINT, FIXED64, LENGTH, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5  # protobuf wire types
 
@@ -59,8 +59,9 @@ class OnnxStats:
 
 
 class _Walker:
-    def __init__(self, fh: BinaryIO, path: str, size: int) -> None:
-        self.fh = fh
+    def __init__(self, data, path: str, size: int) -> None:
+        self.data = data  # the file, memory-mapped: walking touches only the pages of the headers
+        self.at = 0
         self.path = path
         self.name = os.path.basename(path)
         self.folder = os.path.dirname(os.path.abspath(path))
@@ -75,13 +76,16 @@ class _Walker:
         return FileLimitError(f"ONNX file '{self.name}' {what}: refused before loading it.")
 
     def varint(self) -> int:
+        data, at, size = self.data, self.at, self.size
         shift = result = 0
         while True:
-            byte = self.fh.read(1)
-            if not byte:
+            if at >= size:
                 raise self._broken("it ends inside a number")
-            result |= (byte[0] & 0x7F) << shift
-            if not byte[0] & 0x80:
+            byte = data[at]
+            at += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                self.at = at
                 return result
             shift += 7
             if shift > 63:
@@ -90,39 +94,42 @@ class _Walker:
     def fields(self, end: int):
         """(field number, wire type, value or payload length) up to offset `end`; LENGTH payloads are left
         unread at the current position for the caller to walk or skip."""
-        while self.fh.tell() < end:
+        stats = self.stats
+        while self.at < end:
             key = self.varint()
             number, wire = key >> 3, key & 7
-            self.stats.fields += 1
-            self.stats.overhead_bytes += FIELD_COST
-            if self.stats.fields > MAX_ONNX_FIELDS:
+            stats.fields += 1
+            stats.overhead_bytes += FIELD_COST
+            if stats.fields > MAX_ONNX_FIELDS:
                 raise self._refuse(f"has more than {MAX_ONNX_FIELDS:,} protobuf fields")
-            if self.stats.overhead_bytes > MAX_ONNX_PARSE_OVERHEAD_BYTES:
-                raise self._refuse(f"would take more than {format_size(MAX_ONNX_PARSE_OVERHEAD_BYTES)} of memory "
+            if stats.overhead_bytes > MAX_ONNX_PARSE_OVERHEAD_BYTES:
+                raise self._refuse(f"would take more than {format_limit(MAX_ONNX_PARSE_OVERHEAD_BYTES)} of memory "
                                    "to parse (many tiny messages)")
             if wire == VARINT:
                 yield number, wire, self.varint()
             elif wire == FIXED64:
-                self.skip(8)
+                self.at += 8
                 yield number, wire, None
             elif wire == FIXED32:
-                self.skip(4)
+                self.at += 4
                 yield number, wire, None
             elif wire == LENGTH:
                 length = self.varint()
-                if self.fh.tell() + length > end:
+                start = self.at
+                if start + length > end:
                     raise self._broken("a field runs past the end of its message")
-                start = self.fh.tell()
                 yield number, wire, length
-                if self.fh.tell() == start:
-                    self.skip(length)  # the caller did not walk it
-                elif self.fh.tell() != start + length:
+                if self.at == start:
+                    self.at = start + length  # the caller did not walk it
+                elif self.at != start + length:
                     raise self._broken("a message does not end where its length says")
             else:
                 raise self._broken(f"unsupported wire type {wire}")
+        if self.at != end:
+            raise self._broken("a field runs past the end of its message")
 
     def skip(self, n: int) -> None:
-        self.fh.seek(n, os.SEEK_CUR)
+        self.at += n
 
     def message(self) -> None:
         self.stats.overhead_bytes += MESSAGE_COST
@@ -138,9 +145,9 @@ class _Walker:
             if wire != LENGTH:
                 continue
             if number == MODEL_GRAPH:
-                self.graph(self.fh.tell() + value)
+                self.graph(self.at + value)
             elif number == MODEL_FUNCTIONS:
-                self.function(self.fh.tell() + value)
+                self.function(self.at + value)
             else:
                 self.skipped_message(value)
 
@@ -150,11 +157,11 @@ class _Walker:
             if wire != LENGTH:
                 continue
             if number == GRAPH_NODE:
-                self.node(self.fh.tell() + value)
+                self.node(self.at + value)
             elif number == GRAPH_INITIALIZER:
-                self.tensor(self.fh.tell() + value)
+                self.tensor(self.at + value)
             elif number == GRAPH_SPARSE_INITIALIZER:
-                self.sparse(self.fh.tell() + value)
+                self.sparse(self.at + value)
             else:
                 self.skipped_message(value)
 
@@ -162,7 +169,7 @@ class _Walker:
         self.message()
         for number, wire, value in self.fields(end):
             if wire == LENGTH and number == FUNCTION_NODE:
-                self.node(self.fh.tell() + value)
+                self.node(self.at + value)
             elif wire == LENGTH:
                 self.skipped_message(value)
 
@@ -173,7 +180,7 @@ class _Walker:
             raise self._refuse(f"has more than {MAX_ONNX_NODES:,} operators")
         for number, wire, value in self.fields(end):
             if wire == LENGTH and number == NODE_ATTRIBUTE:
-                self.attribute(self.fh.tell() + value)
+                self.attribute(self.at + value)
             elif wire == LENGTH:
                 self.skipped_message(value)
 
@@ -182,7 +189,7 @@ class _Walker:
         for number, wire, value in self.fields(end):
             if wire != LENGTH:
                 continue
-            here = self.fh.tell()
+            here = self.at
             if number in (ATTR_T, ATTR_TENSORS):
                 self.tensor(here + value)
             elif number in (ATTR_G, ATTR_GRAPHS):
@@ -196,8 +203,8 @@ class _Walker:
         if wire == VARINT:
             into.append(value)
             return
-        end = self.fh.tell() + value
-        while self.fh.tell() < end:
+        end = self.at + value
+        while self.at < end:
             into.append(self.varint())
         self.stats.overhead_bytes += 8 * value
 
@@ -224,7 +231,7 @@ class _Walker:
                 else:
                     typed_elements += 1
             elif number == TENSOR_EXTERNAL and wire == LENGTH:
-                key, text = self.entry(self.fh.tell() + value)
+                key, text = self.entry(self.at + value)
                 external[key] = text
             elif wire == LENGTH:
                 self.skipped_message(value)
@@ -252,7 +259,7 @@ class _Walker:
         width = 4
         for number, wire, value in self.fields(end):
             if number in (SPARSE_VALUES, SPARSE_INDICES) and wire == LENGTH:
-                _, element = self.tensor(self.fh.tell() + value)
+                _, element = self.tensor(self.at + value)
                 if number == SPARSE_VALUES:
                     width = max(element, 1)
             elif number == SPARSE_DIMS:
@@ -270,8 +277,8 @@ class _Walker:
         key = text = ""
         for number, wire, value in self.fields(end):
             if wire == LENGTH and number in (ENTRY_KEY, ENTRY_VALUE):
-                data = self.fh.read(min(value, 4096)).decode("utf-8", "replace")
-                self.skip(value - min(value, 4096))
+                data = bytes(self.data[self.at : self.at + min(value, 4096)]).decode("utf-8", "replace")
+                self.skip(value)
                 key, text = (data, text) if number == ENTRY_KEY else (key, data)
         return key, text
 
@@ -279,7 +286,7 @@ class _Walker:
         """Bytes an external-data reference holds, after checking it stays inside the model's folder."""
         location = entry.get("location", "")
         parts = location.replace("\\", "/").split("/")
-        target = os.path.realpath(os.path.join(self.folder, location))
+        target = os.path.realpath(os.path.join(self.folder, location.replace("\0", "")))
         inside = target.startswith(os.path.realpath(self.folder) + os.sep)
         if not location or os.path.isabs(location) or ".." in parts or not inside or "\0" in location:
             raise self._refuse(f"points its weights at '{location[:120]}', outside the model's folder")
@@ -306,7 +313,9 @@ def check_onnx_file(path: str | os.PathLike) -> OnnxStats:
     ModelError when the bytes are not protobuf."""
     path = os.fspath(path)
     size = check_file_size(path, MAX_ONNX_FILE_BYTES, "ONNX file")
-    with open(path, "rb") as fh:
-        walker = _Walker(fh, path, size)
+    if size == 0:
+        raise ModelError(f"ONNX file '{os.path.basename(path)}' is empty (0 bytes).")
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        walker = _Walker(data, path, size)
         walker.model()
     return walker.stats
