@@ -105,9 +105,11 @@ def many_members(path: Path, count: int) -> Path:
     return write_zip(path, [Member(f"archive/data/{i}", b"", 0) for i in range(count)])
 
 
-def instruction_bomb(pairs: int) -> bytes:
+def instruction_bomb(pairs: int, numbered: bool = False) -> bytes:
     """A protocol-4 pickle that builds `pairs` empty lists, each kept in the memo: 2 bytes of stream per ~180
-    bytes of memory."""
+    bytes of memory. numbered: protocol 2's LONG_BINPUT instead of MEMOIZE (torch's unpickler takes only that)."""
+    if numbered:
+        return b"\x80\x02" + b"".join(b"]r" + struct.pack("<I", i) for i in range(pairs)) + b"N."
     return b"\x80\x04" + b"]\x94" * pairs + b"N."
 
 
