@@ -226,9 +226,7 @@ class _Scanner:
         if plan is None:
             raise self._broken(f"unknown instruction byte {code!r}")
         value = self.argument(plan.op) if plan.op.arg is not None else None
-        self.object_bytes += plan.cost
-        if self.object_bytes > MAX_PICKLE_OBJECT_BYTES:
-            self.charge(0)
+        self.charge(plan.cost)
         if plan.special is not None:
             return plan.special(self, value)
         if plan.has_mark:
