@@ -289,9 +289,10 @@ class _Walker:
         target = os.path.realpath(os.path.join(self.folder, location.replace("\0", "")))
         inside = target.startswith(os.path.realpath(self.folder) + os.sep)
         if not location or os.path.isabs(location) or ".." in parts or not inside or "\0" in location:
-            raise self._refuse(f"points its weights at '{location[:120]}', outside the model's folder")
+            raise self._refuse(f"keeps weights in other files ('{location[:120]}', outside the model's folder)")
         if not os.path.isfile(target):
-            raise ModelError(f"ONNX file '{self.name}' keeps weights in '{location}', which is not beside it.")
+            raise ModelError(f"ONNX file '{self.name}' keeps weights in other files ('{location[:120]}', which is "
+                             "not beside it).")
         file_size = self.stats.external_files.setdefault(target, os.path.getsize(target))
         try:
             offset = int(entry.get("offset", "0") or 0)
