@@ -35,13 +35,12 @@ SPARSE_VALUES, SPARSE_INDICES, SPARSE_DIMS = 1, 2, 3
 ENTRY_KEY, ENTRY_VALUE = 1, 2
 EXTERNAL_LOCATION = 1  # TensorProto.DataLocation.EXTERNAL
 
-# onnx.TensorProto.DataType -> bytes per element (sub-byte types rounded up; strings are not sized)
-ELEMENT_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16,
-                 16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 21: 1, 22: 1, 23: 1, 24: 1, 25: 1, 26: 1}
+# onnx.TensorProto.DataType -> bits per element (strings are not sized)
+ELEMENT_BITS = {1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64, 14: 64,
+                15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8, 25: 2, 26: 2}
 MESSAGE_COST = 192  # estimated bytes of a parsed message (header, field table)
 FIELD_COST = 16  # estimated bytes of one parsed field, payload apart
 SKIPPED_MESSAGE_FACTOR = 8  # a message we do not walk may expand to this many times its wire size
-DECLARED_SLACK_BYTES = 1 << 20  # declared tensor bytes may exceed the stored ones by this (rounding, sub-byte types)
 
 
 @dataclass
@@ -224,10 +223,10 @@ class _Walker:
             elif number == TENSOR_RAW and wire == LENGTH:
                 stored = value
             elif number in TENSOR_TYPED:
-                width = TENSOR_TYPED[number]
+                wire_width = TENSOR_TYPED[number]
                 if wire == LENGTH:
-                    typed_elements += value // width if width else value
-                    self.stats.overhead_bytes += 8 * value if not width else value
+                    typed_elements += value // wire_width if wire_width else value
+                    self.stats.overhead_bytes += value if wire_width else 8 * value
                 else:
                     typed_elements += 1
             elif number == TENSOR_EXTERNAL and wire == LENGTH:
@@ -238,14 +237,15 @@ class _Walker:
         if any(d < 0 or d >= 1 << 62 for d in dims):
             raise self._refuse(f"declares a tensor dimension of {max(dims):,}")
         elements = math.prod(dims) if dims else 1
-        width = ELEMENT_BYTES.get(dtype, 0)
-        declared = elements * width
+        bits = ELEMENT_BITS.get(dtype, 0)
+        declared = -(-elements * bits // 8)
+        width = -(-bits // 8)  # bytes per element in the typed fields
         if location == EXTERNAL_LOCATION:
             held = self.external(external)
         else:  # raw_data, else the typed fields (varint ones: at most one element per byte)
             held = stored if stored is not None else typed_elements * max(width, 1)
             self.stats.stored_bytes += held
-        if declared > held + DECLARED_SLACK_BYTES:
+        if declared > held:
             raise self._refuse(f"declares a tensor of shape {dims} ({format_size(declared)}) but holds "
                                f"{format_size(held)} of data for it")
         self.stats.declared_bytes += declared
@@ -268,7 +268,7 @@ class _Walker:
                 self.skipped_message(value)
         dense = (math.prod(dims) if dims else 1) * width
         held = self.size + self.stats.external_bytes
-        if dense > held + DECLARED_SLACK_BYTES:
+        if dense > held:
             raise self._refuse(f"declares a sparse tensor of dense shape {dims} ({format_size(dense)}), more than "
                                f"the {format_size(held)} of data the file holds")
         self.stats.declared_bytes += dense

@@ -62,6 +62,12 @@ def test_initializer_claiming_huge_dims_is_refused(tmp_path, no_parsing):
     assert "'model.onnx'" in message
 
 
+def test_initializer_without_data_is_refused(tmp_path, no_parsing):
+    """No slack per tensor: thousands of tensors each declaring 1 MiB over nothing would add up."""
+    path = bombs.onnx_model(tmp_path / "model.onnx", bombs.raw_tensor([1 << 18], b""))
+    _refused_everywhere(path, r"declares a tensor of shape \[262144\] \(1.0 MiB\) but holds 0 bytes")
+
+
 def test_sparse_initializer_with_a_huge_dense_shape_is_refused(tmp_path, no_parsing):
     """ONNX Runtime densifies sparse initializers when it opens a file: 105 bytes would become 1 GiB here."""
     from onnx import TensorProto, helper
