@@ -7,6 +7,7 @@ end exactly at the blob's end, so faiss never allocates more than the file holds
 """
 from __future__ import annotations
 
+import mmap
 import struct
 
 from ..errors import FileLimitError, ModelError
@@ -20,8 +21,8 @@ FLOAT_BYTES, ID_BYTES, SIZE_BYTES = 4, 8, 8
 
 
 class _Blob:
-    def __init__(self, data: bytes | memoryview, what: str) -> None:
-        self.data = memoryview(data)
+    def __init__(self, data: bytes | mmap.mmap, what: str) -> None:
+        self.data = data  # bytes, or a memory-mapped file: only the headers' pages are touched
         self.at = 0
         self.what = what
 
@@ -115,7 +116,7 @@ def _ivf_flat(blob: _Blob) -> None:
         blob.payload(size, d * FLOAT_BYTES + ID_BYTES, "an inverted list")
 
 
-def check_faiss_blob(data: bytes | memoryview, what: str) -> None:
+def check_faiss_blob(data: bytes | mmap.mmap, what: str) -> None:
     """Refuse (FileLimitError / ModelError) a serialized index whose counts exceed its bytes or whose layout is
     not a Flat or IVF-Flat index; `what` names it in messages ("the index for speaker 0 in 'x.pkl'")."""
     blob = _Blob(data, what)

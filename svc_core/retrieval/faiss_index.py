@@ -11,6 +11,7 @@ runs no faiss or other code; afterwards the bytes go through faiss.deserialize_i
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import pickle
 from typing import Any, Hashable, Mapping
@@ -181,13 +182,13 @@ def load_index_file(path: str | os.PathLike) -> FaissRetriever:
     """Read one faiss.write_index file; it serves every speaker."""
     path = os.fspath(path)
     name = os.path.basename(path)
-    check_file_size(path, MAX_FAISS_INDEX_BYTES, "faiss index file")
-    with open(path, "rb") as fh:
-        data = fh.read()
-    check_faiss_blob(data, f"'{name}'")  # faiss.read_index would size its vectors from the file's counts first
+    if check_file_size(path, MAX_FAISS_INDEX_BYTES, "faiss index file") == 0:
+        raise ModelError(f"'{name}' is empty (0 bytes); the copy probably failed.")
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        check_faiss_blob(data, f"'{name}'")  # faiss.read_index sizes its vectors from the file's counts first
     faiss = _import_faiss()
     try:
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        index = faiss.read_index(path)
     except RuntimeError:
         raise ModelError(f"'{name}' is not a readable faiss index file.") from None
     _check_index(path, 0, index)
