@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from .constants import HOP_LENGTH, MODEL_SAMPLE_RATE
 from .errors import ModelError, SpeakerError
+from .file_limits import MAX_CONFIG_BYTES, check_file_size
 
 # Output width of every speech encoder upstream's loader accepts (model.ssl_dim must match it).
 ENCODER_DIMS: dict[str, int] = {
@@ -336,6 +337,7 @@ def read_config_json(path: str | os.PathLike) -> Any:
     if not os.path.isfile(path):
         raise ModelError(f"Config file '{path}' does not exist; every so-vits-svc model comes with a config.json "
                          "next to its G_*.pth.")
+    check_file_size(path, MAX_CONFIG_BYTES, "Config file")
     try:
         with open(path, "rb") as fh:
             text = fh.read().decode("utf-8-sig")
@@ -348,6 +350,8 @@ def read_config_json(path: str | os.PathLike) -> Any:
     except json.JSONDecodeError as err:
         raise ModelError(f"{name} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}; "
                          "fix that spot (a missing comma or quote is typical).") from None
+    except RecursionError:
+        raise ModelError(f"{name} nests lists or objects too deeply to be a config.json.") from None
 
 
 def load_config(path: str | os.PathLike) -> SvcConfig:

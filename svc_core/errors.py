@@ -18,6 +18,12 @@ class UnsafeFileError(ModelError):
     """A file that would run code (or needs objects we do not allow) when unpickled."""
 
 
+class FileLimitError(ModelError):
+    """A file larger than we accept, or one that declares far more data than it holds (a possible zip bomb).
+
+    Raised before anything in the file is decompressed, unpickled or parsed (svc_core/file_limits.py)."""
+
+
 class EncoderMismatchError(ModelError):
     """The selected content encoder does not give the features the model was trained on."""
 

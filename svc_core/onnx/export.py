@@ -34,6 +34,7 @@ from ..errors import ModelError, OptionError
 from ..paths import require_file
 from .graph import NOISE_TABLE_LEN, SynthesizerGraph
 from .moevs import descriptor_for
+from .proto_scan import check_onnx_file
 
 OPSET = 17  # >= upstream's 16; 17 adds nothing we rely on but is ORT's best-covered CPU opset for these ops
 MANIFEST_KEY = "svc_studio_manifest"
@@ -200,6 +201,7 @@ def load_proto(onnx_path: str | os.PathLike):
     import onnx
 
     require_file(onnx_path, "ONNX file", ModelError)
+    check_onnx_file(onnx_path)  # limits (file_limits.py) before onnx builds every message in memory
     try:
         return onnx.load(os.fspath(onnx_path), load_external_data=False)
     except Exception as err:  # protobuf raises DecodeError and friends for files that are not ONNX

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from ..config import ENCODER_DIMS, SvcConfig, config_from_dict, read_config_json, template_config
 from ..constants import HOP_LENGTH, MODEL_SAMPLE_RATE
 from ..errors import ModelError
+from ..file_limits import MAX_CONFIG_BYTES
 
 SOVITS_TYPE = "SoVits"
 
@@ -88,8 +89,10 @@ def descriptor_candidates(onnx_path: Path) -> list[Path]:
 
 def read_json(path: Path) -> Any:
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            return None  # not a descriptor; read_config_json says why if it is the one asked for
         return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
 
 

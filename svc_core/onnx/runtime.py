@@ -1,4 +1,7 @@
-"""ONNX Runtime sessions: provider choice (CUDA when present, else CPU), thread settings for small machines."""
+"""ONNX Runtime sessions: provider choice (CUDA when present, else CPU), thread settings for small machines.
+
+Every file is held to the limits of svc_core/file_limits.py (proto_scan.check_onnx_file) before ONNX Runtime
+parses it."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,6 +9,7 @@ import os
 from typing import Optional
 
 from ..errors import MissingWeightsError, ModelError, OptionError
+from .proto_scan import check_onnx_file
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -68,6 +72,7 @@ def make_session(path: str | os.PathLike, device: str = "auto", threads: Optiona
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise MissingWeightsError("The ONNX backend", path, "Export one with `python -m svc_core export-onnx`.")
+    check_onnx_file(path)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(threads or physical_cores())
     opts.inter_op_num_threads = int(inter_op_threads)

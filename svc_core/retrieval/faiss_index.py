@@ -11,6 +11,7 @@ runs no faiss or other code; afterwards the bytes go through faiss.deserialize_i
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import pickle
 from typing import Any, Hashable, Mapping
@@ -18,8 +19,10 @@ from typing import Any, Hashable, Mapping
 import numpy as np
 
 from ..errors import ModelError, OptionError
+from ..file_limits import MAX_FAISS_INDEX_BYTES, check_file_size
 from ..safe_load import load_pickle
 from .base import Retriever
+from .faiss_check import check_faiss_blob
 
 SEARCH_K = 8  # neighbours averaged per frame
 SEARCH_BLOCK_FRAMES = 1024  # frames searched and mixed per block (bounds the [block, k, C] gather)
@@ -71,6 +74,7 @@ def _deserialize(path: str, key: Any, obj: Any) -> Any:
     state = getattr(obj, "__dict__", {}).get(_STATE_KEY) if isinstance(obj, _PickledIndex) else None
     if not isinstance(state, (bytes, bytearray)):
         raise ModelError(f"The index for speaker {key!r} in '{path}' is not a serialized faiss index.")
+    check_faiss_blob(state, f"The index for speaker {key!r} in '{os.path.basename(path)}'")
     faiss = _import_faiss()
     try:
         index = faiss.deserialize_index(np.frombuffer(state, dtype=np.uint8))
@@ -177,11 +181,16 @@ def load_index_pickle(path: str | os.PathLike) -> FaissRetriever:
 def load_index_file(path: str | os.PathLike) -> FaissRetriever:
     """Read one faiss.write_index file; it serves every speaker."""
     path = os.fspath(path)
+    name = os.path.basename(path)
+    if check_file_size(path, MAX_FAISS_INDEX_BYTES, "faiss index file") == 0:
+        raise ModelError(f"'{name}' is empty (0 bytes); the copy probably failed.")
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        check_faiss_blob(data, f"'{name}'")  # faiss.read_index sizes its vectors from the file's counts first
     faiss = _import_faiss()
     try:
         index = faiss.read_index(path)
     except RuntimeError:
-        raise ModelError(f"'{os.path.basename(path)}' is not a readable faiss index file.") from None
+        raise ModelError(f"'{name}' is not a readable faiss index file.") from None
     _check_index(path, 0, index)
     retriever = FaissRetriever(path, {0: index}, per_speaker=False)
     retriever.kind = "faiss_single"
