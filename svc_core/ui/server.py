@@ -76,7 +76,7 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     work_dir.mkdir(parents=True, exist_ok=True)
     library = ModelLibrary(settings.models_dir, work_dir / "uploads", settings.max_uploads,
                            shipped=settings.shipped_voices)
-    cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / "onnx")
+    cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / "onnx", settings.threads)
     jobs = JobContext(library, cache, work_dir / "results", settings.max_file_size,
                       calibration_dir=settings.examples_dir)
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings))

@@ -45,6 +45,7 @@ class AppSettings:
     max_cached_voices: int = 2  # loaded models kept in memory
     max_uploads: int = 8  # uploaded models kept on disk (oldest removed first)
     device: str = "cpu"
+    threads: str | None = None  # CPU threads per job: "auto" or a count (svc_core.threads); None = $SVC_THREADS/auto
     quiet: bool = False
     extra_allowed_paths: tuple[Path, ...] = field(default_factory=tuple)
     tunnel: str | None = None  # "frp" | "ssh": open a public tunnel (svc_core.tunnel, settings from env vars)
@@ -116,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples-dir", default=str(REPO_ROOT / "examples"), help=argparse.SUPPRESS)
     p.add_argument("--work-dir", default=None, help="where uploads and results go (default: a temp folder)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--threads", default=None, help="CPU threads per conversion: auto (default, or $SVC_THREADS: "
+                   "chosen per job from the load) or a number to force")
     p.add_argument("--quiet", action="store_true", help="less console output")
     p.add_argument("--tunnel", choices=("frp", "ssh"), default=None,
                    help="open a public link with frpc or ssh -R (settings from FRP_* / SVC_SSH_* env vars, "
@@ -134,6 +137,14 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         raise SettingsError("--concurrency must be 1 or more.")
     if args.queue_size < 1:
         raise SettingsError("--queue-size must be 1 or more.")
+    if args.threads is not None:
+        from ..errors import OptionError
+        from ..threads import parse_threads
+
+        try:
+            parse_threads(args.threads)
+        except OptionError as err:
+            raise SettingsError(f"--threads: {err}") from err
     root = args.root_path.rstrip("/")
     if root and not root.startswith(("/", "http://", "https://")):
         raise SettingsError("--root-path must start with / (e.g. /svc) or be a full http(s) URL.")
@@ -146,6 +157,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         max_file_size=parse_size(args.max_file_size), concurrency=args.concurrency, queue_size=args.queue_size,
         models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir),
         shipped_voices=() if args.no_starter_voices else (STARTER_VOICES, STARTER_SOVITS),
-        work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, quiet=args.quiet,
+        work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, threads=args.threads,
+        quiet=args.quiet,
         tunnel=args.tunnel, allow_anonymous=args.allow_anonymous,
     ).resolve()
