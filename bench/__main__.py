@@ -162,6 +162,9 @@ def render(run: dict) -> str:
                       f"{b}, f0 {f}, {sec:.0f} s: " + ", ".join(f"{k} {v:.0f}" for k, v in c.items()) + " GFLOP"
                       for (b, f, sec), c in counts.items()) + "), the rate each row ran it at, and this CPU's "
                   "matrix-multiply peak:", ""] + arithmetic_table(rows, counts)
+    saved = Path(__file__).resolve().parent / CONTENDED_JSON
+    if saved.is_file():  # the last `--contended` run, kept across full runs
+        lines += [""] + contended_section(json.loads(saved.read_text(encoding="utf-8")))
     notes = Path(__file__).resolve().parent / "notes.md"
     return README.format(stamp=run["stamp"], machine=run["machine"], command=run["command"],
                          table="\n".join(lines)) + ("\n" + notes.read_text(encoding="utf-8") if notes.is_file() else "")

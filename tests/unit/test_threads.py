@@ -176,3 +176,12 @@ def test_onnx_runtime_sessions_follow_the_wait_policy(tmp_path, monkeypatch):
     session, _ = make_session(path, device="cpu", threads=2)
     with pytest.raises(Exception, match="does not have configuration"):  # onnxruntime's default: spinning
         session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+
+
+def test_the_cli_refuses_a_bad_count_before_loading_anything(capsys):
+    from svc_core.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["infer", "-m", "missing.pth", "-i", "missing.wav", "--threads", "two"])
+    assert info.value.code == 2
+    assert "--threads: threads must be 'auto' or a whole number" in capsys.readouterr().err
