@@ -7,7 +7,7 @@ factor and peak RSS beside the torch-eager baseline of the same run; write bench
                     torch-bf16-all, torch-upstream)
                     [--workdir /tmp/svc-bench] [--readme bench/README.md] [--no-count]
     python -m bench --render bench/last_run.json   (rewrite the README from a saved run)
-    python -m bench --contended [--seconds 40] [--backends torch,onnx] [--contended-modes before,now]
+    python -m bench --contended [--seconds 40] [--backends torch,onnx] [--contended-modes before,one,now]
                     [--repeats 2] [--busy 1]   (one conversion per backend beside a busy process: bench.contended)
 
 Every configuration runs in its own process (clean peak RSS). System-wide CPU use over the 3 s before each run is
@@ -213,7 +213,7 @@ def main() -> None:
     p.add_argument("--render", metavar="JSON", help="only rewrite --readme from a saved run (no measuring)")
     p.add_argument("--contended", action="store_true", help="convert beside a competing busy process, the old "
                    "thread behaviour against the new one (bench.contended); --backends defaults to torch,onnx")
-    p.add_argument("--contended-modes", default="before,passive2,one,now",
+    p.add_argument("--contended-modes", default="before,one,now",
                    help="thread behaviours to compare (bench.contended.MODES; 'before' is always included)")
     p.add_argument("--repeats", type=int, default=2, help="--contended: runs of each backend and mode")
     p.add_argument("--busy", type=int, default=1, help="--contended: competing busy processes (one core each)")

@@ -89,7 +89,7 @@ def main() -> None:
     import torch
     from svc_core.threads import use_threads
 
-    args.threads = use_threads(args.threads)  # a count, or the one "auto" picks from the load now
+    args.threads = use_threads(args.threads).count  # a count, or the one "auto" picks from the load now
     torch.set_num_interop_threads(1)
     from svc_core.timing import peak_rss_mb
 

@@ -225,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
     from .f0 import resolve_predictor
 
     refuse_unsupported(args)
-    args.threads = use_threads(args.threads)  # torch's count now; ONNX Runtime sessions get the same below
+    threads = use_threads(args.threads)  # torch's count now; ONNX Runtime sessions get the same below
+    args.threads = threads.count
+    print(f"CPU threads: {threads.describe()}", file=sys.stderr)
     f0_name = resolve_predictor(args.f0, args.rmvpe)
     given = args.speaker or ["speaker"]
     plan_jobs(args, given, given)  # inputs and outputs checked before anything loads

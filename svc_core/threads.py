@@ -10,9 +10,13 @@ conversion with 2 threads beside a busy process took 108-132 s and 112-122 CPU-s
 * `apply_wait_policy()`: OMP_WAIT_POLICY=PASSIVE (waiting threads sleep at once), set before torch is imported
   (libgomp reads it when it loads). `import svc_core` calls it; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT
   wins.
-* `pick_threads(setting, load)`: "auto" (the default) takes the CPUs this process may use minus those other
-  processes keep busy (`measure_load`, a short look at /proc/stat before each job), at least 1; a number forces
-  that count. The setting comes from `--threads` (CLI, web server), `threads=` (Python API) or $SVC_THREADS.
+* `pick_threads(setting, load, spinning)`: "auto" (the default) takes every CPU this process may use while
+  waiting threads sleep: then a second thread costs no extra CPU-seconds beside a busy process and gets a larger
+  share of the machine (measured: same CPU-seconds, shorter wall time than 1 thread). Only where threads spin (the
+  user set OMP_WAIT_POLICY/GOMP_SPINCOUNT, or torch was imported before svc_core) does "auto" leave out the cores
+  other processes keep busy (`measure_load`, a short look at /proc/stat before the job), at least 1. A number
+  forces that count. The setting comes from `--threads` (CLI, web server), `svc_core.use_threads(...)` (Python
+  API) or $SVC_THREADS.
 
 `torch.set_num_threads` sets OpenMP's count for the calling thread (and for threads started later), so a web job
 setting its count in its own worker thread does not change a job running in another thread.
@@ -40,6 +44,7 @@ TAKEN_SHARE = 0.5  # other processes' use of a core (0..1) above which that core
 MAX_THREADS = 256  # a forced count above this is a typo, not a machine
 
 ThreadSetting = Union[int, str, None]
+_policy_missed = False  # set when torch was imported before svc_core (its threads keep libgomp's spin-wait)
 
 
 @dataclass(frozen=True)
@@ -79,13 +84,15 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)  # pragma: no cover - macOS / Windows
 
 
-def pick_threads(setting: ThreadSetting, load: Load) -> int:
-    """The thread count for one job. A forced count wins (capped at nothing: the user asked for it). 'auto': the
-    available cores minus the ones other processes keep busy (a core counts as taken above TAKEN_SHARE of its
-    time), at least 1."""
+def pick_threads(setting: ThreadSetting, load: Load, spinning: bool = False) -> int:
+    """The thread count for one job. A forced count wins (the user asked for it). 'auto': every available core
+    when waiting threads sleep; when they spin, the available cores minus the ones other processes keep busy (a
+    core counts as taken above TAKEN_SHARE of its time), at least 1."""
     forced = parse_threads(setting)
     if forced is not None:
         return forced
+    if not spinning:
+        return load.cores
     taken = int(load.busy_cores + (1.0 - TAKEN_SHARE))  # 0.4 -> 0, 0.6 -> 1, 1.5 -> 2
     return max(1, min(load.cores, load.cores - taken))
 
@@ -125,20 +132,41 @@ def measure_load(window: float = LOAD_WINDOW_SECONDS) -> Load:
     return Load(cores, round(min(float(cores), others), 3))
 
 
-def use_threads(setting: ThreadSetting = None, load: Optional[Load] = None) -> int:
-    """Choose this job's torch thread count (`pick_threads`; the load measured now when 'auto' and not given)
-    and set it for the calling thread. Returns the count."""
+@dataclass(frozen=True)
+class ThreadChoice:
+    """A job's thread count and why: `load` is None when the count was forced."""
+
+    count: int
+    load: Optional[Load] = None
+    spinning: bool = False  # torch's waiting threads spin (then 'auto' looked at the load)
+
+    def describe(self) -> str:
+        """'2 threads (auto: 2 CPUs, waiting threads sleep)', '1 thread (auto: 2 CPUs, others busy 1.02, waiting
+        threads spin)' or '1 thread (forced)'."""
+        noun = "thread" if self.count == 1 else "threads"
+        if self.load is None:
+            return f"{self.count} {noun} (forced)"
+        if not self.spinning:
+            return f"{self.count} {noun} (auto: {self.load.cores} CPUs, waiting threads sleep)"
+        return (f"{self.count} {noun} (auto: {self.load.cores} CPUs, others busy {self.load.busy_cores:.2f}, "
+                "waiting threads spin)")
+
+
+def use_threads(setting: ThreadSetting = None, load: Optional[Load] = None) -> ThreadChoice:
+    """Choose this job's torch thread count (`pick_threads`; for 'auto' with spinning threads the load is measured
+    now unless given) and set it for the calling thread."""
     import torch
 
     setting = default_setting() if setting is None else setting
-    if parse_threads(setting) is None and load is None:
-        load = measure_load()
-    count = pick_threads(setting, load or Load(available_cores(), 0.0))
-    if torch.get_num_threads() != count:
-        torch.set_num_threads(count)
-    if load is not None:
-        log.info("threads: %d (%d CPUs, others busy %.2f)", count, load.cores, load.busy_cores)
-    return count
+    auto, spinning = parse_threads(setting) is None, torch_threads_spin()
+    if auto and load is None:
+        load = measure_load() if spinning else Load(available_cores(), 0.0)
+    choice = ThreadChoice(pick_threads(setting, load or Load(available_cores(), 0.0), spinning),
+                          load if auto else None, spinning)
+    if torch.get_num_threads() != choice.count:
+        torch.set_num_threads(choice.count)
+    log.info("threads: %s", choice.describe())
+    return choice
 
 
 def spinning_wanted() -> bool:
@@ -148,6 +176,12 @@ def spinning_wanted() -> bool:
     return policy != WAIT_POLICY or SPINCOUNT_ENV in os.environ
 
 
+def torch_threads_spin() -> bool:
+    """Whether torch's OpenMP threads spin-wait in this process: the user asked for it (`spinning_wanted`), or
+    torch was loaded before `apply_wait_policy` could set the policy."""
+    return spinning_wanted() or _policy_missed
+
+
 def apply_wait_policy() -> bool:
     """Make waiting OpenMP threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE) unless the user set
     OMP_WAIT_POLICY or GOMP_SPINCOUNT. Effective only before torch is imported (libgomp reads it once, when it
@@ -155,10 +189,13 @@ def apply_wait_policy() -> bool:
     if WAIT_POLICY_ENV in os.environ or SPINCOUNT_ENV in os.environ:
         return os.environ.get(WAIT_POLICY_ENV, "").upper() == WAIT_POLICY and SPINCOUNT_ENV not in os.environ
     if "torch" in sys.modules:
-        return False  # too late for this process: libgomp has read its environment already
+        global _policy_missed
+        _policy_missed = True  # too late for this process: libgomp has read its environment already
+        return False
     os.environ[WAIT_POLICY_ENV] = WAIT_POLICY
     return True
 
 
 __all__ = ["AUTO", "Load", "THREADS_ENV", "apply_wait_policy", "available_cores", "default_setting",
-           "measure_load", "parse_threads", "pick_threads", "spinning_wanted", "use_threads"]
+           "measure_load", "parse_threads", "pick_threads", "spinning_wanted", "ThreadChoice", "torch_threads_spin",
+           "use_threads"]

@@ -30,16 +30,24 @@ def _keep_torch_threads():
     (2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.0, 1), (2, 1.4, 1), (2, 2.0, 1),  # never fewer than 1
     (4, 1.0, 3), (4, 1.6, 2), (4, 3.9, 1), (1, 0.0, 1), (8, 0.49, 8),
 ])
-def test_auto_takes_the_cores_others_leave(cores, busy, expected):
-    assert pick_threads("auto", Load(cores, busy)) == expected
-    assert pick_threads(None, Load(cores, busy)) == expected
-    assert pick_threads(0, Load(cores, busy)) == expected
+def test_auto_with_spinning_threads_takes_the_cores_others_leave(cores, busy, expected):
+    assert pick_threads("auto", Load(cores, busy), spinning=True) == expected
+    assert pick_threads(None, Load(cores, busy), spinning=True) == expected
+    assert pick_threads(0, Load(cores, busy), spinning=True) == expected
+
+
+@pytest.mark.parametrize("cores, busy", [(2, 0.0), (2, 1.0), (2, 2.0), (4, 3.9), (1, 0.0)])
+def test_auto_with_sleeping_threads_takes_every_core(cores, busy):
+    """Beside a busy process a second sleeping-wait thread costs no extra CPU-seconds and shortens the wall time
+    (bench/notes.md, "Threads under contention"), so the load does not lower the count."""
+    assert pick_threads("auto", Load(cores, busy)) == cores
 
 
 @pytest.mark.parametrize("setting", [2, "2", " 2 "])
 def test_a_forced_count_wins_over_the_load(setting):
-    assert pick_threads(setting, Load(2, 2.0)) == 2
-    assert pick_threads(setting, Load(8, 0.0)) == 2
+    for spinning in (False, True):
+        assert pick_threads(setting, Load(2, 2.0), spinning) == 2
+        assert pick_threads(setting, Load(8, 0.0), spinning) == 2
 
 
 @pytest.mark.parametrize("bad", ["two", "-1", "1.5", "999", -3])
@@ -54,7 +62,19 @@ def test_the_environment_gives_the_default(monkeypatch):
     assert threads.default_setting() == "auto"
     monkeypatch.setenv(threads.THREADS_ENV, "1")
     assert threads.default_setting() == "1"
-    assert threads.use_threads(load=Load(2, 0.0)) == 1 and torch.get_num_threads() == 1
+    choice = threads.use_threads(load=Load(2, 0.0))
+    assert choice.count == 1 and torch.get_num_threads() == 1 and choice.describe() == "1 thread (forced)"
+    monkeypatch.setenv(threads.THREADS_ENV, "auto")
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setattr(threads, "_policy_missed", False)
+    choice = threads.use_threads(load=Load(2, 1.0))
+    assert choice.count == 2 and torch.get_num_threads() == 2
+    assert choice.describe() == "2 threads (auto: 2 CPUs, waiting threads sleep)"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    choice = threads.use_threads(load=Load(2, 1.0))
+    assert choice.count == 1 and torch.get_num_threads() == 1
+    assert choice.describe() == "1 thread (auto: 2 CPUs, others busy 1.00, waiting threads spin)"
 
 
 def test_measure_load_leaves_out_this_process(monkeypatch):
@@ -70,7 +90,7 @@ def test_measure_load_leaves_out_this_process(monkeypatch):
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     load = threads.measure_load(0.5)
     assert load == Load(2, 1.5)  # 4 CPUs x 50 % = 2 cores busy, minus our 0.5
-    assert pick_threads("auto", load) == 1
+    assert pick_threads("auto", load, spinning=True) == 1
 
 
 def test_measure_load_on_this_machine():
@@ -85,7 +105,7 @@ def test_a_job_thread_sets_its_own_count_only():
     main_count, seen = torch.get_num_threads(), {}
 
     def job():
-        seen["chosen"] = threads.use_threads("1")
+        seen["chosen"] = threads.use_threads("1").count
         seen["in job"] = torch.get_num_threads()
         torch.set_num_threads(main_count)  # leave the default for threads started later as it was
 
@@ -112,8 +132,10 @@ def test_spinning_follows_the_users_choice(monkeypatch):
 def test_too_late_once_torch_is_loaded(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setattr(threads, "_policy_missed", False)
     assert "torch" in sys.modules
     assert threads.apply_wait_policy() is False and "OMP_WAIT_POLICY" not in os.environ
+    assert threads.torch_threads_spin() and not threads.spinning_wanted()  # torch spins, ONNX Runtime need not
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert threads.apply_wait_policy() is False and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
