@@ -127,7 +127,7 @@ def table(summaries: list[dict]) -> list[str]:
         return fmt.format(s[key]) + (f" ({ratio:.2f}x)" if ratio is not None and s["mode"] != BASELINE else "")
 
     lines = ["| backend | threads behaviour | threads | runs | wall s | CPU-seconds | RTF | peak RSS MB "
-             "| single runs: wall / CPU s | load avg / CPU busy % before |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| single runs: wall / CPU s | load avg / CPU busy % before |", "|" + "---|" * 10]
     for s in summaries:
         runs = ", ".join(f"{w} / {c}" for w, c in zip(s["walls"], s["cpus"]))
         lines.append(f"| {s['backend']} | {MODES[s['mode']].label} | {','.join(map(str, s['threads']))} | {s['runs']} "

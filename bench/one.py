@@ -1,7 +1,9 @@
 """One measurement in a fresh process (so peak RSS is this configuration's):
-`python -m bench.one --backend BACKEND --threads N --f0 pm --seconds 40 --workdir DIR [--file | --rerun | --count]`
--> one JSON line. --file: the input is a WAV file converted into another with `convert_file` (block by block, no
-per-input feature cache), as the CLI does; otherwise an in-memory clip with `slice_inference`.
+`python -m bench.one --backend BACKEND --threads N|auto --f0 pm --seconds 40 --workdir DIR [--file | --rerun | --count]
+[--no-peak]` -> one JSON line (with the CPU-seconds of loading + converting and the OpenMP wait policy in force:
+`import svc_core` comes before torch, so the engine's default policy applies unless the environment sets one).
+--file: the input is a WAV file converted into another with `convert_file` (block by block, no per-input feature
+cache), as the CLI does; otherwise an in-memory clip with `slice_inference`.
 Backends: torch (Svc, eager); onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX
 Runtime too (float); onnx-int8: the encoder's int8 file; onnx-int8voc: that plus the opt-in int8 vocoder
 (svc_core.onnx.vocoder_int8, not within the 1e-3 parity);
@@ -143,8 +145,8 @@ def main() -> None:
         "backend": args.backend, "provider": provider, "threads": args.threads, "f0": args.f0,
         "audio_seconds": args.seconds, "io": "file" if args.file else "memory", "load": load, "stages": times, "convert": svc.last_times.total,
         "rtf": svc.last_times.rtf, "end_to_end": load + svc.last_times.total, "peak_rss_mb": peak_rss_mb(),
-        "loadavg_before": load_before, "cpu_seconds": cpu_end - cpu_start, "convert_cpu_seconds": cpu_end - cpu_convert,
-        "wait_policy": wait_policy(),
+        "loadavg_before": load_before, "cpu_seconds": cpu_end - cpu_start,  # CPU-seconds of loading + converting
+        "convert_cpu_seconds": cpu_end - cpu_convert, "wait_policy": wait_policy(),
     }
     if args.rerun and not args.file:
         svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, transpose=2, **options)

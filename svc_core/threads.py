@@ -9,14 +9,14 @@ conversion with 2 threads beside a busy process took 108-132 s and 112-122 CPU-s
 
 * `apply_wait_policy()`: OMP_WAIT_POLICY=PASSIVE (waiting threads sleep at once), set before torch is imported
   (libgomp reads it when it loads). `import svc_core` calls it; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT
-  wins.
+  wins. Beside a busy loop on 2 cores: torch 0.43-0.50x the CPU-seconds of spin-wait, ONNX Runtime 0.77-0.81x.
 * `pick_threads(setting, load, spinning)`: "auto" (the default) takes every CPU this process may use while
   waiting threads sleep: then a second thread costs no extra CPU-seconds beside a busy process and gets a larger
   share of the machine (measured: same CPU-seconds, shorter wall time than 1 thread). Only where threads spin (the
   user set OMP_WAIT_POLICY/GOMP_SPINCOUNT, or torch was imported before svc_core) does "auto" leave out the cores
   other processes keep busy (`measure_load`, a short look at /proc/stat before the job), at least 1. A number
   forces that count. The setting comes from `--threads` (CLI, web server), `svc_core.use_threads(...)` (Python
-  API) or $SVC_THREADS.
+  API) or $SVC_THREADS (`import svc_core` makes a count there torch's default: `apply_forced_count`).
 
 `torch.set_num_threads` sets OpenMP's count for the calling thread (and for threads started later), so a web job
 setting its count in its own worker thread does not change a job running in another thread.
@@ -114,8 +114,7 @@ def _own_cpu_seconds() -> float:
 
 def measure_load(window: float = LOAD_WINDOW_SECONDS) -> Load:
     """Sample the machine for `window` seconds: the CPU time per second that other processes used (this process's
-    own use over the window is left out: another job of ours is accounted for by OpenMP sharing our threads).
-    Without /proc/stat (not Linux) the machine counts as idle."""
+    own use over the window is subtracted). Without /proc/stat (not Linux) the machine counts as idle."""
     cores = available_cores()
     try:
         busy0, total0 = _cpu_times()
@@ -182,6 +181,19 @@ def torch_threads_spin() -> bool:
     return spinning_wanted() or _policy_missed
 
 
+def apply_forced_count() -> Optional[int]:
+    """A count forced through $SVC_THREADS, made torch's default before it loads (OMP_NUM_THREADS, unless set), so
+    the Python API honours it without a call. Returns the count, or None ('auto', unset, unusable: logged)."""
+    try:
+        count = parse_threads(os.environ.get(THREADS_ENV))
+    except OptionError as err:
+        log.warning("$%s ignored: %s", THREADS_ENV, err)
+        return None
+    if count is not None and "torch" not in sys.modules:
+        os.environ.setdefault("OMP_NUM_THREADS", str(count))
+    return count
+
+
 def apply_wait_policy() -> bool:
     """Make waiting OpenMP threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE) unless the user set
     OMP_WAIT_POLICY or GOMP_SPINCOUNT. Effective only before torch is imported (libgomp reads it once, when it
@@ -196,6 +208,6 @@ def apply_wait_policy() -> bool:
     return True
 
 
-__all__ = ["AUTO", "Load", "THREADS_ENV", "apply_wait_policy", "available_cores", "default_setting",
+__all__ = ["AUTO", "Load", "THREADS_ENV", "apply_forced_count", "apply_wait_policy", "available_cores", "default_setting",
            "measure_load", "parse_threads", "pick_threads", "spinning_wanted", "ThreadChoice", "torch_threads_spin",
            "use_threads"]

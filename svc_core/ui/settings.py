@@ -137,14 +137,13 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         raise SettingsError("--concurrency must be 1 or more.")
     if args.queue_size < 1:
         raise SettingsError("--queue-size must be 1 or more.")
-    if args.threads is not None:
-        from ..errors import OptionError
-        from ..threads import parse_threads
+    from ..errors import OptionError
+    from ..threads import default_setting, parse_threads
 
-        try:
-            parse_threads(args.threads)
-        except OptionError as err:
-            raise SettingsError(f"--threads: {err}") from err
+    try:  # --threads, else $SVC_THREADS: checked now, not at the first conversion
+        parse_threads(default_setting() if args.threads is None else args.threads)
+    except OptionError as err:
+        raise SettingsError(f"{'--threads' if args.threads is not None else '$SVC_THREADS'}: {err}") from err
     root = args.root_path.rstrip("/")
     if root and not root.startswith(("/", "http://", "https://")):
         raise SettingsError("--root-path must start with / (e.g. /svc) or be a full http(s) URL.")

@@ -165,6 +165,17 @@ def test_the_users_wait_policy_wins_in_a_fresh_process():
     assert _libgomp_setting(proc.stderr, "OMP_WAIT_POLICY") == "ACTIVE"
 
 
+def test_a_count_forced_in_the_environment_holds_for_the_python_api():
+    proc = _fresh(["-c", "import svc_core, torch; print(torch.get_num_threads())"], SVC_THREADS="1")
+    assert proc.stdout.split() == ["1"]
+
+
+def test_an_unusable_count_in_the_environment_is_ignored(monkeypatch, caplog):
+    monkeypatch.setenv(threads.THREADS_ENV, "lots")
+    assert threads.apply_forced_count() is None
+    assert "$SVC_THREADS ignored" in caplog.text
+
+
 def test_the_python_api_import_sets_it_too():
     code = "import os, svc_core, torch; print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads())"
     proc = _fresh(["-c", code])

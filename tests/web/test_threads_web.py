@@ -10,12 +10,17 @@ import torch
 from svc_core.ui.settings import SettingsError, parse_args
 
 
-def test_threads_option():
+def test_threads_option(monkeypatch):
+    monkeypatch.delenv("SVC_THREADS", raising=False)
     assert parse_args([]).threads is None  # $SVC_THREADS or auto, per job
     assert parse_args(["--threads", "auto"]).threads == "auto"
     assert parse_args(["--threads", "1"]).threads == "1"
     with pytest.raises(SettingsError, match="--threads: .*'auto' or a whole number"):
         parse_args(["--threads", "many"])
+    monkeypatch.setenv("SVC_THREADS", "many")
+    with pytest.raises(SettingsError, match=r"\$SVC_THREADS: .*'auto' or a whole number"):
+        parse_args([])
+    assert parse_args(["--threads", "2"]).threads == "2"  # the option wins over the environment
 
 
 def test_a_job_gets_its_thread_count_in_its_own_thread(tmp_path, monkeypatch):
