@@ -222,12 +222,21 @@ def _speakers(args: argparse.Namespace, config) -> list[str | int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Convert every planned job; torch's thread count is this run's choice (restored afterwards, for callers of
+    `main` in-process)."""
+    previous = torch.get_num_threads()
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     from .f0 import resolve_predictor
 
     refuse_unsupported(args)
-    threads = use_threads(args.threads)  # torch's count now; ONNX Runtime sessions get the same below
-    args.threads = threads.count
-    print(f"CPU threads: {threads.describe()}", file=sys.stderr)
+    args.thread_choice = use_threads(args.threads)  # torch's count now; ONNX Runtime sessions get the same below
+    args.threads = args.thread_choice.count
     f0_name = resolve_predictor(args.f0, args.rmvpe)
     given = args.speaker or ["speaker"]
     plan_jobs(args, given, given)  # inputs and outputs checked before anything loads
@@ -284,7 +293,7 @@ def _print_engines(args: argparse.Namespace, svc, f0_name: str) -> None:
     print(f"f0 predictor: {f0_name}; encoder: {svc.encoder.name}"
           + (f" ({engines[1].describe()})" if engines[1] else "")
           + (f" {args.encoder_precision}" if args.encoder_precision != "fp32" else "")
-          + f"; torch threads: {torch.get_num_threads()}; "
+          + f"; CPU threads: {args.thread_choice.describe()}; "
           + f"synthesizer: {engines[0].describe() if engines[0] else 'torch eager'}"
           + (f", vocoder {args.vocoder_precision}" if args.vocoder_precision != "fp32" else ""))
     for name, sec in svc.load_times.seconds.items():
