@@ -160,6 +160,11 @@ def test_the_entry_point_sets_the_wait_policy_before_torch_loads():
     assert info["torch_threads"] == min(info["cpu_count"], threads.available_cores())
 
 
+def test_the_web_entry_point_sets_it_too():
+    proc = _fresh(["app.py", "--help"])
+    assert _libgomp_setting(proc.stderr, "OMP_WAIT_POLICY") == "PASSIVE" and "--threads" in proc.stdout
+
+
 def test_the_users_wait_policy_wins_in_a_fresh_process():
     proc = _fresh(["-c", "import svc_core, torch"], OMP_WAIT_POLICY="ACTIVE")
     assert _libgomp_setting(proc.stderr, "OMP_WAIT_POLICY") == "ACTIVE"
