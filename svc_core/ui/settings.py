@@ -131,12 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
     """Command line -> AppSettings. Raises SettingsError with a readable message for bad values."""
     args = build_parser().parse_args(argv)
-    if not 1 <= args.port <= 65535:
-        raise SettingsError(f"--port {args.port} is not a TCP port (1-65535).")
-    if args.concurrency < 1:
-        raise SettingsError("--concurrency must be 1 or more.")
-    if args.queue_size < 1:
-        raise SettingsError("--queue-size must be 1 or more.")
     from ..errors import OptionError
     from ..threads import default_setting, parse_threads
 
@@ -144,6 +138,12 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         parse_threads(default_setting() if args.threads is None else args.threads)
     except OptionError as err:
         raise SettingsError(f"{'--threads' if args.threads is not None else '$SVC_THREADS'}: {err}") from err
+    if not 1 <= args.port <= 65535:
+        raise SettingsError(f"--port {args.port} is not a TCP port (1-65535).")
+    if args.concurrency < 1:
+        raise SettingsError("--concurrency must be 1 or more.")
+    if args.queue_size < 1:
+        raise SettingsError("--queue-size must be 1 or more.")
     root = args.root_path.rstrip("/")
     if root and not root.startswith(("/", "http://", "https://")):
         raise SettingsError("--root-path must start with / (e.g. /svc) or be a full http(s) URL.")
