@@ -154,9 +154,8 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
     return AppSettings(
         host=args.host, port=args.port, auth=parse_auth(args.auth), root_path=root,
         max_file_size=parse_size(args.max_file_size), concurrency=args.concurrency, queue_size=args.queue_size,
-        models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir),
+        models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir), threads=args.threads,
         shipped_voices=() if args.no_starter_voices else (STARTER_VOICES, STARTER_SOVITS),
-        work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, threads=args.threads,
-        quiet=args.quiet,
+        work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, quiet=args.quiet,
         tunnel=args.tunnel, allow_anonymous=args.allow_anonymous,
     ).resolve()
