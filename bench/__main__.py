@@ -7,6 +7,8 @@ factor and peak RSS beside the torch-eager baseline of the same run; write bench
                     torch-bf16-all, torch-upstream)
                     [--workdir /tmp/svc-bench] [--readme bench/README.md] [--no-count]
     python -m bench --render bench/last_run.json   (rewrite the README from a saved run)
+    python -m bench --contended [--seconds 40] [--backends torch,onnx] [--contended-modes before,one,now]
+                    [--repeats 2] [--busy 1]   (one conversion per backend beside a busy process: bench.contended)
 
 Every configuration runs in its own process (clean peak RSS). System-wide CPU use over the 3 s before each run is
 printed and tabled (the idle check); above 10 % the run is marked "machine NOT idle". The README gets the tables
@@ -23,6 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+DEFAULT_BACKENDS = "torch,onnx,onnx-enc,onnx-int8"
+CONTENDED_JSON = "last_contended.json"  # the saved `--contended` run, beside last_run.json
 STAGES = ("load", "resample", "f0", "encoder", "synthesizer", "vocoder")  # synthesizer: all but the vocoder
 
 
@@ -158,9 +162,39 @@ def render(run: dict) -> str:
                       f"{b}, f0 {f}, {sec:.0f} s: " + ", ".join(f"{k} {v:.0f}" for k, v in c.items()) + " GFLOP"
                       for (b, f, sec), c in counts.items()) + "), the rate each row ran it at, and this CPU's "
                   "matrix-multiply peak:", ""] + arithmetic_table(rows, counts)
+    saved = Path(__file__).resolve().parent / CONTENDED_JSON
+    if saved.is_file():  # the last `--contended` run, kept across full runs
+        lines += [""] + contended_section(json.loads(saved.read_text(encoding="utf-8")))
     notes = Path(__file__).resolve().parent / "notes.md"
     return README.format(stamp=run["stamp"], machine=run["machine"], command=run["command"],
                          table="\n".join(lines)) + ("\n" + notes.read_text(encoding="utf-8") if notes.is_file() else "")
+
+
+def contended_main(args: argparse.Namespace) -> None:
+    """`--contended`: measure, save bench/last_contended.json, print the table (README: `--render` adds it)."""
+    from . import contended
+
+    backends = args.backends if args.backends != DEFAULT_BACKENDS else "torch,onnx"
+    result = contended.measure(backends.split(","), args.contended_modes.split(","), args.repeats, args.seconds,
+                               args.f0.split(",")[0], args.workdir, args.model, args.busy)
+    result.update(stamp=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  machine=machine(), command=" ".join(["python -m bench"] + sys.argv[1:]))
+    saved = Path(args.readme).with_name(CONTENDED_JSON)
+    saved.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print("\n".join(contended_section(result)))
+    print("saved the run to", saved, "(`python -m bench --render bench/last_run.json` puts it into the README)")
+
+
+def contended_section(result: dict) -> list[str]:
+    """The README's "under contention" section for a saved `--contended` run."""
+    from .contended import table
+
+    return ["## Beside a busy process (`python -m bench --contended`)", "",
+            f"{result['stamp']}, {result['machine']}. Command: `{result['command']}`. {result['busy_processes']} "
+            f"competing pure-Python loop(s) ran the whole time and got {result['busy_cpu_seconds']:.0f} CPU-seconds. "
+            "Medians over the runs; in parentheses the ratio to the old behaviour (2 threads, spin-wait) of the "
+            "same backend in the same run. Wall = loading + converting; CPU-seconds = the conversion process's, all "
+            "threads.", ""] + table(result["summary"])
 
 
 def main() -> None:
@@ -169,7 +203,7 @@ def main() -> None:
     p.add_argument("--long-seconds", type=float, default=600.0, help="memory run (0 = skip)")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--f0", default="pm", help="comma-separated f0 predictors")
-    p.add_argument("--backends", default="torch,onnx,onnx-enc,onnx-int8")
+    p.add_argument("--backends", default=DEFAULT_BACKENDS)
     p.add_argument("--long-backends", default="", help="backends of the memory run (default: --backends)")
     p.add_argument("--workdir", default="/tmp/svc-bench")
     p.add_argument("--model", choices=("full", "tiny"), default="full",
@@ -177,7 +211,15 @@ def main() -> None:
     p.add_argument("--no-count", action="store_true", help="skip counting the arithmetic (bench.flops)")
     p.add_argument("--readme", default=str(Path(__file__).resolve().parent / "README.md"))
     p.add_argument("--render", metavar="JSON", help="only rewrite --readme from a saved run (no measuring)")
+    p.add_argument("--contended", action="store_true", help="convert beside a competing busy process, the old "
+                   "thread behaviour against the new one (bench.contended); --backends defaults to torch,onnx")
+    p.add_argument("--contended-modes", default="before,one,now",
+                   help="thread behaviours to compare (bench.contended.MODES; 'before' is always included)")
+    p.add_argument("--repeats", type=int, default=2, help="--contended: runs of each backend and mode")
+    p.add_argument("--busy", type=int, default=1, help="--contended: competing busy processes (one core each)")
     args = p.parse_args()
+    if args.contended:
+        return contended_main(args)
     saved = Path(args.readme).with_name("last_run.json")
     if args.render:
         try:

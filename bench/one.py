@@ -1,7 +1,9 @@
 """One measurement in a fresh process (so peak RSS is this configuration's):
-`python -m bench.one --backend BACKEND --threads N --f0 pm --seconds 40 --workdir DIR [--file | --rerun | --count]`
--> one JSON line. --file: the input is a WAV file converted into another with `convert_file` (block by block, no
-per-input feature cache), as the CLI does; otherwise an in-memory clip with `slice_inference`.
+`python -m bench.one --backend BACKEND --threads N|auto --f0 pm --seconds 40 --workdir DIR [--file | --rerun | --count]
+[--no-peak]` -> one JSON line (with the CPU-seconds of loading + converting and the OpenMP wait policy in force:
+`import svc_core` comes before torch, so the engine's default policy applies unless the environment sets one).
+--file: the input is a WAV file converted into another with `convert_file` (block by block, no per-input feature
+cache), as the CLI does; otherwise an in-memory clip with `slice_inference`.
 Backends: torch (Svc, eager); onnx: synthesizer on ONNX Runtime, encoder in torch; onnx-enc: the encoder on ONNX
 Runtime too (float); onnx-int8: the encoder's int8 file; onnx-int8voc: that plus the opt-in int8 vocoder
 (svc_core.onnx.vocoder_int8, not within the 1e-3 parity);
@@ -39,6 +41,19 @@ def upstream_style(svc_class: type) -> type:
     return UpstreamStyle
 
 
+def cpu_seconds() -> float:
+    """CPU-seconds used by this process so far (all its threads, user + system)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def wait_policy() -> str:
+    """How this process's OpenMP threads wait: OMP_WAIT_POLICY / GOMP_SPINCOUNT as libgomp read them."""
+    policy, spin = os.environ.get("OMP_WAIT_POLICY"), os.environ.get("GOMP_SPINCOUNT")
+    return "; ".join(f"{k}={v}" for k, v in (("OMP_WAIT_POLICY", policy), ("GOMP_SPINCOUNT", spin)) if v) \
+        or "libgomp default (spin)"
+
+
 def count(backend: str, paths: dict, options: dict, convert) -> None:
     """Print the arithmetic per stage of `convert(svc, options)` (GFLOP, bench.flops) with the backend's plan, on
     torch float32: ONNX backends decode 512-frame chunks of any length; the upstream procedure whole slices."""
@@ -60,7 +75,7 @@ def count(backend: str, paths: dict, options: dict, convert) -> None:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--backend", choices=tuple(BACKENDS), required=True)
-    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--threads", required=True, help="a count, or auto (svc_core.threads chooses from the load)")
     p.add_argument("--f0", default="pm")
     p.add_argument("--seconds", type=float, default=40.0)
     p.add_argument("--workdir", required=True)
@@ -68,12 +83,15 @@ def main() -> None:
     p.add_argument("--rerun", action="store_true", help="also time a second pass with another transpose")
     p.add_argument("--file", action="store_true", help="file-to-file conversion (convert_file)")
     p.add_argument("--count", action="store_true", help="count the arithmetic per stage instead of timing")
+    p.add_argument("--no-peak", action="store_true", help="skip the matrix-multiply peak after the conversion")
     args = p.parse_args()
     load_before = os.getloadavg()[0]
 
+    import svc_core  # noqa: F401 - first: its import sets the OpenMP wait policy (svc_core.threads) before torch
     import torch
+    from svc_core.threads import use_threads
 
-    torch.set_num_threads(args.threads)
+    args.threads = use_threads(args.threads).count  # a count, or the one "auto" picks from the load now
     torch.set_num_interop_threads(1)
     from svc_core.timing import peak_rss_mb
 
@@ -95,7 +113,7 @@ def main() -> None:
         count(args.backend, paths, options,
               lambda svc, opts: svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, **opts))
         return
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     encoder = None
     if args.backend in ("onnx-enc", "onnx-int8", "onnx-int8voc", "torch-bf16-int8"):
         from svc_core.onnx import OnnxEncoder
@@ -115,22 +133,27 @@ def main() -> None:
         svc = OnnxSvc(paths["onnx"], encoder_path=str(paths["encoder"]), device="auto", threads=args.threads,
                       encoder=encoder, f0_weights={"rmvpe": str(paths["rmvpe_onnx"])})
         provider = svc.session_info.describe() + BACKENDS[args.backend] + size
-    load = time.perf_counter() - start
+    load, cpu_convert = time.perf_counter() - start, cpu_seconds()
     if args.file:
         svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0,
                          cache=False, **options)  # as the CLI: one conversion, no per-input feature cache
     else:
         svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, **options)
     times = dict(svc.last_times.seconds)
+    cpu_end = cpu_seconds()
     result = {
         "backend": args.backend, "provider": provider, "threads": args.threads, "f0": args.f0,
         "audio_seconds": args.seconds, "io": "file" if args.file else "memory", "load": load, "stages": times, "convert": svc.last_times.total,
         "rtf": svc.last_times.rtf, "end_to_end": load + svc.last_times.total, "peak_rss_mb": peak_rss_mb(),
-        "loadavg_before": load_before,
+        "loadavg_before": load_before, "cpu_seconds": cpu_end - cpu_start,  # CPU-seconds of loading + converting
+        "convert_cpu_seconds": cpu_end - cpu_convert, "wait_policy": wait_policy(),
     }
     if args.rerun and not args.file:
         svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, transpose=2, **options)
         result["rerun_transpose"] = svc.last_times.total
+    if args.no_peak:
+        print(json.dumps(result))
+        return
     from .flops import gemm_peak
 
     result["gemm_peak"] = {"fp32": gemm_peak(args.threads)}

@@ -21,6 +21,7 @@ from .audio import AUDIO_SUFFIXES, check_output_path
 from .errors import AudioError, OptionError
 from .paths import require_file, safe_file_name
 from .precision import ONNX_PRECISIONS, PRECISIONS
+from .threads import parse_threads, use_threads
 
 BATCH_FORMATS = ("wav", "flac")
 DEFAULT_OUTPUT = "results/"  # upstream's output folder, used when -o is not given
@@ -88,7 +89,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--auto-f0", "-a", "--auto_predict_f0", dest="auto_f0", action="store_true",
                    help="predict f0 with the model (speech; ignores -t)")
     p.add_argument("--device", "-d", dest="device", default="cpu")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--threads", default=None, type=parse_threads_option,
+                   help="CPU threads: auto (default, or $SVC_THREADS: the CPUs other processes leave free, measured "
+                        "before the run) or a number to force")
     p.add_argument("--vocoder-precision", choices=PRECISIONS + ONNX_PRECISIONS[1:], default="fp32",
                    help="torch backend: bf16 (CPUs with AVX512-BF16/AMX, or CUDA) or fp16 (CUDA) runs the vocoder "
                         "~2x faster, not bit-exact (max abs 3e-3 on a trained voice); ONNX backend: int8 (an export "
@@ -99,6 +102,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for flags, takes_value, _ in NOT_SUPPORTED:
         p.add_argument(*flags, dest="unsupported_" + flags[1].lstrip("-"), default=None, help=argparse.SUPPRESS,
                        **({} if takes_value else {"action": "store_const", "const": True}))
+
+
+def parse_threads_option(value: str) -> str:
+    """--threads as given ('auto' or a count), checked here so a typo stops the run before anything loads."""
+    try:
+        parse_threads(value)
+    except OptionError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return value
 
 
 def refuse_unsupported(args: argparse.Namespace) -> None:
@@ -180,14 +192,14 @@ def _load(args: argparse.Namespace):
     if encoder_path and encoder_path.lower().endswith(".onnx"):
         from .onnx import OnnxEncoder
 
-        encoder, encoder_path = OnnxEncoder(encoder_path, threads=args.threads or None), None
+        encoder, encoder_path = OnnxEncoder(encoder_path, threads=args.threads), None
     f0_weights = {"rmvpe": args.rmvpe} if args.rmvpe else None
     if args.model.lower().endswith(".onnx"):
         from .onnx import OnnxSvc
 
         return OnnxSvc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster,
                        device="auto" if args.device == "cpu" else args.device, encoder=encoder,
-                       f0_weights=f0_weights, threads=args.threads or None)
+                       f0_weights=f0_weights, threads=args.threads)
     if not args.config:
         raise OptionError("-c/--config is needed with a .pth model (only .onnx exports carry their config).")
     from .pipeline import Svc
@@ -210,11 +222,21 @@ def _speakers(args: argparse.Namespace, config) -> list[str | int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Convert every planned job; torch's thread count is this run's choice (restored afterwards, for callers of
+    `main` in-process)."""
+    previous = torch.get_num_threads()
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     from .f0 import resolve_predictor
 
     refuse_unsupported(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args.thread_choice = use_threads(args.threads)  # torch's count now; ONNX Runtime sessions get the same below
+    args.threads = args.thread_choice.count
     f0_name = resolve_predictor(args.f0, args.rmvpe)
     given = args.speaker or ["speaker"]
     plan_jobs(args, given, given)  # inputs and outputs checked before anything loads
@@ -271,7 +293,7 @@ def _print_engines(args: argparse.Namespace, svc, f0_name: str) -> None:
     print(f"f0 predictor: {f0_name}; encoder: {svc.encoder.name}"
           + (f" ({engines[1].describe()})" if engines[1] else "")
           + (f" {args.encoder_precision}" if args.encoder_precision != "fp32" else "")
-          + f"; torch threads: {torch.get_num_threads()}; "
+          + f"; CPU threads: {args.thread_choice.describe()}; "
           + f"synthesizer: {engines[0].describe() if engines[0] else 'torch eager'}"
           + (f", vocoder {args.vocoder_precision}" if args.vocoder_precision != "fp32" else ""))
     for name, sec in svc.load_times.seconds.items():

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import svc_core  # noqa: F401 - before any test imports torch: the tests run with the engine's thread policy
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("SVC_SHARED_DIR", REPO_ROOT.parent / "shared"))
 

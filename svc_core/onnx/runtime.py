@@ -79,6 +79,10 @@ def make_session(path: str | os.PathLike, device: str = "auto", threads: Optiona
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3  # errors only: shape-merge warnings of dynamic axes are noise
+    from ..threads import spinning_wanted
+
+    if not spinning_wanted():  # idle pool threads sleep: on a busy box spinning takes the CPU others need
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(path, sess_options=opts, providers=pick_providers(device))
     except Exception as err:  # onnxruntime raises its own exception types for unreadable graphs

@@ -97,7 +97,7 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     except BaseException:
         lock.release()
         raise
-    cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / ONNX_EXPORTS)
+    cache = VoiceCache(settings.max_cached_voices, settings.device, work_dir / ONNX_EXPORTS, settings.threads)
     jobs = JobContext(library, cache, work_dir / RESULTS, settings.max_file_size,
                       calibration_dir=settings.examples_dir, limits=settings.job_limits())
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings), lock=lock)

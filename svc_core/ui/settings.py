@@ -60,6 +60,7 @@ class AppSettings:
     upload_max_age: float = 14 * 24 * 3600.0  # seconds an upload is kept
     show_all_uploads: bool | None = None  # list every upload to every browser; None: only on a private page
     device: str = "cpu"
+    threads: str | None = None  # CPU threads per job: "auto" or a count (svc_core.threads); None = $SVC_THREADS/auto
     quiet: bool = False
     extra_allowed_paths: tuple[Path, ...] = field(default_factory=tuple)
     tunnel: str | None = None  # "frp" | "ssh": open a public tunnel (svc_core.tunnel, settings from env vars)
@@ -184,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upload-max-age", default=DEFAULT_UPLOAD_MAX_AGE,
                    help=f"remove uploaded voices older than this, e.g. 14d, 12h (default {DEFAULT_UPLOAD_MAX_AGE})")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--threads", default=None, help="CPU threads per conversion: auto (default, or $SVC_THREADS: "
+                   "chosen per job from the load) or a number to force")
     p.add_argument("--quiet", action="store_true", help="less console output")
     p.add_argument("--tunnel", choices=("frp", "ssh"), default=None,
                    help="open a public link with frpc or ssh -R (settings from FRP_* / SVC_SSH_* env vars, "
@@ -196,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
     """Command line -> AppSettings. Raises SettingsError with a readable message for bad values."""
     args = build_parser().parse_args(argv)
+    from ..errors import OptionError
+    from ..threads import default_setting, parse_threads
+
+    try:  # --threads, else $SVC_THREADS: checked now, not at the first conversion
+        parse_threads(default_setting() if args.threads is None else args.threads)
+    except OptionError as err:
+        raise SettingsError(f"{'--threads' if args.threads is not None else '$SVC_THREADS'}: {err}") from err
     if not 1 <= args.port <= 65535:
         raise SettingsError(f"--port {args.port} is not a TCP port (1-65535).")
     if args.concurrency < 1:
@@ -223,7 +233,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
     return AppSettings(
         host=args.host, port=args.port, auth=parse_auth(args.auth), root_path=root,
         max_file_size=parse_size(args.max_file_size), concurrency=args.concurrency, queue_size=args.queue_size,
-        models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir),
+        models_dir=Path(args.models_dir), examples_dir=Path(args.examples_dir), threads=args.threads,
         shipped_voices=() if args.no_starter_voices else (STARTER_VOICES, STARTER_SOVITS),
         work_dir=Path(args.work_dir) if args.work_dir else None, device=args.device, quiet=args.quiet,
         tunnel=args.tunnel, allow_anonymous=args.allow_anonymous, max_uploads=args.max_uploads,

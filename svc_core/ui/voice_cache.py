@@ -1,5 +1,8 @@
 """Loaded voices kept in memory (least recently used dropped first), one lock per voice.
 
+`get` runs in the job's worker thread and sets that thread's torch thread count for the job (svc_core.threads:
+'auto' measures the load first; a count is forced), so jobs in other threads keep theirs.
+
 `Svc` keeps per-call state (`last_times`, its f0 predictors), so one voice converts one clip at a time; other
 voices run in parallel. Content encoders are shared between voices that use the same one. A voice loaded on the
 torch and on the ONNX backend (`backends.py`) is two cache entries; the ONNX one uses the encoder's ONNX export.
@@ -33,9 +36,11 @@ class LoadedVoice:
 class VoiceCache:
     """(entry.key, backend) -> LoadedVoice, at most `capacity` voices; ONNX exports go to `export_dir`."""
 
-    def __init__(self, capacity: int = 2, device: str = "cpu", export_dir: Path | None = None) -> None:
+    def __init__(self, capacity: int = 2, device: str = "cpu", export_dir: Path | None = None,
+                 threads: str | int | None = None) -> None:
         self.capacity = max(1, capacity)
         self.device = device
+        self.threads = threads  # svc_core.threads setting: None = $SVC_THREADS or auto
         self.export_dir = export_dir or Path(tempfile.mkdtemp(prefix="svc-onnx-"))
         self._voices: "OrderedDict[str, LoadedVoice]" = OrderedDict()
         self._encoders: dict[str, object] = {}
@@ -92,12 +97,15 @@ class VoiceCache:
         return self._encoders[key]
 
     def get(self, entry: ModelEntry, backend: str = backends.TORCH) -> tuple[LoadedVoice, bool]:
-        """(voice, was_cached). Loads on a miss (exporting to ONNX first when needed); SvcError messages (missing
-        encoder, bad file, failed export) pass through."""
+        """(voice, was_cached), ready to convert on the calling thread: its torch thread count is chosen now
+        (`svc_core.threads.use_threads`). Loads on a miss (exporting to ONNX first when needed); SvcError messages
+        (missing encoder, bad file, failed export) pass through."""
         import time
 
         from ..onnx.moevs import load_voice_config
+        from ..threads import use_threads
 
+        use_threads(self.threads)  # before the lock: 'auto' looks at the CPUs for a moment
         backend = backends.backend_for(entry, backend)
         key = f"{entry.key}|{backend}"
         with self._lock:
