@@ -3,10 +3,8 @@
 """
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from app_process import app_env, free_port
 from svc_core.cli import main
 from svc_core.ui.settings import REPO_ROOT
 
@@ -23,12 +22,6 @@ STARTER = REPO_ROOT / "voices" / "starter"
 CHATTER = re.compile(r"^\s*\[(INFO|WARN|WARNING|INF0)\]", re.MULTILINE)
 START_GUARD_S = 240  # start-up guard (imports torch and gradio on a shared 2-core box), not a timing assertion
 LINE_GUARD_S = 30  # how long the line may follow the first answer (a guard too)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _starter_files() -> tuple[Path, Path]:
@@ -81,9 +74,8 @@ def _read_lines(stream, lines: list[str]) -> None:
 
 
 def test_app_start_up_prints_our_line_not_gradios_share_hint(tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "HF_HUB_"))}
-    env["PYTHONUNBUFFERED"] = "1"
+    port = free_port()
+    env = app_env(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--port", str(port), "--models-dir", str(tmp_path / "models"),
          "--work-dir", str(tmp_path / "work"), "--no-starter-voices"],

@@ -31,3 +31,19 @@ def voice(tmp_path_factory) -> Voice:
     clip = root / "phrase.wav"
     sf.write(clip, sung_phrase(4.0), 44100, subtype="PCM_16")
     return Voice(g_path, config_path, encoder, clip)
+
+
+@pytest.fixture(scope="module")
+def svc(voice):
+    """The voice loaded once per test module."""
+    from svc_core import Svc
+
+    return Svc(voice.model, voice.config, encoder_path=str(voice.encoder))
+
+
+@pytest.fixture(scope="module")
+def clip(voice):
+    """The voice's test clip as (samples, sample rate)."""
+    from svc_core.audio import load_audio
+
+    return load_audio(voice.clip)

@@ -8,22 +8,11 @@ import numpy as np
 import pytest
 
 from audio_factories import sung_phrase
-from svc_core import Svc, cancel
-from svc_core.audio import load_audio
+from svc_core import cancel
 from svc_core.cancel import ConversionCancelled, Watch
 from svc_core.errors import OptionError
 
 SR = 44100
-
-
-@pytest.fixture(scope="module")
-def svc(voice):
-    return Svc(voice.model, voice.config, encoder_path=str(voice.encoder))
-
-
-@pytest.fixture(scope="module")
-def clip(voice):
-    return load_audio(voice.clip)
 
 
 class Recorder(Watch):

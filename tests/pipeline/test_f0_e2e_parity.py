@@ -52,11 +52,6 @@ def speech(parity_dir) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-@pytest.fixture(scope="module")
-def svc(voice) -> Svc:
-    return Svc(voice.model, voice.config, encoder_path=str(voice.encoder))
-
-
 def _convert(svc: Svc, wav: np.ndarray, name: str) -> np.ndarray:
     return svc.slice_inference(wav, 44100, SPEAKER, f0_predictor=name, **OPTIONS)
 

@@ -14,11 +14,6 @@ from svc_core.stream import FileSamples, open_samples
 SR = 44100
 
 
-@pytest.fixture(scope="module")
-def svc(voice):
-    return Svc(voice.model, voice.config, encoder_path=str(voice.encoder))
-
-
 def _song(seconds: float, sr: int = SR) -> np.ndarray:
     wav = sung_phrase(seconds, gap_every=3.0, gap=0.5)
     if sr != SR:

@@ -9,22 +9,12 @@ import torch
 from audio_factories import sung_phrase
 from factories import make_upstream_checkpoint
 from svc_core import Svc, load_synthesizer
-from svc_core.audio import load_audio, resample
+from svc_core.audio import resample
 from svc_core.errors import AudioError, EncoderMismatchError, OptionError, SpeakerError
 from svc_core.retrieval import build_faiss_index, save_index_pickle, save_kmeans, train_kmeans
 from svc_core.resample import sinc_resample
 
 SR = 44100
-
-
-@pytest.fixture(scope="module")
-def svc(voice):
-    return Svc(voice.model, voice.config, encoder_path=str(voice.encoder))
-
-
-@pytest.fixture(scope="module")
-def clip(voice):
-    return load_audio(voice.clip)
 
 
 def _convert(svc, clip, **kw):

@@ -7,15 +7,14 @@ checked on the in-process server.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 
 import httpx
 import psutil
 import pytest
 
+from app_process import app_env, free_port, wait_until_serving
 from svc_core.ui.settings import REPO_ROOT
 
 HOOK = """
@@ -40,40 +39,19 @@ runpy.run_path("app.py", run_name="__main__")
 """
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_process(tmp_path_factory):
     root = tmp_path_factory.mktemp("app-cli")
     auth_file = root / "users.txt"
     auth_file.write_text("# people allowed in\nalice:wonderland\nbob:builder\n", encoding="utf-8")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "HF_HUB_"))}  # app.py sets its own
-    env["SVC_PRETRAIN_DIR"] = str(root / "no-pretrain")
+    port = free_port()
+    env = app_env(SVC_PRETRAIN_DIR=str(root / "no-pretrain"))
     proc = subprocess.Popen(
         [sys.executable, "-c", HOOK, "--auth", str(auth_file), "--port", str(port), "--models-dir",
          str(root / "models"), "--work-dir", str(root / "work"), "--quiet", "--no-starter-voices"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180  # start-up guard (imports torch and gradio), not a timing assertion
-    while True:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"app.py exited with {proc.returncode}:\n{out}\n{err}")
-        try:
-            httpx.get(url, timeout=2)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("app.py did not start")
-            time.sleep(0.5)
+    wait_until_serving(proc, url)
     yield proc, url, port
     proc.terminate()
     try:

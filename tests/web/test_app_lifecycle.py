@@ -12,25 +12,13 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
+from app_process import START_GUARD_SECONDS, app_env, free_port, wait_until_serving
 from svc_core.ui.settings import REPO_ROOT
 
-START_GUARD_SECONDS = 180  # start-up guard (imports torch and gradio), not a timing assertion
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "HF_HUB_"))}
-    env.update(HOME=str(root / "home"), XDG_CACHE_HOME=str(root / "cache"), TMPDIR=str(root / "tmp"),
-               SVC_PRETRAIN_DIR=str(root / "no-pretrain"))
+    env = app_env(HOME=str(root / "home"), XDG_CACHE_HOME=str(root / "cache"), TMPDIR=str(root / "tmp"),
+                  SVC_PRETRAIN_DIR=str(root / "no-pretrain"))
     for name in ("home", "cache", "tmp"):
         (root / name).mkdir(exist_ok=True)
     return env
@@ -40,22 +28,6 @@ def _start(root: Path, port: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--models-dir", str(root / "models"),
                              "--no-starter-voices"], cwd=REPO_ROOT, env=_env(root), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-
-
-def _wait_up(proc: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + START_GUARD_SECONDS
-    while True:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"app.py exited with {proc.returncode}:\n{out}\n{err}")
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("app.py did not start")
-            time.sleep(0.5)
 
 
 def _files(folder: Path) -> list[str]:
@@ -73,17 +45,17 @@ def test_start_and_sigterm_leave_nothing_temporary(tmp_path):
     for path in (legacy / "results", legacy):
         os.utime(path, (hours_ago, hours_ago))
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     proc = _start(tmp_path, port)
     try:
-        _wait_up(proc, url)
+        wait_until_serving(proc, url)
         assert not legacy.exists() and not (work / "onnx" / "x.onnx.part").exists()
         assert not list((work / "results").glob("*")) if (work / "results").exists() else True
         # a file sent to the page lands in Gradio's temporary folder, which is now inside the work folder
         sent = httpx.post(url + "gradio_api/upload", files=[("files", ("clip.wav", b"RIFF0000WAVE"))], timeout=30)
         assert Path(sent.json()[0]).is_relative_to(work / "gradio-tmp")
-        second = _start(tmp_path, _free_port())  # same work folder: refused, with the way out
+        second = _start(tmp_path, free_port())  # same work folder: refused, with the way out
         out, err = second.communicate(timeout=START_GUARD_SECONDS)
         assert second.returncode == 2 and f"work folder {work}" in err and "--work-dir" in err, err
     finally:

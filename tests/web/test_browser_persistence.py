@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import socket
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from app_process import free_port
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-default-apps"]
 GUARD_MS = 180_000  # upper bound for waits (a hang guard, not a timing assertion)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(voice, work: Path, port: int):
@@ -71,7 +66,7 @@ def test_an_uploaded_voice_is_offered_again_after_a_restart(web_voice, tmp_path)
     upload.mkdir()
     shutil.copyfile(web_voice.models_dir / "demo-voice" / "G_0.pth", upload / "G_800.pth")
     shutil.copyfile(web_voice.models_dir / "demo-voice" / "config.json", upload / "config.json")
-    work, port = tmp_path / "work", _free_port()
+    work, port = tmp_path / "work", free_port()
 
     server = _serve(voice, work, port)
     with sync_playwright() as p:
