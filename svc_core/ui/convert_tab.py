@@ -1,6 +1,8 @@
-"""The Convert tab: widgets wired to the engine through `models`, `jobs`, `views` and `plots`.
+"""The Convert tab, laid out for a laptop screen: voice, clip, examples, transpose and Convert (with its progress bar
+and Stop) in the left column's first screen, the result beside them, every other knob in "More settings".
 
-The convert button's event is the public API endpoint `/convert` (see `CONVERT_API_DOC`).
+Sections: `upload_section` (your own voice), `result_view` (the result column), this module (the rest and the
+events). The convert button's event is the public API endpoint `/convert` (see `CONVERT_API_DOC`).
 """
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ offline.apply()
 
 import gradio as gr  # noqa: E402  (after offline.apply)
 
-from ..errors import SvcError
-from ..precision import ONNX_PRECISIONS, available_precisions
-from . import backends, views
-from .jobs import ConversionJob, ConvertRequest, JobContext, JobUpdate
-from .models import UPLOAD_SUFFIXES, WHERE_TO_GET_MODELS, ModelLibrary
-from .plots import COLUMNS
+from ..errors import SvcError  # noqa: E402
+from ..precision import ONNX_PRECISIONS, available_precisions  # noqa: E402
+from . import backends, views  # noqa: E402
+from .jobs import ConversionJob, ConvertRequest, JobContext  # noqa: E402
+from .models import WHERE_TO_GET_MODELS, ModelEntry, ModelLibrary  # noqa: E402
+from .result_view import build_result_view, render  # noqa: E402
+from .upload_section import build_upload_section, wire_upload  # noqa: E402
 
 API_NAME = "convert"
 CONVERT_API_DOC = """Convert a clip with a so-vits-svc voice. Inputs: audio (file), model (voice folder name), speaker,
@@ -27,6 +30,8 @@ transpose (semitones), f0_predictor (auto, pm, dio, harvest, crepe, crepe-tiny, 
 noise_scale, slice_db, pad_seconds, clip_seconds, crossfade_seconds, loudness_mix, backend (torch or onnx; optional,
 default torch), vocoder_precision and encoder_precision (optional, default fp32). Outputs: converted audio (wav at the
 model rate), log text, timing table, f0 plot data, timing summary, progress html."""
+DEFAULT_NOISE_SCALE = 0.4  # ConvertRequest's default (so-vits-svc's usual value)
+SPEAKER_LABELS_FILE = "manifest.json"  # the starter voices' manifest: {"voices": [{"id", "label"}, ...]}
 
 
 @dataclass
@@ -35,11 +40,11 @@ class ConvertTabContext:
 
     library: ModelLibrary
     jobs: JobContext
-    examples: list[Path]
+    examples: list[views.Example]
     concurrency: int
 
 
-# --------------------------------------------------------------------------- pure helpers (no widgets)
+# --------------------------------------------------------------------------- reading a voice (config only)
 def models_notice(library: ModelLibrary) -> str:
     """What to tell people about the voices: none found (and how to get one), or folders that were skipped."""
     scan = library.scan
@@ -48,9 +53,10 @@ def models_notice(library: ModelLibrary) -> str:
         parts.append(
             f"**No voice model found in `{library.models_dir}`.** To convert, put a so-vits-svc 4.x voice in "
             f"`{library.models_dir}/<name>/` (`G_*.pth` + `config.json`, optionally `kmeans_10000.pt` or "
-            "`feature_and_index.pkl`) and press **Rescan**, or upload its files under **Upload a voice** below. "
-            "The content encoder it was trained with (usually ContentVec's `checkpoint_best_legacy_500.pt`) goes in "
-            "`./pretrain/`; the About/Status tab shows what is missing. " + WHERE_TO_GET_MODELS)
+            "`feature_and_index.pkl`) and press **Rescan models folder**, or upload its files under **Use your own "
+            "voice** below. The content encoder it was trained with (usually ContentVec's "
+            "`checkpoint_best_legacy_500.pt`) goes in `./pretrain/`; the About/Status tab shows what is missing. "
+            + WHERE_TO_GET_MODELS)
     if scan.problems:
         parts.append("Skipped folders: " + "; ".join(f"`{p}`" for p in scan.problems))
     return "\n\n".join(parts)
@@ -65,18 +71,41 @@ def f0_choices() -> tuple[list[tuple[str, str]], str]:
     choices = [(f"auto (here: {auto})", "auto")]
     choices += [(f"{name}: {describe_predictor(name)}", name) for name, why in status.items() if why is None]
     missing = [f"**{name}** {why}" for name, why in status.items() if why is not None]
-    note = ("Not available here: " + " · ".join(missing)) if missing else "Every f0 predictor is available."
+    note = ("Pitch trackers not available here: " + " · ".join(missing)) if missing else ""
     return choices, note
 
 
-def speaker_update(library: ModelLibrary, key: str | None) -> dict:
-    if not key:
-        return gr.update(choices=[], value=None)
+def voice_traits(entry: ModelEntry) -> views.VoiceTraits:
+    """What the voice can use, from its entry and config (no weights are read)."""
+    from ..onnx.moevs import load_voice_config
+    from ..worldvoice.model import is_world_config
+
+    config, _ = load_voice_config(entry.config_path)
+    return views.VoiceTraits(world=is_world_config(config), onnx_only=entry.onnx_only,
+                             has_cluster=entry.cluster_path is not None,
+                             auto_f0=bool(config.model.use_automatic_f0_prediction))
+
+
+def speaker_labels(entry: ModelEntry) -> dict[str, str]:
+    """Readable names the voice ships for its speakers (the starter voices' manifest), else none."""
+    import json
+
     try:
-        speakers = list(library.get(key).speakers)
+        doc = json.loads((entry.model_path.parent / SPEAKER_LABELS_FILE).read_text(encoding="utf-8"))
+        return {str(v["id"]): str(v["label"]) for v in doc.get("corpus", {}).get("voices", [])
+                if isinstance(v, dict) and v.get("id") and v.get("label")}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def speaker_update(library: ModelLibrary, key: str | None) -> dict:
+    try:
+        entry = library.get(key or "")
     except SvcError:
         return gr.update(choices=[], value=None)
-    return gr.update(choices=speakers, value=speakers[0] if speakers else None)
+    speakers = list(entry.speakers)
+    return gr.update(choices=views.speaker_choices(speakers, speaker_labels(entry)),
+                     value=speakers[0] if speakers else None)
 
 
 # --------------------------------------------------------------------------- the tab
@@ -84,101 +113,104 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     """Widgets and events of the Convert tab (call inside an open gr.Tab)."""
     library = ctx.library
     first = library.folder_entries()[0] if library.folder_entries() else None
+    torch_precisions = available_precisions(ctx.jobs.cache.device)
+    first_controls = _controls_for(library, first.key if first else None, backends.TORCH, torch_precisions)
     session_uploads = gr.State([])
-    notice = gr.Markdown(models_notice(library), elem_id="models-notice")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=5):
+    notice_text = models_notice(library)
+    notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_id="models-notice")
+    with gr.Row(equal_height=False, elem_id="convert-row"):
+        with gr.Column(scale=6, elem_id="input-column"):
             with gr.Row():
-                model = gr.Dropdown(library.choices(), value=first.key if first else None, label="Voice model",
-                                    allow_custom_value=True, scale=4, elem_id="model-picker")
-                rescan = gr.Button("Rescan", size="sm", scale=1, min_width=80)
-            speaker = gr.Dropdown(list(first.speakers) if first else [],
-                                  value=first.speakers[0] if first and first.speakers else None,
-                                  label="Speaker", allow_custom_value=True, elem_id="speaker-picker")
-            with gr.Accordion("Upload a voice (G_*.pth or <name>_SoVits.onnx + config.json, optional kmeans/index "
-                              "file)", open=first is None):
-                model_files = gr.File(label="Model files", file_count="multiple", file_types=list(UPLOAD_SUFFIXES),
-                                      elem_id="model-upload")
-                load_upload = gr.Button("Load uploaded voice", size="sm")
-                upload_status = gr.Markdown("")
-            source = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Input clip (upload or record)",
+                model = gr.Dropdown(library.choices(), value=first.key if first else None, label="Voice",
+                                    allow_custom_value=True, scale=3, elem_id="model-picker")
+                first_speakers = speaker_update(library, first.key if first else None)
+                speaker = gr.Dropdown(first_speakers["choices"], value=first_speakers["value"], label="Speaker",
+                                      allow_custom_value=True, scale=2, elem_id="speaker-picker")
+            voice_note = gr.Markdown(first_controls.note, elem_id="voice-note", elem_classes=["svc-note"])
+            source = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Your clip (upload or record)",
                               elem_id="input-audio")
-            if ctx.examples:
-                gr.Examples([[str(p)] for p in ctx.examples], inputs=[source], label="Examples (click one)",
-                            cache_examples=False, examples_per_page=12)
-            else:
-                gr.Markdown("No example clips found; upload or record one.")
-            transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)")
-            choices, f0_note = f0_choices()
-            f0 = gr.Dropdown(choices, value="auto", label="F0 predictor", allow_custom_value=True,
-                             elem_id="f0-picker")
-            gr.Markdown(f0_note, elem_classes=["svc-note"])
-            auto_f0 = gr.Checkbox(False, label="Auto-f0: predict pitch with the model (speech only; ignores transpose)")
-            cluster_ratio = gr.Slider(0, 1, value=0, step=0.05,
-                                      label="Cluster / retrieval ratio (needs a kmeans or index file)")
-            noise = gr.Slider(0, 1, value=0.4, step=0.01, label="Noise scale")
-            with gr.Accordion("Slicing and mixing", open=False):
-                slice_db = gr.Slider(-100, 0, value=-40, step=1, label="Slice threshold (dBFS)")
-                pad = gr.Slider(0, 2, value=0.5, step=0.05, label="Padding (seconds)")
-                clip = gr.Slider(0, 60, value=0, step=1, label="Force-split slices longer than (seconds, 0 = off)")
-                crossfade = gr.Slider(0, 15, value=0, step=0.25, label="Crossfade between forced pieces (seconds)")
-                loudness = gr.Slider(0, 1, value=1, step=0.05,
-                                     label="Loudness mix (1 = the model's envelope, 0 = the input's)")
-            backend = gr.Radio([(label, key) for key, label in backends.BACKEND_LABELS.items()], value=backends.TORCH,
-                               label="Backend (the page shows which execution provider ran)", elem_id="backend-picker")
-            choices = available_precisions(ctx.jobs.cache.device) + list(ONNX_PRECISIONS[1:])  # int8: ONNX backend
-            precision = gr.Dropdown(choices, value="fp32",
-                                    elem_id="precision-picker",
-                                    label="Vocoder precision (torch: bf16/fp16, ~2x faster vocoder, within ~3e-3 of "
-                                          "fp32 on a trained voice; ONNX: int8, 2.3-2.8x faster, calibrated once per "
-                                          "voice, 41-42 dB SNR)")
-            encoder_precision = gr.Dropdown(available_precisions(ctx.jobs.cache.device), value="fp32",
-                                            elem_id="encoder-precision-picker",
-                                            label="Encoder precision (a content encoder running in torch: bf16/fp16, "
-                                                  "~2x faster encoder, features within ~2 % of fp32)")
-            convert = gr.Button("Convert", variant="primary", elem_id="convert-button")
-        with gr.Column(scale=6):
-            progress_html = gr.HTML(views.idle_progress(), label="Progress", elem_id="job-progress")
-            log_box = gr.Textbox(label="Log", lines=10, max_lines=10, interactive=False, autoscroll=True,
-                                 elem_id="log-panel")
-            output = gr.Audio(label="Converted", type="filepath", interactive=False, buttons=["download"],
-                              elem_id="output-audio")
-            timing_md = gr.Markdown("", label="Timing summary", elem_id="timing-summary")
-            timing = gr.Dataframe(views.empty_timing(), label="Per-stage timing", interactive=False,
-                                  elem_id="timing-table")
-            plot = gr.LinePlot(None, x=COLUMNS[0], y=COLUMNS[1], color=COLUMNS[2],
-                               label="F0 plot: source after transpose vs output", height=260, elem_id="f0-plot")
+            chips = _example_chips(ctx.examples)
+            with gr.Row(equal_height=True):
+                transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)", scale=3,
+                                      info="+12 = an octave up, -12 = an octave down",
+                                      elem_id="transpose")
+                choices, f0_note = f0_choices()
+                f0 = gr.Dropdown(choices, value="auto", label="Pitch tracker", allow_custom_value=True, scale=2,
+                                 elem_id="f0-picker")
+            with gr.Row():
+                convert = gr.Button("Convert", variant="primary", scale=3, elem_id="convert-button")
+                stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop-button")
+            progress_html = gr.HTML(views.idle_progress(), elem_id="job-progress")
+            with gr.Accordion("More settings", open=False, elem_id="more-settings"):
+                auto_f0 = gr.Checkbox(False, label="Let the voice guess the pitch (speech only)",
+                                      info="auto-f0: the model predicts the pitch itself and ignores Transpose",
+                                      visible=first_controls.auto_f0, elem_id="auto-f0")
+                cluster_ratio = gr.Slider(0, 1, value=0, step=0.05, label="Timbre matching",
+                                          info="cluster / retrieval ratio: 0 = off; higher sounds more like the "
+                                               "voice's recordings but less clear", visible=first_controls.cluster,
+                                          elem_id="cluster-ratio")
+                noise = gr.Slider(0, 1, value=DEFAULT_NOISE_SCALE, step=0.01, label="Breathiness",
+                                  info="noise scale: 0.4 is the usual", visible=first_controls.noise,
+                                  elem_id="noise-scale")
+                slice_db = gr.Slider(-100, 0, value=-40, step=1, label="Silence threshold (dBFS)",
+                                     info="the clip is cut into pieces where it is quieter than this")
+                pad = gr.Slider(0, 2, value=0.5, step=0.05, label="Padding around pieces (s)")
+                clip = gr.Slider(0, 60, value=0, step=1, label="Split pieces longer than (s)",
+                                 info="0 = never; splitting long pieces keeps memory low")
+                crossfade = gr.Slider(0, 15, value=0, step=0.25, label="Crossfade between split pieces (s)")
+                loudness = gr.Slider(0, 1, value=1, step=0.05, label="Loudness follows",
+                                     info="1 = the voice's own loudness, 0 = your clip's")
+                engine = gr.Radio([(views.ENGINE_LABELS[k], k) for k in backends.BACKENDS], value=backends.TORCH,
+                                  label="Engine", visible=first_controls.engine_picker, elem_id="backend-picker",
+                                  info="The log names the engine and execution provider that ran")
+                precision = gr.Dropdown(views.precision_choices(first_controls.vocoder_precisions or ["fp32"]),
+                                        value="fp32", label="Speed mode (vocoder)",
+                                        visible=bool(first_controls.vocoder_precisions), elem_id="precision-picker",
+                                        info="bf16/fp16: about 2x faster, differs from best quality by ~0.003 "
+                                             "(inaudible). int8 (Fast engine): 2.3-2.8x faster, prepared once per "
+                                             "voice, 41-42 dB signal-to-noise against best quality")
+                encoder_precision = gr.Dropdown(views.precision_choices(torch_precisions), value="fp32",
+                                                label="Speed mode (content encoder)",
+                                                visible=first_controls.encoder_precision,
+                                                elem_id="encoder-precision-picker",
+                                                info="bf16/fp16: about 2x faster, features within ~2 % of best "
+                                                     "quality")
+                if f0_note:
+                    gr.Markdown(f0_note, elem_classes=["svc-note"])
+            upload = build_upload_section(open_=first is None)
+        with gr.Column(scale=5, elem_id="result-column"):
+            result = build_result_view()
 
-    # ------------------------------------------------------------------ events
+    # ------------------------------------------------------------------ voice and engine -> controls
+    control_outputs = [auto_f0, cluster_ratio, noise, engine, precision, encoder_precision, voice_note]
+
+    def on_controls(key: str | None, engine_name: str | None):
+        return _control_updates(_controls_for(library, key, engine_name, torch_precisions))
+
+    model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
+    model.change(on_controls, [model, engine], control_outputs, queue=False, api_visibility="private")
+    engine.input(on_controls, [model, engine], control_outputs, queue=False, api_visibility="private")
+
     def on_rescan(uploads: list[str], current: str | None):
         library.rescan()
         choices = library.choices(uploads)
         keys = [k for _, k in choices]
         value = current if current in keys else (keys[0] if keys else None)
-        return gr.update(choices=choices, value=value), models_notice(library), speaker_update(library, value)
+        text = models_notice(library)
+        return gr.update(choices=choices, value=value), gr.update(value=text, visible=bool(text))
 
-    def on_upload(files: list[str] | None, uploads: list[str]):
-        if not files:
-            raise gr.Error("Choose the model files first: a G_*.pth and its config.json.", print_exception=False)
-        try:
-            entry = library.add_upload(files)
-        except SvcError as err:
-            raise gr.Error(str(err), print_exception=False) from None
-        uploads = [*uploads, entry.key]
-        note = f"Loaded **{entry.label}**: speakers {', '.join(entry.speakers)}."
-        return (gr.update(choices=library.choices(uploads), value=entry.key), speaker_update(library, entry.key),
-                note, uploads)
+    upload.rescan.click(on_rescan, [session_uploads, model], [model, notice], api_visibility="private")
+    wire_upload(upload, library, model, session_uploads)
 
-    rescan.click(on_rescan, [session_uploads, model], [model, notice, speaker], api_visibility="private")
-    model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
-    load_upload.click(on_upload, [model_files, session_uploads], [model, speaker, upload_status, session_uploads],
-                      api_visibility="private", concurrency_limit=1, concurrency_id="model-upload")
+    for button, example in chips:
+        button.click(lambda key, ex=example: _apply_example(library, key, ex), model, [source, transpose, speaker],
+                     queue=False, api_visibility="private")
 
+    # ------------------------------------------------------------------ convert and stop
     def run_convert(audio: str | None, model: str, speaker: str, transpose: float, f0_predictor: str,
                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,
                     clip_seconds: float, crossfade_seconds: float, loudness_mix: float, backend: str = "torch",
-                    vocoder_precision: str = "fp32", encoder_precision: str = "fp32",
-                    progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
+                    vocoder_precision: str = "fp32", encoder_precision: str = "fp32") -> Iterator[tuple[Any, ...]]:
         """Convert a clip with a so-vits-svc voice; streams the log and progress, ends with the audio."""
         request = ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
                                  float(transpose or 0), f0_predictor or "auto", bool(auto_f0),
@@ -188,30 +220,75 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                                  encoder_precision or "fp32")
         first_yield = True
         for update in ConversionJob(request, ctx.jobs).run():
-            progress(update.fraction, desc=update.stage)
-            yield _render(update, clear=first_yield)
+            yield render(update, clear=first_yield)
             first_yield = False
             if update.error is not None:
                 raise gr.Error(update.error, print_exception=False)
 
-    convert.click(run_convert, [source, model, speaker, transpose, f0, auto_f0, cluster_ratio, noise, slice_db, pad,
-                                clip, crossfade, loudness, backend, precision, encoder_precision],
-                  [output, log_box, timing, plot, timing_md, progress_html],
-                  api_name=API_NAME, api_description=CONVERT_API_DOC, show_progress="full",
-                  show_progress_on=[output], concurrency_limit=ctx.concurrency, concurrency_id="convert")
+    inputs = [source, model, speaker, transpose, f0, auto_f0, cluster_ratio, noise, slice_db, pad, clip, crossfade,
+              loudness, engine, precision, encoder_precision]
+    # One progress display: ours (#job-progress). Gradio's overlay is hidden on every output.
+    convert.click(lambda: (views.queued_progress(), gr.update(visible=True)), None, [progress_html, stop],
+                  queue=False, api_visibility="private", show_progress="hidden")
+    convert_event = convert.click(run_convert, inputs, result.outputs(progress_html), api_name=API_NAME,
+                                  api_description=CONVERT_API_DOC, show_progress="hidden",
+                                  concurrency_limit=ctx.concurrency, concurrency_id="convert")
+    convert_event.then(lambda: gr.update(visible=False), None, stop, queue=False, api_visibility="private",
+                       show_progress="hidden")
+
+    def on_stop(log: str):
+        stamp = (log + "\n" if log else "") + "stopped: you pressed Stop"
+        return views.stopped_progress(), stamp, gr.update(visible=False)
+
+    stop.click(on_stop, result.log, [progress_html, result.log, stop], cancels=[convert_event], queue=False,
+               api_visibility="private", show_progress="hidden")
 
 
-def _render(update: JobUpdate, clear: bool) -> tuple[Any, ...]:
-    """One JobUpdate -> values for (output, log, timing, plot, timing summary, progress)."""
-    import torch
+# --------------------------------------------------------------------------- helpers of the tab
+def _controls_for(library: ModelLibrary, key: str | None, engine: str | None,
+                  torch_precisions: list[str]) -> views.ControlSet:
+    try:
+        traits = voice_traits(library.get(key or ""))
+    except SvcError:
+        traits = views.VoiceTraits()
+    return views.control_set(traits, backends.check_backend(engine), torch_precisions, ONNX_PRECISIONS)
 
-    if update.result is not None:
-        r = update.result
-        return (str(r.output_path), update.log, views.timing_frame(r.times, r.load_seconds), r.f0_plot,
-                views.summary(r.times, r.f0_name, r.encoder, torch.get_num_threads(), r.backend),
-                views.progress_html(1.0, "done", update.elapsed, None, state="done"))
-    state = "failed" if update.error is not None else "running"
-    bar = views.progress_html(update.fraction, update.stage, update.elapsed, update.eta, state=state)
-    if clear:
-        return None, update.log, views.empty_timing(), None, "", bar
-    return gr.skip(), update.log, gr.skip(), gr.skip(), gr.skip(), bar
+
+def _control_updates(controls: views.ControlSet) -> tuple[dict, ...]:
+    """Updates for (auto_f0, cluster_ratio, noise, engine, precision, encoder_precision, voice_note); a hidden
+    control is reset to its neutral value so it cannot act unseen."""
+    vocoder = controls.vocoder_precisions or ("fp32",)
+    return (gr.update(visible=controls.auto_f0, **({} if controls.auto_f0 else {"value": False})),
+            gr.update(visible=controls.cluster, **({} if controls.cluster else {"value": 0})),
+            gr.update(visible=controls.noise),
+            gr.update(visible=controls.engine_picker, value=controls.engine),
+            gr.update(visible=bool(controls.vocoder_precisions), choices=views.precision_choices(vocoder),
+                      value="fp32"),
+            gr.update(visible=controls.encoder_precision, **({} if controls.encoder_precision else {"value": "fp32"})),
+            controls.note)
+
+
+def _example_chips(examples: list[views.Example]) -> list[tuple[gr.Button, views.Example]]:
+    """One small button per example clip, titled from examples.json."""
+    if not examples:
+        gr.Markdown("No example clips found; upload or record one.", elem_classes=["svc-note"])
+        return []
+    chips = []
+    with gr.Row(elem_id="example-chips", elem_classes=["svc-chips"]):
+        gr.Markdown("Examples:", elem_classes=["svc-chips-label"])
+        for example in examples:
+            chips.append((gr.Button(views.example_label(example), size="sm", variant="secondary", min_width=60,
+                                    elem_classes=["svc-chip"]), example))
+    return chips
+
+
+def _apply_example(library: ModelLibrary, key: str | None, example: views.Example) -> tuple[Any, ...]:
+    """Clip, its suggested transpose, and its speaker when the chosen voice has one of that name."""
+    speaker = gr.skip()
+    if example.speaker:
+        try:
+            if example.speaker in library.get(key or "").speakers:
+                speaker = example.speaker
+        except SvcError:
+            pass
+    return str(example.path), example.transpose, speaker

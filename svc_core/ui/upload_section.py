@@ -1,0 +1,73 @@
+"""The "Use your own voice" accordion: upload a voice's files, load them, rescan the models folder.
+
+A failed upload leaves its message in the page (`#upload-status`, next to the files) instead of a toast that
+fades and red "Error" pills: the handler returns the message rather than raising.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import offline
+
+offline.apply()
+
+import gradio as gr  # noqa: E402  (after offline.apply)
+
+from ..errors import SvcError  # noqa: E402
+from .models import UPLOAD_SUFFIXES, ModelLibrary  # noqa: E402
+
+UPLOAD_HELP = ("A so-vits-svc 4.x voice: its `G_*.pth` (or `<name>_SoVits.onnx`) and `config.json`, optionally the "
+               "`kmeans_*.pt` / `.index` file. Files are checked without running any code stored in them.")
+
+
+@dataclass
+class UploadSection:
+    files: gr.File
+    load: gr.Button
+    rescan: gr.Button
+    status: gr.Markdown
+
+
+def upload_failed(message: str) -> str:
+    """The persistent status line for a failed upload."""
+    return f'<span class="svc-error">Could not load this voice: {message}</span>'
+
+
+def upload_loaded(label: str, speakers: list[str]) -> str:
+    return f"Loaded **{label}**: speakers {', '.join(speakers)}. It is selected above."
+
+
+def build_upload_section(open_: bool) -> UploadSection:
+    """Widgets of the accordion (call inside a Column); `open_` when there is no voice to pick yet."""
+    with gr.Accordion("Use your own voice", open=open_, elem_id="upload-accordion"):
+        gr.Markdown(UPLOAD_HELP, elem_classes=["svc-note"])
+        files = gr.File(label="Voice files", file_count="multiple", file_types=list(UPLOAD_SUFFIXES),
+                        elem_id="model-upload", height=110)
+        with gr.Row():
+            load = gr.Button("Load uploaded voice", size="sm", elem_id="load-upload")
+            rescan = gr.Button("Rescan models folder", size="sm", elem_id="rescan-models")
+        status = gr.Markdown("", elem_id="upload-status")
+    return UploadSection(files, load, rescan, status)
+
+
+def wire_upload(section: UploadSection, library: ModelLibrary, model: gr.Dropdown, session_uploads: gr.State) -> None:
+    """Load: check and register the files, select the new voice (model.change then sets speakers and controls).
+
+    Handler: on_upload(files, uploads) -> (model update, status markdown, uploads); extra inputs/outputs (e.g. a
+    BrowserState of uploads) go after these.
+    """
+
+    def on_upload(files: list[str] | None, uploads: list[str]):
+        if not files:
+            return gr.skip(), upload_failed("choose the model files first: a G_*.pth and its config.json."), uploads
+        try:
+            entry = library.add_upload(files)
+        except SvcError as err:
+            return gr.skip(), upload_failed(str(err)), uploads
+        uploads = [*uploads, entry.key]
+        return (gr.update(choices=library.choices(uploads), value=entry.key),
+                upload_loaded(entry.label, list(entry.speakers)), uploads)
+
+    section.load.click(on_upload, [section.files, session_uploads], [model, section.status, session_uploads],
+                       api_visibility="private", concurrency_limit=1, concurrency_id="model-upload",
+                       show_progress="minimal")
