@@ -21,6 +21,7 @@ MAX_POINTS = 1500  # per series: long songs stay light in the browser
 TRACK_RATE = 8000  # Hz: enough for f0 up to 1100 Hz, and 5x less work than 44.1 kHz
 MIN_STEP_SECONDS = 0.01  # tracker frame step for clips up to MAX_POINTS * 10 ms = 15 s
 F0_FLOOR_HZ, F0_CEIL_HZ = 50.0, 1100.0  # the engine's f0 range (svc_core.f0)
+VOICING_THRESHOLD = 0.6  # upstream's pm setting; Praat's default 0.45 let breath through as 900 Hz spikes
 SOURCE = "source after transpose"  # the API's plot data names its series so (tests/web/test_api.py)
 OUTPUT = "output"
 COLUMNS = ("time (s)", "f0 (Hz)", "series", "note")
@@ -53,7 +54,7 @@ def track_f0(wav: np.ndarray, sr: int, step: float) -> tuple[np.ndarray, np.ndar
     if len(x) < TRACK_RATE * 3 / F0_FLOOR_HZ:  # Praat needs three periods of the floor pitch
         return np.zeros(0), np.zeros(0)
     pitch = parselmouth.Sound(x, TRACK_RATE).to_pitch_ac(time_step=step, pitch_floor=F0_FLOOR_HZ,
-                                                         pitch_ceiling=F0_CEIL_HZ)
+                                                         pitch_ceiling=F0_CEIL_HZ, voicing_threshold=VOICING_THRESHOLD)
     f0 = np.asarray(pitch.selected_array["frequency"], dtype=np.float64)
     return np.asarray(pitch.xs(), dtype=np.float64), np.where(f0 > 0, f0, np.nan)
 

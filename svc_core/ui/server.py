@@ -59,8 +59,12 @@ CSS = """
 #input-audio .upload-container .wrap { min-height: 0 !important; height: 100%; padding: 2px; font-size: 14px; }
 #input-audio .upload-container .or { display: none; }
 .tabitem { padding-top: 6px !important; }
-/* F0 plot: the output's line (and its legend symbol) dashed, so two overlapping curves stay two */
-#f0-plot path[stroke="#ff7f0e"] { stroke-dasharray: 7 4; }
+/* F0 plot: the output's line dashed (so two overlapping curves stay two), and room for the legend that Vega
+   places below the axes (Gradio sizes the SVG without it, which cut it off) */
+#f0-plot path[aria-roledescription="line mark"][aria-label*="series: output"] { stroke-dasharray: 7 4; }
+#f0-plot .role-legend-symbol path[stroke="#ff7f0e"] { stroke-dasharray: 3 2; }
+#f0-plot svg.marks { overflow: visible; }
+#f0-plot { overflow: visible !important; margin-bottom: 24px; }
 """
 
 
