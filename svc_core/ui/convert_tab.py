@@ -153,7 +153,8 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                                   info="noise scale: 0.4 is the usual", visible=first_controls.noise,
                                   elem_id="noise-scale")
                 slice_db = gr.Slider(-100, 0, value=-40, step=1, label="Silence threshold (dBFS)",
-                                     info="the clip is cut into pieces where it is quieter than this")
+                                     info="the clip is cut into pieces where it is quieter than this",
+                                     elem_id="slice-db")
                 pad = gr.Slider(0, 2, value=0.5, step=0.05, label="Padding around pieces (s)")
                 clip = gr.Slider(0, 60, value=0, step=1, label="Split pieces longer than (s)",
                                  info="0 = never; splitting long pieces keeps memory low")
