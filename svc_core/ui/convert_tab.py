@@ -141,6 +141,8 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                 convert = gr.Button("Convert", variant="primary", scale=3, elem_id="convert-button")
                 stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop-button")
             progress_html = gr.HTML(views.idle_progress(), elem_id="job-progress")
+            # The vocoder menu starts with every value of either engine (what API clients may send: Gradio checks
+            # values against the first choices); on the page, picking a voice or engine narrows it.
             with gr.Accordion("More settings", open=False, elem_id="more-settings"):
                 auto_f0 = gr.Checkbox(False, label="Let the voice guess the pitch (speech only)",
                                       info="auto-f0: the model predicts the pitch itself and ignores Transpose",
@@ -164,7 +166,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                 engine = gr.Radio([(views.ENGINE_LABELS[k], k) for k in backends.BACKENDS], value=backends.TORCH,
                                   label="Engine", visible=first_controls.engine_picker, elem_id="backend-picker",
                                   info="The log names the engine and execution provider that ran")
-                precision = gr.Dropdown(views.precision_choices(first_controls.vocoder_precisions or ["fp32"]),
+                precision = gr.Dropdown(views.precision_choices(torch_precisions + list(ONNX_PRECISIONS[1:])),
                                         value="fp32", label="Speed mode (vocoder)",
                                         visible=bool(first_controls.vocoder_precisions), elem_id="precision-picker",
                                         info="bf16/fp16: about 2x faster, differs from best quality by ~0.003 "

@@ -134,7 +134,7 @@ PRECISION_LABELS = {  # value -> what it means for the listener (the info line h
     "fp32": "Best quality (fp32)",
     "bf16": "Faster, sounds the same (bf16)",
     "fp16": "Faster, sounds the same (fp16)",
-    "int8": "Fastest, slightly rougher (int8)",
+    "int8": "Fastest, slightly rougher (int8, Fast engine only)",
 }
 
 
