@@ -236,8 +236,9 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     convert_event = convert.click(run_convert, inputs, result.outputs(progress_html), api_name=API_NAME,
                                   api_description=CONVERT_API_DOC, show_progress="hidden",
                                   concurrency_limit=ctx.concurrency, concurrency_id="convert")
-    convert_event.then(lambda: gr.update(visible=False), None, stop, queue=False, api_visibility="private",
-                       show_progress="hidden")
+    for after in (convert_event.then, convert_event.failure):  # Gradio 6.31 skips .then after a gr.Error
+        after(lambda: gr.update(visible=False), None, stop, queue=False, api_visibility="private",
+              show_progress="hidden")
 
     def on_stop(log: str):
         stamp = (log + "\n" if log else "") + "stopped: you pressed Stop"

@@ -133,6 +133,11 @@ def test_bad_upload_then_good(page, web_voice, tmp_path):
     message = toast.inner_text()
     assert "Could not read 'broken.wav'" in message
     assert "Traceback" not in message and "/tmp/" not in message
+    # the message stays in the page under Convert (the toast fades), and the page is idle again: no Stop button
+    _until(page, "() => document.querySelector('#job-progress [data-state=\"failed\"]') !== null")
+    assert "Could not read 'broken.wav'" in page.locator("#job-progress").inner_text()
+    _until(page, "() => !document.querySelector('#stop-button') || "
+                 "document.querySelector('#stop-button').offsetParent === null")
 
     good = tmp_path / "good.wav"
     shutil.copyfile(web_voice.clip, good)
