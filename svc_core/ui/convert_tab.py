@@ -1,13 +1,13 @@
 """The Convert tab, laid out for a laptop screen: voice, clip, examples, transpose and Convert (with its progress bar
 and Stop) in the left column's first screen, the result beside them, every other knob in "More settings".
 
-Sections: `upload_section` (your own voice), `result_view` (the result column), this module (the rest and the
-events). The convert button's event is the public API endpoint `/convert` (see `CONVERT_API_DOC`).
+Sections: `settings_section` (More settings, which of them a voice uses), `upload_section` (your own voice),
+`result_view` (the result column), this module (the first screen and the events). The convert button's event is
+the public API endpoint `/convert` (see `CONVERT_API_DOC`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 from . import offline
@@ -17,11 +17,12 @@ offline.apply()
 import gradio as gr  # noqa: E402  (after offline.apply)
 
 from ..errors import SvcError  # noqa: E402
-from ..precision import ONNX_PRECISIONS, available_precisions  # noqa: E402
+from ..precision import available_precisions  # noqa: E402
 from . import backends, views  # noqa: E402
 from .jobs import ConversionJob, ConvertRequest, JobContext  # noqa: E402
-from .models import WHERE_TO_GET_MODELS, ModelEntry, ModelLibrary  # noqa: E402
+from .models import WHERE_TO_GET_MODELS, ModelLibrary  # noqa: E402
 from .result_view import build_result_view, render  # noqa: E402
+from .settings_section import build_more_settings, control_updates, controls_for, speaker_labels  # noqa: E402
 from .upload_section import build_upload_section, wire_upload  # noqa: E402
 
 API_NAME = "convert"
@@ -30,8 +31,6 @@ transpose (semitones), f0_predictor (auto, pm, dio, harvest, crepe, crepe-tiny, 
 noise_scale, slice_db, pad_seconds, clip_seconds, crossfade_seconds, loudness_mix, backend (torch or onnx; optional,
 default torch), vocoder_precision and encoder_precision (optional, default fp32). Outputs: converted audio (wav at the
 model rate), log text, timing table, f0 plot data, timing summary, progress html."""
-DEFAULT_NOISE_SCALE = 0.4  # ConvertRequest's default (so-vits-svc's usual value)
-SPEAKER_LABELS_FILE = "manifest.json"  # the starter voices' manifest: {"voices": [{"id", "label"}, ...]}
 
 
 @dataclass
@@ -75,29 +74,6 @@ def f0_choices() -> tuple[list[tuple[str, str]], str]:
     return choices, note
 
 
-def voice_traits(entry: ModelEntry) -> views.VoiceTraits:
-    """What the voice can use, from its entry and config (no weights are read)."""
-    from ..onnx.moevs import load_voice_config
-    from ..worldvoice.model import is_world_config
-
-    config, _ = load_voice_config(entry.config_path)
-    return views.VoiceTraits(world=is_world_config(config), onnx_only=entry.onnx_only,
-                             has_cluster=entry.cluster_path is not None,
-                             auto_f0=bool(config.model.use_automatic_f0_prediction))
-
-
-def speaker_labels(entry: ModelEntry) -> dict[str, str]:
-    """Readable names the voice ships for its speakers (the starter voices' manifest), else none."""
-    import json
-
-    try:
-        doc = json.loads((entry.model_path.parent / SPEAKER_LABELS_FILE).read_text(encoding="utf-8"))
-        return {str(v["id"]): str(v["label"]) for v in doc.get("corpus", {}).get("voices", [])
-                if isinstance(v, dict) and v.get("id") and v.get("label")}
-    except (OSError, ValueError, AttributeError, TypeError):
-        return {}
-
-
 def speaker_update(library: ModelLibrary, key: str | None) -> dict:
     try:
         entry = library.get(key or "")
@@ -114,7 +90,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     library = ctx.library
     first = library.folder_entries()[0] if library.folder_entries() else None
     torch_precisions = available_precisions(ctx.jobs.cache.device)
-    first_controls = _controls_for(library, first.key if first else None, backends.TORCH, torch_precisions)
+    first_controls = controls_for(library, first.key if first else None, backends.TORCH, torch_precisions)
     session_uploads = gr.State([])
     notice_text = models_notice(library)
     notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_id="models-notice")
@@ -141,58 +117,20 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                 convert = gr.Button("Convert", variant="primary", scale=3, elem_id="convert-button")
                 stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop-button")
             progress_html = gr.HTML(views.idle_progress(), elem_id="job-progress")
-            # The vocoder menu starts with every value of either engine (what API clients may send: Gradio checks
-            # values against the first choices); on the page, picking a voice or engine narrows it.
-            with gr.Accordion("More settings", open=False, elem_id="more-settings"):
-                auto_f0 = gr.Checkbox(False, label="Let the voice guess the pitch (speech only)",
-                                      info="auto-f0: the model predicts the pitch itself and ignores Transpose",
-                                      visible=first_controls.auto_f0, elem_id="auto-f0")
-                cluster_ratio = gr.Slider(0, 1, value=0, step=0.05, label="Timbre matching",
-                                          info="cluster / retrieval ratio: 0 = off; higher sounds more like the "
-                                               "voice's recordings but less clear", visible=first_controls.cluster,
-                                          elem_id="cluster-ratio")
-                noise = gr.Slider(0, 1, value=DEFAULT_NOISE_SCALE, step=0.01, label="Breathiness",
-                                  info="noise scale: 0.4 is the usual", visible=first_controls.noise,
-                                  elem_id="noise-scale")
-                slice_db = gr.Slider(-100, 0, value=-40, step=1, label="Silence threshold (dBFS)",
-                                     info="the clip is cut into pieces where it is quieter than this",
-                                     elem_id="slice-db")
-                pad = gr.Slider(0, 2, value=0.5, step=0.05, label="Padding around pieces (s)")
-                clip = gr.Slider(0, 60, value=0, step=1, label="Split pieces longer than (s)",
-                                 info="0 = never; splitting long pieces keeps memory low")
-                crossfade = gr.Slider(0, 15, value=0, step=0.25, label="Crossfade between split pieces (s)")
-                loudness = gr.Slider(0, 1, value=1, step=0.05, label="Loudness follows",
-                                     info="1 = the voice's own loudness, 0 = your clip's")
-                engine = gr.Radio([(views.ENGINE_LABELS[k], k) for k in backends.BACKENDS], value=backends.TORCH,
-                                  label="Engine", visible=first_controls.engine_picker, elem_id="backend-picker",
-                                  info="The log names the engine and execution provider that ran")
-                precision = gr.Dropdown(views.precision_choices(torch_precisions + list(ONNX_PRECISIONS[1:])),
-                                        value="fp32", label="Speed mode (vocoder)",
-                                        visible=bool(first_controls.vocoder_precisions), elem_id="precision-picker",
-                                        info="bf16/fp16: about 2x faster, differs from best quality by ~0.003 "
-                                             "(inaudible). int8 (Fast engine): 2.3-2.8x faster, prepared once per "
-                                             "voice, 41-42 dB signal-to-noise against best quality")
-                encoder_precision = gr.Dropdown(views.precision_choices(torch_precisions), value="fp32",
-                                                label="Speed mode (content encoder)",
-                                                visible=first_controls.encoder_precision,
-                                                elem_id="encoder-precision-picker",
-                                                info="bf16/fp16: about 2x faster, features within ~2 % of best "
-                                                     "quality")
-                if f0_note:
-                    gr.Markdown(f0_note, elem_classes=["svc-note"])
+            more = build_more_settings(first_controls, torch_precisions, f0_note)
             upload = build_upload_section(open_=first is None)
         with gr.Column(scale=5, elem_id="result-column"):
             result = build_result_view()
 
     # ------------------------------------------------------------------ voice and engine -> controls
-    control_outputs = [auto_f0, cluster_ratio, noise, engine, precision, encoder_precision, voice_note]
+    control_outputs = [*more.per_voice(), voice_note]
 
     def on_controls(key: str | None, engine_name: str | None):
-        return _control_updates(_controls_for(library, key, engine_name, torch_precisions))
+        return control_updates(controls_for(library, key, engine_name, torch_precisions))
 
     model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
-    model.change(on_controls, [model, engine], control_outputs, queue=False, api_visibility="private")
-    engine.input(on_controls, [model, engine], control_outputs, queue=False, api_visibility="private")
+    model.change(on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
+    more.engine.input(on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
 
     def on_rescan(uploads: list[str], current: str | None):
         library.rescan()
@@ -228,8 +166,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
             if update.error is not None:
                 raise gr.Error(update.error, print_exception=False)
 
-    inputs = [source, model, speaker, transpose, f0, auto_f0, cluster_ratio, noise, slice_db, pad, clip, crossfade,
-              loudness, engine, precision, encoder_precision]
+    inputs = [source, model, speaker, transpose, f0, *more.convert_inputs()]
     # One progress display: ours (#job-progress). Gradio's overlay is hidden on every output.
     convert.click(lambda: (views.queued_progress(), gr.update(visible=True)), None, [progress_html, stop],
                   queue=False, api_visibility="private", show_progress="hidden")
@@ -249,29 +186,6 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
 
 
 # --------------------------------------------------------------------------- helpers of the tab
-def _controls_for(library: ModelLibrary, key: str | None, engine: str | None,
-                  torch_precisions: list[str]) -> views.ControlSet:
-    try:
-        traits = voice_traits(library.get(key or ""))
-    except SvcError:
-        traits = views.VoiceTraits()
-    return views.control_set(traits, backends.check_backend(engine), torch_precisions, ONNX_PRECISIONS)
-
-
-def _control_updates(controls: views.ControlSet) -> tuple[dict, ...]:
-    """Updates for (auto_f0, cluster_ratio, noise, engine, precision, encoder_precision, voice_note); a hidden
-    control is reset to its neutral value so it cannot act unseen."""
-    vocoder = controls.vocoder_precisions or ("fp32",)
-    return (gr.update(visible=controls.auto_f0, **({} if controls.auto_f0 else {"value": False})),
-            gr.update(visible=controls.cluster, **({} if controls.cluster else {"value": 0})),
-            gr.update(visible=controls.noise),
-            gr.update(visible=controls.engine_picker, value=controls.engine),
-            gr.update(visible=bool(controls.vocoder_precisions), choices=views.precision_choices(vocoder),
-                      value="fp32"),
-            gr.update(visible=controls.encoder_precision, **({} if controls.encoder_precision else {"value": "fp32"})),
-            controls.note)
-
-
 def _example_chips(examples: list[views.Example]) -> list[tuple[gr.Button, views.Example]]:
     """One small button per example clip, titled from examples.json."""
     if not examples:

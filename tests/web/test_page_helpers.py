@@ -130,7 +130,7 @@ def test_note_names():
 
 # ------------------------------------------------------------------ reading a voice (config and manifest only)
 def test_starter_voices_traits_and_speaker_names():
-    from svc_core.ui.convert_tab import speaker_labels, voice_traits
+    from svc_core.ui.settings_section import speaker_labels, voice_traits
     from svc_core.ui.models import describe_folder
     from svc_core.ui.settings import STARTER_SOVITS, STARTER_VOICES
 
@@ -144,7 +144,7 @@ def test_starter_voices_traits_and_speaker_names():
 
 
 def test_a_voice_without_manifest_has_no_speaker_labels(web_voice):
-    from svc_core.ui.convert_tab import speaker_labels
+    from svc_core.ui.settings_section import speaker_labels
     from svc_core.ui.models import describe_folder
 
     entry = describe_folder(web_voice.models_dir / "demo-voice", "demo-voice")
