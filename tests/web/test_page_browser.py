@@ -41,6 +41,8 @@ def page_server(web_voice, tmp_path_factory, make_server):
     server = make_server(web_voice, tmp_path_factory.mktemp("page-work"), examples_dir=examples,
                          shipped_voices=(STARTER_VOICES,), concurrency=1, queue_size=4)
     server.long_clip = long_clip
+    server.short_clip = long_clip.parent / "after_stop.wav"
+    shutil.copyfile(web_voice.clip, server.short_clip)
     yield server
     server.demo.close()
 
@@ -69,7 +71,8 @@ def _until(page, script: str, arg=None, limit_ms: int = GUARD_MS) -> None:
     while not page.evaluate(script, arg):
         if waited > limit_ms:
             raise AssertionError(f"page never satisfied: {script}; log: {_log(page)!r}; progress: "
-                                 f"{page.locator('#job-progress').inner_text()!r}")
+                                 f"{page.locator('#job-progress').inner_text()!r}; toasts: "
+                                 f"{page.locator('.toast-body').all_inner_texts()!r}")
         page.wait_for_timeout(200)
         waited += 200
 
@@ -140,11 +143,10 @@ def test_stop_cancels_the_conversion_and_the_next_one_works(chromium, page_serve
         assert not page.locator("#stop-button").is_visible() and page.locator("#convert-button").is_visible()
 
         page.locator("#input-audio button[aria-label='Clear']").first.click()
-        page.get_by_role("button", name=CHIP_TITLE).click()
-        page.wait_for_selector("#input-audio audio", state="attached", timeout=GUARD_MS)
+        _upload(page, page_server.short_clip)
         page.click("#convert-button")
         _until(page, "() => document.querySelector('#log-panel textarea').value.includes('done:')")
-        assert "reading phrase.wav" in _log(page)
+        assert "reading after_stop.wav" in _log(page)
         _until(page, "() => document.querySelector('#job-progress [data-state=\"done\"]') !== null")
     finally:
         page.close()
