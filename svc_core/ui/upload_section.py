@@ -1,7 +1,8 @@
-"""The "Use your own voice" accordion: upload a voice's files, load them, rescan the models folder.
+"""The "Upload a voice" accordion: upload a voice's files, load them, rescan the models folder.
 
-A failed upload leaves its message in the page (`#upload-status`, next to the files) instead of a toast that
-fades and red "Error" pills: the handler returns the message rather than raising.
+A failed upload leaves its message in the page (`#upload-status`, next to the files), not only in a toast that
+fades, and no red "Error" pills: the handler returns the message (and raises a gr.Warning toast for attention)
+instead of raising gr.Error.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import gradio as gr  # noqa: E402  (after offline.apply)
 from ..errors import SvcError  # noqa: E402
 from .models import UPLOAD_SUFFIXES, ModelLibrary  # noqa: E402
 
+UPLOAD_TOAST_SECONDS = 8  # the toast draws the eye; the status line under the files keeps the message
 UPLOAD_HELP = ("A so-vits-svc 4.x voice: its `G_*.pth` (or `<name>_SoVits.onnx`) and `config.json`, optionally the "
                "`kmeans_*.pt` / `.index` file. Files are checked without running any code stored in them.")
 
@@ -29,7 +31,8 @@ class UploadSection:
 
 
 def upload_failed(message: str) -> str:
-    """The persistent status line for a failed upload."""
+    """The persistent status line for a failed upload (and a toast with the same words)."""
+    gr.Warning(f"Could not load this voice: {message}", duration=UPLOAD_TOAST_SECONDS)
     return f'<span class="svc-error">Could not load this voice: {message}</span>'
 
 
@@ -39,7 +42,7 @@ def upload_loaded(label: str, speakers: list[str]) -> str:
 
 def build_upload_section(open_: bool) -> UploadSection:
     """Widgets of the accordion (call inside a Column); `open_` when there is no voice to pick yet."""
-    with gr.Accordion("Use your own voice", open=open_, elem_id="upload-accordion"):
+    with gr.Accordion("Upload a voice (your own so-vits-svc model)", open=open_, elem_id="upload-accordion"):
         gr.Markdown(UPLOAD_HELP, elem_classes=["svc-note"])
         files = gr.File(label="Voice files", file_count="multiple", file_types=list(UPLOAD_SUFFIXES),
                         elem_id="model-upload", height=110)
