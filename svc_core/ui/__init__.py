@@ -7,11 +7,14 @@
     workdir.py      the work folder: per-user cache default, lock, clean-up at start and exit
     voice_cache.py  loaded `Svc` objects, bounded, one lock per voice
     jobs.py         one conversion in a worker thread, streamed as `JobUpdate`s
-    views.py        log/progress/timing rendering (pure functions)
-    plots.py        the F0 plot data (source after transpose vs output)
-    convert_tab.py  the Convert tab: widgets wired to `jobs`
+    views.py        pure helpers: progress/timing rendering, controls per voice, labels, example chips
+    plots.py        the F0 plot data (source after transpose vs output, one fast tracker on both)
+    convert_tab.py  the Convert tab: layout, per-voice controls, Convert/Stop wired to `jobs`
+    settings_section.py  "More settings" and which of them a voice uses (`views.control_set`)
+    upload_section.py  "Use your own voice": upload, load, rescan, a message that stays
+    result_view.py  the result column and how a `JobUpdate` fills it
     status_tab.py   the About/Status tab: `svc_core.doctor.collect()`
     server.py       build_app(settings) -> gr.Blocks, launch(settings)
 
-Gradio is imported only by convert_tab/status_tab/server, after `offline.apply()`.
+Gradio is imported only by the tab/section modules and server, after `offline.apply()`.
 """

@@ -1,11 +1,13 @@
-"""The Convert tab: widgets wired to the engine through `models`, `jobs`, `views` and `plots`.
+"""The Convert tab, laid out for a laptop screen: voice, clip, examples, transpose and Convert (with its progress bar
+and Stop) in the left column's first screen, the result beside them, every other knob in "More settings".
 
-The convert button's event is the public API endpoint `/convert` (see `CONVERT_API_DOC`).
+Sections: `settings_section` (More settings, which of them a voice uses), `upload_section` (your own voice),
+`result_view` (the result column), this module (the first screen and the events). The convert button's event is
+the public API endpoint `/convert` (see `CONVERT_API_DOC`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 from . import offline
@@ -14,13 +16,14 @@ offline.apply()
 
 import gradio as gr  # noqa: E402  (after offline.apply)
 
-from ..errors import SvcError
-from ..precision import ONNX_PRECISIONS, available_precisions
-from . import backends, views
-from .jobs import ConvertRequest, JobContext, JobUpdate, start_job
-from .models import UPLOAD_SUFFIXES, WHERE_TO_GET_MODELS, ModelLibrary
-from .plots import COLUMNS
-from .upload_store import new_owner_token
+from ..errors import SvcError  # noqa: E402
+from ..precision import available_precisions  # noqa: E402
+from . import backends, views  # noqa: E402
+from .jobs import ConvertRequest, JobContext, start_job  # noqa: E402
+from .models import WHERE_TO_GET_MODELS, ModelLibrary  # noqa: E402
+from .result_view import build_result_view, render  # noqa: E402
+from .settings_section import build_more_settings, control_updates, controls_for, speaker_labels  # noqa: E402
+from .upload_section import build_upload_section, wire_upload  # noqa: E402
 
 API_NAME = "convert"
 CONVERT_API_DOC = """Convert a clip with a so-vits-svc voice. Inputs: audio (file), model (voice folder name), speaker,
@@ -36,11 +39,11 @@ class ConvertTabContext:
 
     library: ModelLibrary
     jobs: JobContext
-    examples: list[Path]
+    examples: list[views.Example]
     concurrency: int
 
 
-# --------------------------------------------------------------------------- pure helpers (no widgets)
+# --------------------------------------------------------------------------- reading a voice (config only)
 def models_notice(library: ModelLibrary) -> str:
     """What to tell people about the voices: none found (and how to get one), or folders that were skipped."""
     scan = library.scan
@@ -49,9 +52,10 @@ def models_notice(library: ModelLibrary) -> str:
         parts.append(
             f"**No voice model found in `{library.models_dir}`.** To convert, put a so-vits-svc 4.x voice in "
             f"`{library.models_dir}/<name>/` (`G_*.pth` + `config.json`, optionally `kmeans_10000.pt` or "
-            "`feature_and_index.pkl`) and press **Rescan**, or upload its files under **Upload a voice** below. "
-            "The content encoder it was trained with (usually ContentVec's `checkpoint_best_legacy_500.pt`) goes in "
-            "`./pretrain/`; the About/Status tab shows what is missing. " + WHERE_TO_GET_MODELS)
+            "`feature_and_index.pkl`) and press **Rescan models folder**, or upload its files under **Upload a voice** "
+            "below. The content encoder it was trained with (usually ContentVec's "
+            "`checkpoint_best_legacy_500.pt`) goes in `./pretrain/`; the About/Status tab shows what is missing. "
+            + WHERE_TO_GET_MODELS)
     if scan.problems:
         parts.append("Skipped folders: " + "; ".join(f"`{p}`" for p in scan.problems))
     return "\n\n".join(parts)
@@ -66,18 +70,18 @@ def f0_choices() -> tuple[list[tuple[str, str]], str]:
     choices = [(f"auto (here: {auto})", "auto")]
     choices += [(f"{name}: {describe_predictor(name)}", name) for name, why in status.items() if why is None]
     missing = [f"**{name}** {why}" for name, why in status.items() if why is not None]
-    note = ("Not available here: " + " · ".join(missing)) if missing else "Every f0 predictor is available."
+    note = ("Pitch trackers not available here: " + " · ".join(missing)) if missing else ""
     return choices, note
 
 
 def speaker_update(library: ModelLibrary, key: str | None) -> dict:
-    if not key:
-        return gr.update(choices=[], value=None)
     try:
-        speakers = list(library.get(key).speakers)
+        entry = library.get(key or "")
     except SvcError:
         return gr.update(choices=[], value=None)
-    return gr.update(choices=speakers, value=speakers[0] if speakers else None)
+    speakers = list(entry.speakers)
+    return gr.update(choices=views.speaker_choices(speakers, speaker_labels(entry)),
+                     value=speakers[0] if speakers else None)
 
 
 # --------------------------------------------------------------------------- the tab
@@ -85,96 +89,60 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     """Widgets and events of the Convert tab (call inside an open gr.Tab)."""
     library = ctx.library
     first = library.folder_entries()[0] if library.folder_entries() else None
+    torch_precisions = available_precisions(ctx.jobs.cache.device)
+    first_controls = controls_for(library, first.key if first else None, backends.TORCH, torch_precisions)
     # Which uploads this browser sees: a token in its localStorage owns them (also after a restart; models.py).
     owner = gr.BrowserState("", **library.browser_state_keys())
-    notice = gr.Markdown(models_notice(library), elem_id="models-notice")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=5):
+    notice_text = models_notice(library)
+    notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_id="models-notice")
+    with gr.Row(equal_height=False, elem_id="convert-row"):
+        with gr.Column(scale=6, elem_id="input-column"):
             with gr.Row():
-                model = gr.Dropdown(library.choices(), value=first.key if first else None, label="Voice model",
-                                    allow_custom_value=True, scale=4, elem_id="model-picker")
-                rescan = gr.Button("Rescan", size="sm", scale=1, min_width=80)
-            speaker = gr.Dropdown(list(first.speakers) if first else [],
-                                  value=first.speakers[0] if first and first.speakers else None,
-                                  label="Speaker", allow_custom_value=True, elem_id="speaker-picker")
-            with gr.Accordion("Upload a voice (G_*.pth or <name>_SoVits.onnx + config.json, optional kmeans/index "
-                              "file)", open=first is None):
-                model_files = gr.File(label="Model files", file_count="multiple", file_types=list(UPLOAD_SUFFIXES),
-                                      elem_id="model-upload")
-                load_upload = gr.Button("Load uploaded voice", size="sm")
-                upload_status = gr.Markdown("")
-            source = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Input clip (upload or record)",
+                model = gr.Dropdown(library.choices(), value=first.key if first else None, label="Voice",
+                                    allow_custom_value=True, scale=3, elem_id="model-picker")
+                first_speakers = speaker_update(library, first.key if first else None)
+                speaker = gr.Dropdown(first_speakers["choices"], value=first_speakers["value"], label="Speaker",
+                                      allow_custom_value=True, scale=2, elem_id="speaker-picker")
+            voice_note = gr.Markdown(first_controls.note, elem_id="voice-note", elem_classes=["svc-note"])
+            source = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Your clip (upload or record)",
                               elem_id="input-audio")
-            if ctx.examples:
-                gr.Examples([[str(p)] for p in ctx.examples], inputs=[source], label="Examples (click one)",
-                            cache_examples=False, examples_per_page=12)
-            else:
-                gr.Markdown("No example clips found; upload or record one.")
-            transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)")
-            choices, f0_note = f0_choices()
-            f0 = gr.Dropdown(choices, value="auto", label="F0 predictor", allow_custom_value=True,
-                             elem_id="f0-picker")
-            gr.Markdown(f0_note, elem_classes=["svc-note"])
-            auto_f0 = gr.Checkbox(False, label="Auto-f0: predict pitch with the model (speech only; ignores transpose)")
-            cluster_ratio = gr.Slider(0, 1, value=0, step=0.05,
-                                      label="Cluster / retrieval ratio (needs a kmeans or index file)")
-            noise = gr.Slider(0, 1, value=0.4, step=0.01, label="Noise scale")
-            with gr.Accordion("Slicing and mixing", open=False):
-                slice_db = gr.Slider(-100, 0, value=-40, step=1, label="Slice threshold (dBFS)")
-                pad = gr.Slider(0, 2, value=0.5, step=0.05, label="Padding (seconds)")
-                clip = gr.Slider(0, 60, value=0, step=1, label="Force-split slices longer than (seconds, 0 = off)")
-                crossfade = gr.Slider(0, 15, value=0, step=0.25, label="Crossfade between forced pieces (seconds)")
-                loudness = gr.Slider(0, 1, value=1, step=0.05,
-                                     label="Loudness mix (1 = the model's envelope, 0 = the input's)")
-            backend = gr.Radio([(label, key) for key, label in backends.BACKEND_LABELS.items()], value=backends.TORCH,
-                               label="Backend (the page shows which execution provider ran)", elem_id="backend-picker")
-            choices = available_precisions(ctx.jobs.cache.device) + list(ONNX_PRECISIONS[1:])  # int8: ONNX backend
-            precision = gr.Dropdown(choices, value="fp32",
-                                    elem_id="precision-picker",
-                                    label="Vocoder precision (torch: bf16/fp16, ~2x faster vocoder, within ~3e-3 of "
-                                          "fp32 on a trained voice; ONNX: int8, 2.3-2.8x faster, calibrated once per "
-                                          "voice, 41-42 dB SNR)")
-            encoder_precision = gr.Dropdown(available_precisions(ctx.jobs.cache.device), value="fp32",
-                                            elem_id="encoder-precision-picker",
-                                            label="Encoder precision (a content encoder running in torch: bf16/fp16, "
-                                                  "~2x faster encoder, features within ~2 % of fp32)")
-            convert = gr.Button("Convert", variant="primary", elem_id="convert-button")
-        with gr.Column(scale=6):
-            progress_html = gr.HTML(views.idle_progress(), label="Progress", elem_id="job-progress")
-            log_box = gr.Textbox(label="Log", lines=10, max_lines=10, interactive=False, autoscroll=True,
-                                 elem_id="log-panel")
-            output = gr.Audio(label="Converted", type="filepath", interactive=False, buttons=["download"],
-                              elem_id="output-audio")
-            timing_md = gr.Markdown("", label="Timing summary", elem_id="timing-summary")
-            timing = gr.Dataframe(views.empty_timing(), label="Per-stage timing", interactive=False,
-                                  elem_id="timing-table")
-            plot = gr.LinePlot(None, x=COLUMNS[0], y=COLUMNS[1], color=COLUMNS[2],
-                               label="F0 plot: source after transpose vs output", height=260, elem_id="f0-plot")
+            chips = _example_chips(ctx.examples)
+            with gr.Row(equal_height=True):
+                transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)", scale=3,
+                                      info="+12 = an octave up, -12 = an octave down",
+                                      elem_id="transpose")
+                choices, f0_note = f0_choices()
+                f0 = gr.Dropdown(choices, value="auto", label="Pitch tracker", allow_custom_value=True, scale=2,
+                                 elem_id="f0-picker")
+            with gr.Row():
+                convert = gr.Button("Convert", variant="primary", scale=3, elem_id="convert-button")
+                stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop-button")
+            progress_html = gr.HTML(views.idle_progress(), elem_id="job-progress")
+            more = build_more_settings(first_controls, torch_precisions, f0_note)
+            upload = build_upload_section(open_=first is None)
+        with gr.Column(scale=5, elem_id="result-column"):
+            result = build_result_view()
 
-    # ------------------------------------------------------------------ events
+    # ------------------------------------------------------------------ voice and engine -> controls
+    control_outputs = [*more.per_voice(), voice_note]
+
+    def on_controls(key: str | None, engine_name: str | None):
+        return control_updates(controls_for(library, key, engine_name, torch_precisions))
+
+    model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
+    model.change(on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
+    more.engine.input(on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
+
     def on_rescan(token: str, current: str | None):
         library.rescan()
         choices = library.choices(token)
         keys = [k for _, k in choices]
         value = current if current in keys else (keys[0] if keys else None)
-        return gr.update(choices=choices, value=value), models_notice(library), speaker_update(library, value)
+        text = models_notice(library)
+        return gr.update(choices=choices, value=value), gr.update(value=text, visible=bool(text))
 
-    def on_upload(files: list[str] | None, token: str):
-        if not files:
-            raise gr.Error("Choose the model files first: a G_*.pth and its config.json.", print_exception=False)
-        token = token or new_owner_token()
-        try:
-            entry = library.add_upload(files, owner=token)
-        except SvcError as err:
-            raise gr.Error(str(err), print_exception=False) from None
-        note = f"Loaded **{entry.label}**: speakers {', '.join(entry.speakers)}."
-        return (gr.update(choices=library.choices(token), value=entry.key), speaker_update(library, entry.key),
-                note, token)
-
-    rescan.click(on_rescan, [owner, model], [model, notice, speaker], api_visibility="private")
-    model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
-    load_upload.click(on_upload, [model_files, owner], [model, speaker, upload_status, owner],
-                      api_visibility="private", concurrency_limit=1, concurrency_id="model-upload")
+    upload.rescan.click(on_rescan, [owner, model], [model, notice], api_visibility="private")
+    wire_upload(upload, library, model, owner)
 
     def show_browser_uploads(token: str):
         return gr.update(choices=library.choices(token))
@@ -182,11 +150,15 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     # on page load (and when the token changes): the voices this browser uploaded, also before a restart
     gr.on(None, show_browser_uploads, [owner], [model], queue=False, api_visibility="private")
 
+    for button, example in chips:
+        button.click(lambda key, ex=example: _apply_example(library, key, ex), model, [source, transpose, speaker],
+                     queue=False, api_visibility="private")
+
+    # ------------------------------------------------------------------ convert and stop
     def run_convert(audio: str | None, model: str, speaker: str, transpose: float, f0_predictor: str,
                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,
                     clip_seconds: float, crossfade_seconds: float, loudness_mix: float, backend: str = "torch",
                     vocoder_precision: str = "fp32", encoder_precision: str = "fp32",
-                    progress: gr.Progress = gr.Progress(),
                     request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Convert a clip with a so-vits-svc voice; streams the log and progress, ends with the audio."""
         job_request = ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
@@ -197,30 +169,52 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                                  encoder_precision or "fp32")
         first_yield = True
         for update in start_job(job_request, ctx.jobs, request).run():  # fair share: request's client
-            progress(update.fraction, desc=update.stage)
-            yield _render(update, clear=first_yield)
+            yield render(update, clear=first_yield)
             first_yield = False
             if update.error is not None:
                 raise gr.Error(update.error, print_exception=False)
 
-    convert.click(run_convert, [source, model, speaker, transpose, f0, auto_f0, cluster_ratio, noise, slice_db, pad,
-                                clip, crossfade, loudness, backend, precision, encoder_precision],
-                  [output, log_box, timing, plot, timing_md, progress_html],
-                  api_name=API_NAME, api_description=CONVERT_API_DOC, show_progress="full",
-                  show_progress_on=[output], concurrency_limit=ctx.concurrency, concurrency_id="convert")
+    inputs = [source, model, speaker, transpose, f0, *more.convert_inputs()]
+    # One progress display: ours (#job-progress). Gradio's overlay is hidden on every output.
+    convert.click(lambda: (views.queued_progress(), gr.update(visible=True)), None, [progress_html, stop],
+                  queue=False, api_visibility="private", show_progress="hidden")
+    convert_event = convert.click(run_convert, inputs, result.outputs(progress_html), api_name=API_NAME,
+                                  api_description=CONVERT_API_DOC, show_progress="hidden",
+                                  concurrency_limit=ctx.concurrency, concurrency_id="convert")
+    for after in (convert_event.then, convert_event.failure):  # Gradio 6.31 skips .then after a gr.Error
+        after(lambda: gr.update(visible=False), None, stop, queue=False, api_visibility="private",
+              show_progress="hidden")
+
+    def on_stop(log: str):
+        stamp = (log + "\n" if log else "") + "stopped: you pressed Stop"
+        return views.stopped_progress(), stamp, gr.update(visible=False)
+
+    stop.click(on_stop, result.log, [progress_html, result.log, stop], cancels=[convert_event], queue=False,
+               api_visibility="private", show_progress="hidden")
 
 
-def _render(update: JobUpdate, clear: bool) -> tuple[Any, ...]:
-    """One JobUpdate -> values for (output, log, timing, plot, timing summary, progress)."""
-    import torch
+# --------------------------------------------------------------------------- helpers of the tab
+def _example_chips(examples: list[views.Example]) -> list[tuple[gr.Button, views.Example]]:
+    """One small button per example clip, titled from examples.json."""
+    if not examples:
+        gr.Markdown("No example clips found; upload or record one.", elem_classes=["svc-note"])
+        return []
+    chips = []
+    with gr.Row(elem_id="example-chips", elem_classes=["svc-chips"]):
+        gr.Markdown("Examples:", elem_classes=["svc-chips-label"])
+        for example in examples:
+            chips.append((gr.Button(views.example_label(example), size="sm", variant="secondary", min_width=60,
+                                    elem_classes=["svc-chip"]), example))
+    return chips
 
-    if update.result is not None:
-        r = update.result
-        return (str(r.output_path), update.log, views.timing_frame(r.times, r.load_seconds), r.f0_plot,
-                views.summary(r.times, r.f0_name, r.encoder, torch.get_num_threads(), r.backend),
-                views.progress_html(1.0, "done", update.elapsed, None, state="done"))
-    state = "failed" if update.error is not None else "running"
-    bar = views.progress_html(update.fraction, update.stage, update.elapsed, update.eta, state=state)
-    if clear:
-        return None, update.log, views.empty_timing(), None, "", bar
-    return gr.skip(), update.log, gr.skip(), gr.skip(), gr.skip(), bar
+
+def _apply_example(library: ModelLibrary, key: str | None, example: views.Example) -> tuple[Any, ...]:
+    """Clip, its suggested transpose, and its speaker when the chosen voice has one of that name."""
+    speaker = gr.skip()
+    if example.speaker:
+        try:
+            if example.speaker in library.get(key or "").speakers:
+                speaker = example.speaker
+        except SvcError:
+            pass
+    return str(example.path), example.transpose, speaker

@@ -31,6 +31,7 @@ from .jobs import AUDIO_SUFFIXES, JobContext  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
 from .settings import AppSettings, SettingsError, parse_args  # noqa: E402
 from .status_tab import build_status_tab  # noqa: E402
+from .views import Example, load_examples  # noqa: E402
 from .voice_cache import VoiceCache  # noqa: E402
 from .workdir import (GRADIO_TEMP, ONNX_EXPORTS, RESULTS, UPLOADS, WorkDirLock, clean_at_exit,  # noqa: E402
                       clean_at_start, default_work_dir, legacy_temp_dirs)
@@ -40,14 +41,37 @@ log = logging.getLogger("svc_core.ui")
 TITLE = "svc-studio: singing voice conversion"
 MAX_EXAMPLES = 12
 CSS = """
+#app-header { margin-bottom: 0 !important; }
+#app-header h2 { margin: 0 0 2px 0; font-size: 20px; }
+#app-header p { margin: 0; font-size: 13px; opacity: 0.85; }
 #log-panel textarea { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
-.svc-progress { padding: 6px 2px; }
+.svc-progress { padding: 2px 2px; }
 .svc-progress-track { height: 12px; border-radius: 6px; background: var(--neutral-200); overflow: hidden; }
 .svc-progress-fill { height: 100%; background: var(--color-accent); transition: width 0.3s; }
-.svc-progress[data-state="failed"] .svc-progress-fill { background: #c0392b; }
+.svc-progress[data-state="failed"] .svc-progress-fill { background: #c0392b; width: 100% !important; }
+.svc-progress[data-state="failed"] .svc-stage { color: #c0392b; font-weight: 600; }
+.svc-progress[data-state="stopped"] .svc-stage { font-weight: 600; }
 .svc-progress[data-state="done"] .svc-progress-fill { background: #27ae60; }
-.svc-progress-text { display: flex; justify-content: space-between; font-size: 13px; margin-top: 4px; }
+.svc-progress-text { display: flex; justify-content: space-between; gap: 12px; font-size: 13px; margin-top: 4px; }
+.svc-eta { white-space: nowrap; }
 .svc-note, .svc-note * { font-size: 12px !important; opacity: 0.9; }
+#voice-note:empty, #voice-note:has(.prose:empty) { display: none; }
+.svc-error { color: #c0392b; font-weight: 600; }
+.svc-chips { flex-wrap: wrap !important; gap: 6px !important; align-items: center; }
+.svc-chips > * { flex: 0 1 auto !important; min-width: 0 !important; width: auto !important; }
+.svc-chips-label { flex: 0 0 auto !important; }
+.svc-chips-label p { margin: 0; font-size: 13px; }
+.svc-chip { font-size: 12px !important; padding: 2px 10px !important; }
+#input-audio .upload-container { height: 96px !important; min-height: 96px !important; }
+#input-audio .upload-container .wrap { min-height: 0 !important; height: 100%; padding: 2px; font-size: 14px; }
+#input-audio .upload-container .or { display: none; }
+.tabitem { padding-top: 6px !important; }
+/* F0 plot: the output's line dashed (so two overlapping curves stay two), and room for the legend that Vega
+   places below the axes (Gradio sizes the SVG without it, which cut it off) */
+#f0-plot path[aria-roledescription="line mark"][aria-label*="series: output"] { stroke-dasharray: 7 4; }
+#f0-plot .role-legend-symbol path[stroke="#ff7f0e"] { stroke-dasharray: 3 2; }
+#f0-plot svg.marks { overflow: visible; }
+#f0-plot { overflow: visible !important; margin-bottom: 24px; }
 """
 
 
@@ -78,11 +102,9 @@ class AppState:
             self.lock = None
 
 
-def find_examples(folder: Path) -> list[Path]:
-    """Audio files in the examples folder, sorted (empty when the folder does not exist)."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)[:MAX_EXAMPLES]
+def find_examples(folder: Path) -> list[Example]:
+    """The example chips: clips listed in the folder's examples.json (title, suggested transpose), then the rest."""
+    return load_examples(folder, AUDIO_SUFFIXES, MAX_EXAMPLES)
 
 
 def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
@@ -102,8 +124,9 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
                       calibration_dir=settings.examples_dir, limits=settings.job_limits())
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings), lock=lock)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
-        gr.Markdown(f"## svc-studio · so-vits-svc 4.x voice conversion <small>v{__version__}</small>\n"
-                    "Upload or record a clip, pick a voice, press **Convert**, listen, download.")
+        gr.Markdown(f"## svc-studio · singing voice conversion <small>v{__version__}</small>\n"
+                    "Pick a voice, upload or record a clip (or click an example), press **Convert**, listen, "
+                    "download.", elem_id="app-header")
         build_app_panel(settings, state.tunnel)  # tunnel state + public URL, HTTPS note for the microphone
         with gr.Tabs():
             with gr.Tab("Convert", id="convert"):

@@ -1,8 +1,12 @@
-"""Pure rendering for the Convert tab: the progress bar, the timing table and its summary line."""
+"""Pure helpers for the Convert tab: the progress bar, the timing table and its summary line, which controls a
+voice uses (`control_set`), human labels for precisions and speakers, and the example chips (`load_examples`)."""
 from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -22,9 +26,13 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def progress_html(fraction: float, stage: str, elapsed: float, eta: float | None, state: str = "running") -> str:
-    """A progress bar with the stage, elapsed time and ETA (state: idle, running, done, failed)."""
+    """A progress bar with the stage, elapsed time and ETA (state: idle, queued, running, done, failed, stopped)."""
     pct = max(0.0, min(1.0, fraction)) * 100
     eta_text = "" if state != "running" else f" · ETA {format_seconds(eta)}"
+    if state in ("idle", "queued", "stopped"):
+        return (f'<div class="svc-progress" data-state="{state}">'
+                f'<div class="svc-progress-track"><div class="svc-progress-fill" style="width:{pct:.1f}%"></div></div>'
+                f'<div class="svc-progress-text"><span class="svc-stage">{html.escape(stage)}</span></div></div>')
     return (
         f'<div class="svc-progress" data-state="{state}">'
         f'<div class="svc-progress-track"><div class="svc-progress-fill" style="width:{pct:.1f}%"></div></div>'
@@ -59,3 +67,139 @@ def summary(times: StageTimes, f0_name: str, encoder: str, threads: int, backend
     return (f"**{times.audio_seconds:.2f} s** of audio converted in **{times.total:.2f} s**, real-time factor "
             f"**{rtf:.3f}**{speed}. f0: {f0_name}, encoder: {encoder}, torch threads: {threads}."
             + (f" Synthesizer backend: {backend}." if backend else ""))
+
+
+# --------------------------------------------------------------------------- job states beyond running
+def queued_progress() -> str:
+    """Shown the moment Convert is pressed, until the job's first update (it may wait for a free slot)."""
+    return progress_html(0.0, "starting: waiting for a free conversion slot", 0.0, None, state="queued")
+
+
+def stopped_progress() -> str:
+    return progress_html(0.0, "Stopped. Change anything you like and press Convert again.", 0.0, None,
+                         state="stopped")
+
+
+# --------------------------------------------------------------------------- per-voice controls
+@dataclass(frozen=True)
+class VoiceTraits:
+    """What a voice can use, read from its entry and config (see convert_tab.voice_traits)."""
+
+    world: bool = False  # a WORLD voice (svc_core.worldvoice): no noise, no vocoder network, no auto-f0, no ONNX
+    onnx_only: bool = False  # only an ONNX export: runs on ONNX Runtime whatever engine is picked
+    has_cluster: bool = False  # a kmeans / index file sits beside it (the cluster ratio does something)
+    auto_f0: bool = True  # its config says it was trained with an f0 predictor (use_automatic_f0_prediction)
+
+
+@dataclass(frozen=True)
+class ControlSet:
+    """Which knobs the page shows for one voice and engine, and which precision values it offers."""
+
+    noise: bool
+    cluster: bool
+    auto_f0: bool
+    engine_picker: bool  # False: the voice runs on one engine only (the note says which)
+    engine: str  # the engine that will run: "torch" or "onnx"
+    vocoder_precisions: tuple[str, ...]  # empty: the control is hidden
+    encoder_precision: bool
+    note: str  # one line on what this voice uses; "" when nothing is special
+
+
+def control_set(traits: VoiceTraits, engine: str, torch_precisions: Sequence[str],
+                onnx_precisions: Sequence[str] = ("fp32", "int8")) -> ControlSet:
+    """The controls that do something for a voice of `traits` on `engine` ("torch" / "onnx").
+
+    WORLD voices render with WORLD on torch: no noise scale, vocoder precision, auto-f0 or ONNX engine. ONNX-only
+    voices run on ONNX Runtime: no torch precisions, no auto-f0 (upstream's export has no f0 predictor). The content
+    encoder runs on ONNX Runtime with the ONNX engine, so its torch precision is hidden there.
+    """
+    if traits.world:
+        return ControlSet(noise=False, cluster=traits.has_cluster, auto_f0=False, engine_picker=False,
+                          engine="torch", vocoder_precisions=(), encoder_precision=len(torch_precisions) > 1,
+                          note="WORLD voice: it sings exactly the pitch of your clip (moved by Transpose); "
+                               "noise scale and vocoder settings do not apply.")
+    engine = "onnx" if traits.onnx_only else engine
+    onnx = engine == "onnx"
+    precisions = tuple(onnx_precisions if onnx else torch_precisions)
+    note = "ONNX file: this voice always runs on the fast engine (ONNX Runtime)." if traits.onnx_only else ""
+    return ControlSet(noise=True, cluster=traits.has_cluster, auto_f0=traits.auto_f0 and not onnx,
+                      engine_picker=not traits.onnx_only, engine=engine,
+                      vocoder_precisions=precisions if len(precisions) > 1 else (),
+                      encoder_precision=not onnx and len(torch_precisions) > 1, note=note)
+
+
+# --------------------------------------------------------------------------- human labels
+ENGINE_LABELS = {"torch": "Standard (PyTorch)", "onnx": "Fast (ONNX Runtime, prepared on first use)"}
+PRECISION_LABELS = {  # value -> what it means for the listener (the info line has the numbers)
+    "fp32": "Best quality (fp32)",
+    "bf16": "Faster, sounds the same (bf16)",
+    "fp16": "Faster, sounds the same (fp16)",
+    "int8": "Fastest, slightly rougher (int8, Fast engine only)",
+}
+
+
+def precision_choices(values: Sequence[str]) -> list[tuple[str, str]]:
+    """(label, value) pairs for a precision dropdown; the value stays the API's name."""
+    return [(PRECISION_LABELS.get(v, v), v) for v in values]
+
+
+def speaker_label(name: str, labels: Mapping[str, str]) -> str:
+    """A readable speaker name: the voice's own label when it has one ('flite awb (Scottish English, male)'),
+    'Speaker 3' for a bare number, else the config's name with underscores as spaces."""
+    if name in labels:
+        return labels[name]
+    if name.isdigit():
+        return f"Speaker {name}"
+    return name.replace("_", " ")
+
+
+def speaker_choices(speakers: Sequence[str], labels: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs for the speaker dropdown; the value is the config's name (what the API takes)."""
+    return [(speaker_label(s, labels or {}), s) for s in speakers]
+
+
+# --------------------------------------------------------------------------- example chips
+@dataclass(frozen=True)
+class Example:
+    """One example clip: its file, the chip's title, the transpose (and speaker) it suggests."""
+
+    path: Path
+    title: str
+    transpose: float = 0.0
+    speaker: str | None = None  # applied only when the chosen voice has a speaker of this name
+
+
+EXAMPLES_INDEX = "examples.json"
+
+
+def load_examples(folder: Path, audio_suffixes: Sequence[str], limit: int) -> list[Example]:
+    """The clips listed in `folder`/examples.json (title, suggested_transpose, optional speaker), in its order, then
+    any other audio file of the folder titled by its name. A broken index falls back to file names."""
+    import json
+
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in audio_suffixes)
+    listed: list[Example] = []
+    try:
+        doc = json.loads((folder / EXAMPLES_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        doc = []
+    by_name = {p.name: p for p in files}
+    for item in doc if isinstance(doc, list) else []:
+        if not isinstance(item, dict) or item.get("file") not in by_name:
+            continue
+        try:
+            transpose = float(item.get("suggested_transpose", 0) or 0)
+        except (TypeError, ValueError):
+            transpose = 0.0
+        speaker = item.get("speaker")
+        listed.append(Example(by_name.pop(item["file"]), str(item.get("title") or item["file"]), transpose,
+                              str(speaker) if speaker else None))
+    listed += [Example(p, p.name) for p in files if p.name in by_name]
+    return listed[:limit]
+
+
+def example_label(example: Example) -> str:
+    """The chip's text: its title, with the transpose it applies."""
+    return example.title + (f" · {example.transpose:+g} st" if example.transpose else "")

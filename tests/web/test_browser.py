@@ -1,7 +1,8 @@
 """The page in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright), on a real server.
 
 Flow: load the page, pick the example clip, convert, see the output audio, log lines, timing table and F0 plot;
-save a screenshot (docs/screenshot.png with SVC_UPDATE_SCREENSHOT=1). Then a bad upload shows the readable error and the next conversion still works. Every
+save a screenshot of the first screen (docs/screenshot.png with SVC_UPDATE_SCREENSHOT=1; the committed picture was
+taken on the starter voice instead, which sings rather than hisses). Then a bad upload shows the readable error and the next conversion still works. Every
 request the browser makes must go to the test server on 127.0.0.1.
 """
 from __future__ import annotations
@@ -110,13 +111,14 @@ def test_example_convert_listen(page, web_voice, tmp_path):
     # the player loaded the result: its waveform shows the 2 s duration
     _until(page, "() => (document.querySelector('#output-audio #duration') || {}).textContent === '0:02'")
     assert page.locator("#job-progress .svc-progress[data-state='done']").count() == 1
-    assert "real-time factor" in page.locator("#timing-table").inner_text()
+    page.get_by_text("Time per stage").click()
+    _until(page, "() => document.querySelector('#timing-table').innerText.includes('real-time factor')")
     assert "real-time factor" in page.locator("#timing-summary").inner_text()
     page.wait_for_selector("#f0-plot svg path, #f0-plot canvas", state="attached", timeout=GUARD_MS)
     page.wait_for_timeout(500)  # let the plot finish drawing before the picture
     shot = README_SCREENSHOT if os.environ.get("SVC_UPDATE_SCREENSHOT") else tmp_path / "screenshot.png"
     shot.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot))  # the first screen (1400x1000), as a person sees it
     assert shot.stat().st_size > 10_000
 
 
@@ -131,6 +133,11 @@ def test_bad_upload_then_good(page, web_voice, tmp_path):
     message = toast.inner_text()
     assert "Could not read 'broken.wav'" in message
     assert "Traceback" not in message and "/tmp/" not in message
+    # the message stays in the page under Convert (the toast fades), and the page is idle again: no Stop button
+    _until(page, "() => document.querySelector('#job-progress [data-state=\"failed\"]') !== null")
+    assert "Could not read 'broken.wav'" in page.locator("#job-progress").inner_text()
+    _until(page, "() => !document.querySelector('#stop-button') || "
+                 "document.querySelector('#stop-button').offsetParent === null")
 
     good = tmp_path / "good.wav"
     shutil.copyfile(web_voice.clip, good)
@@ -162,6 +169,7 @@ def test_backend_choice_shows_the_execution_provider(page, web_voice, tmp_path):
     shutil.copyfile(web_voice.clip, clip)
     page.set_input_files("#input-audio input[type=file]", str(clip))
     page.wait_for_selector("#input-audio audio, #input-audio canvas", state="attached", timeout=GUARD_MS)
+    page.get_by_text("More settings").click()
     page.locator("#backend-picker").get_by_text("ONNX Runtime", exact=False).click()
     _convert_and_wait(page, "done:")
     assert "backend: onnxruntime CPUExecutionProvider" in _log(page)
@@ -171,14 +179,17 @@ def test_backend_choice_shows_the_execution_provider(page, web_voice, tmp_path):
 
 
 def test_encoder_precision_picker(page, web_voice, tmp_path):
-    """The page's encoder-precision dropdown lists what is fast here; picking bf16 runs the encoder in bf16."""
+    """The page's encoder-precision dropdown lists what is fast here (in words, the name in brackets); picking bf16
+    runs the encoder in bf16."""
     from svc_core.precision import available_precisions
+    from svc_core.ui.views import PRECISION_LABELS
 
     offered = available_precisions("cpu")
+    page.get_by_text("More settings").click()
     page.click("#encoder-precision-picker input")
     options = page.locator("ul[role=listbox] li")
     options.first.wait_for(timeout=GUARD_MS)
-    assert [o.split("\n")[-1].strip() for o in options.all_inner_texts()] == offered  # "✓\nfp32": selected
+    assert [o.split("\n")[-1].strip() for o in options.all_inner_texts()] == [PRECISION_LABELS[v] for v in offered]
     if "bf16" not in offered:
         return
     options.filter(has_text="bf16").click()
