@@ -12,11 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from app_process import free_port
+from browser_support import CHROMIUM, CHROMIUM_ARGS, GUARD_MS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-default-apps"]
-GUARD_MS = 180_000  # upper bound for waits (a hang guard, not a timing assertion)
 
 
 def _serve(voice, work: Path, port: int):

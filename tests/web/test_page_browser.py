@@ -12,11 +12,8 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-default-apps", "--no-pings"]
-GUARD_MS = 180_000  # upper bound for waits (a hang guard, not a timing assertion)
+from browser_support import CHROMIUM, CHROMIUM_ARGS, GUARD_MS
+
 CHIP_TITLE = "A sung phrase"
 CHIP_TRANSPOSE = 5
 CHIP_SPEAKER = "tenor"

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-default-apps"]
-GUARD_MS = 180_000  # hang guard for waits, not a timing assertion
+from browser_support import CHROMIUM, CHROMIUM_ARGS, GUARD_MS
+
 MAX_GROWTH_BYTES = 200 * 1000 * 1000
 
 

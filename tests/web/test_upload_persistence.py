@@ -156,7 +156,7 @@ def test_an_upload_survives_a_server_restart_and_converts(web_voice, make_server
     try:
         with pytest.raises(WorkDirInUseError, match="--work-dir"):  # a second server on the same folder
             make_server(voice, work)
-        model, _, note, returned_token = _page_event(
+        model, note, returned_token = _page_event(
             first, "on_upload", [_send_files(first, _voice_files(web_voice, tmp_path / "up")), token], "s1")
         assert returned_token == token
         key = model["value"]
