@@ -110,6 +110,17 @@ def _folder_descriptor(folder: Path) -> Path | None:
     return next((p for p in candidates if p.is_file() and is_descriptor(read_json(p))), None)
 
 
+def voice_label(key: str, n_speakers: int, model_path: Path, has_cluster: bool, encoder: str) -> str:
+    """The picker's words for a voice: its name, how many voices it has, what kind of model (the content encoder,
+    for people who match models to encoders, last), e.g. "demo-voice (3 speakers; so-vits-svc, ONNX file; vec256l9)"."""
+    if model_path.name.startswith("W_"):
+        kind = "WORLD voice"
+    else:
+        kind = "so-vits-svc" + (", ONNX file" if model_path.suffix.lower() == ".onnx" else "")
+    extra = ", with timbre index" if has_cluster else ""
+    return f"{key} ({n_speakers} speaker{'s' if n_speakers != 1 else ''}; {kind}{extra}; {encoder})"
+
+
 def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntry:
     """Read a voice folder (config only, no weights). ModelError says what is wrong."""
     from ..onnx.moevs import load_voice_config
@@ -126,9 +137,7 @@ def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntr
     speakers = tuple(name for name, _ in sorted(config.spk.items(), key=lambda kv: kv[1])) or tuple(
         str(i) for i in range(config.n_speakers))
     cluster = _pick_cluster(folder)
-    extra = (f", {cluster.name}" if cluster else "") + (", ONNX file" if model_path.suffix.lower() == ".onnx" else "")
-    n = len(speakers)
-    label = f"{key} ({n} speaker{'s' if n != 1 else ''}, {config.speech_encoder}{extra})"
+    label = voice_label(key, len(speakers), model_path, cluster is not None, config.speech_encoder)
     return ModelEntry(key, label, model_path, config_path, cluster, speakers, config.speech_encoder, uploaded)
 
 

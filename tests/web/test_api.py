@@ -388,7 +388,7 @@ def test_an_upstream_onnx_voice_through_the_page(web_voice, make_server, tmp_pat
     srv = make_server(voice, tmp_path / "work")
     try:
         assert [label for label, _ in srv.state.library.choices() if "onnx-voice" in label] == [
-            "onnx-voice (3 speakers, vec256l9, ONNX file)"]
+            "onnx-voice (3 speakers; so-vits-svc, ONNX file; vec256l9)"]
         client = Client(srv.url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "dl"))
 
         def run(**extra):

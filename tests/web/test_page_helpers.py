@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,15 @@ def test_a_voice_without_manifest_has_no_speaker_labels(web_voice):
     entry = describe_folder(web_voice.models_dir / "demo-voice", "demo-voice")
     assert speaker_labels(entry) == {}
     assert views.speaker_choices(entry.speakers, {})[0] == ("alto", "alto")
+
+
+def test_voice_labels_say_what_kind_of_voice_in_plain_words():
+    from svc_core.ui.models import describe_folder, voice_label
+    from svc_core.ui.settings import STARTER_VOICES
+
+    assert voice_label("demo", 3, Path("G_100.pth"), False, "vec256l9") == "demo (3 speakers; so-vits-svc; vec256l9)"
+    assert voice_label("solo", 1, Path("solo_SoVits.onnx"), True, "vec768l12") == (
+        "solo (1 speaker; so-vits-svc, ONNX file, with timbre index; vec768l12)")
+    if (STARTER_VOICES / "config.json").is_file():
+        starter = describe_folder(STARTER_VOICES, "starter")
+        assert starter.label.startswith("starter (4 speakers; WORLD voice; "), starter.label
