@@ -66,7 +66,7 @@ _REGISTRY: dict[str, PredictorEntry] = {
     "fcpe": PredictorEntry(
         _with_weights(".fcpe.FCPEPredictor"), (("torchfcpe", "torchfcpe"),),
         description="FCPE (torchfcpe bundled weights); fast and accurate",
-        # measured on ../shared/eval's sung sources (README "Starter voices"): frames voiced/unvoiced wrongly
+        # measured on ../shared/eval's sung sources (docs/starter-voices.md): frames voiced/unvoiced wrongly
         # 3.5 % at 0.05 -> 2.9 % at 0.4, mostly voicing that ran past the ends of notes
         default_threshold=FCPE_THRESHOLD,
     ),

@@ -7,7 +7,7 @@
 
 phonevec256 is the layer-normalised output of transformer block `config.feature_layer` (see `model.py`); it
 carries content and some speaker colour. phoneppg42 is the CTC head's posteriorgram: content with little speaker
-information (README, "Our own content encoders", gives the probe numbers for both).
+information (docs/training.md, "Our own content encoders", gives the probe numbers for both).
 """
 from __future__ import annotations
 
