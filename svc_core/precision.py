@@ -4,10 +4,11 @@ products, in bfloat16 / float16 under torch autocast (`vocoder_precision`, `enco
 The vocoder is ~90 % of a conversion's arithmetic (bench/README.md). On CPUs with native bfloat16 dot products
 (AVX512-BF16 or AMX) oneDNN runs its convolutions about twice as fast in bf16; on CUDA, fp16 / bf16 use the tensor
 cores. The output is not bit-equal to float32 (max abs 3e-3 on the trained starter voice, up to 2.5e-2 on random
-full-size weights; see docs/onnx-and-precision.md, "Vocoder precision"), which is why float32 stays the default. The ONNX backend
-refuses bf16 / fp16; its reduced-precision vocoder is int8 (svc_core.onnx.vocoder_int8). The NSF source (phase
-accumulation) stays float32 in every mode. A torch content encoder in bf16 runs ~1.8x faster here, its features
-within ~2 % relative RMS of float32 (docs/onnx-and-precision.md, "Encoder precision"); encoders on ONNX Runtime refuse it.
+full-size weights; see docs/onnx-and-precision.md, "Vocoder precision"), which is why float32 stays the default.
+The ONNX backend refuses bf16 / fp16; its reduced-precision vocoder is int8 (svc_core.onnx.vocoder_int8). The NSF
+source (phase accumulation) stays float32 in every mode. A torch content encoder in bf16 runs ~1.8x faster here,
+its features within ~2 % relative RMS of float32 (docs/onnx-and-precision.md, "Encoder precision"); encoders on
+ONNX Runtime refuse it.
 """
 from __future__ import annotations
 
