@@ -41,7 +41,7 @@ ORPHAN_SECONDS = 60.0  # a worker whose update stream nobody has read for this l
 HOPELESS_FACTOR = 1.5  # a plan expected to take this many times the budget left is stopped before it starts
 STOPPED = "Stopped: the conversion was cancelled (the Stop button, an API cancel, or the page was closed)."
 # Milestones before the engine's plan (after it, eta.JobProgress weighs the work): read 1 %, voice loaded 4 %.
-READ_FRACTION, LOADED_FRACTION = 0.01, 0.04
+READ_FRACTION, VOICE_LOAD_FRACTION, LOADED_FRACTION = 0.01, 0.02, 0.04  # input read, voice loading, voice ready
 CONVERT_START, CONVERT_SPAN = 0.05, 0.85  # the plot's "measuring the output's f0" milestone (at most: never back)
 
 
@@ -200,7 +200,7 @@ class ConversionJob:
         if ctx.cache.peek(entry.key, backend) is None:
             extra = " and exporting it to ONNX" if backend == backends.ONNX and not entry.onnx_only else ""
             self._say(f"loading voice {entry.key} (first use{extra})")
-            self._events.items.put(("stage", 0.02, f"loading voice {entry.key}"))
+            self._events.items.put(("stage", VOICE_LOAD_FRACTION, f"loading voice {entry.key}"))
         voice, cached = ctx.cache.get(entry, backend)
         self._say("voice already in memory" if cached else f"voice loaded in {voice.load_seconds:.2f} s")
         self.watch.check()
@@ -226,6 +226,7 @@ class ConversionJob:
                       + (" (auto-f0)" if req.auto_f0 else ""))
             self._events.items.put(("stage", LOADED_FRACTION, "converting"))
             previous: dict[str, float] = {}
+
             def progress(fraction: float, message: str) -> None:
                 now = svc.last_times.seconds
                 parts = [f"{name} {now[name] - previous.get(name, 0.0):.2f} s" for name in now
