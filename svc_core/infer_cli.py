@@ -1,9 +1,9 @@
 """`python -m svc_core infer`: one file to one file, or several files / folders into an output folder.
 
 Upstream's `inference_main.py` flags work too (`-n`, `-cm`, `-cr`, `-ns`, `-f0p`, `-lg`, `-wf`, ...; `-t` and `-s`
-take lists as there), so a command people already use runs as it is; its diffusion and enhancer flags are refused
-with a message. The model is loaded once; in a batch a file that cannot be read is reported and skipped, and the
-command exits 2 at the end if any file failed. Every output name is checked before anything loads, so a slip in
+take lists as there), so a command people already use runs as it is, shallow diffusion and the enhancer included
+(svc_core.diffusion.cli); spkmix.py's schedule (-usm) is refused with a message. The model is loaded once; in a
+batch a file that cannot be read is reported and skipped, and the command exits 2 at the end if any file failed. Every output name is checked before anything loads, so a slip in
 `-o` can neither overwrite an input nor stop a batch half-way.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .audio import AUDIO_SUFFIXES, check_output_path
+from .diffusion import cli as diffusion_cli
 from .errors import AudioError, OptionError
 from .paths import require_file, safe_file_name
 from .precision import ONNX_PRECISIONS, PRECISIONS
@@ -28,20 +29,12 @@ DEFAULT_OUTPUT = "results/"  # upstream's output folder, used when -o is not giv
 UPSTREAM_INPUT_DIR = "raw"  # where upstream looks for -n names
 # Upstream flags of features this engine does not run: (option strings, takes a value, what it is).
 NOT_SUPPORTED = [
-    (("-shd", "--shallow_diffusion"), False, "shallow diffusion"),
-    (("-dm", "--diffusion_model_path"), True, "shallow diffusion"),
-    (("-dc", "--diffusion_config_path"), True, "shallow diffusion"),
-    (("-ks", "--k_step"), True, "shallow diffusion"),
-    (("-se", "--second_encoding"), False, "shallow diffusion"),
-    (("-od", "--only_diffusion"), False, "diffusion-only synthesis"),
-    (("-eh", "--enhance"), False, "the NSF-HiFiGAN enhancer"),
-    (("-eak", "--enhancer_adaptive_key"), True, "the NSF-HiFiGAN enhancer"),
     (("-usm", "--use_spk_mix"), False, "the spkmix.py speaker-mix schedule (use a speaker mix in the Python API)"),
 ]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-m", "--model", required=True,
+    p.add_argument("-m", "--model", default=None,
                    help="generator checkpoint G_*.pth, or an export-onnx .onnx file (runs on ONNX Runtime)")
     p.add_argument("-c", "--config", default=None, help="the model's config.json (optional for our .onnx exports; "
                    "an upstream <name>_SoVits.onnx uses the one beside it when not given)")
@@ -99,6 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder-precision", choices=PRECISIONS, default="fp32",
                    help="a content encoder running in torch in bf16 (CPUs with AVX512-BF16/AMX, or CUDA) or fp16 "
                         "(CUDA): ~2x faster encoder, features within ~2 %% of float32 (default fp32)")
+    diffusion_cli.add_arguments(p)
     for flags, takes_value, _ in NOT_SUPPORTED:
         p.add_argument(*flags, dest="unsupported_" + flags[1].lstrip("-"), default=None, help=argparse.SUPPRESS,
                        **({} if takes_value else {"action": "store_const", "const": True}))
@@ -194,18 +188,28 @@ def _load(args: argparse.Namespace):
 
         encoder, encoder_path = OnnxEncoder(encoder_path, threads=args.threads), None
     f0_weights = {"rmvpe": args.rmvpe} if args.rmvpe else None
+    diff_model, diff_config = diffusion_cli.model_files(args)
+    extra = dict(diffusion_model_path=diff_model, diffusion_config_path=diff_config, vocoder_path=args.vocoder)
+    if args.only_diffusion:
+        from .pipeline import Svc
+
+        return Svc(None, None, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
+                   encoder=encoder, f0_weights=f0_weights, **extra)
+    if not args.model:
+        raise OptionError("-m/--model is needed (a G_*.pth or .onnx), unless -od/--only-diffusion renders with the "
+                          "diffusion model alone.")
     if args.model.lower().endswith(".onnx"):
         from .onnx import OnnxSvc
 
         return OnnxSvc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster,
                        device="auto" if args.device == "cpu" else args.device, encoder=encoder,
-                       f0_weights=f0_weights, threads=args.threads)
+                       f0_weights=f0_weights, threads=args.threads, **extra)
     if not args.config:
         raise OptionError("-c/--config is needed with a .pth model (only .onnx exports carry their config).")
     from .pipeline import Svc
 
     return Svc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
-               encoder=encoder, f0_weights=f0_weights)
+               encoder=encoder, f0_weights=f0_weights, **extra)
 
 
 def _speakers(args: argparse.Namespace, config) -> list[str | int]:
@@ -262,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
                 crossfade_seconds=args.crossfade_seconds, crossfade_ratio=args.crossfade_ratio,
                 loudness_mix=args.loudness_mix, f0_threshold=args.f0_threshold, auto_predict_f0=args.auto_f0,
                 vocoder_precision=args.vocoder_precision, encoder_precision=args.encoder_precision,
+                **diffusion_cli.options(args),
                 cache=len(speakers) > 1,  # the same input again for another speaker reuses its f0 and units
                 progress=lambda frac, msg: print(f"[{frac:6.1%}] {msg}", file=sys.stderr),
             )

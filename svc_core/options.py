@@ -16,7 +16,10 @@ UPSTREAM_ALIASES = {
     "cr_threshold": "f0_threshold",
     "loudness_envelope_adjustment": "loudness_mix",
     "tran": "transpose",
+    "nsf_hifigan_enhance": "enhance",
 }
+
+DIFFUSION_METHODS = ("dpm-solver++", "dpm-solver", "unipc", "pndm", "ddim", "ddpm")  # svc_core.diffusion.samplers
 
 
 MIN_CLIP_SECONDS = 2.0  # forced pieces shorter than this cost more in per-piece overhead and padding than they save
@@ -66,6 +69,9 @@ RANGES: dict[str, Range] = {
     "decoder_chunk_frames": Range(16, 65536, "frames", off=0),
     "f0_threshold": Range(0.0, 1.0),
     "max_pieces": Range(1, 100000),
+    "k_step": Range(1, 1000, "steps"),  # at most the model's k_step_max (checked when the diffusion model runs)
+    "diffusion_speedup": Range(1, 1000),
+    "enhancer_adaptive_key": Range(-24.0, 24.0, "semitones"),
 }
 
 
@@ -98,6 +104,15 @@ class ConvertOptions:
     max_pieces: int = MAX_PIECES  # a clip cut into more voiced pieces than this is refused (each piece costs a
     # fixed overhead: a 3 s clip cut into 300 pieces took 129 s)
     seed: int = DEFAULT_SEED
+    # Diffusion (a voice with a so-vits-svc 4.1 diffusion model and the NSF-HiFiGAN mel vocoder; svc_core.diffusion)
+    shallow_diffusion: bool = False  # re-render the so-vits output's mel with the diffusion model (upstream -shd)
+    only_diffusion: bool = False  # no so-vits model: the diffusion model renders the mel from noise (upstream -od)
+    k_step: int = 100  # shallow diffusion depth: noise the so-vits mel to step k_step - 1, then denoise (-ks)
+    diffusion_method: str | None = None  # sampler (DIFFUSION_METHODS); None: the diffusion config's infer.method
+    diffusion_speedup: int | None = None  # steps skipped per denoiser call; None: the config's infer.speedup
+    second_encoding: bool = False  # re-encode the so-vits output for the diffusion model's units (-se)
+    enhance: bool = False  # re-vocode the so-vits output with the NSF-HiFiGAN mel vocoder (-eh; off with diffusion)
+    enhancer_adaptive_key: float = 0.0  # semitones: the enhancer runs at a rate for a voice this much higher (-eak)
 
     def __post_init__(self) -> None:
         for name, allowed in RANGES.items():
@@ -111,6 +126,14 @@ class ConvertOptions:
         if self.clip_seconds and self.crossfade_seconds >= self.clip_seconds:
             raise OptionError(f"crossfade_seconds ({self.crossfade_seconds:g}) must be shorter than clip_seconds "
                               f"({self.clip_seconds:g}).")
+        if self.diffusion_method is not None and self.diffusion_method not in DIFFUSION_METHODS:
+            raise OptionError(f"diffusion_method '{self.diffusion_method}' is not a sampler; use one of "
+                              f"{', '.join(DIFFUSION_METHODS)}.")
+
+    @property
+    def diffusing(self) -> bool:
+        """Whether the diffusion model renders the mel (shallow from the so-vits output, or from noise)."""
+        return self.shallow_diffusion or self.only_diffusion
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "ConvertOptions":

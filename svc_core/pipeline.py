@@ -29,6 +29,7 @@ from .memory import release_free_memory
 from .options import ConvertOptions
 from .precision import check_precision
 from .resample import sinc_resample
+from .second_stage import DiffusionOnlyModel, SecondStage, default_noise
 from .slicer import slice_audio
 from .timing import StageTimes, timed_calls
 
@@ -84,7 +85,7 @@ class FeatureCache:
         self._bytes = 0
 
 
-class Svc:
+class Svc(SecondStage):
     """A loaded voice: synthesizer + config, its content encoder, optional cluster/index file.
 
     `slice_inference(audio, sr, speaker, transpose, f0_predictor, **options)` converts a whole clip and returns
@@ -94,15 +95,42 @@ class Svc:
 
     DECODER_CHUNK_FRAMES = 256  # vocoder frames per chunk by default: fastest for torch on 2 threads (bench/README)
 
-    def __init__(self, model_path: str | os.PathLike, config_path: str | os.PathLike,
+    def __init__(self, model_path: str | os.PathLike | None, config_path: str | os.PathLike | None,
                  encoder_path: Optional[str] = None, cluster_path: Optional[str] = None, device: str = "cpu",
                  encoder: Union[str, "ContentEncoder", None] = None,
-                 f0_weights: Optional[Mapping[str, str]] = None) -> None:
+                 f0_weights: Optional[Mapping[str, str]] = None,
+                 diffusion_model_path: str | os.PathLike | None = None,
+                 diffusion_config_path: str | os.PathLike | None = None,
+                 vocoder_path: str | os.PathLike | None = None) -> None:
         self.device = torch.device(device)
-        self.model_path, self.config_path = os.fspath(model_path), os.fspath(config_path)
         self.load_times = StageTimes()
-        with self.load_times.stage("load model"):
-            self.model = self._load_model(self.model_path, self.config_path, device)
+        self.diffusion = None  # svc_core.diffusion.DiffusionStage: shallow / only diffusion (needs a model file)
+        self.vocoder_path = None if vocoder_path is None else os.fspath(vocoder_path)
+        self._enhancer = None  # loaded on first use (opts.enhance)
+        self.noise_factory: Callable[[ConvertOptions], object] = default_noise  # diffusion + mel vocoder draws
+        if diffusion_model_path is not None:
+            from .diffusion.stage import DiffusionStage
+
+            if diffusion_config_path is None:
+                raise OptionError("A diffusion model needs its config.yaml (diffusion_config_path / -dc).")
+            with self.load_times.stage("load diffusion"):
+                self.diffusion = DiffusionStage(diffusion_model_path, diffusion_config_path, self.vocoder_path,
+                                                device=device)
+        self.only_diffusion = model_path is None  # no so-vits model: everything from the diffusion model
+        if self.only_diffusion:
+            if self.diffusion is None:
+                raise OptionError("Give a so-vits model (G_*.pth + config.json), or a diffusion model for "
+                                  "only-diffusion.")
+            self.model_path, self.config_path = self.diffusion.model_path, self.diffusion.config_path
+            self.model = DiffusionOnlyModel(self.diffusion.svc_config())
+        else:
+            if config_path is None:
+                raise OptionError("A so-vits model needs its config.json.")
+            self.model_path, self.config_path = os.fspath(model_path), os.fspath(config_path)
+            with self.load_times.stage("load model"):
+                self.model = self._load_model(self.model_path, self.config_path, device)
+            if self.diffusion is not None:
+                self.diffusion.check_voice(self.model.config, os.path.basename(self.model_path))
         self.config = self.model.config
         self.sample_rate = int(self.config.sampling_rate)
         self.hop_length = int(self.config.hop_length)
@@ -203,9 +231,15 @@ class Svc:
             vol = frame_volume(torch.from_numpy(wav44))[None, :n_frames].to(self.device)
         skip = trim // self.hop_length if opts.loudness_mix >= 1 else 0  # whole frames not decoded at each end
         span = (skip, n_frames - skip) if 0 < skip and 2 * skip < n_frames else None
-        cancel.checkpoint("synthesizer", 0.0)
-        with times.stage("synthesizer"):
-            out = self._synthesize(c[None], f0, uv, g, vol, opts, span=span, times=times)
+        second = opts.diffusing or opts.enhance  # a second stage reads the whole so-vits output
+        out = None
+        if not opts.only_diffusion:
+            cancel.checkpoint("synthesizer", 0.0)
+            with times.stage("synthesizer"):
+                out = self._synthesize(c[None], f0, uv, g, vol, opts, span=None if second else span, times=times)
+        if second:
+            f0_out = self._predicted_f0 if opts.auto_predict_f0 and self._predicted_f0 is not None else f0
+            out = self._second_stage(out, wav44, c, f0_out, vol, speaker, opts, times, span)
         if opts.loudness_mix < 1:
             with times.stage("loudness"):
                 out = mix_loudness_envelope(wav44[: len(out)], out, self.sample_rate, opts.loudness_mix)
@@ -232,10 +266,11 @@ class Svc:
         vocoder = getattr(self.model, "dec", None)  # WORLD voices have none: all of it is "synthesizer"
         with torch.inference_mode(), timed_calls(vocoder, times, "vocoder", of="synthesizer"), \
                 self._vocoder_watch(c.shape[-1], opts, span):
-            out, _ = self.model.infer(c.to(self.device), f0.to(self.device), uv.to(self.device), g,
-                                      noise_scale=opts.noise_scale, predict_f0=opts.auto_predict_f0, vol=vol,
-                                      seed=opts.seed, chunk_frames=self.chunk_frames(opts), span=span,
-                                      vocoder_dtype=self.vocoder_dtype(opts))
+            out, f0_out = self.model.infer(c.to(self.device), f0.to(self.device), uv.to(self.device), g,
+                                           noise_scale=opts.noise_scale, predict_f0=opts.auto_predict_f0, vol=vol,
+                                           seed=opts.seed, chunk_frames=self.chunk_frames(opts), span=span,
+                                           vocoder_dtype=self.vocoder_dtype(opts))
+        self._predicted_f0 = f0_out.float().cpu() if opts.auto_predict_f0 else None
         return out[0, 0].float().cpu().numpy()
 
     def _vocoder_watch(self, frames: int, opts: ConvertOptions, span: Optional[tuple[int, int]]):
@@ -298,6 +333,7 @@ class Svc:
         by piece into an OutputBuffer (its `.audio`, or `sink.write` per finished stretch). cache=False: nothing is
         added to the feature cache."""
         times = self.last_times
+        self.check_second_stage(opts)
         self.vocoder_dtype(opts)  # refuse an unsupported precision before any work
         self.encoder.precision_dtype(opts.encoder_precision)
         with times.stage("slice"):

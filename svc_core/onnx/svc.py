@@ -196,7 +196,8 @@ class OnnxSvc(GraphSvc):
     def __init__(self, onnx_path: str | os.PathLike, config_path: Optional[str | os.PathLike] = None,
                  encoder_path: Optional[str] = None, cluster_path: Optional[str] = None, device: str = "auto",
                  encoder: Union[str, ContentEncoder, None] = None, f0_weights: Optional[Mapping[str, str]] = None,
-                 threads: Optional[int] = None) -> None:
+                 threads: Optional[int] = None, **diffusion: Any) -> None:
+        """diffusion: Svc's diffusion_model_path / diffusion_config_path / vocoder_path (run in torch)."""
         manifest = find_manifest(onnx_path)  # an upstream export has none: derived from its graph and config.json
         self.manifest = manifest if manifest is not None else upstream_manifest(onnx_path, config_path)
         if self.manifest.get("kind") != "synthesizer":
@@ -207,7 +208,7 @@ class OnnxSvc(GraphSvc):
         self._decoder_session = self._int8_session = None  # vocoder sessions, opened on first use
         torch_device = "cuda" if str(device).startswith("cuda") and torch.cuda.is_available() else "cpu"
         Svc.__init__(self, onnx_path, config_path or "", encoder_path=encoder_path, cluster_path=cluster_path,
-                     device=torch_device, encoder=encoder, f0_weights=f0_weights)
+                     device=torch_device, encoder=encoder, f0_weights=f0_weights, **diffusion)
         self.speaker_mix = bool(self.manifest["speaker_mix"])
         self.inter_channels = self.model.inter_channels
         self.n_speakers = self.model.n_speakers

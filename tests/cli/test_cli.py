@@ -181,8 +181,10 @@ def test_an_upstream_inference_main_command_runs_as_it_is(files, tmp_path, capsy
     assert main(no_cluster) == 0
     c, _ = sf.read(tmp_path / "plain" / "song_spk0_+0.wav")
     assert len(c) == len(a) and not np.allclose(a, c, atol=1e-3)  # -cm/-cr changed the output
-    assert main(upstream + ["-shd", "-ks", "50"]) == 2
-    assert "-shd (--shallow_diffusion): shallow diffusion is not part of this engine" in capsys.readouterr().err
+    assert main(upstream + ["-shd", "-ks", "50"]) == 2  # upstream's -shd looks for the model's diffusion/ folder
+    assert "No diffusion model (model_*.pt with config.yaml) in" in capsys.readouterr().err
+    assert main(upstream + ["-usm"]) == 2
+    assert "-usm (--use_spk_mix): the spkmix.py speaker-mix schedule" in capsys.readouterr().err
     assert main(upstream[:upstream.index("-t") + 3] + ["1"]) == 2
     assert "3 transposes (-t) for 2 inputs" in capsys.readouterr().err
 
