@@ -46,7 +46,7 @@ def test_guards(full_model, shallow_model, inputs):
         _run(shallow_model, inputs, gt=False)
     with pytest.raises(OptionError, match="k_step 1001 is larger"):
         _run(full_model, inputs, k_step=1001)
-    for bad in (0, -3, 2.5):
+    for bad in (0, -3, 2.5, "ten", None):
         with pytest.raises(OptionError, match="k_step must be a whole number"):
             _run(full_model, inputs, k_step=bad)
 
