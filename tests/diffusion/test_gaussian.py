@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from diffusion_factories import diffusion_inputs, make_diffusion_config_dict, make_random_unit2mel
+from svc_core.diffusion import load_diffusion
 from svc_core.diffusion.noise import RecordedNoise, TorchNoise
 from svc_core.diffusion.schedule import schedule_arrays
 from svc_core.errors import OptionError
@@ -26,6 +27,12 @@ def full_model():
 @pytest.fixture(scope="module")
 def shallow_model():
     return make_random_unit2mel(make_diffusion_config_dict(n_spk=2, k_step_max=100), seed=4)
+
+
+@pytest.fixture(scope="module")
+def dev_model(parity_dir):
+    models = parity_dir / "diffusion" / "models" / "diffusion_dev"
+    return load_diffusion(models / "model_0.pt", models / "config.yaml")
 
 
 @pytest.fixture()
@@ -161,7 +168,7 @@ def test_unit2mel_loss_trains():
     assert model.spk_embed.weight.grad[1].abs().sum() == 0  # speaker 1 was not in the batch
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = float(loss.detach())
-    for _ in range(15):
+    for _ in range(10):
         optimizer.zero_grad()
         loss = model.loss(*args)
         loss.backward()
@@ -171,3 +178,22 @@ def test_unit2mel_loss_trains():
         model.decoder.q_sample(model.decoder.norm_spec(inp["gt_spec"]).transpose(1, 2)[:, None], t, noise), t,
         model.condition(inp["units"], inp["f0"], inp["vol"], inp["spk_id"], aug_shift=shift).transpose(1, 2)))
     assert abs(float(model.loss(*args).detach()) - float(ref.detach())) <= 1e-6
+
+
+@pytest.mark.parametrize("npz_name,case,k_step", [("sampler_ddim", "k100", 100), ("sampler_ddim", "k37", 37),
+                                                   ("sampler_dpm_solver_pp", "k37", 37),
+                                                   ("sampler_ddim", "full", 100)])
+def test_start_matches_upstream(parity_dir, dev_model, monkeypatch, npz_name, case, k_step):
+    """The x infer hands to the sampler is upstream's first denoiser input (call 0) for the recorded draw."""
+    model = dev_model
+    npz = np.load(parity_dir / "diffusion" / f"{npz_name}.npz")
+    assert int(npz[f"{case}_call_idx"][0]) == 0
+    capture = _Capture()
+    monkeypatch.setitem(sys.modules, "svc_core.diffusion.samplers", capture.module())
+    t = {k: torch.from_numpy(npz[k]) for k in ("units", "f0", "vol", "spk_id", "gt_mel")}
+    with torch.no_grad():
+        model(t["units"], t["f0"], t["vol"], t["spk_id"], gt_spec=None if case == "full" else t["gt_mel"],
+              k_step=k_step, noise=RecordedNoise([npz[f"{case}_noise"]]))
+    start = capture.calls[0]["x"]
+    assert float((start - torch.from_numpy(npz[f"{case}_x"][0])).abs().max()) <= 1e-5
+    assert capture.calls[0]["t_start"] == (1000 if case == "full" else k_step)
