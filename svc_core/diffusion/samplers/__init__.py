@@ -16,14 +16,13 @@ import torch
 from ...errors import OptionError
 from ..noise import NoiseSource
 from ..schedule import Schedule
-from .ddim import EpsFn, sample_ddim, strided_steps
+from .common import EpsFn, SamplerFn, strided_steps
+from .ddim import sample_ddim
 from .ddpm import sample_ddpm
 from .dpm_solver import sample_dpm_solver
 from .pndm import sample_pndm
 from .unipc import sample_unipc
 from .vp import solver_steps
-
-SamplerFn = Callable[[EpsFn, Schedule, torch.Tensor, int, int, NoiseSource], torch.Tensor]
 
 DDPM = "ddpm"
 
