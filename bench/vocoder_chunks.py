@@ -3,13 +3,15 @@
 
 `python -m bench.vocoder_chunks --threads 2 --frames 1000 [--chunks 0,64,128,256,512] [--repeats 2]`: every chunk
 size runs in a fresh process (so its peak RSS is its own) and prints one JSON line: chunk_frames (0 = one call),
-threads, frames, best wall seconds, real-time factor (audio seconds / wall seconds), peak RSS in MiB. Check the
-machine's load (`uptime`) first: the numbers are only meaningful on an otherwise idle box.
+threads, frames, best wall seconds and CPU-seconds (the latter is less sensitive to other processes), real-time
+factor (audio seconds / wall seconds), peak RSS in MiB, the 1-minute load average. Wall times are only meaningful
+on an otherwise idle box.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -34,15 +36,17 @@ def run_one(chunk: int, threads: int, frames: int, repeats: int) -> dict:
     gen = torch.Generator().manual_seed(SEED)
     mel = torch.randn(1, frames, vocoder.n_mels, generator=gen) - 5.0
     f0 = torch.linspace(*F0_HZ, frames)[None]
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         audio = vocoder.decode(mel, f0, noise=TorchNoise.seeded(SEED), chunk_frames=chunk)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
     seconds = audio.shape[-1] / vocoder.sample_rate
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"chunk_frames": chunk, "threads": threads, "frames": frames, "audio_s": round(seconds, 2),
-            "wall_s": round(min(times), 2), "rtf": round(seconds / min(times), 3), "peak_rss_mib": round(peak_mib)}
+            "wall_s": round(min(walls), 2), "cpu_s": round(min(cpus), 2), "rtf": round(seconds / min(walls), 3),
+            "peak_rss_mib": round(peak_mib), "load1": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
