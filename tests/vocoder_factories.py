@@ -37,7 +37,8 @@ def vocoder_config_dict(**overrides: Any) -> dict[str, Any]:
 
 def vocoder_state(config: dict[str, Any], seed: int = 0) -> dict[str, torch.Tensor]:
     """Random generator weights in upstream's layout: torch's default init under `seed`, then (like the parity
-    vocoder in ../shared/compat/parity/diffusion) every weight_g := 1 (conv_pre's: CONV_PRE_GAIN) and every bias scaled by BIAS_SCALE."""
+    vocoder in ../shared/compat/parity/diffusion) every weight_g := 1 (conv_pre's: CONV_PRE_GAIN) and every bias
+    scaled by BIAS_SCALE."""
     from svc_core.vocoders.loader import vocoder_config_from_dict
 
     cfg = vocoder_config_from_dict(config)

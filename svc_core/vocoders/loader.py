@@ -81,7 +81,8 @@ def vocoder_config_from_dict(doc: Any, source: str = CONFIG_FILE) -> VocoderConf
         raise ModelError(f"{source} must hold a JSON object (the vocoder's settings), not {type(doc).__name__}.")
     v = {key: r.get(doc, "config", key, kind) for key, kind in _FIELDS.items()}
     tup = {k: tuple(v[k]) for k in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes")}
-    cfg = VocoderConfig(**{**v, **tup, "resblock_dilation_sizes": tuple(tuple(d) for d in v["resblock_dilation_sizes"])})
+    dilations = tuple(tuple(d) for d in v["resblock_dilation_sizes"])
+    cfg = VocoderConfig(**{**v, **tup, "resblock_dilation_sizes": dilations})
     fail = lambda field, problem: ModelError(f"{source}: {field} {problem}.")
     if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
         raise fail("upsample_kernel_sizes", f"has {len(cfg.upsample_kernel_sizes)} entries but upsample_rates "
