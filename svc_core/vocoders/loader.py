@@ -175,7 +175,8 @@ def load_mel_vocoder(path: str | os.PathLike, kind: str = "nsf-hifigan", device:
                      needs: VocoderNeeds | None = None) -> NsfHifiGAN:
     """The vocoder at `path` (its `model` file or the folder holding it and config.json), in eval mode on `device`.
 
-    kind: "nsf-hifigan" (natural-log mel) or "nsf-hifigan-log10". needs: what the caller's model expects."""
+    kind: "nsf-hifigan" (natural-log mel) or "nsf-hifigan-log10". needs: what the caller's model expects.
+    Loading does not consume torch's global RNG (upstream's lazy load on the first vocoder call does)."""
     if kind not in VOCODER_KINDS:
         raise OptionError(f"Unknown vocoder type '{kind}'; choose one of {', '.join(VOCODER_KINDS)}.")
     model_path = resolve_model_file(path)
@@ -185,7 +186,8 @@ def load_mel_vocoder(path: str | os.PathLike, kind: str = "nsf-hifigan", device:
     cfg = vocoder_config_from_dict(read_config_json(config_path), source=str(config_path))
     if needs is not None:
         _check_needs(cfg, needs, config_name)
-    vocoder = NsfHifiGAN(cfg, kind)
+    with torch.random.fork_rng(devices=[]):  # the random init (overwritten below) leaves the global RNG alone
+        vocoder = NsfHifiGAN(cfg, kind)
     check_state(vocoder, state, model_path.name, config_name)
     gen = vocoder.generator
     if any(k.endswith(".weight_g") for k in state):

@@ -132,3 +132,11 @@ def test_resampler_matches_torchaudio_width_128(orig, new):
     theirs = reference(wav, orig, new, 128)
     assert ours.shape == theirs.shape
     assert torch.equal(ours, theirs)
+
+
+def test_extract_resamples_other_rates(vocoder):
+    """extract(audio, sample_rate=22050) takes the mel of the audio resampled to 44.1 kHz (upstream Vocoder.extract)."""
+    wav = torch.randn(1, 11025, generator=torch.Generator().manual_seed(2)) * 0.1
+    got = vocoder.extract(wav, sample_rate=22050)
+    want = vocoder.extract(sinc_resample(wav, 22050, SR, zero_crossings=128))
+    assert got.shape == (1, 43, 128) and torch.equal(got, want)

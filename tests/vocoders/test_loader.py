@@ -120,3 +120,10 @@ def test_oversized_config(tmp_path, small_state):
 def test_unknown_kind(tmp_path, small_state):
     with pytest.raises(OptionError, match="nsf-hifigan-log10"):
         load_mel_vocoder(make_vocoder(tmp_path, state=small_state), kind="hifigan")
+
+
+def test_loading_leaves_the_global_rng_alone(tmp_path, small_state):
+    model = make_vocoder(tmp_path, state=small_state)
+    before = torch.get_rng_state()
+    load_mel_vocoder(model)
+    assert torch.equal(before, torch.get_rng_state())
