@@ -12,7 +12,9 @@ when its length is not a multiple of the hop; the caller pads, as upstream's sli
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from .base import RESAMPLE_ZERO_CROSSINGS, MelVocoder
 from .mel import SEMITONES_PER_OCTAVE
 
 RATE_STEP_HZ = 100  # the adaptive rate is rounded to a multiple of this
+STAGE = "mel vocoder"  # timing-table name (svc_core.diffusion.stage's MEL_VOCODER_STAGE)
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,25 @@ class Enhancer:
         out = self.vocoder.decode(mel, f0_res[:, :mel.shape[1]], noise=noise, chunk_frames=chunk_frames)
         out = _resample(out.cpu(), plan.adaptive_sr, sr)[0]
         return out.numpy() if as_numpy else out
+
+    def enhance_piece(self, audio: np.ndarray, f0: torch.Tensor | np.ndarray, hop: int, adaptive_key: float = 0.0,
+                      noise: NoiseSource | None = None, span: tuple[int, int] | None = None, times: Any = None,
+                      sr: int | None = None, chunk_frames: int | None = None) -> np.ndarray:
+        """The pipeline's call: so-vits audio [T * hop] float32 at sr (default: the vocoder's rate) + f0 [1, T] or
+        [T] Hz -> the enhanced audio of span's frames (all when None), exactly (stop - start) * hop samples.
+
+        The enhanced audio (a little shorter, or longer, than the input after the rate round trip) is fitted to the
+        input's length as upstream's slice_inference does (pad_array: zeros split evenly when shorter, the end cut
+        when longer), then cut to the span. times: a StageTimes (the work is timed as "mel vocoder")."""
+        sr = self.vocoder.sample_rate if sr is None else int(sr)
+        f0_np = (f0.detach().cpu().numpy() if isinstance(f0, torch.Tensor) else np.asarray(f0)).reshape(-1)
+        chunk = getattr(self.vocoder, "DEFAULT_CHUNK_FRAMES", 0) if chunk_frames is None else chunk_frames
+        with times.stage(STAGE) if times is not None else nullcontext():
+            out = self.enhance(np.asarray(audio, dtype=np.float32), sr, f0_np, hop, adaptive_key, noise, chunk)
+        n = len(audio)
+        if len(out) < n:
+            missing = n - len(out)
+            out = np.pad(out, (missing // 2, missing - missing // 2))
+        out = out[:n]
+        start, stop = span if span is not None else (0, n // hop)
+        return out[start * hop:stop * hop]

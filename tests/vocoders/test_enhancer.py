@@ -140,3 +140,19 @@ def test_extract_resamples_other_rates(vocoder):
     got = vocoder.extract(wav, sample_rate=22050)
     want = vocoder.extract(sinc_resample(wav, 22050, SR, zero_crossings=128))
     assert got.shape == (1, 43, 128) and torch.equal(got, want)
+
+
+@pytest.mark.parametrize("key", [0, 1, -1])
+def test_enhance_piece_fits_the_input_and_cuts_the_span(vocoder, tone, key):
+    """The pipeline's entry: exactly the span's samples, taken from the enhanced audio fitted to the input length
+    as upstream's slice_inference does (centred zero padding when shorter, the end cut when longer)."""
+    wav, f0 = tone
+    enh = Enhancer(vocoder)
+    full = enh.enhance(wav, SR, f0, HOP, adaptive_key=key, noise=TorchNoise.seeded(3), chunk_frames=32)
+    piece = enh.enhance_piece(wav, torch.from_numpy(f0)[None], HOP, key, TorchNoise.seeded(3), span=(10, 50),
+                              chunk_frames=32)
+    assert piece.shape == (40 * HOP,)
+    missing = max(0, N - len(full))
+    fitted = np.pad(full, (missing // 2, missing - missing // 2))[:N]
+    assert np.array_equal(piece, fitted[10 * HOP:50 * HOP])
+    assert len(enh.enhance_piece(wav, f0, HOP, key, TorchNoise.seeded(3))) == N
