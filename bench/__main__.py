@@ -30,11 +30,14 @@ CONTENDED_JSON = "last_contended.json"  # the saved `--contended` run, beside la
 STAGES = ("load", "resample", "f0", "encoder", "synthesizer", "vocoder")  # synthesizer: all but the vocoder
 
 
-def _run(backend: str, threads: int, f0: str, seconds: float, workdir: str, mode: str, model: str = "full") -> dict:
+def _run(backend: str, threads: int, f0: str, seconds: float, workdir: str, mode: str, model: str = "full",
+         k_step: int = 0) -> dict:
     """One fresh process. mode: "--rerun" (in-memory clip, converted twice), "--file" (the long memory run: a WAV
-    file converted into another as the CLI does) or "--count" (the arithmetic per stage, untimed)."""
+    file converted into another as the CLI does) or "--count" (the arithmetic per stage, untimed). k_step > 0:
+    shallow diffusion from that step (the full-size diffusion model and mel vocoder, bench.models.build_diffusion)."""
     cmd = [sys.executable, "-m", "bench.one", "--backend", backend, "--threads", str(threads), "--f0", f0,
-           "--seconds", str(seconds), "--workdir", workdir, "--model", model, mode]
+           "--seconds", str(seconds), "--workdir", workdir, "--model", model] + ([mode] if mode else []) + \
+        (["--k-step", str(k_step)] if k_step else [])
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env,
                          cwd=Path(__file__).resolve().parent.parent)
@@ -130,19 +133,21 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
                 counts[(backend, f0, args.seconds)] = c["gflop"]
                 print(f"   GFLOP per stage {json.dumps({k: round(v, 1) for k, v in c['gflop'].items()})}",
                       flush=True)
-    plan = [(b, int(t), f, args.seconds, True) for f in args.f0.split(",") for t in args.threads.split(",")
-            for b in args.backends.split(",")]
+    k_steps = [int(k) for k in args.k_steps.split(",") if k.strip()] or [0]
+    plan = [(b, int(t), f, args.seconds, True, k) for f in args.f0.split(",") for t in args.threads.split(",")
+            for k in k_steps for b in args.backends.split(",")]
     if args.long_seconds:
         top = max(int(t) for t in args.threads.split(","))
-        plan += [(b, top, args.f0.split(",")[0], args.long_seconds, False)
+        plan += [(b, top, args.f0.split(",")[0], args.long_seconds, False, k_steps[-1])
                  for b in (args.long_backends or args.backends).split(",")]
     rows: list[dict] = []
-    for backend, threads, f0, seconds, in_memory in plan:
+    for backend, threads, f0, seconds, in_memory, k_step in plan:
         load, busy = os.getloadavg()[0], _busy_percent()
         note = "" if busy <= 10 else "  (machine NOT idle)"
-        print(f"-> {backend} threads={threads} f0={f0} audio={seconds:.0f}s  CPU busy {busy:.0f}% over 3 s "
-              f"(load avg {load:.2f}, includes the previous run){note}", flush=True)
-        r = _run(backend, threads, f0, seconds, args.workdir, "--rerun" if in_memory else "--file", args.model)
+        print(f"-> {backend} threads={threads} f0={f0} audio={seconds:.0f}s k_step={k_step}  CPU busy {busy:.0f}% "
+              f"over 3 s (load avg {load:.2f}, includes the previous run){note}", flush=True)
+        mode = ("" if k_step else "--rerun") if in_memory else "--file"  # diffusion rows: no re-run (time)
+        r = _run(backend, threads, f0, seconds, args.workdir, mode, args.model, k_step)
         r["cpu_busy_before"] = busy
         rows.append(r)
         print(f"   end-to-end {r['end_to_end']:.2f} s, RTF {r['rtf']:.3f}, peak RSS {r['peak_rss_mb']:.0f} MB, "
@@ -152,10 +157,15 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
 
 def render(run: dict) -> str:
     """bench/README.md for a run ({stamp, machine, command, rows, counts}, as saved in its JSON file)."""
-    rows = run["rows"]
+    diffusion_rows = [r for r in run["rows"] if r.get("k_step")]
+    rows = [r for r in run["rows"] if not r.get("k_step")]
     counts = {(c["family"], c["f0"], c["seconds"]): c["gflop"] for c in run["counts"]}
     base = {(r["f0"], r["threads"], r["audio_seconds"]): r for r in rows if r["backend"] == "torch"}
-    lines = table(rows, base)
+    lines = table(rows, base) if rows else []
+    if diffusion_rows:
+        from .diffusion_table import diffusion_table
+
+        lines += ([""] if lines else []) + diffusion_table(diffusion_rows)
     if counts:
         lines += ["", "Arithmetic (GFLOP per stage, counted by `bench.flops` on torch following each backend "
                   "family's plan: " + "; ".join(
@@ -205,6 +215,9 @@ def main() -> None:
     p.add_argument("--f0", default="pm", help="comma-separated f0 predictors")
     p.add_argument("--backends", default=DEFAULT_BACKENDS)
     p.add_argument("--long-backends", default="", help="backends of the memory run (default: --backends)")
+    p.add_argument("--k-steps", default="", help="comma-separated shallow-diffusion depths (e.g. 100,20): the rows "
+                   "add the full-size diffusion model + mel vocoder (dpm-solver++, speedup 10; the memory run uses "
+                   "the last); their own table, ratios to torch-upstream (upstream's way) of the same run")
     p.add_argument("--workdir", default="/tmp/svc-bench")
     p.add_argument("--model", choices=("full", "tiny"), default="full",
                    help="synthesizer size: the 4.1 template (full) or upstream's --tiny config")

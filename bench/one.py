@@ -21,30 +21,82 @@ import argparse
 import json
 import os
 import time
+from typing import Callable
 
 BACKENDS = {"torch": "torch eager", "torch-bf16": "torch eager, vocoder bf16",
             "torch-bf16-all": "torch eager, vocoder and encoder bf16",
             "torch-bf16-int8": "torch eager, vocoder bf16; encoder ONNX int8", "onnx": "; encoder torch",
             "onnx-enc": "; encoder ONNX float", "onnx-int8": "; encoder ONNX int8",
             "onnx-int8voc": "; encoder ONNX int8, vocoder int8",
-            "torch-upstream": "torch eager, upstream's procedure (whole-slice decode incl. padding)"}
+            "torch-upstream": "torch eager, upstream's procedure (whole-slice decode incl. padding)",
+            "torch-bf16-diff": "torch eager, vocoders and denoiser bf16"}
+DIFFUSION_METHOD, DIFFUSION_SPEEDUP = "dpm-solver++", 10  # upstream's template infer section (issue #21's rows)
+DIFFUSION_NAMES = {"torch": "torch eager (cached conditioner, 256-frame mel vocoder chunks)",
+                   "torch-upstream": "torch eager, upstream's way (denoiser recomputes the conditioner every call, "
+                                     "each slice decoded whole incl. padding)",
+                   "torch-bf16": "torch eager, vocoders bf16 (denoiser fp32)",
+                   "torch-bf16-diff": "torch eager, vocoders and denoiser bf16"}
 
 
-def upstream_style(svc_class: type) -> type:
-    """An Svc subclass that decodes each slice as upstream does: whole, padding included (same samples kept)."""
+def upstream_diffusion(stage) -> Callable[[], None]:
+    """Make a DiffusionStage work as upstream's code does (bench only; same samples up to float rounding): the
+    denoiser's plain forward at every sampler step (each call recomputes the 20 conditioner projections, which
+    WaveNet.cached computes once per slice) and the mel vocoder decoding each slice whole, padding included, in one
+    call (then cut to the frames kept). Returns the function that undoes it."""
+    wavenet = stage.model.decoder.denoise_fn
+    hop = int(stage.vocoder.hop_size)
 
-    class UpstreamStyle(svc_class):
-        def _synthesize(self, c, f0, uv, g, vol, opts, span=None, times=None):
-            out = super()._synthesize(c, f0, uv, g, vol, opts, span=None, times=times)
-            return out[span[0] * self.hop_length: span[1] * self.hop_length] if span else out
+    def plain(cond, dtype=None):
+        return lambda x, t: wavenet(x, t, cond)
 
-    return UpstreamStyle
+    def whole(mel, f0, noise, chunk_frames, span, dtype=None, _vocode=stage.vocode):
+        audio = _vocode(mel, f0, noise, 0, None, dtype)
+        return audio[span[0] * hop: span[1] * hop] if span else audio
+
+    wavenet.cached = plain
+    stage.vocode = whole
+
+    def undo() -> None:
+        del wavenet.cached, stage.vocode
+
+    return undo
 
 
 def cpu_seconds() -> float:
     """CPU-seconds used by this process so far (all its threads, user + system)."""
     t = os.times()
     return t.user + t.system
+
+
+def record_stage_cpu() -> dict[str, float]:
+    """Also record the CPU-seconds (this process, all threads) of every StageTimes stage / part, into the returned
+    dict (bench only: wraps StageTimes.stage and .part as bench.flops does). On a busy machine wall seconds swing
+    with the other processes' load; a stage's CPU-seconds move much less."""
+    from contextlib import contextmanager
+
+    from svc_core import timing
+
+    spent: dict[str, float] = {}
+    stage, part = timing.StageTimes.stage, timing.StageTimes.part
+
+    @contextmanager
+    def cpu_stage(self, name):
+        before = cpu_seconds()
+        with stage(self, name):
+            yield
+        spent[name] = spent.get(name, 0.0) + cpu_seconds() - before
+
+    @contextmanager
+    def cpu_part(self, name, of):
+        before = cpu_seconds()
+        with part(self, name, of):
+            yield
+        used = cpu_seconds() - before
+        spent[of] = spent.get(of, 0.0) - used
+        spent[name] = spent.get(name, 0.0) + used
+
+    timing.StageTimes.stage, timing.StageTimes.part = cpu_stage, cpu_part  # type: ignore[method-assign]
+    return spent
 
 
 def wait_policy() -> str:
@@ -84,6 +136,8 @@ def main() -> None:
     p.add_argument("--file", action="store_true", help="file-to-file conversion (convert_file)")
     p.add_argument("--count", action="store_true", help="count the arithmetic per stage instead of timing")
     p.add_argument("--no-peak", action="store_true", help="skip the matrix-multiply peak after the conversion")
+    p.add_argument("--k-step", type=int, default=0, help="shallow diffusion from this step with the full-size "
+                   "diffusion model + mel vocoder (dpm-solver++, speedup 10); 0 = no diffusion")
     args = p.parse_args()
     load_before = os.getloadavg()[0]
 
@@ -97,7 +151,7 @@ def main() -> None:
 
     from .models import build, clip, clip_file
 
-    paths = build(args.workdir, variant=args.model)
+    paths = build(args.workdir, variant=args.model, onnx=args.backend.startswith("onnx"))
     size = "" if args.model == "full" else f"; upstream --{args.model} model"
     if args.file:
         src = clip_file(args.workdir, args.seconds)
@@ -105,14 +159,28 @@ def main() -> None:
         wav, sr = clip(args.seconds)
     options = {"vocoder_precision": "bf16" if args.backend.startswith("torch-bf16")
                else "int8" if args.backend == "onnx-int8voc" else "fp32"}
+    diffusion: dict = {}
+    if args.k_step:
+        from .models import build_diffusion
+
+        dpaths = build_diffusion(args.workdir)
+        diffusion = {"diffusion_model_path": dpaths["diffusion_model"],
+                     "diffusion_config_path": dpaths["diffusion_config"], "vocoder_path": dpaths["mel_vocoder"]}
+        options.update(shallow_diffusion=True, k_step=args.k_step, diffusion_method=DIFFUSION_METHOD,
+                       diffusion_speedup=DIFFUSION_SPEEDUP)
+        if args.backend == "torch-bf16-diff":
+            options["diffusion_precision"] = "bf16"
     if args.backend == "torch-upstream":
         options["decoder_chunk_frames"] = 0
     if args.backend == "torch-bf16-all":
         options["encoder_precision"] = "bf16"
     if args.count:
+        if diffusion:
+            raise SystemExit("--count with --k-step: not implemented (bench/notes.md counts the denoiser per call)")
         count(args.backend, paths, options,
               lambda svc, opts: svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, **opts))
         return
+    stage_cpu = record_stage_cpu()
     start, cpu_start = time.perf_counter(), cpu_seconds()
     encoder = None
     if args.backend in ("onnx-enc", "onnx-int8", "onnx-int8voc", "torch-bf16-int8"):
@@ -125,8 +193,10 @@ def main() -> None:
 
         svc_class = upstream_style(Svc) if args.backend == "torch-upstream" else Svc
         svc = svc_class(paths["model"], paths["config"], encoder_path=str(paths["encoder"]), encoder=encoder,
-                        f0_weights={"rmvpe": str(paths["rmvpe"])})
-        provider = BACKENDS[args.backend] + size
+                        f0_weights={"rmvpe": str(paths["rmvpe"])}, **diffusion)
+        if diffusion and args.backend == "torch-upstream":
+            upstream_diffusion(svc.diffusion)
+        provider = (DIFFUSION_NAMES if diffusion else BACKENDS)[args.backend] + size
     else:
         from svc_core.onnx import OnnxSvc
 
@@ -146,7 +216,8 @@ def main() -> None:
         "audio_seconds": args.seconds, "io": "file" if args.file else "memory", "load": load, "stages": times, "convert": svc.last_times.total,
         "rtf": svc.last_times.rtf, "end_to_end": load + svc.last_times.total, "peak_rss_mb": peak_rss_mb(),
         "loadavg_before": load_before, "cpu_seconds": cpu_end - cpu_start,  # CPU-seconds of loading + converting
-        "convert_cpu_seconds": cpu_end - cpu_convert, "wait_policy": wait_policy(),
+        "convert_cpu_seconds": cpu_end - cpu_convert, "wait_policy": wait_policy(), "k_step": args.k_step,
+        "stage_cpu_seconds": dict(stage_cpu),
     }
     if args.rerun and not args.file:
         svc.slice_inference(wav, sr, 0, f0_predictor=args.f0, transpose=2, **options)

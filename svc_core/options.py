@@ -19,6 +19,7 @@ UPSTREAM_ALIASES = {
     "nsf_hifigan_enhance": "enhance",
 }
 
+DIFFUSION_PRECISIONS = ("fp32", "bf16", "fp16")  # the denoiser's (svc_core.precision.PRECISIONS)
 DIFFUSION_METHODS = ("dpm-solver++", "dpm-solver", "unipc", "pndm", "ddim", "ddpm")  # svc_core.diffusion.samplers
 
 
@@ -110,6 +111,9 @@ class ConvertOptions:
     k_step: int = 100  # shallow diffusion depth: noise the so-vits mel to step k_step - 1, then denoise (-ks)
     diffusion_method: str | None = None  # sampler (DIFFUSION_METHODS); None: the diffusion config's infer.method
     diffusion_speedup: int | None = None  # steps skipped per denoiser call; None: the config's infer.speedup
+    diffusion_precision: str = "fp32"  # fp32 | bf16 (CPU with AVX512-BF16/AMX, or CUDA) | fp16 (CUDA): the denoiser
+    # under autocast, ~2x faster diffusion on a bf16 CPU, not bit-exact (opt-in; svc_core.precision, bench/notes.md).
+    # vocoder_precision applies to the NSF-HiFiGAN mel vocoder too (bf16 / fp16; int8 leaves it float32)
     second_encoding: bool = False  # re-encode the so-vits output for the diffusion model's units (-se)
     enhance: bool = False  # re-vocode the so-vits output with the NSF-HiFiGAN mel vocoder (-eh; off with diffusion)
     enhancer_adaptive_key: float = 0.0  # semitones: the enhancer runs at a rate for a voice this much higher (-eak)
@@ -126,6 +130,9 @@ class ConvertOptions:
         if self.clip_seconds and self.crossfade_seconds >= self.clip_seconds:
             raise OptionError(f"crossfade_seconds ({self.crossfade_seconds:g}) must be shorter than clip_seconds "
                               f"({self.clip_seconds:g}).")
+        if self.diffusion_precision not in DIFFUSION_PRECISIONS:
+            raise OptionError(f"diffusion_precision must be one of {', '.join(DIFFUSION_PRECISIONS)}; got "
+                              f"{self.diffusion_precision!r}.")
         if self.diffusion_method is not None and self.diffusion_method not in DIFFUSION_METHODS:
             raise OptionError(f"diffusion_method '{self.diffusion_method}' is not a sampler; use one of "
                               f"{', '.join(DIFFUSION_METHODS)}.")

@@ -49,7 +49,7 @@ class SecondStage:
         if not opts.diffusing:
             cancel.checkpoint("mel vocoder", 0.0)
             return self.enhancer().enhance_piece(out, f0, self.hop_length, opts.enhancer_adaptive_key, noise, span,
-                                                 times)
+                                                 times, dtype=self._mel_vocoder_dtype(opts))
         if opts.second_encoding and out is not None:
             with times.stage("encoder"), torch.inference_mode():
                 wav16 = audio_io.resample(out, self.sample_rate, ENCODER_SAMPLE_RATE)
@@ -61,6 +61,13 @@ class SecondStage:
         with cancel.cancel_hooks(self.diffusion.model, "diffusion"):
             return self.diffusion.render(c[None], f0, vol, self._diffusion_speaker(speaker), opts, noise, times,
                                          source=out, span=span, chunk_frames=self.chunk_frames(opts))
+
+    def _mel_vocoder_dtype(self, opts: ConvertOptions) -> Optional[torch.dtype]:
+        """The enhancer's decoder precision: opts.vocoder_precision's bf16 / fp16 (int8, the ONNX backend's so-vits
+        vocoder, leaves it float32)."""
+        from .precision import PRECISIONS, check_precision
+
+        return check_precision(opts.vocoder_precision, self.device) if opts.vocoder_precision in PRECISIONS else None
 
     def _diffusion_speaker(self, speaker):
         """Speaker -> the diffusion model's speaker: an id, or a mix {id: weight} (weights summing to 1)."""

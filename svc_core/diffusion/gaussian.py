@@ -93,12 +93,13 @@ class GaussianDiffusion(nn.Module):
                               f"{self.k_step_max}.")
 
     def infer(self, cond: torch.Tensor, gt_spec: Optional[torch.Tensor], k_step: int, method: Optional[str],
-              speedup: int, noise: Optional[NoiseSource] = None) -> torch.Tensor:
+              speedup: int, noise: Optional[NoiseSource] = None, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
         """Denoise to a log-mel [B, T, M].
 
         cond [B, T, H] (Unit2Mel condition). Shallow (gt_spec [B, T, M] given): the mel is forward-noised to step
         k_step - 1 and denoised from k_step. Only-diffusion (gt_spec None): start from pure noise at the chain's
         end (k_step is ignored, as upstream). method / speedup pick the sampler (svc_core.diffusion.samplers).
+        dtype bfloat16 / float16: the denoiser runs under autocast in that precision (opt-in; WaveNet.cached).
         """
         noise = noise if noise is not None else TorchNoise()
         self.check_k_step(k_step, shallow=gt_spec is not None)
@@ -114,7 +115,7 @@ class GaussianDiffusion(nn.Module):
             x = self.q_sample(x_start, step, noise.randn(x_start.shape, cond.device))
         from .samplers import run_sampler  # imported here: the samplers package imports this one's siblings
 
-        x = run_sampler(method, self.denoise_fn.cached(cond_t), self.schedule(), x, t_start, speedup, noise)
+        x = run_sampler(method, self.denoise_fn.cached(cond_t, dtype), self.schedule(), x, t_start, speedup, noise)
         return self.denorm_spec(x.squeeze(1).transpose(1, 2))
 
     def sample_steps(self, batch: int, device: torch.device | str = "cpu",

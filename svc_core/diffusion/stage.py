@@ -18,6 +18,7 @@ from ..config import SvcConfig, config_from_dict, template_config
 from ..errors import MissingWeightsError, ModelError, OptionError
 from ..f0.weights import describe_search, find_weights
 from ..options import ConvertOptions
+from ..precision import PRECISIONS, check_precision
 from ..timing import StageTimes
 from .noise import NoiseSource
 
@@ -119,8 +120,18 @@ class DiffusionStage:
             speedup = 1
         return method, speedup
 
+    def dtypes(self, opts: ConvertOptions) -> tuple[Optional[torch.dtype], Optional[torch.dtype]]:
+        """(denoiser, mel vocoder) autocast dtypes for opts.diffusion_precision / opts.vocoder_precision (None:
+        float32); OptionError where the device would not run them fast. vocoder_precision int8 (the ONNX backend's
+        so-vits vocoder) leaves the mel vocoder in float32."""
+        denoiser = check_precision(opts.diffusion_precision, self.device, "diffusion_precision")
+        vocoder = check_precision(opts.vocoder_precision, self.device) if opts.vocoder_precision in PRECISIONS \
+            else None
+        return denoiser, vocoder
+
     def check(self, opts: ConvertOptions) -> None:
         """Refuse what upstream's guards refuse, before any work: with clear messages."""
+        self.dtypes(opts)
         cfg, name = self.config, os.path.basename(self.config_path)
         if opts.only_diffusion and not cfg.full_chain:
             raise OptionError(f"Only-diffusion needs a diffusion model trained on the whole chain; {name} has "
@@ -139,7 +150,7 @@ class DiffusionStage:
     def mel(self, units: torch.Tensor, f0: torch.Tensor, vol: torch.Tensor, speaker: SpeakerIds,
             opts: ConvertOptions, noise: NoiseSource, gt_mel: Optional[torch.Tensor] = None) -> torch.Tensor:
         """units [1, C, T], f0 [1, T] Hz, vol [1, T], gt_mel [1, T, M] (shallow) or None (from noise)
-        -> mel [1, T, M]."""
+        -> mel [1, T, M] float32 (the denoiser in opts.diffusion_precision)."""
         method, speedup = self.settings(opts)
         spk_id, spk_mix = None, None
         if isinstance(speaker, Mapping):
@@ -150,13 +161,16 @@ class DiffusionStage:
         with torch.inference_mode():
             return self.model(units.transpose(1, 2).to(self.device), f0[:, :, None].to(self.device),
                               vol[:, :, None].to(self.device), spk_id=spk_id, spk_mix=spk_mix, gt_spec=gt_mel,
-                              k_step=k_step, method=method, speedup=speedup, noise=noise)
+                              k_step=k_step, method=method, speedup=speedup, noise=noise,
+                              dtype=self.dtypes(opts)[0])
 
     def vocode(self, mel: torch.Tensor, f0: torch.Tensor, noise: NoiseSource, chunk_frames: int,
-               span: Optional[tuple[int, int]]) -> np.ndarray:
-        """mel [1, T, M], f0 [1, T] -> float32 audio of the frames in span (all when None)."""
+               span: Optional[tuple[int, int]], dtype: Optional[torch.dtype] = None) -> np.ndarray:
+        """mel [1, T, M], f0 [1, T] -> float32 audio of the frames in span (all when None); dtype: the decoder's
+        reduced precision (None: float32)."""
         with torch.inference_mode():
-            audio = self.vocoder.decode(mel, f0.to(self.device), noise=noise, chunk_frames=chunk_frames, span=span)
+            audio = self.vocoder.decode(mel, f0.to(self.device), noise=noise, chunk_frames=chunk_frames, span=span,
+                                        dtype=dtype)
         return audio[0].float().cpu().numpy()
 
     def render(self, units: torch.Tensor, f0: torch.Tensor, vol: torch.Tensor, speaker: SpeakerIds,
@@ -167,4 +181,4 @@ class DiffusionStage:
             gt_mel = None if source is None else self.extract_mel(source)
             mel = self.mel(units, f0, vol, speaker, opts, noise, gt_mel)
         with times.stage(MEL_VOCODER_STAGE):
-            return self.vocode(mel, f0, noise, chunk_frames, span)
+            return self.vocode(mel, f0, noise, chunk_frames, span, self.dtypes(opts)[1])

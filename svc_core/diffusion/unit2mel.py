@@ -108,11 +108,12 @@ class Unit2Mel(nn.Module):
                 spk_id: Optional[torch.Tensor] = None, spk_mix: Optional[Mapping[int, float]] = None,
                 aug_shift: Optional[torch.Tensor] = None, gt_spec: Optional[torch.Tensor] = None,
                 k_step: int = DEFAULT_K_STEP, method: Optional[str] = DEFAULT_METHOD, speedup: int = DEFAULT_SPEEDUP,
-                noise: Optional[NoiseSource] = None) -> torch.Tensor:
+                noise: Optional[NoiseSource] = None, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
         """log-mel [B, T, M]: shallow diffusion of gt_spec [B, T, M] from k_step, or only-diffusion when gt_spec is
-        None (needs a model trained on the whole chain)."""
+        None (needs a model trained on the whole chain). dtype bfloat16 / float16: the denoiser in that precision
+        (opt-in, svc_core.precision; the condition and the sampler stay float32)."""
         cond = self.condition(units, f0, vol, spk_id, spk_mix, aug_shift)
-        return self.decoder.infer(cond, gt_spec, k_step, method, speedup, noise)
+        return self.decoder.infer(cond, gt_spec, k_step, method, speedup, noise, dtype)
 
     def loss(self, units: torch.Tensor, f0: torch.Tensor, vol: torch.Tensor, gt_spec: torch.Tensor,
              spk_id: Optional[torch.Tensor] = None, aug_shift: Optional[torch.Tensor] = None,

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..precision import autocast
+
 STEP_EMBED_MAX_PERIOD = 10000.0  # sinusoidal step embedding: frequencies exp(-i ln(10000) / (C/2 - 1))
 MLP_EXPANSION = 4  # the step MLP's hidden width is 4 x n_chans
 
@@ -101,12 +103,19 @@ class WaveNet(nn.Module):
         """x [B, 1, M, T], t [B] (int64 or float32 steps), cond [B, H, T] -> predicted noise [B, 1, M, T]."""
         return self._run(x, t, cond, None)
 
-    def cached(self, cond: torch.Tensor) -> EpsFn:
+    def cached(self, cond: torch.Tensor, dtype: torch.dtype | None = None) -> EpsFn:
         """eps_fn(x, t) for one sampling run on cond [B, H, T]: the per-layer conditioner projections are computed
-        once here instead of at every step (same numbers as forward)."""
-        projected = self.project_condition(cond)
+        once here instead of at every step (same numbers as forward).
+
+        dtype bfloat16 / float16 (opt-in, svc_core.precision): the projections and every call run under autocast
+        in that precision; eps is returned as float32, so the sampler's arithmetic stays float32."""
+        with autocast(cond.device, dtype):
+            projected = self.project_condition(cond)
 
         def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self._run(x, t, None, projected)
+            if dtype is None:
+                return self._run(x, t, None, projected)
+            with autocast(x.device, dtype):
+                return self._run(x, t, None, projected).float()
 
         return eps_fn

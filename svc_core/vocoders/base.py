@@ -53,8 +53,10 @@ class MelVocoder(nn.Module):
         return self.mel(audio.to(self.device), keyshift).transpose(1, 2)
 
     def decode(self, mel: torch.Tensor, f0: torch.Tensor, noise: NoiseSource | None = None,
-               chunk_frames: int = 0, span: tuple[int, int] | None = None) -> torch.Tensor:
+               chunk_frames: int = 0, span: tuple[int, int] | None = None,
+               dtype: torch.dtype | None = None) -> torch.Tensor:
         """mel [B, T, n_mels] (natural log) + f0 [B, T] Hz (0 = unvoiced) -> audio [B, T*hop_size] float32, or
         [B, (stop - start) * hop_size] for span = (start, stop) frames. chunk_frames > 0 decodes that many frames
-        at a time (bounded memory, same samples)."""
+        at a time (bounded memory, same samples). dtype bfloat16 / float16: reduced precision (opt-in,
+        svc_core.precision; None = float32)."""
         raise NotImplementedError

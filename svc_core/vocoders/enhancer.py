@@ -72,9 +72,10 @@ class Enhancer:
     @torch.no_grad()
     def enhance(self, audio: np.ndarray | torch.Tensor, sr: int, f0: np.ndarray | torch.Tensor, hop: int,
                 adaptive_key: float = 0.0, noise: NoiseSource | None = None,
-                chunk_frames: int = 0) -> np.ndarray | torch.Tensor:
+                chunk_frames: int = 0, dtype: torch.dtype | None = None) -> np.ndarray | torch.Tensor:
         """audio [N] float32 at sr Hz + its f0 [T] Hz (one value per `hop` samples) -> enhanced audio at sr Hz
-        (numpy in, numpy out). noise / chunk_frames: passed to the vocoder's decode."""
+        (numpy in, numpy out). noise / chunk_frames / dtype (reduced precision, opt-in): passed to the vocoder's
+        decode."""
         as_numpy = not isinstance(audio, torch.Tensor)
         wav = torch.as_tensor(np.asarray(audio) if as_numpy else audio, dtype=torch.float32).reshape(1, -1)
         f0_np = f0.detach().cpu().numpy() if isinstance(f0, torch.Tensor) else np.asarray(f0)
@@ -83,13 +84,14 @@ class Enhancer:
         plan = replace(plan, f0_frames=res.shape[-1] // self.vocoder.hop_size + 1)
         f0_res = torch.from_numpy(self.retime_f0(f0_np, sr, hop, plan))[None]
         mel = self.vocoder.extract(res)
-        out = self.vocoder.decode(mel, f0_res[:, :mel.shape[1]], noise=noise, chunk_frames=chunk_frames)
+        out = self.vocoder.decode(mel, f0_res[:, :mel.shape[1]], noise=noise, chunk_frames=chunk_frames, dtype=dtype)
         out = _resample(out.cpu(), plan.adaptive_sr, sr)[0]
         return out.numpy() if as_numpy else out
 
     def enhance_piece(self, audio: np.ndarray, f0: torch.Tensor | np.ndarray, hop: int, adaptive_key: float = 0.0,
                       noise: NoiseSource | None = None, span: tuple[int, int] | None = None, times: Any = None,
-                      sr: int | None = None, chunk_frames: int | None = None) -> np.ndarray:
+                      sr: int | None = None, chunk_frames: int | None = None,
+                      dtype: torch.dtype | None = None) -> np.ndarray:
         """The pipeline's call: so-vits audio [T * hop] float32 at sr (default: the vocoder's rate) + f0 [1, T] or
         [T] Hz -> the enhanced audio of span's frames (all when None), exactly (stop - start) * hop samples.
 
@@ -100,7 +102,7 @@ class Enhancer:
         f0_np = (f0.detach().cpu().numpy() if isinstance(f0, torch.Tensor) else np.asarray(f0)).reshape(-1)
         chunk = getattr(self.vocoder, "DEFAULT_CHUNK_FRAMES", 0) if chunk_frames is None else chunk_frames
         with times.stage(STAGE) if times is not None else nullcontext():
-            out = self.enhance(np.asarray(audio, dtype=np.float32), sr, f0_np, hop, adaptive_key, noise, chunk)
+            out = self.enhance(np.asarray(audio, dtype=np.float32), sr, f0_np, hop, adaptive_key, noise, chunk, dtype)
         n = len(audio)
         if len(out) < n:
             missing = n - len(out)

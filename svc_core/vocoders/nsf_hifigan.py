@@ -18,6 +18,7 @@ from ..diffusion.noise import NoiseSource, TorchNoise
 from ..models.commons import LRELU_SLOPE
 from ..models.nsf_hifigan import SHAPE_BUCKET, Generator, ResBlock1, ResBlock2, chunk_spans
 from ..models.weight_norm import weight_norm
+from ..precision import autocast
 from .base import MelVocoder
 from .mel import MelSettings
 from .source import HarmonicSource
@@ -132,8 +133,11 @@ class NsfHifiGAN(MelVocoder):
 
     @torch.no_grad()
     def decode(self, mel: torch.Tensor, f0: torch.Tensor, noise: NoiseSource | None = None,
-               chunk_frames: int = 0, span: tuple[int, int] | None = None) -> torch.Tensor:
+               chunk_frames: int = 0, span: tuple[int, int] | None = None,
+               dtype: torch.dtype | None = None) -> torch.Tensor:
         """mel [B, T, n_mels] natural-log + f0 [B, T] (or [B, >=T, 1]) Hz -> audio [B, T*hop] (span: its frames).
+        dtype bfloat16 / float16 (opt-in, svc_core.precision): the generator under autocast in that precision; the
+        excitation stays float32 and the audio is returned as float32.
 
         Random draws (noise, default the global torch RNG): rand(B, 9), then randn [B, T*hop, 9] in one draw when
         chunk_frames <= 0, else per batch row one [1, chunk_frames*hop, 9] draw per chunk (the same numbers from
@@ -154,6 +158,7 @@ class NsfHifiGAN(MelVocoder):
         upp = self.upp
         pieces = []
         for keep_lo, keep_hi, lo, hi in spans:
-            y = self.generator(x[..., lo:hi], har[..., (lo - first) * upp:(hi - first) * upp])
-            pieces.append(y[:, 0, (keep_lo - lo) * upp:(keep_hi - lo) * upp])
+            with autocast(device, dtype):
+                y = self.generator(x[..., lo:hi], har[..., (lo - first) * upp:(hi - first) * upp])
+            pieces.append(y[:, 0, (keep_lo - lo) * upp:(keep_hi - lo) * upp].float())
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
