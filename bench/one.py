@@ -62,6 +62,17 @@ def upstream_diffusion(stage) -> Callable[[], None]:
     return undo
 
 
+def upstream_style(svc_class: type) -> type:
+    """An Svc subclass that decodes each slice as upstream does: whole, padding included (same samples kept)."""
+
+    class UpstreamStyle(svc_class):
+        def _synthesize(self, c, f0, uv, g, vol, opts, span=None, times=None):
+            out = super()._synthesize(c, f0, uv, g, vol, opts, span=None, times=times)
+            return out[span[0] * self.hop_length: span[1] * self.hop_length] if span else out
+
+    return UpstreamStyle
+
+
 def cpu_seconds() -> float:
     """CPU-seconds used by this process so far (all its threads, user + system)."""
     t = os.times()
