@@ -6,6 +6,7 @@ factor and peak RSS beside the torch-eager baseline of the same run; write bench
                     [--backends torch,onnx,onnx-enc,onnx-int8]  (also: onnx-int8voc, torch-bf16, torch-bf16-int8,
                     torch-bf16-all, torch-upstream)
                     [--workdir /tmp/svc-bench] [--readme bench/README.md] [--no-count]
+                    [--k-steps 100,20 --backends torch-upstream,torch,torch-bf16-diff]  (shallow diffusion rows)
     python -m bench --render bench/last_run.json   (rewrite the README from a saved run)
     python -m bench --contended [--seconds 40] [--backends torch,onnx] [--contended-modes before,one,now]
                     [--repeats 2] [--busy 1]   (one conversion per backend beside a busy process: bench.contended)
@@ -27,6 +28,7 @@ from pathlib import Path
 
 DEFAULT_BACKENDS = "torch,onnx,onnx-enc,onnx-int8"
 CONTENDED_JSON = "last_contended.json"  # the saved `--contended` run, beside last_run.json
+DIFFUSION_JSON = "last_diffusion.json"  # the saved `--k-steps` (shallow diffusion) run, beside last_run.json
 STAGES = ("load", "resample", "f0", "encoder", "synthesizer", "vocoder")  # synthesizer: all but the vocoder
 
 
@@ -166,6 +168,11 @@ def render(run: dict) -> str:
         from .diffusion_table import diffusion_table
 
         lines += ([""] if lines else []) + diffusion_table(diffusion_rows)
+    saved_diffusion = Path(__file__).resolve().parent / DIFFUSION_JSON
+    if saved_diffusion.is_file() and not diffusion_rows:  # the last `--k-steps` run, kept across full runs
+        from .diffusion_table import diffusion_section
+
+        lines += [""] + diffusion_section(json.loads(saved_diffusion.read_text(encoding="utf-8")))
     if counts:
         lines += ["", "Arithmetic (GFLOP per stage, counted by `bench.flops` on torch following each backend "
                   "family's plan: " + "; ".join(
@@ -244,8 +251,14 @@ def main() -> None:
         run = {"stamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": machine(), "command": " ".join(["python -m bench"] + sys.argv[1:]), "rows": rows,
                "counts": [{"family": b, "f0": f, "seconds": sec, "gflop": c} for (b, f, sec), c in counts.items()]}
-        saved.write_text(json.dumps(run, indent=1), encoding="utf-8")
-        print("saved the run to", saved)
+        if args.k_steps:  # diffusion rows are kept apart: the README shows them after the last full run
+            saved_diffusion = saved.with_name(DIFFUSION_JSON)
+            saved_diffusion.write_text(json.dumps(run, indent=1), encoding="utf-8")
+            print("saved the run to", saved_diffusion)
+            run = json.loads(saved.read_text(encoding="utf-8"))
+        else:
+            saved.write_text(json.dumps(run, indent=1), encoding="utf-8")
+            print("saved the run to", saved)
     text = render(run)
     print(text)
     Path(args.readme).write_text(text, encoding="utf-8")

@@ -18,8 +18,7 @@ def diffusion_table(rows: list[dict]) -> list[str]:
         return (r["f0"], r["threads"], r["audio_seconds"], r.get("k_step"), r.get("io"))
 
     base = {key(r): r for r in rows if r["backend"] == "torch-upstream"}
-    lines = ["### Shallow diffusion (full-size diffusion model + mel vocoder, dpm-solver++ speedup 10)", "",
-             "Ratios to upstream's way (`torch-upstream`: denoiser plain forward per step, each slice decoded whole) "
+    lines = ["Ratios to upstream's way (`torch-upstream`: denoiser plain forward per step, each slice decoded whole) "
              "of the same run, threads, input and k_step; \"speedup\" is upstream's way's diffusion + mel vocoder "
              "seconds over the row's (issue #21's target: >= 3x).", "",
              "| backend | f0 | threads | audio s | k_step | " + " | ".join(STAGES)
@@ -39,4 +38,35 @@ def diffusion_table(rows: list[dict]) -> list[str]:
                      f"| {r['end_to_end']:.2f}{_ratio(r['end_to_end'], b['end_to_end'] if b else 0)} "
                      f"| {r['rtf']:.3f} | {r['peak_rss_mb']:.0f}{_ratio(r['peak_rss_mb'], b['peak_rss_mb'] if b else 0)} "
                      f"| {r.get('cpu_busy_before', float('nan')):.0f} |")
+    return lines
+
+
+def stages_table(rows: list[dict]) -> list[str]:
+    """Markdown lines for `python -m bench.diffusion_stages` output rows (the summary lines, not the progress)."""
+    lines = ["| mode | threads | k_step | pieces / audio s | diffusion CPU s | mel vocoder CPU s | speedup (CPU) "
+             "| diffusion wall s | mel vocoder wall s | speedup (wall) | mel max abs dev | audio max abs dev | load 1 min |",
+             "|" + "---|" * 13]
+    for r in rows:
+        if "mode" not in r:
+            continue
+        lines.append(f"| {r['mode']} | {r['threads']} | {r['k_step']} | {r['pieces']} / {r['audio_s']:.1f} "
+                     f"| {r['cpu']['diffusion']:.2f} | {r['cpu']['mel vocoder']:.2f} | {r.get('speedup_cpu', 0):.2f}x "
+                     f"| {r['wall']['diffusion']:.2f} | {r['wall']['mel vocoder']:.2f} | {r.get('speedup_wall', 0):.2f}x "
+                     f"| {r.get('mel_max_abs_dev', float('nan')):.2g} | {r.get('audio_max_abs_dev', float('nan')):.2g} "
+                     f"| {r['load1']:.1f} |")
+    return lines
+
+
+def diffusion_section(saved: dict) -> list[str]:
+    """The README's shallow-diffusion section from bench/last_diffusion.json: {stamp, machine, command, rows
+    (bench.one rows with k_step), stages (bench.diffusion_stages summary rows), stages_command}."""
+    lines = ["## Shallow diffusion (full-size diffusion model + mel vocoder, dpm-solver++ speedup 10)", "",
+             f"{saved['stamp']}, {saved['machine']}. Command: `{saved['command']}`.", ""]
+    if saved.get("rows"):
+        lines += diffusion_table(saved["rows"])
+    if saved.get("stages"):
+        lines += ["", f"The two stages alone, every mode in turn in one process (`{saved.get('stages_command', '')}`): "
+                  "best of the rounds; speedup = upstream's way's diffusion + mel vocoder seconds over the mode's; "
+                  "deviations against upstream's way in float32 (mel: log units; audio: samples in [-1, 1]).", ""]
+        lines += stages_table(saved["stages"])
     return lines

@@ -12,6 +12,12 @@ torch-bf16-int8: that plus the int8 ONNX encoder; torch-bf16-all: torch with the
 bfloat16 (`encoder_precision="bf16"` too); torch-upstream: torch eager doing what upstream so-vits-svc 4.1 does
 (each slice decoded whole in one call, its 0.5 s padding included: a same-machine estimate of upstream's cost,
 since the model math is upstream's (parity tests)).
+--k-step K (K > 0): shallow diffusion from step K on top of the so-vits output, with the full-size diffusion model
+(upstream's template: 20 layers, 512 channels) and the full-size openvpi NSF-HiFiGAN mel vocoder of
+bench.models.build_diffusion, dpm-solver++ speedup 10 (stages "diffusion" and "mel vocoder"). Then torch-upstream
+is upstream's way for these stages too (upstream_diffusion: the denoiser's plain forward at every step, each slice
+decoded whole), torch-bf16 puts both vocoders in bfloat16 and torch-bf16-diff the denoiser as well
+(`diffusion_precision="bf16"`). Every row records the CPU-seconds of each stage (stage_cpu_seconds).
 --count: no timing; the conversion's arithmetic per stage (GFLOP, bench.flops), the same for every thread count
 (onnx*: counted on torch following the ONNX backend's decoding plan, 512-frame chunks). Every timed row also
 measures the float32 (and bf16) matrix-multiply peak at its thread count."""
