@@ -168,11 +168,6 @@ def render(run: dict) -> str:
         from .diffusion_table import diffusion_table
 
         lines += ([""] if lines else []) + diffusion_table(diffusion_rows)
-    saved_diffusion = Path(__file__).resolve().parent / DIFFUSION_JSON
-    if saved_diffusion.is_file() and not diffusion_rows:  # the last `--k-steps` run, kept across full runs
-        from .diffusion_table import diffusion_section
-
-        lines += [""] + diffusion_section(json.loads(saved_diffusion.read_text(encoding="utf-8")))
     if counts:
         lines += ["", "Arithmetic (GFLOP per stage, counted by `bench.flops` on torch following each backend "
                   "family's plan: " + "; ".join(
@@ -182,6 +177,11 @@ def render(run: dict) -> str:
     saved = Path(__file__).resolve().parent / CONTENDED_JSON
     if saved.is_file():  # the last `--contended` run, kept across full runs
         lines += [""] + contended_section(json.loads(saved.read_text(encoding="utf-8")))
+    saved_diffusion = Path(__file__).resolve().parent / DIFFUSION_JSON
+    if saved_diffusion.is_file() and not diffusion_rows:  # the last `--k-steps` run, kept across full runs
+        from .diffusion_table import diffusion_section
+
+        lines += [""] + diffusion_section(json.loads(saved_diffusion.read_text(encoding="utf-8")))
     notes = Path(__file__).resolve().parent / "notes.md"
     return README.format(stamp=run["stamp"], machine=run["machine"], command=run["command"],
                          table="\n".join(lines)) + ("\n" + notes.read_text(encoding="utf-8") if notes.is_file() else "")

@@ -20,10 +20,12 @@ def diffusion_table(rows: list[dict]) -> list[str]:
     base = {key(r): r for r in rows if r["backend"] == "torch-upstream"}
     lines = ["Ratios to upstream's way (`torch-upstream`: denoiser plain forward per step, each slice decoded whole) "
              "of the same run, threads, input and k_step; \"speedup\" is upstream's way's diffusion + mel vocoder "
-             "seconds over the row's (issue #21's target: >= 3x).", "",
+             "seconds over the row's (issue #21's target: >= 3x), in wall seconds and in CPU-seconds (this process, "
+             "all threads: what moves least when other processes share the cores).", "",
              "| backend | f0 | threads | audio s | k_step | " + " | ".join(STAGES)
-             + " | diffusion + mel vocoder s | speedup | end-to-end s | RTF | peak RSS MB | CPU busy before % |",
-             "|" + "---|" * (len(STAGES) + 11)]
+             + " | diffusion + mel vocoder s | speedup | diffusion + mel vocoder CPU-s | speedup (CPU) | end-to-end s "
+             "| CPU-s (whole conversion) | RTF | peak RSS MB | CPU busy before % |",
+             "|" + "---|" * (len(STAGES) + 14)]
     for r in rows:
         b = base.get(key(r))
         stages = {"load": r["load"], **r["stages"]}
@@ -32,10 +34,15 @@ def diffusion_table(rows: list[dict]) -> list[str]:
         target = sum(stages.get(s, 0.0) for s in TARGET)
         btarget = sum(bstages.get(s, 0.0) for s in TARGET)
         speedup = f"{btarget / target:.2f}x" if b and target else "-"
+        cpu = sum(r.get("stage_cpu_seconds", {}).get(s, 0.0) for s in TARGET)
+        bcpu = sum(b.get("stage_cpu_seconds", {}).get(s, 0.0) for s in TARGET) if b else 0.0
+        speedup_cpu = f"{bcpu / cpu:.2f}x" if bcpu and cpu else "-"
         seconds = f"{r['audio_seconds']:.0f}" + (" (file)" if r.get("io") == "file" else "")
         lines.append(f"| {r['provider']} | {r['f0']} | {r['threads']} | {seconds} | {r.get('k_step')} | "
                      + " | ".join(cells) + f" | {target:.2f}{_ratio(target, btarget)} | {speedup} "
+                     f"| {cpu:.1f} | {speedup_cpu} "
                      f"| {r['end_to_end']:.2f}{_ratio(r['end_to_end'], b['end_to_end'] if b else 0)} "
+                     f"| {r.get('convert_cpu_seconds', 0.0):.0f} "
                      f"| {r['rtf']:.3f} | {r['peak_rss_mb']:.0f}{_ratio(r['peak_rss_mb'], b['peak_rss_mb'] if b else 0)} "
                      f"| {r.get('cpu_busy_before', float('nan')):.0f} |")
     return lines
