@@ -218,8 +218,9 @@ def main() -> None:
         from svc_core.onnx import OnnxSvc
 
         svc = OnnxSvc(paths["onnx"], encoder_path=str(paths["encoder"]), device="auto", threads=args.threads,
-                      encoder=encoder, f0_weights={"rmvpe": str(paths["rmvpe_onnx"])})
-        provider = svc.session_info.describe() + BACKENDS[args.backend] + size
+                      encoder=encoder, f0_weights={"rmvpe": str(paths["rmvpe_onnx"])}, **diffusion)
+        provider = svc.session_info.describe() + BACKENDS[args.backend] + size + (
+            f"; diffusion {type(svc.diffusion).__name__}" if diffusion else "")
     load, cpu_convert = time.perf_counter() - start, cpu_seconds()
     if args.file:
         svc.convert_file(src, os.path.join(args.workdir, f"out_{args.backend}.wav"), 0, f0_predictor=args.f0,
