@@ -211,6 +211,13 @@ def _model_type(r: _Reader, model: Mapping[str, Any]) -> None:
                  "use the config.yaml of a so-vits-svc 4.1 diffusion model (model.type: Diffusion)")
 
 
+def _no_speaker_encoder(r: _Reader, model: Mapping[str, Any]) -> None:
+    if model.get("use_speaker_encoder") is True:
+        raise r.fail("model.use_speaker_encoder", "is true: a Diffusion-SVC model conditioned on a speaker "
+                     "encoder's embedding, which so-vits-svc's diffusion stage cannot feed",
+                     "use a model trained with speaker ids (use_speaker_encoder: false)")
+
+
 def _encoder(r: _Reader, data: Mapping[str, Any]) -> tuple[str, int]:
     written = r.get(data, "data.encoder", "str")
     name = FOREIGN_ENCODER_NAMES.get(written, written)
@@ -250,6 +257,7 @@ def diffusion_config_from_dict(doc: Mapping[str, Any], source: str = "config.yam
     data = r.section(doc, "data", required=True)
     model = r.section(doc, "model", required=True)
     _model_type(r, model)
+    _no_speaker_encoder(r, model)
     vocoder = r.section(doc, "vocoder", required=False)
     infer = r.section(doc, "infer", required=False)
     train = r.section(doc, "train", required=False)
