@@ -151,8 +151,6 @@ def ensure_features(clip: Path, tools: FeatureTools, force: tuple[str, ...] = ()
     paths = cache_paths(clip)
     todo = [k for k in KINDS if k in force or not is_valid(k, paths[k], clip, n, tools.content_dim)]
     wav_t = torch.from_numpy(wav)
-    if tools.use_diff:
-        todo += ensure_diff_features(clip, wav_t, tools, force)
     for kind in todo:
         if kind == "soft":
             value = tools.encode(wav_t)
@@ -163,6 +161,8 @@ def ensure_features(clip: Path, tools: FeatureTools, force: tuple[str, ...] = ()
         else:
             value = frame_volume(wav_t).numpy().astype(np.float32)
         _save_atomic(kind, paths[kind], value)
+    if tools.use_diff:
+        todo += ensure_diff_features(clip, wav_t, tools, force)
     return todo
 
 
