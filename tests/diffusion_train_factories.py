@@ -54,3 +54,23 @@ def tiny_diff_settings(**overrides) -> DiffTrainSettings:
                   infer_speedup=10, infer_method="dpm-solver++", cache_fp16=False)
     values.update(overrides)
     return DiffTrainSettings(**values)
+
+
+def make_tiny_vocoder(folder: Path, seed: int = 0) -> Path:
+    """An openvpi-layout NSF-HiFiGAN folder (`model` = {'generator': state_dict} + config.json) with tiny random
+    weights and the real mel settings (44.1 kHz, hop 512, 128 bins)."""
+    import dataclasses
+    import json
+
+    from svc_core.vocoders import NsfHifiGAN, VocoderConfig
+
+    cfg = VocoderConfig(upsample_initial_channel=32, resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1,),))
+    torch.manual_seed(seed)
+    vocoder = NsfHifiGAN(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    from svc_core.models.weight_norm import upstream_items
+
+    torch.save({"generator": dict(upstream_items(vocoder.generator))}, folder / "model")
+    doc = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    (folder / "config.json").write_text(json.dumps(doc), encoding="utf-8")
+    return folder
