@@ -115,7 +115,7 @@ def test_prepare_dataset_use_diff_writes_caches_and_diffusion_yaml(tmp_path, enc
     config = load_diffusion_config(out / "diffusion.yaml")
     assert config.speakers == {"alto": 0, "tenor": 1} and config.n_spk == 2
     assert config.encoder == "vec256l9" and config.encoder_out_channels == 256
-    assert (config.n_layers, config.n_chans, config.k_step_max) == (10, 256, 100)  # the small (CPU) preset
+    assert (config.n_layers, config.n_chans, config.k_step_max) == (10, 128, 100)  # the small (CPU) preset
     assert Path(config.doc["data"]["training_files"]).is_file()
     again = prepare_dataset(settings)
     assert all(again.computed[k] == 0 for k in DIFF_KINDS)
