@@ -124,6 +124,11 @@ def test_base_model_0_with_another_speaker_count_and_a_wrong_size(dataset, tmp_p
     torch.testing.assert_close(trainer.model.unit_embed.weight, base["unit_embed.weight"])
     assert (out / "model_0.pt").is_file() and trainer.step == 0
     assert "spk_embed" in (out / "train.log").read_text()
+    placed = tmp_path / "placed"  # upstream's way: model_0.pt put into the run folder by hand
+    placed.mkdir()
+    shutil.copyfile(base_path, placed / "model_0.pt")
+    again = DiffTrainer(dataset, placed, tiny_diff_settings(eval_audio=False))
+    torch.testing.assert_close(again.model.unit_embed.weight, base["unit_embed.weight"])
     wrong, _ = make_diffusion_model(tmp_path / "wrong", n_spk=2, encoder="hubertsoft", n_chans=8)
     with pytest.raises(ModelError, match="n_chans"):
         DiffTrainer(dataset, tmp_path / "run2", tiny_diff_settings(base=str(wrong)))
