@@ -246,3 +246,13 @@ def find_diffusion_files(voice_dir: str | os.PathLike) -> Optional[tuple[str, st
             return os.path.join(folder, best), config
     raise ModelError(f"'{folder}' has the diffusion model {best} but no config.yaml; copy the config.yaml it was "
                      "trained with (logs/44k/diffusion/config.yaml) next to it.")
+
+
+def save_diffusion_checkpoint(model: Unit2Mel, path: str | os.PathLike, step: int,
+                              optimizer: Optional[torch.optim.Optimizer] = None) -> None:
+    """Write upstream's `model_<step>.pt` layout: {'global_step': step, 'model': state_dict[, 'optimizer': ...]}
+    (the optimizer only when given, as upstream's save_opt)."""
+    payload: dict[str, Any] = {"global_step": int(step), "model": model.state_dict()}
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
+    torch.save(payload, os.fspath(path))
