@@ -93,7 +93,8 @@ class DiffusionStage:
     def svc_config(self) -> SvcConfig:
         """The front-end settings of an only-diffusion voice (no so-vits model): rate, hop, speakers, encoder."""
         cfg = self.config
-        doc = template_config(cfg.encoder, speakers=cfg.speakers or {"speaker0": 0})
+        speakers = dict(sorted(cfg.speakers.items(), key=lambda kv: kv[1])) or {"speaker0": 0}  # yaml: sorted keys
+        doc = template_config(cfg.encoder, speakers=speakers)
         doc["data"].update(sampling_rate=cfg.sampling_rate, hop_length=cfg.block_size,
                            unit_interpolate_mode=cfg.unit_interpolate_mode)
         return config_from_dict(doc, source=os.path.basename(self.config_path))
