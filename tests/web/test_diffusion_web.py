@@ -141,19 +141,19 @@ def test_page_diffusion_controls_follow_the_voice_and_shallow_diffusion_shows_it
         page.get_by_text("More settings").click()
         page.wait_for_selector("#slice-db", state="visible", timeout=GUARD_MS)
         _pick_voice(page, "demo-voice")
-        page.wait_for_selector("#diffusion-settings", state="hidden", timeout=GUARD_MS)
-        assert not _shown(page, "#enhancer-settings")  # no vocoder for it on this server
+        page.wait_for_selector("#k-step", state="hidden", timeout=GUARD_MS)
+        assert not _shown(page, "#enhance")  # no vocoder for it on this server
 
         _pick_voice(page, "diff-voice")
-        page.wait_for_selector("#diffusion-settings", state="visible", timeout=GUARD_MS)
-        for shown in ("#shallow-diffusion", "#k-step", "#diffusion-method", "#diffusion-speedup",
-                      "#second-encoding", "#enhancer-settings"):
+        page.wait_for_selector("#k-step", state="visible", timeout=GUARD_MS)
+        for shown in ("#shallow-diffusion", "#diffusion-method", "#diffusion-speedup",
+                      "#second-encoding", "#enhance"):
             assert _shown(page, shown), shown
         assert not _shown(page, "#only-diffusion")  # a shallow-only model (k_step_max 40)
         assert page.locator("#k-step input[type=number]").get_attribute("max") == str(K_STEP_MAX)
         assert page.locator("#diffusion-method input").input_value() == "The model's own (dpm-solver++)"
         page.locator("#shallow-diffusion input").check()
-        page.wait_for_selector("#enhancer-settings", state="hidden", timeout=GUARD_MS)  # off while diffusing
+        page.wait_for_selector("#enhance", state="hidden", timeout=GUARD_MS)  # off while diffusing
         page.fill("#k-step input[type=number]", "10")
         page.locator("#k-step input[type=number]").press("Enter")
 
@@ -171,8 +171,8 @@ def test_page_diffusion_controls_follow_the_voice_and_shallow_diffusion_shows_it
 
         _pick_voice(page, "diff-only")  # no so-vits knobs, no shallow switch: it always diffuses
         page.wait_for_selector("#shallow-diffusion", state="hidden", timeout=GUARD_MS)
-        assert _shown(page, "#diffusion-settings") and _shown(page, "#k-step")
-        for hidden in ("#noise-scale", "#backend-picker", "#only-diffusion", "#enhancer-settings"):
+        assert _shown(page, "#k-step") and _shown(page, "#diffusion-method")
+        for hidden in ("#noise-scale", "#backend-picker", "#only-diffusion", "#enhance"):
             assert not _shown(page, hidden), hidden
         assert "Diffusion model only" in page.locator("#voice-note").inner_text()
     finally:
