@@ -123,7 +123,8 @@ def describe(svc: Any) -> str:
     info = getattr(svc, "session_info", None)
     if info is not None:
         on_onnx = getattr(getattr(svc, "encoder", None), "session_info", None) is not None
-        return info.describe() + ("; encoder on ONNX Runtime" if on_onnx else "; encoder in torch")
+        diffusion = "; diffusion model and mel vocoder in torch" if getattr(svc, "diffusion", None) else ""
+        return info.describe() + ("; encoder on ONNX Runtime" if on_onnx else "; encoder in torch") + diffusion
     import torch
 
     return f"torch eager on {getattr(svc, 'device', 'cpu')} ({torch.get_num_threads()} threads)"

@@ -85,6 +85,14 @@ def test_api_converts_with_shallow_diffusion(diffusion_client, diffusion_server)
     assert 'data-state="done"' in progress
 
 
+def test_api_shallow_diffusion_on_the_onnx_engine(diffusion_client, diffusion_server):
+    """The so-vits part on ONNX Runtime (exported on first use), the diffusion model and mel vocoder in torch."""
+    _, log, timing, _, summary, _ = convert(diffusion_client, diffusion_server.clip, backend="onnx",
+                                            shallow_diffusion=True, k_step=10)
+    assert "backend: onnxruntime CPUExecutionProvider" in log and "diffusion model and mel vocoder in torch" in log
+    assert {"diffusion", "mel vocoder"} <= {row[0] for row in timing["data"]}
+
+
 def test_api_refuses_what_the_voice_cannot_do(diffusion_client, diffusion_server):
     from gradio_client.exceptions import AppError
 
