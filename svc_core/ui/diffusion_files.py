@@ -125,8 +125,7 @@ def store_upload(files: DiffusionFiles, folder: Path) -> DiffusionFiles:
     """Copy an uploaded diffusion pair into the upload folder's `diffusion/` (the folder layout the scan reads)."""
     target = folder / DIFFUSION_DIR
     target.mkdir()
-    name = files.model.name if is_diffusion_model(files.model) else "model_0.pt"
-    stored = DiffusionFiles(target / name, target / DIFFUSION_CONFIG)
+    stored = DiffusionFiles(target / files.model.name, target / DIFFUSION_CONFIG)  # model_<step>.pt (split_uploads)
     shutil.copyfile(files.model, stored.model)
     shutil.copyfile(files.config, stored.config)
     return stored
@@ -140,7 +139,8 @@ def check_uploaded_diffusion(files: DiffusionFiles, svc_config=None, model_name:
 
     model = load_diffusion(files.model, files.config)
     config = model.config
-    if svc_config is not None:  # DiffusionStage.check_voice reads only .config and .config_path (no vocoder)
+    if svc_config is not None:  # check_voice reads only .config and .config_path: no vocoder is needed to check
+        # an upload (the server may have none yet), so it is called without loading a whole DiffusionStage
         DiffusionStage.check_voice(SimpleNamespace(config=config, config_path=str(files.config)), svc_config,
                                    model_name)
     return int(config.encoder_out_channels)

@@ -205,3 +205,39 @@ def test_budget_grows_with_the_diffusion_work():
     assert limits.budget(10.0).seconds == 200
     grown = limits.budget(10.0, cost=4.5, why="diffusion")
     assert grown.seconds == pytest.approx(100 + 450) and "x 4.5 for diffusion" in grown.explanation
+
+
+def test_diffusion_reports_progress_per_denoiser_call_then_the_mel_vocoder(web_voice, demo, tmp_path):
+    """What moves the page's bar during diffusion: a "diffusion" step per denoiser call, then "mel vocoder"."""
+    from svc_core import cancel
+    from svc_core.pipeline import Svc
+
+    folder = diffusion_voice(tmp_path / "models", demo)
+
+    class Steps(cancel.Watch):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps: list[tuple[str, float]] = []
+
+        def on_step(self, piece: int, stage: str, fraction: float) -> None:
+            self.steps.append((stage, fraction))
+
+    svc = Svc(folder / "G_0.pth", folder / "config.json", diffusion_model_path=folder / "diffusion" / "model_1200.pt",
+              diffusion_config_path=folder / "diffusion" / "config.yaml", vocoder_path=folder / "nsf_hifigan")
+    wav = sf_read(web_voice.clip)
+    watch = Steps()
+    with cancel.watching(watch):
+        svc.slice_inference(wav, 44100, "alto", f0_predictor="pm", shallow_diffusion=True, k_step=20,
+                            diffusion_method="ddim", diffusion_speedup=2)
+    stages = [stage for stage, _ in watch.steps]
+    first = stages.index("diffusion")
+    assert stages[:first] == ["f0", "encoder", "synthesizer"] + ["vocoder"] * (first - 3)
+    diffusion = [fraction for stage, fraction in watch.steps if stage == "diffusion"]
+    assert diffusion == [0.0] + [k / 10 for k in range(10)]  # the stage's start, then each of the 10 calls
+    assert stages[first + len(diffusion)] == "mel vocoder" and stages.count("mel vocoder") == 1
+
+
+def sf_read(path):
+    import soundfile as sf
+
+    return sf.read(str(path), dtype="float32")[0]
