@@ -241,3 +241,23 @@ def sf_read(path):
     import soundfile as sf
 
     return sf.read(str(path), dtype="float32")[0]
+
+
+def test_the_bar_moves_through_diffusion_and_the_mel_vocoder():
+    from svc_core.ui.eta import DEFAULT_RATES, JobProgress, Work, job_rates
+
+    progress = JobProgress(job_rates(DEFAULT_RATES, Work(denoiser_calls=10, mel_vocoder=True)))
+    progress.plan([(4.0, False)], now=0.0)
+    seen = []
+    for stage, fraction in [("f0", 0.0), ("encoder", 0.0), ("synthesizer", 0.0), ("vocoder", 0.5),
+                            *[("diffusion", k / 10) for k in range(10)], ("mel vocoder", 0.0)]:
+        progress.step(0, stage, fraction)
+        seen.append(progress.fraction)
+    during = seen[4:15]
+    assert len(set(during)) == len(during) and during == sorted(during)  # every denoiser call moves it
+    assert during[-1] - during[0] > 0.3  # 10 calls at 0.08 s per call and second: a large share of the work
+    assert seen[-1] < 0.97  # the mel vocoder (and the finish) remain
+    plain = JobProgress(job_rates(DEFAULT_RATES, Work()))
+    plain.plan([(4.0, False)], now=0.0)
+    plain.step(0, "vocoder", 1.0)
+    assert plain.fraction > 0.95  # without a second stage nothing waits for diffusion
