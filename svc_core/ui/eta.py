@@ -22,10 +22,10 @@ PIECE_STAGES = ("f0", "encoder", "synthesizer", "vocoder", "diffusion", "mel voc
 # synthesizer 0.8-0.9 before a vocoder of 1.7-3.2; these are about a third of that (an idle box). Only their
 # ratios shape the bar before a voice has learnt its own.
 DEFAULT_RATES = {"f0": 0.1, "encoder": 0.05, "synthesizer": 0.25, "vocoder": 0.7, "finish": 0.05}
-# The second stage's, for jobs that run it (job_rates). "diffusion" is per denoiser call: one call of the full-size
-# 20-layer, 512-channel WaveNet is about a quarter of a so-vits conversion's multiply-adds, the mel vocoder about
-# the so-vits vocoder's (estimates, until a voice has measured its own).
-SECOND_STAGE_RATES = {"diffusion": 0.08, "mel vocoder": 0.7}
+# The second stage's, for jobs that run it (job_rates); "diffusion" is per denoiser call. From the ratios measured
+# for job_io's budget (one full-size denoiser call ~0.12, the mel vocoder ~0.5 of a so-vits conversion) applied to
+# the rates above, until a voice has measured its own.
+SECOND_STAGE_RATES = {"diffusion": 0.13, "mel vocoder": 0.55}
 SILENT_RATE = 0.002  # seconds per second of a silent piece (zeros are written, nothing is converted)
 MIN_LEARN_SECONDS = 0.05  # a stage that took less than this last time (cached, or tiny) is not learnt from
 # How the engine's timing stages fold into the rates (retrieval, loudness and resampling count as synthesis).

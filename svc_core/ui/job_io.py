@@ -16,11 +16,12 @@ from ..options import ConvertOptions
 from ..timing import StageTimes
 
 RESULT_MAX_AGE_SECONDS = 6 * 3600  # result folders older than this are removed when a new job starts
-# What a second stage adds to a job's time budget, relative to the so-vits conversion of the same audio (estimates
-# from multiply-adds per second of audio at upstream's full sizes: the NSF-HiFiGAN mel vocoder is about the so-vits
-# vocoder, which dominates a conversion; one denoiser call of the 20-layer, 512-channel WaveNet about a quarter).
-MEL_VOCODER_COST = 1.0
-DENOISER_CALL_COST = 0.25
+# What a second stage adds to a job's time budget, relative to the so-vits conversion of the same audio. Measured:
+# full-size so-vits (vec256l9) + full-size diffusion model (20 layers, 512 channels) + full-size NSF-HiFiGAN, 5 s
+# sung clip, 2 torch threads on the 2-core box at load 7-8, three runs: one denoiser call 0.11-0.13 and the mel
+# vocoder 0.45-0.62 of the so-vits conversion (f0 + encoder + synthesizer + vocoder); rounded up.
+MEL_VOCODER_COST = 0.6
+DENOISER_CALL_COST = 0.15
 ONLY_DIFFUSION_STEPS = 1000  # a chain's length when the voice's own is unknown (upstream's template timesteps)
 PNDM_WARMUP_CALLS = 9  # pndm's first 3 steps take 4 denoiser calls each (upstream's Runge-Kutta warm-up)
 
