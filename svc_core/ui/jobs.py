@@ -271,9 +271,13 @@ class ConversionJob:
         diffusion-only voice always renders from noise; diffusion asked of a voice without a model is refused."""
         from dataclasses import replace
 
-        from .diffusion_files import diffusion_traits
+        from .diffusion_files import diffusion_traits, vocoder_available
 
         req = self.request
+        if req.enhance and not req.diffusing and not vocoder_available(entry.diffusion, entry.vocoder_path):
+            raise OptionError(f"The enhancer needs the NSF-HiFiGAN mel vocoder, and none is found for {entry.key} on "
+                              "this server: turn it off, or put openvpi's nsf_hifigan files (model + config.json) "
+                              "in the voice folder's nsf_hifigan/ or the server's pretrain/nsf_hifigan/.")
         if entry.diffusion is None:
             if req.diffusing:
                 raise OptionError(f"The voice {entry.key} has no diffusion model, so shallow diffusion and "

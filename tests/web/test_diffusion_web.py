@@ -93,8 +93,21 @@ def test_api_shallow_diffusion_on_the_onnx_engine(diffusion_client, diffusion_se
     assert {"diffusion", "mel vocoder"} <= {row[0] for row in timing["data"]}
 
 
+def test_api_enhancer(diffusion_client, diffusion_server):
+    """enhance re-vocodes the so-vits output with the voice's own NSF-HiFiGAN (no diffusion stage)."""
+    audio, log, timing, *_ = convert(diffusion_client, diffusion_server.clip, enhance=True, enhancer_adaptive_key=2)
+    assert "NSF-HiFiGAN enhancer (adaptive key +2)" in log
+    stages = {row[0] for row in timing["data"]}
+    assert "mel vocoder" in stages and "diffusion" not in stages
+    assert abs(sf.info(audio).duration - 2.0) < 0.05
+
+
 def test_api_refuses_what_the_voice_cannot_do(diffusion_client, diffusion_server):
     from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="The enhancer needs the NSF-HiFiGAN mel vocoder, and none is found for "
+                                       "demo-voice"):
+        convert(diffusion_client, diffusion_server.clip, model="demo-voice", enhance=True)
 
     with pytest.raises(AppError, match="has no diffusion model"):
         convert(diffusion_client, diffusion_server.clip, model="demo-voice", shallow_diffusion=True)
