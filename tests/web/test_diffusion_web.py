@@ -111,7 +111,7 @@ def test_api_refuses_what_the_voice_cannot_do(diffusion_client, diffusion_server
 
     with pytest.raises(AppError, match="has no diffusion model"):
         convert(diffusion_client, diffusion_server.clip, model="demo-voice", shallow_diffusion=True)
-    with pytest.raises(AppError, match=f"k_step 41 is above what this diffusion model was trained for"):
+    with pytest.raises(AppError, match="k_step 41 is above what this diffusion model was trained for"):
         convert(diffusion_client, diffusion_server.clip, shallow_diffusion=True, k_step=K_STEP_MAX + 1)
     with pytest.raises(AppError, match="Only-diffusion needs a diffusion model trained on the whole chain"):
         convert(diffusion_client, diffusion_server.clip, only_diffusion=True)
