@@ -140,7 +140,9 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     root = gr.context.Context.root_block
     voice_picked = [model.change] + ([root.load] if root is not None else [])
     gr.on(voice_picked, on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
-    more.engine.input(on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
+    more.engine.input(lambda key, engine_name: control_updates(
+        controls_for(library, key, engine_name, torch_precisions), voice_changed=False), [model, more.engine],
+        control_outputs, queue=False, api_visibility="private")
 
     diffusion = more.diffusion
 

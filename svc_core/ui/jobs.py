@@ -302,7 +302,8 @@ class ConversionJob:
                     mel_vocoder=req.diffusing or req.enhance)
 
     def _second_stage_words(self, req: ConvertRequest, traits: Any) -> str:
-        """The log's words for the second stage: ", shallow diffusion k_step 100, dpm-solver++ x10 (10 calls)"."""
+        """The log's words for the second stage, e.g. ", shallow diffusion k_step 100, dpm-solver++ speedup 10 (10
+        denoiser calls per piece)", ", NSF-HiFiGAN enhancer (adaptive key +2)"; "" for none."""
         if req.diffusing and traits is not None:
             method = req.diffusion_method or traits.method
             speedup = 1 if method == "ddpm" else (req.diffusion_speedup or traits.speedup)

@@ -135,9 +135,10 @@ def controls_for(library: ModelLibrary, key: str | None, engine: str | None,
     return views.control_set(traits, backends.check_backend(engine), torch_precisions, ONNX_PRECISIONS)
 
 
-def control_updates(controls: views.ControlSet) -> tuple[dict, ...]:
+def control_updates(controls: views.ControlSet, voice_changed: bool = True) -> tuple[dict, ...]:
     """Updates for (auto_f0, cluster_ratio, noise, engine, precision, encoder_precision, the DiffusionSettings'
-    per_voice(), voice_note); a hidden control is reset to its neutral value so it cannot act unseen."""
+    per_voice(), voice_note); a hidden control is reset to its neutral value so it cannot act unseen. Without
+    `voice_changed` (only the engine was switched) the diffusion settings stay as they are."""
     vocoder = controls.vocoder_precisions or ("fp32",)
     return (gr.update(visible=controls.auto_f0, **({} if controls.auto_f0 else {"value": False})),
             gr.update(visible=controls.cluster, **({} if controls.cluster else {"value": 0})),
@@ -146,5 +147,5 @@ def control_updates(controls: views.ControlSet) -> tuple[dict, ...]:
             gr.update(visible=bool(controls.vocoder_precisions), choices=views.precision_choices(vocoder),
                       value="fp32"),
             gr.update(visible=controls.encoder_precision, **({} if controls.encoder_precision else {"value": "fp32"})),
-            *diffusion_updates(controls),
+            *(diffusion_updates(controls) if voice_changed else [gr.skip()] * len(diffusion_updates(controls))),
             controls.note)
