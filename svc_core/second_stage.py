@@ -58,7 +58,8 @@ class SecondStage:
         if vol is None:  # RMS of what is rendered: the input for only-diffusion, else the so-vits output
             vol = frame_volume(torch.from_numpy(wav44 if out is None else out))[None, :n_frames]
         cancel.checkpoint("diffusion", 0.0)
-        with cancel.cancel_hooks(self.diffusion.model, "diffusion"):
+        with cancel.cancel_hooks(self.diffusion.model, "diffusion", *self._denoiser_steps(opts, out is None)), \
+                cancel.cancel_hooks(self.diffusion.vocoder):
             return self.diffusion.render(c[None], f0, vol, self._diffusion_speaker(speaker), opts, noise, times,
                                          source=out, span=span, chunk_frames=self._mel_chunk(opts))
 
@@ -69,6 +70,16 @@ class SecondStage:
         from .vocoders.nsf_hifigan import NsfHifiGAN
 
         return NsfHifiGAN.DEFAULT_CHUNK_FRAMES
+
+    def _denoiser_steps(self, opts: ConvertOptions, from_noise: bool) -> tuple[object, int]:
+        """(a submodule the denoiser runs once per call: its WaveNet's input projection, the expected calls) for
+        cancel.cancel_hooks' "diffusion" progress; (None, 0) when the model has no such part."""
+        first = getattr(getattr(getattr(self.diffusion.model, "decoder", None), "denoise_fn", None),
+                        "input_projection", None)
+        method, speedup = self.diffusion.settings(opts)
+        k_step = self.diffusion.config.max_k_step if from_noise else int(opts.k_step)
+        calls = k_step if method == "ddpm" or speedup <= 1 else max(1, k_step // speedup)
+        return (first, calls) if first is not None else (None, 0)
 
     def _diffusion_speaker(self, speaker):
         """Speaker -> the diffusion model's speaker: an id, or a mix {id: weight} (weights summing to 1)."""

@@ -14,6 +14,7 @@ from typing import Mapping, Optional, Union
 import numpy as np
 import torch
 
+from .. import cancel
 from ..config import SvcConfig, config_from_dict, template_config
 from ..errors import MissingWeightsError, ModelError, OptionError
 from ..f0.weights import describe_search, find_weights
@@ -171,5 +172,6 @@ class DiffusionStage:
         with times.stage(DIFFUSION_STAGE):
             gt_mel = None if source is None else self.extract_mel(source)
             mel = self.mel(units, f0, vol, speaker, opts, noise, gt_mel)
+        cancel.checkpoint(MEL_VOCODER_STAGE, 0.0)  # the web demo's progress bar moves on to the vocoder
         with times.stage(MEL_VOCODER_STAGE):
             return self.vocode(mel, f0, noise, chunk_frames, span)
