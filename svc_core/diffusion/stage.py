@@ -60,6 +60,25 @@ def load_mel_vocoder_for(config_path=None, ckpt=None, kind: str = "nsf-hifigan",
     return load_mel_vocoder(find_vocoder(config_path, ckpt, given), kind=kind, device=device)
 
 
+def check_voice(cfg, config_path: str | os.PathLike, svc: SvcConfig, model_name: str) -> None:
+    """Refuse a diffusion model (its DiffusionConfig `cfg`, read from config_path) that cannot follow the so-vits
+    model `model_name` of config `svc`: naming both files and the field. No weights are needed."""
+    name = os.path.basename(os.fspath(config_path))
+    problems = []
+    if cfg.sampling_rate != int(svc.sampling_rate) or cfg.block_size != int(svc.hop_length):
+        problems.append(f"{name} data.sampling_rate/block_size are {cfg.sampling_rate}/{cfg.block_size}, "
+                        f"{model_name} runs at {svc.sampling_rate} Hz with hop {svc.hop_length}")
+    if cfg.encoder_out_channels != int(svc.model.ssl_dim):
+        problems.append(f"{name} data.encoder_out_channels is {cfg.encoder_out_channels} ({cfg.encoder}) but "
+                        f"{model_name} takes {svc.model.ssl_dim}-dim units ({svc.speech_encoder})")
+    n_spk = max(1, cfg.n_spk)
+    if n_spk > 1 and n_spk < svc.n_speakers:
+        problems.append(f"{name} model.n_spk is {cfg.n_spk} but {model_name} has {svc.n_speakers} speakers")
+    if problems:
+        raise ModelError("The diffusion model does not belong to this voice: " + "; ".join(problems) + ". Use the "
+                         "diffusion model trained on the same dataset (logs/44k/diffusion/).")
+
+
 class DiffusionStage:
     """A loaded diffusion model (`model`, its `config`: DiffusionConfig) and mel vocoder (`vocoder`)."""
 
@@ -101,21 +120,8 @@ class DiffusionStage:
         return config_from_dict(doc, source=os.path.basename(self.config_path))
 
     def check_voice(self, svc: SvcConfig, model_name: str) -> None:
-        """Refuse a diffusion model that cannot follow this so-vits model: naming both files and the field."""
-        cfg, name = self.config, os.path.basename(self.config_path)
-        problems = []
-        if cfg.sampling_rate != int(svc.sampling_rate) or cfg.block_size != int(svc.hop_length):
-            problems.append(f"{name} data.sampling_rate/block_size are {cfg.sampling_rate}/{cfg.block_size}, "
-                            f"{model_name} runs at {svc.sampling_rate} Hz with hop {svc.hop_length}")
-        if cfg.encoder_out_channels != int(svc.model.ssl_dim):
-            problems.append(f"{name} data.encoder_out_channels is {cfg.encoder_out_channels} ({cfg.encoder}) but "
-                            f"{model_name} takes {svc.model.ssl_dim}-dim units ({svc.speech_encoder})")
-        n_spk = max(1, cfg.n_spk)
-        if n_spk > 1 and n_spk < svc.n_speakers:
-            problems.append(f"{name} model.n_spk is {cfg.n_spk} but {model_name} has {svc.n_speakers} speakers")
-        if problems:
-            raise ModelError("The diffusion model does not belong to this voice: " + "; ".join(problems) + ". Use the "
-                             "diffusion model trained on the same dataset (logs/44k/diffusion/).")
+        """Refuse a diffusion model that cannot follow this so-vits model (see `check_voice`)."""
+        check_voice(self.config, self.config_path, svc, model_name)
 
     def settings(self, opts: ConvertOptions) -> tuple[str, int]:
         """(sampler, speedup) for `opts` (None: the diffusion config's infer section)."""

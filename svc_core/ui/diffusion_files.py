@@ -15,7 +15,6 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Iterable
 
 from ..errors import ModelError, SvcError
@@ -135,14 +134,12 @@ def check_uploaded_diffusion(files: DiffusionFiles, svc_config=None, model_name:
     """Load an uploaded diffusion model through the safe loader (its yaml checked against the weights) and,
     with a so-vits voice, check that it belongs to it -> the unit width it takes."""
     from ..diffusion.loader import load_diffusion
-    from ..diffusion.stage import DiffusionStage
+    from ..diffusion.stage import check_voice
 
     model = load_diffusion(files.model, files.config)
     config = model.config
-    if svc_config is not None:  # check_voice reads only .config and .config_path: no vocoder is needed to check
-        # an upload (the server may have none yet), so it is called without loading a whole DiffusionStage
-        DiffusionStage.check_voice(SimpleNamespace(config=config, config_path=str(files.config)), svc_config,
-                                   model_name)
+    if svc_config is not None:  # no vocoder needed (the server may have none yet)
+        check_voice(config, files.config, svc_config, model_name)
     return int(config.encoder_out_channels)
 
 
