@@ -89,7 +89,7 @@ def test_enhancer_with_adaptive_key(files, capsys):
     (["-shd", "-ks", "200", "-dm", "SHALLOW"], "k_step 200 is above what this diffusion model was trained for"),
     (["-od", "-dm", "SHALLOW"], "Only-diffusion needs a diffusion model trained on the whole chain"),
     (["-shd", "-dm", "WRONG"], "data.encoder_out_channels is 768"),
-    (["-shd", "-dm", "NOWHERE/model_0.pt"], "needs its config.yaml"),
+    (["-shd", "-dm", "NOWHERE/model_0.pt"], "does not exist (-dm/--diffusion-model)"),
     (["-ks", "0", "-shd"], "k_step is 0 steps; it must be 1 to 1000 steps"),
 ])
 def test_refusals_name_the_problem(files, capsys, extra, message):
