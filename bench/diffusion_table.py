@@ -48,6 +48,10 @@ def diffusion_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _dev(row: dict, key: str) -> str:
+    return f"{row[key]:.2g}" if key in row else "-"
+
+
 def stages_table(rows: list[dict]) -> list[str]:
     """Markdown lines for `python -m bench.diffusion_stages` output rows (the summary lines, not the progress)."""
     lines = ["| mode | threads | k_step | pieces / audio s | diffusion CPU s | mel vocoder CPU s | speedup (CPU) "
@@ -59,7 +63,7 @@ def stages_table(rows: list[dict]) -> list[str]:
         lines.append(f"| {r['mode']} | {r['threads']} | {r['k_step']} | {r['pieces']} / {r['audio_s']:.1f} "
                      f"| {r['cpu']['diffusion']:.2f} | {r['cpu']['mel vocoder']:.2f} | {r.get('speedup_cpu', 0):.2f}x "
                      f"| {r['wall']['diffusion']:.2f} | {r['wall']['mel vocoder']:.2f} | {r.get('speedup_wall', 0):.2f}x "
-                     f"| {r.get('mel_max_abs_dev', float('nan')):.2g} | {r.get('audio_max_abs_dev', float('nan')):.2g} "
+                     f"| {_dev(r, 'mel_max_abs_dev')} | {_dev(r, 'audio_max_abs_dev')} "
                      f"| {r['load1']:.1f} |")
     return lines
 

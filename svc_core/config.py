@@ -330,21 +330,29 @@ def config_from_dict(doc: Mapping[str, Any], source: str = "config.json") -> Svc
     )
 
 
-def read_config_json(path: str | os.PathLike) -> Any:
-    """The parsed JSON of a config file; ModelError (naming the file and what to fix) when it cannot be read."""
+def read_config_text(path: str | os.PathLike, what: str, missing_hint: str, the_file: str) -> str:
+    """The text of a small config file, size-checked before reading (svc_core.file_limits), UTF-8 with or without
+    a BOM; ModelError naming the file and what to do (what: "Config file"; the_file: "the model's config.json")."""
     path = os.fspath(path)
     name = os.path.basename(path)
     if not os.path.isfile(path):
-        raise ModelError(f"Config file '{path}' does not exist; every so-vits-svc model comes with a config.json "
-                         "next to its G_*.pth.")
-    check_file_size(path, MAX_CONFIG_BYTES, "Config file")
+        raise ModelError(f"{what} '{path}' does not exist; {missing_hint}.")
+    check_file_size(path, MAX_CONFIG_BYTES, what)
     try:
         with open(path, "rb") as fh:
             text = fh.read().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ModelError(f"{name} is not a text (UTF-8) file; pick the model's config.json.") from None
+        raise ModelError(f"{name} is not a text (UTF-8) file; pick {the_file}.") from None
     if not text.strip():
-        raise ModelError(f"{name} is empty; restore the model's config.json.")
+        raise ModelError(f"{name} is empty; restore {the_file}.")
+    return text
+
+
+def read_config_json(path: str | os.PathLike) -> Any:
+    """The parsed JSON of a config file; ModelError (naming the file and what to fix) when it cannot be read."""
+    name = os.path.basename(os.fspath(path))
+    text = read_config_text(path, "Config file", "every so-vits-svc model comes with a config.json next to its "
+                            "G_*.pth", "the model's config.json")
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:

@@ -49,7 +49,8 @@ class SecondStage:
         if not opts.diffusing:
             cancel.checkpoint("mel vocoder", 0.0)
             return self.enhancer().enhance_piece(out, f0, self.hop_length, opts.enhancer_adaptive_key, noise, span,
-                                                 times, dtype=self._mel_vocoder_dtype(opts))
+                                                 times, sr=self.sample_rate, chunk_frames=self._mel_chunk(opts),
+                                                 dtype=self._mel_vocoder_dtype(opts))
         if opts.second_encoding and out is not None:
             with times.stage("encoder"), torch.inference_mode():
                 wav16 = audio_io.resample(out, self.sample_rate, ENCODER_SAMPLE_RATE)
@@ -58,9 +59,28 @@ class SecondStage:
         if vol is None:  # RMS of what is rendered: the input for only-diffusion, else the so-vits output
             vol = frame_volume(torch.from_numpy(wav44 if out is None else out))[None, :n_frames]
         cancel.checkpoint("diffusion", 0.0)
-        with cancel.cancel_hooks(self.diffusion.model, "diffusion"):
+        with cancel.cancel_hooks(self.diffusion.model, "diffusion", *self._denoiser_steps(opts, out is None)), \
+                cancel.cancel_hooks(self.diffusion.vocoder):
             return self.diffusion.render(c[None], f0, vol, self._diffusion_speaker(speaker), opts, noise, times,
-                                         source=out, span=span, chunk_frames=self.chunk_frames(opts))
+                                         source=out, span=span, chunk_frames=self._mel_chunk(opts))
+
+    def _mel_chunk(self, opts: ConvertOptions) -> int:
+        """Mel-vocoder frames per chunk: opts.decoder_chunk_frames, else the vocoder's measured best (256)."""
+        if opts.decoder_chunk_frames is not None:
+            return int(opts.decoder_chunk_frames)
+        from .vocoders.nsf_hifigan import NsfHifiGAN
+
+        return NsfHifiGAN.DEFAULT_CHUNK_FRAMES
+
+    def _denoiser_steps(self, opts: ConvertOptions, from_noise: bool) -> tuple[object, int]:
+        """(a submodule the denoiser runs once per call: its WaveNet's input projection, the expected calls) for
+        cancel.cancel_hooks' "diffusion" progress; (None, 0) when the model has no such part."""
+        first = getattr(getattr(getattr(self.diffusion.model, "decoder", None), "denoise_fn", None),
+                        "input_projection", None)
+        method, speedup = self.diffusion.settings(opts)
+        k_step = self.diffusion.config.max_k_step if from_noise else int(opts.k_step)
+        calls = k_step if method == "ddpm" or speedup <= 1 else max(1, k_step // speedup)
+        return (first, calls) if first is not None else (None, 0)
 
     def _mel_vocoder_dtype(self, opts: ConvertOptions) -> Optional[torch.dtype]:
         """The enhancer's decoder precision: opts.vocoder_precision's bf16 / fp16 (int8, the ONNX backend's so-vits

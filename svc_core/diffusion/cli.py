@@ -52,16 +52,23 @@ def model_files(args: argparse.Namespace) -> tuple[Optional[str], Optional[str]]
     wanted = args.shallow_diffusion or args.only_diffusion or args.diffusion_model
     if not wanted:
         return None, None
-    from .loader import find_diffusion_files
+    from .loader import find_diffusion_files, find_in_folder
 
     given = args.diffusion_model
     if given is None:
         if not args.model:
             raise OptionError("-od/--only-diffusion needs the diffusion model: -dm model_*.pt (and -dc config.yaml).")
-        given = str(Path(args.model).resolve().parent / DIFFUSION_FOLDER)
+        voice = Path(args.model).resolve().parent
+        found = find_diffusion_files(voice)
+        if found is None:
+            raise OptionError(f"No diffusion model (model_*.pt with config.yaml) in '{voice / DIFFUSION_FOLDER}'; "
+                              "put it there (upstream's logs/44k/diffusion/) or give it with -dm/-dc.")
+        return str(found[0]), str(args.diffusion_config or found[1])
+    if not Path(given).exists():
+        raise OptionError(f"The diffusion model '{given}' does not exist (-dm/--diffusion-model).")
     path = Path(given)
     if path.is_dir():
-        found = find_diffusion_files(path)
+        found = find_in_folder(path) or find_diffusion_files(path)  # the diffusion folder, or a voice folder
         if found is None:
             raise OptionError(f"No diffusion model (model_*.pt with config.yaml) in '{path}'; give it with -dm/-dc.")
         model, config = found

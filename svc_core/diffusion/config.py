@@ -18,9 +18,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..config import ENCODER_DIMS, UNIT_INTERPOLATE_MODES
+from ..config import ENCODER_DIMS, UNIT_INTERPOLATE_MODES, read_config_text
 from ..errors import ModelError
-from ..file_limits import MAX_CONFIG_BYTES, check_file_size
 
 MODEL_TYPE = "Diffusion"  # the only model.type whose network is upstream's Unit2Mel + WaveNet
 # Other model types of the same yaml family, with what they are (refused by name).
@@ -307,19 +306,9 @@ def diffusion_config_from_dict(doc: Mapping[str, Any], source: str = "config.yam
 
 def read_diffusion_yaml(path: str | os.PathLike) -> Any:
     """The parsed YAML of a diffusion config; ModelError (naming the file and what to fix) when unreadable."""
-    path = os.fspath(path)
-    name = os.path.basename(path)
-    if not os.path.isfile(path):
-        raise ModelError(f"Diffusion config '{path}' does not exist; a so-vits-svc diffusion model comes with the "
-                         "config.yaml it was trained with (logs/44k/diffusion/config.yaml).")
-    check_file_size(path, MAX_CONFIG_BYTES, "Diffusion config")
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ModelError(f"{name} is not a text (UTF-8) file; pick the diffusion model's config.yaml.") from None
-    if not text.strip():
-        raise ModelError(f"{name} is empty; restore the diffusion model's config.yaml.")
+    name = os.path.basename(os.fspath(path))
+    text = read_config_text(path, "Diffusion config", "a so-vits-svc diffusion model comes with the config.yaml it "
+                            "was trained with (logs/44k/diffusion/config.yaml)", "the diffusion model's config.yaml")
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:

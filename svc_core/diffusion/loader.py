@@ -233,7 +233,13 @@ def _step(name: str) -> int:
 def find_diffusion_files(voice_dir: str | os.PathLike) -> Optional[tuple[str, str]]:
     """(model_*.pt with the highest step, its config.yaml) in `voice_dir/diffusion/`; None when the folder has no
     diffusion model. ModelError when it has a model but no config.yaml."""
-    folder = os.path.join(os.fspath(voice_dir), DIFFUSION_DIR)
+    return find_in_folder(os.path.join(os.fspath(voice_dir), DIFFUSION_DIR))
+
+
+def find_in_folder(folder: str | os.PathLike) -> Optional[tuple[str, str]]:
+    """(model_*.pt with the highest step, its config.yaml) directly in `folder` (upstream's logs/44k/diffusion/);
+    None when it holds no diffusion model. ModelError when it has a model but no config.yaml."""
+    folder = os.fspath(folder)
     if not os.path.isdir(folder):
         return None
     models = [n for n in os.listdir(folder) if MODEL_FILE.match(n) and os.path.isfile(os.path.join(folder, n))]

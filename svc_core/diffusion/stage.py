@@ -14,6 +14,7 @@ from typing import Mapping, Optional, Union
 import numpy as np
 import torch
 
+from .. import cancel
 from ..config import SvcConfig, config_from_dict, template_config
 from ..errors import MissingWeightsError, ModelError, OptionError
 from ..f0.weights import describe_search, find_weights
@@ -60,6 +61,25 @@ def load_mel_vocoder_for(config_path=None, ckpt=None, kind: str = "nsf-hifigan",
     return load_mel_vocoder(find_vocoder(config_path, ckpt, given), kind=kind, device=device)
 
 
+def check_voice(cfg, config_path: str | os.PathLike, svc: SvcConfig, model_name: str) -> None:
+    """Refuse a diffusion model (its DiffusionConfig `cfg`, read from config_path) that cannot follow the so-vits
+    model `model_name` of config `svc`: naming both files and the field. No weights are needed."""
+    name = os.path.basename(os.fspath(config_path))
+    problems = []
+    if cfg.sampling_rate != int(svc.sampling_rate) or cfg.block_size != int(svc.hop_length):
+        problems.append(f"{name} data.sampling_rate/block_size are {cfg.sampling_rate}/{cfg.block_size}, "
+                        f"{model_name} runs at {svc.sampling_rate} Hz with hop {svc.hop_length}")
+    if cfg.encoder_out_channels != int(svc.model.ssl_dim):
+        problems.append(f"{name} data.encoder_out_channels is {cfg.encoder_out_channels} ({cfg.encoder}) but "
+                        f"{model_name} takes {svc.model.ssl_dim}-dim units ({svc.speech_encoder})")
+    n_spk = max(1, cfg.n_spk)
+    if n_spk > 1 and n_spk < svc.n_speakers:
+        problems.append(f"{name} model.n_spk is {cfg.n_spk} but {model_name} has {svc.n_speakers} speakers")
+    if problems:
+        raise ModelError("The diffusion model does not belong to this voice: " + "; ".join(problems) + ". Use the "
+                         "diffusion model trained on the same dataset (logs/44k/diffusion/).")
+
+
 class DiffusionStage:
     """A loaded diffusion model (`model`, its `config`: DiffusionConfig) and mel vocoder (`vocoder`)."""
 
@@ -71,8 +91,12 @@ class DiffusionStage:
         self.device = torch.device(device)
         self.model = load_diffusion(self.model_path, self.config_path, device=device)
         self.config = self.model.config
-        self.vocoder = vocoder if vocoder is not None else load_mel_vocoder_for(
-            self.config_path, self.config.vocoder_ckpt, self.config.vocoder_type, vocoder_path, device)
+        if vocoder is None:
+            self.vocoder_path = str(find_vocoder(self.config_path, self.config.vocoder_ckpt, vocoder_path))
+            vocoder = load_mel_vocoder_for(given=self.vocoder_path, kind=self.config.vocoder_type, device=device)
+        else:
+            self.vocoder_path = "(given)"
+        self.vocoder = vocoder
         self._check_vocoder()
 
     def _check_vocoder(self) -> None:
@@ -90,27 +114,15 @@ class DiffusionStage:
     def svc_config(self) -> SvcConfig:
         """The front-end settings of an only-diffusion voice (no so-vits model): rate, hop, speakers, encoder."""
         cfg = self.config
-        doc = template_config(cfg.encoder, speakers=cfg.speakers or {"speaker0": 0})
+        speakers = dict(sorted(cfg.speakers.items(), key=lambda kv: kv[1])) or {"speaker0": 0}  # yaml: sorted keys
+        doc = template_config(cfg.encoder, speakers=speakers)
         doc["data"].update(sampling_rate=cfg.sampling_rate, hop_length=cfg.block_size,
                            unit_interpolate_mode=cfg.unit_interpolate_mode)
         return config_from_dict(doc, source=os.path.basename(self.config_path))
 
     def check_voice(self, svc: SvcConfig, model_name: str) -> None:
-        """Refuse a diffusion model that cannot follow this so-vits model: naming both files and the field."""
-        cfg, name = self.config, os.path.basename(self.config_path)
-        problems = []
-        if cfg.sampling_rate != int(svc.sampling_rate) or cfg.block_size != int(svc.hop_length):
-            problems.append(f"{name} data.sampling_rate/block_size are {cfg.sampling_rate}/{cfg.block_size}, "
-                            f"{model_name} runs at {svc.sampling_rate} Hz with hop {svc.hop_length}")
-        if cfg.encoder_out_channels != int(svc.model.ssl_dim):
-            problems.append(f"{name} data.encoder_out_channels is {cfg.encoder_out_channels} ({cfg.encoder}) but "
-                            f"{model_name} takes {svc.model.ssl_dim}-dim units ({svc.speech_encoder})")
-        n_spk = max(1, cfg.n_spk)
-        if n_spk > 1 and n_spk < svc.n_speakers:
-            problems.append(f"{name} model.n_spk is {cfg.n_spk} but {model_name} has {svc.n_speakers} speakers")
-        if problems:
-            raise ModelError("The diffusion model does not belong to this voice: " + "; ".join(problems) + ". Use the "
-                             "diffusion model trained on the same dataset (logs/44k/diffusion/).")
+        """Refuse a diffusion model that cannot follow this so-vits model (see `check_voice`)."""
+        check_voice(self.config, self.config_path, svc, model_name)
 
     def settings(self, opts: ConvertOptions) -> tuple[str, int]:
         """(sampler, speedup) for `opts` (None: the diffusion config's infer section)."""
@@ -180,5 +192,6 @@ class DiffusionStage:
         with times.stage(DIFFUSION_STAGE):
             gt_mel = None if source is None else self.extract_mel(source)
             mel = self.mel(units, f0, vol, speaker, opts, noise, gt_mel)
+        cancel.checkpoint(MEL_VOCODER_STAGE, 0.0)  # the web demo's progress bar moves on to the vocoder
         with times.stage(MEL_VOCODER_STAGE):
             return self.vocode(mel, f0, noise, chunk_frames, span, self.dtypes(opts)[1])

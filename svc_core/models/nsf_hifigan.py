@@ -238,14 +238,19 @@ class Generator(nn.Module):
         x = self.conv_pre(x)
         if g is not None:
             x = x + self.cond(g)
-        for i in range(self.num_upsamples):
-            x = F.leaky_relu(x, LRELU_SLOPE)
-            x = self.ups[i](x)
-            x = x + self.noise_convs[i](har_source)
-            xs = self.resblocks[i * self.num_kernels](x)
-            for j in range(1, self.num_kernels):
-                xs = xs + self.resblocks[i * self.num_kernels + j](x)
-            x = xs / self.num_kernels
-        x = F.leaky_relu(x)
-        x = self.conv_post(x)
-        return torch.tanh(x)
+        return upsample_stack(self, x, har_source)
+
+
+def upsample_stack(gen: nn.Module, x: torch.Tensor, har_source: torch.Tensor) -> torch.Tensor:
+    """The NSF-HiFiGAN body after conv_pre (shared by the so-vits decoder and the openvpi mel vocoder): per stage
+    leaky ReLU, upsampling, + the excitation's noise_conv, mean of the resblocks; then leaky ReLU (torch's default
+    slope 0.01, as upstream), conv_post, tanh. x [B, C, T], har_source [B, 1, T*upp] -> audio [B, 1, T*upp]."""
+    for i in range(gen.num_upsamples):
+        x = F.leaky_relu(x, LRELU_SLOPE)
+        x = gen.ups[i](x)
+        x = x + gen.noise_convs[i](har_source)
+        xs = gen.resblocks[i * gen.num_kernels](x)
+        for j in range(1, gen.num_kernels):
+            xs = xs + gen.resblocks[i * gen.num_kernels + j](x)
+        x = xs / gen.num_kernels
+    return torch.tanh(gen.conv_post(F.leaky_relu(x)))

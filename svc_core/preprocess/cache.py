@@ -7,7 +7,8 @@
 
 T = N // 512 for a clip of N samples at 44.1 kHz. The f0 file is a plain float array (np.load without pickle);
 upstream's pickled object array unpacks the same way. A file is reused when it loads, has the right shape and
-is not older than its clip.
+is not older than its clip. With `use_diff`, also the diffusion caches of svc_core.preprocess.diffcache
+(X.wav.mel.npy, X.wav.aug_mel.npy, X.wav.aug_key.npy, X.wav.aug_vol.npy).
 """
 from __future__ import annotations
 
@@ -27,11 +28,17 @@ from ..f0 import get_predictor
 from ..features import frame_volume, linear_spectrogram
 from ..resample import sinc_resample
 from ..safe_load import load_torch
+from . import diffcache
 
 N_FFT = 2048
 WIN_LENGTH = 2048
 CONTENT_FRAME_SLACK = 3  # content frames may differ from N16 / 320 by this much (encoder edge effects)
 KINDS = ("soft", "f0", "spec", "vol")
+
+
+def all_kinds(use_diff: bool) -> tuple[str, ...]:
+    """The cache kinds a run writes: the four base ones, plus the diffusion ones with use_diff."""
+    return KINDS + (diffcache.DIFF_KINDS if use_diff else ())
 
 
 def cache_paths(clip: Path) -> dict[str, Path]:
@@ -98,11 +105,22 @@ class FeatureTools:
     f0_weights: str | None
     f0_threshold: float = 0.05
     device: str = "cpu"
+    use_diff: bool = False  # also the diffusion caches (vocoder mel, augmented mel / volume)
+    mel_vocoder: str | None = None  # NSF-HiFiGAN whose mel settings to use (None: openvpi's defaults)
+    seed: int = 0  # of the diffusion augmentation draw
 
     def __post_init__(self) -> None:
         self._encoder = None
         self._predictor = None
+        self._mel = None
         self.content_dim = encoder_info(self.encoder).dim
+
+    @property
+    def mel(self) -> diffcache.MelExtraction:
+        """The vocoder's mel extraction, built on first use."""
+        if self._mel is None:
+            self._mel = diffcache.mel_extraction(self.mel_vocoder, self.device)
+        return self._mel
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """44.1 kHz float32 [N] -> content features [1, C, T_c] float32 on the CPU."""
@@ -143,4 +161,23 @@ def ensure_features(clip: Path, tools: FeatureTools, force: tuple[str, ...] = ()
         else:
             value = frame_volume(wav_t).numpy().astype(np.float32)
         _save_atomic(kind, paths[kind], value)
+    if tools.use_diff:
+        todo += ensure_diff_features(clip, wav_t, tools, force)
+    return todo
+
+
+def ensure_diff_features(clip: Path, wav: torch.Tensor, tools: FeatureTools, force: tuple[str, ...]) -> list[str]:
+    """Write the missing or stale diffusion caches of `clip` (audio `wav` float32 [N] at 44.1 kHz); kinds in
+    `force` are recomputed anyway. Returns the kinds computed."""
+    paths = diffcache.diff_cache_paths(clip)
+    n_mels = tools.mel.n_mels
+    todo = [k for k in diffcache.DIFF_KINDS
+            if k in force or not diffcache.is_valid_diff(k, paths[k], clip, wav.shape[0], n_mels)]
+    if any(k in todo for k in diffcache.AUG_KINDS):  # one draw: all three or none
+        todo = sorted(set(todo) | set(diffcache.AUG_KINDS), key=diffcache.DIFF_KINDS.index)
+    if not todo:
+        return []
+    values = diffcache.compute_diff_features(todo, clip, wav, tools.mel.extract, tools.seed)
+    for kind in todo:
+        _save_atomic(kind, paths[kind], values[kind])
     return todo

@@ -35,9 +35,23 @@ def check_backend(name: str | None) -> str:
 
 
 def backend_for(entry: ModelEntry, name: str | None) -> str:
-    """The backend that runs `entry` when `name` is asked for: ONNX for a voice that is only an ONNX file."""
+    """The backend that runs `entry` when `name` is asked for: ONNX for a voice that is only an ONNX file, torch
+    for a diffusion model alone (there is no synthesizer to export)."""
     backend = check_backend(name)
+    if entry.diffusion_only:
+        return TORCH
     return ONNX if entry.onnx_only else backend
+
+
+def diffusion_kwargs(entry: ModelEntry) -> dict[str, Any]:
+    """Svc / OnnxSvc keywords for the voice's diffusion model and its own mel vocoder (none when it has neither;
+    without its own vocoder the engine finds one: svc_core.diffusion.stage.find_vocoder)."""
+    out: dict[str, Any] = {}
+    if entry.diffusion is not None:
+        out.update(diffusion_model_path=entry.diffusion.model, diffusion_config_path=entry.diffusion.config)
+    if entry.vocoder_path is not None:
+        out["vocoder_path"] = entry.vocoder_path
+    return out
 
 
 def _export_once(target: Path, extra: list[Path], export) -> Path:
@@ -90,14 +104,17 @@ def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, expor
     voice's export when the caller already has it (else `onnx_file_for`)."""
     from ..pipeline import Svc
 
+    diffusion = diffusion_kwargs(entry)
+    if entry.diffusion_only:  # Svc(None, None, diffusion_model_path=...): the diffusion model renders everything
+        return Svc(None, None, cluster_path=entry.cluster_path, device=device, encoder=encoder, **diffusion)
     if backend_for(entry, backend) == TORCH:
         return Svc(entry.model_path, entry.config_path, cluster_path=entry.cluster_path, device=device,
-                   encoder=encoder)
+                   encoder=encoder, **diffusion)
     from ..onnx import OnnxSvc
 
     path = onnx_path or (entry.model_path if entry.onnx_only else onnx_file_for(entry, export_dir))
     return OnnxSvc(path, entry.config_path, cluster_path=entry.cluster_path, encoder=encoder,
-                   device="cuda" if str(device).startswith("cuda") else "auto")
+                   device="cuda" if str(device).startswith("cuda") else "auto", **diffusion)
 
 
 def describe(svc: Any) -> str:
@@ -106,11 +123,12 @@ def describe(svc: Any) -> str:
     info = getattr(svc, "session_info", None)
     if info is not None:
         on_onnx = getattr(getattr(svc, "encoder", None), "session_info", None) is not None
-        return info.describe() + ("; encoder on ONNX Runtime" if on_onnx else "; encoder in torch")
+        diffusion = "; diffusion model and mel vocoder in torch" if getattr(svc, "diffusion", None) else ""
+        return info.describe() + ("; encoder on ONNX Runtime" if on_onnx else "; encoder in torch") + diffusion
     import torch
 
     return f"torch eager on {getattr(svc, 'device', 'cpu')} ({torch.get_num_threads()} threads)"
 
 
-__all__ = ["BACKENDS", "BACKEND_LABELS", "ONNX", "TORCH", "backend_for", "check_backend", "describe", "load_voice",
-           "onnx_encoder_for", "onnx_file_for"]
+__all__ = ["BACKENDS", "BACKEND_LABELS", "ONNX", "TORCH", "backend_for", "check_backend", "describe",
+           "diffusion_kwargs", "load_voice", "onnx_encoder_for", "onnx_file_for"]

@@ -22,6 +22,7 @@ from . import backends, views  # noqa: E402
 from .jobs import ConvertRequest, JobContext, start_job  # noqa: E402
 from .models import WHERE_TO_GET_MODELS, ModelLibrary  # noqa: E402
 from .result_view import build_result_view, render  # noqa: E402
+from .diffusion_section import MODEL_DEFAULT, SPEEDUP_DEFAULT, engine_values, enhancer_updates  # noqa: E402
 from .settings_section import build_more_settings, control_updates, controls_for, speaker_labels  # noqa: E402
 from .upload_section import build_upload_section, wire_upload  # noqa: E402
 
@@ -29,8 +30,12 @@ API_NAME = "convert"
 CONVERT_API_DOC = """Convert a clip with a so-vits-svc voice. Inputs: audio (file), model (voice folder name), speaker,
 transpose (semitones), f0_predictor (auto, pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe), auto_f0, cluster_ratio,
 noise_scale, slice_db, pad_seconds, clip_seconds, crossfade_seconds, loudness_mix, backend (torch or onnx; optional,
-default torch), vocoder_precision and encoder_precision (optional, default fp32). Outputs: converted audio (wav at the
-model rate), log text, timing table, f0 plot data, timing summary, progress html."""
+default torch), vocoder_precision and encoder_precision (optional, default fp32); for a voice with a so-vits-svc 4.1
+diffusion model (all optional): shallow_diffusion (false), only_diffusion (false; a diffusion-only voice always is),
+k_step (100; 1 to the model's k_step_max), diffusion_method ("default" = the model's own, or dpm-solver++,
+dpm-solver, unipc, pndm, ddim, ddpm), diffusion_speedup (0 = the model's own), second_encoding (false), enhance
+(false; the NSF-HiFiGAN enhancer, ignored while diffusing), enhancer_adaptive_key (0 semitones). Outputs: converted
+audio (wav at the model rate), log text, timing table, f0 plot data, timing summary, progress html."""
 
 
 @dataclass
@@ -52,7 +57,8 @@ def models_notice(library: ModelLibrary) -> str:
         parts.append(
             f"**No voice model found in `{library.models_dir}`.** To convert, put a so-vits-svc 4.x voice in "
             f"`{library.models_dir}/<name>/` (`G_*.pth` + `config.json`, optionally `kmeans_10000.pt` or "
-            "`feature_and_index.pkl`) and press **Rescan models folder**, or upload its files under **Upload a voice** "
+            "`feature_and_index.pkl`, and a 4.1 diffusion model as `diffusion/model_*.pt` + `diffusion/config.yaml`) "
+            "and press **Rescan models folder**, or upload its files under **Upload a voice** "
             "below. The content encoder it was trained with (usually ContentVec's "
             "`checkpoint_best_legacy_500.pt`) goes in `./pretrain/`; the About/Status tab shows what is missing. "
             + WHERE_TO_GET_MODELS)
@@ -130,8 +136,23 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
         return control_updates(controls_for(library, key, engine_name, torch_precisions))
 
     model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
-    model.change(on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
-    more.engine.input(on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
+    # on page load too: the components start with the widest values the API accepts (diffusion_section.py)
+    root = gr.context.Context.root_block
+    voice_picked = [model.change] + ([root.load] if root is not None else [])
+    gr.on(voice_picked, on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
+    more.engine.input(lambda key, engine_name: control_updates(
+        controls_for(library, key, engine_name, torch_precisions), voice_changed=False), [model, more.engine],
+        control_outputs, queue=False, api_visibility="private")
+
+    diffusion = more.diffusion
+
+    def on_diffusing(key: str | None, engine_name: str | None, shallow: bool, only: bool):
+        controls = controls_for(library, key, engine_name, torch_precisions)
+        return enhancer_updates(controls.enhancer, diffusing=bool(shallow or only))
+
+    gr.on([diffusion.shallow.input, diffusion.only.input], on_diffusing,
+          [model, more.engine, diffusion.shallow, diffusion.only],
+          [diffusion.enhancer, diffusion.enhance, diffusion.adaptive_key], queue=False, api_visibility="private")
 
     def on_rescan(token: str, current: str | None):
         library.rescan()
@@ -159,14 +180,20 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,
                     clip_seconds: float, crossfade_seconds: float, loudness_mix: float, backend: str = "torch",
                     vocoder_precision: str = "fp32", encoder_precision: str = "fp32",
+                    shallow_diffusion: bool = False, only_diffusion: bool = False, k_step: float = 100,
+                    diffusion_method: str = MODEL_DEFAULT, diffusion_speedup: float = SPEEDUP_DEFAULT,
+                    second_encoding: bool = False, enhance: bool = False, enhancer_adaptive_key: float = 0.0,
                     request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Convert a clip with a so-vits-svc voice; streams the log and progress, ends with the audio."""
         job_request = ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
-                                 float(transpose or 0), f0_predictor or "auto", bool(auto_f0),
-                                 float(cluster_ratio or 0), float(noise_scale), float(slice_db), float(pad_seconds),
-                                 float(clip_seconds or 0), float(crossfade_seconds or 0), float(loudness_mix),
-                                 backend or backends.TORCH, vocoder_precision or "fp32",
-                                 encoder_precision or "fp32")
+                                     float(transpose or 0), f0_predictor or "auto", bool(auto_f0),
+                                     float(cluster_ratio or 0), float(noise_scale), float(slice_db),
+                                     float(pad_seconds), float(clip_seconds or 0), float(crossfade_seconds or 0),
+                                     float(loudness_mix), backend or backends.TORCH, vocoder_precision or "fp32",
+                                     encoder_precision or "fp32",
+                                     **engine_values(shallow_diffusion, only_diffusion, k_step, diffusion_method,
+                                                     diffusion_speedup, second_encoding, enhance,
+                                                     enhancer_adaptive_key))
         first_yield = True
         for update in start_job(job_request, ctx.jobs, request).run():  # fair share: request's client
             yield render(update, clear=first_yield)

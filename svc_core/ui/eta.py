@@ -14,18 +14,47 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-PIECE_STAGES = ("f0", "encoder", "synthesizer", "vocoder")  # in the engine's order, on every voiced piece
+# In the engine's order, on every voiced piece; the last two only with a second stage (svc_core.second_stage:
+# "diffusion" from the so-vits mel or from noise, "mel vocoder" the NSF-HiFiGAN vocoder, also the enhancer's).
+PIECE_STAGES = ("f0", "encoder", "synthesizer", "vocoder", "diffusion", "mel vocoder")
 # Seconds per second of voiced input until a voice has measured its own (StageRates.learn). The starter so-vits
 # voice, torch, 2 threads, on a 2-core box at load 6-9 measured f0 0.33 (fcpe) / 0.02 (pm), encoder 0.17,
 # synthesizer 0.8-0.9 before a vocoder of 1.7-3.2; these are about a third of that (an idle box). Only their
 # ratios shape the bar before a voice has learnt its own.
 DEFAULT_RATES = {"f0": 0.1, "encoder": 0.05, "synthesizer": 0.25, "vocoder": 0.7, "finish": 0.05}
+# The second stage's, for jobs that run it (job_rates); "diffusion" is per denoiser call. From the ratios measured
+# for job_io's budget (one full-size denoiser call ~0.12, the mel vocoder ~0.5 of a so-vits conversion) applied to
+# the rates above, until a voice has measured its own.
+SECOND_STAGE_RATES = {"diffusion": 0.13, "mel vocoder": 0.55}
 SILENT_RATE = 0.002  # seconds per second of a silent piece (zeros are written, nothing is converted)
 MIN_LEARN_SECONDS = 0.05  # a stage that took less than this last time (cached, or tiny) is not learnt from
 # How the engine's timing stages fold into the rates (retrieval, loudness and resampling count as synthesis).
 STAGE_OF = {"f0": "f0", "encoder": "encoder", "synthesizer": "synthesizer", "vocoder": "vocoder",
             "retrieval": "synthesizer", "loudness": "synthesizer", "resample": "synthesizer",
-            "f0 plot": "finish", "write": "finish"}
+            "diffusion": "diffusion", "mel vocoder": "mel vocoder", "f0 plot": "finish", "write": "finish"}
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a job runs on each voiced piece beyond f0 and the encoder (job_io.ConvertRequest decides)."""
+
+    synthesizer: bool = True  # the so-vits synthesizer and its vocoder (not for only-diffusion)
+    denoiser_calls: int = 0  # diffusion model calls per piece (0: no diffusion)
+    mel_vocoder: bool = False  # the NSF-HiFiGAN mel vocoder (diffusion or the enhancer)
+
+
+PLAIN = Work()
+
+
+def job_rates(rates: Mapping[str, float], work: Work) -> dict[str, float]:
+    """A voice's rates for one job: stages the job skips cost 0, diffusion costs its rate per call x calls."""
+    out = {**DEFAULT_RATES, **SECOND_STAGE_RATES, **rates}
+    out["diffusion"] = out["diffusion"] * work.denoiser_calls
+    if not work.mel_vocoder:
+        out["mel vocoder"] = 0.0
+    if not work.synthesizer:
+        out["synthesizer"] = out["vocoder"] = 0.0
+    return out
 
 
 @dataclass
@@ -41,9 +70,10 @@ class StageRates:
             return {**self.defaults, **self._learnt.get(voice, {})}
 
     def learn(self, voice: str, stage_seconds: Mapping[str, float], voiced_seconds: float,
-              audio_seconds: float) -> None:
+              audio_seconds: float, work: Work = PLAIN) -> None:
         """Remember what a finished conversion of `voiced_seconds` voiced (`audio_seconds` in all) input took per
-        engine stage (StageTimes.seconds). Stages that were skipped or cached are left as they were."""
+        engine stage (StageTimes.seconds); diffusion per denoiser call of `work`. Stages that were skipped or
+        cached are left as they were."""
         if voiced_seconds <= 0 or audio_seconds <= 0:
             return
         folded: dict[str, float] = {}
@@ -51,6 +81,11 @@ class StageRates:
             stage = STAGE_OF.get(name)
             if stage is not None:
                 folded[stage] = folded.get(stage, 0.0) + seconds
+        if "diffusion" in folded:
+            if work.denoiser_calls <= 0:
+                del folded["diffusion"]
+            else:
+                folded["diffusion"] /= work.denoiser_calls
         rates = {stage: seconds / (audio_seconds if stage == "finish" else voiced_seconds)
                  for stage, seconds in folded.items() if seconds >= MIN_LEARN_SECONDS}
         if "synthesizer" in rates and "vocoder" not in folded:  # no vocoder stage (a WORLD voice): none to wait for
@@ -63,7 +98,7 @@ def expected_seconds(rates: Mapping[str, float], pieces: list[tuple[float, bool]
     """Seconds a plan of (seconds, silent) pieces is expected to take at `rates`, the plot and write included."""
     voiced = sum(seconds for seconds, silent in pieces if not silent)
     silent = sum(seconds for seconds, is_silent in pieces if is_silent)
-    return (voiced * sum(rates[s] for s in PIECE_STAGES) + silent * SILENT_RATE
+    return (voiced * sum(rates.get(s, 0.0) for s in PIECE_STAGES) + silent * SILENT_RATE
             + rates["finish"] * (voiced + silent))
 
 
@@ -93,8 +128,8 @@ class JobProgress:
         self._costs, self._done_before, running = [], [], 0.0
         self.pieces = sum(1 for _, silent in pieces if not silent)
         for seconds, silent in pieces:
-            costs = (0.0, 0.0, SILENT_RATE * seconds, 0.0) if silent else tuple(self.rates[s] * seconds
-                                                                                for s in PIECE_STAGES)
+            costs = (0.0, 0.0, SILENT_RATE * seconds, 0.0, 0.0, 0.0) if silent else tuple(
+                self.rates.get(s, 0.0) * seconds for s in PIECE_STAGES)
             self._done_before.append(running)
             self._costs.append(costs)
             running += sum(costs)

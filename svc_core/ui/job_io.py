@@ -16,6 +16,14 @@ from ..options import ConvertOptions
 from ..timing import StageTimes
 
 RESULT_MAX_AGE_SECONDS = 6 * 3600  # result folders older than this are removed when a new job starts
+# What a second stage adds to a job's time budget, relative to the so-vits conversion of the same audio. Measured:
+# full-size so-vits (vec256l9) + full-size diffusion model (20 layers, 512 channels) + full-size NSF-HiFiGAN, 5 s
+# sung clip, 2 torch threads on the 2-core box at load 7-8, three runs: one denoiser call 0.11-0.13 and the mel
+# vocoder 0.45-0.62 of the so-vits conversion (f0 + encoder + synthesizer + vocoder); rounded up.
+MEL_VOCODER_COST = 0.6
+DENOISER_CALL_COST = 0.15
+ONLY_DIFFUSION_STEPS = 1000  # a chain's length when the voice's own is unknown (upstream's template timesteps)
+PNDM_WARMUP_CALLS = 9  # pndm's first 3 steps take 4 denoiser calls each (upstream's Runge-Kutta warm-up)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,19 @@ class ConvertRequest:
     backend: str = "torch"  # "torch" (eager) or "onnx" (ONNX Runtime, see backends.py)
     vocoder_precision: str = ConvertOptions.vocoder_precision  # torch: fp32 / bf16 / fp16 where fast; ONNX: int8
     encoder_precision: str = ConvertOptions.encoder_precision  # a content encoder running in torch: fp32/bf16/fp16
+    # a voice with a so-vits-svc 4.1 diffusion model (svc_core.diffusion); the enhancer needs only a mel vocoder
+    shallow_diffusion: bool = ConvertOptions.shallow_diffusion
+    only_diffusion: bool = ConvertOptions.only_diffusion  # forced on for a diffusion-only voice (jobs.py)
+    k_step: int = ConvertOptions.k_step
+    diffusion_method: str | None = ConvertOptions.diffusion_method  # None: the diffusion config's infer.method
+    diffusion_speedup: int | None = ConvertOptions.diffusion_speedup  # None: the config's infer.speedup
+    second_encoding: bool = ConvertOptions.second_encoding
+    enhance: bool = ConvertOptions.enhance
+    enhancer_adaptive_key: float = ConvertOptions.enhancer_adaptive_key
+
+    @property
+    def diffusing(self) -> bool:
+        return bool(self.shallow_diffusion or self.only_diffusion)
 
     def options(self, f0_predictor: str = "rmvpe") -> ConvertOptions:
         """The request as checked engine options (OptionError names a value out of range, see options.RANGES)."""
@@ -51,7 +72,12 @@ class ConvertRequest:
                 "pad_seconds": float(self.pad_seconds), "clip_seconds": float(self.clip_seconds),
                 "crossfade_seconds": float(self.crossfade_seconds), "loudness_mix": float(self.loudness_mix),
                 "vocoder_precision": str(self.vocoder_precision or "fp32"),
-                "encoder_precision": str(self.encoder_precision or "fp32")}
+                "encoder_precision": str(self.encoder_precision or "fp32"),
+                "shallow_diffusion": bool(self.shallow_diffusion), "only_diffusion": bool(self.only_diffusion),
+                "k_step": int(self.k_step), "diffusion_method": self.diffusion_method or None,
+                "diffusion_speedup": int(self.diffusion_speedup) if self.diffusion_speedup else None,
+                "second_encoding": bool(self.second_encoding), "enhance": bool(self.enhance),
+                "enhancer_adaptive_key": float(self.enhancer_adaptive_key)}
 
 
 @dataclass
@@ -81,6 +107,27 @@ class JobUpdate:
     @property
     def finished(self) -> bool:
         return self.result is not None or self.error is not None
+
+
+def denoiser_calls(k_step: int, speedup: int, method: str) -> int:
+    """Denoiser calls of a diffusion run from step k_step with `speedup` (ddpm: every step)."""
+    steps = max(1, int(k_step)) if method == "ddpm" or speedup <= 1 else max(1, int(k_step) // int(speedup))
+    return steps + (PNDM_WARMUP_CALLS if method == "pndm" else 0)
+
+
+def cost_factor(request: ConvertRequest, traits: Any = None) -> float:
+    """How many times the plain so-vits conversion a request costs (for its time budget): 1, plus the mel
+    vocoder and the denoiser calls when diffusing (traits: diffusion_files.DiffusionTraits of the voice, for the
+    model's own sampler, speedup and k_step_max), plus the vocoder for the enhancer."""
+    if not request.diffusing:
+        return 1.0 + (MEL_VOCODER_COST if request.enhance else 0.0)
+    method = request.diffusion_method or (traits.method if traits is not None else "ddpm")
+    speedup = request.diffusion_speedup or (traits.speedup if traits is not None else 1)
+    k_step = request.k_step
+    if request.only_diffusion:  # from noise: the whole chain
+        k_step = traits.max_k_step if traits is not None else ONLY_DIFFUSION_STEPS
+    base = 0.0 if request.only_diffusion else 1.0  # only-diffusion skips the so-vits synthesizer
+    return base + MEL_VOCODER_COST + DENOISER_CALL_COST * denoiser_calls(k_step, speedup, method)
 
 
 def resolve_f0(name: str) -> str:

@@ -24,11 +24,12 @@ from typing import Any, Iterator
 from .. import cancel
 from ..audio import AUDIO_SUFFIXES
 from ..cancel import ConversionCancelled
-from ..errors import SvcError
+from ..errors import OptionError, SvcError
 from ..paths import safe_file_name
 from . import backends
-from .eta import JobProgress, StageRates, expected_seconds
-from .job_io import ConvertRequest, JobResult, JobUpdate, check_audio_file, prune_results, resolve_f0
+from .eta import JobProgress, StageRates, Work, expected_seconds, job_rates
+from .job_io import (ConvertRequest, JobResult, JobUpdate, check_audio_file, cost_factor, denoiser_calls,
+                     prune_results, resolve_f0)
 from .limits import WAIT_POLL_SECONDS, JobLimits, JobSlots, Ticket, client_key
 from .models import ModelLibrary
 from .voice_cache import VoiceCache
@@ -191,12 +192,14 @@ class ConversionJob:
         for note in loaded.notes:
             self._say(f"warning: {self._without_server_paths(note)}")
         self._say(f"input: {len(wav) / sr:.2f} s at {sr} Hz")
-        self._start_budget(loaded.seconds)
-        self._events.items.put(("stage", READ_FRACTION, "loading the voice"))
         entry = ctx.library.get(req.model)
+        req, traits = self._second_stage_request(entry)
+        self._start_budget(loaded.seconds, cost_factor(req, traits), "diffusion" if req.diffusing else "the enhancer")
+        self._events.items.put(("stage", READ_FRACTION, "loading the voice"))
         backend = backends.backend_for(entry, req.backend)
         if backend != backends.check_backend(req.backend):
-            self._say(f"{entry.key} is an ONNX file ({entry.model_path.name}): it runs on ONNX Runtime")
+            self._say(f"{entry.key} is an ONNX file ({entry.model_path.name}): it runs on ONNX Runtime"
+                      if entry.onnx_only else f"{entry.key} is a diffusion model alone: it runs in torch")
         if ctx.cache.peek(entry.key, backend) is None:
             extra = " and exporting it to ONNX" if backend == backends.ONNX and not entry.onnx_only else ""
             self._say(f"loading voice {entry.key} (first use{extra})")
@@ -215,7 +218,8 @@ class ConversionJob:
             speaker = svc.config.speaker_name(svc.config.only_speaker("the speaker field"))
         svc.config.speaker_id(speaker)  # SpeakerError lists the valid names
         rates_key = f"{entry.key}/{backend}"
-        self.watch.rates = ctx.rates.for_voice(rates_key)
+        work = self._work_of(req, traits)
+        self.watch.rates = job_rates(ctx.rates.for_voice(rates_key), work)
         self._events.items.put(("rates", self.watch.rates))
         self._acquire_voice(voice)
         try:
@@ -223,7 +227,7 @@ class ConversionJob:
             if req.vocoder_precision == "int8":
                 self._prepare_int8_vocoder(svc)
             self._say(f"converting: speaker {speaker}, transpose {req.transpose:+g}, f0 {f0_name}"
-                      + (" (auto-f0)" if req.auto_f0 else ""))
+                      + (" (auto-f0)" if req.auto_f0 else "") + self._second_stage_words(req, traits))
             self._events.items.put(("stage", LOADED_FRACTION, "converting"))
             previous: dict[str, float] = {}
 
@@ -258,13 +262,61 @@ class ConversionJob:
             write_audio(out_dir / name, out, svc.sample_rate)
         self._say(f"done: {times.audio_seconds:.2f} s of audio in {times.total:.2f} s (real-time factor "
                   f"{times.rtf:.3f})")
-        ctx.rates.learn(rates_key, times.seconds, self.watch.voiced_seconds, times.audio_seconds)
+        ctx.rates.learn(rates_key, times.seconds, self.watch.voiced_seconds, times.audio_seconds, work)
         return JobResult(out_dir / name, svc.sample_rate, times, None if cached else voice.load_seconds, f0_name,
                          str(getattr(svc.encoder, "name", "?")), plot, engine)
 
-    def _start_budget(self, audio_seconds: float) -> None:
+    def _second_stage_request(self, entry: Any) -> tuple[ConvertRequest, Any]:
+        """The request as this voice runs it, and its diffusion traits (None without a diffusion model): a
+        diffusion-only voice always renders from noise; diffusion asked of a voice without a model is refused."""
+        from dataclasses import replace
+
+        from .diffusion_files import diffusion_traits, vocoder_available
+
+        req = self.request
+        if req.enhance and not req.diffusing and not vocoder_available(entry.diffusion, entry.vocoder_path):
+            raise OptionError(f"The enhancer needs the NSF-HiFiGAN mel vocoder, and none is found for {entry.key} on "
+                              "this server: turn it off, or put openvpi's nsf_hifigan files (model + config.json) "
+                              "in the voice folder's nsf_hifigan/ or the server's pretrain/nsf_hifigan/.")
+        if entry.diffusion is None:
+            if req.diffusing:
+                raise OptionError(f"The voice {entry.key} has no diffusion model, so shallow diffusion and "
+                                  "only-diffusion are not available for it: turn them off, or add its diffusion "
+                                  "model (diffusion/model_*.pt + config.yaml in the voice folder, or upload them "
+                                  "with the voice).")
+            return req, None
+        if entry.diffusion_only and not req.only_diffusion:
+            req = replace(req, only_diffusion=True, shallow_diffusion=False)
+            self._say(f"{entry.key} is a diffusion model alone: it renders the voice from noise (only-diffusion)")
+        return req, diffusion_traits(entry.diffusion)
+
+    @staticmethod
+    def _calls(req: ConvertRequest, traits: Any) -> int:
+        if not req.diffusing or traits is None:
+            return 0
+        k_step = traits.max_k_step if req.only_diffusion else req.k_step
+        return denoiser_calls(k_step, req.diffusion_speedup or traits.speedup, req.diffusion_method or traits.method)
+
+    def _work_of(self, req: ConvertRequest, traits: Any) -> Work:
+        return Work(synthesizer=not req.only_diffusion, denoiser_calls=self._calls(req, traits),
+                    mel_vocoder=req.diffusing or req.enhance)
+
+    def _second_stage_words(self, req: ConvertRequest, traits: Any) -> str:
+        """The log's words for the second stage, e.g. ", shallow diffusion k_step 100, dpm-solver++ speedup 10 (10
+        denoiser calls per piece)", ", NSF-HiFiGAN enhancer (adaptive key +2)"; "" for none."""
+        if req.diffusing and traits is not None:
+            method = req.diffusion_method or traits.method
+            speedup = 1 if method == "ddpm" else (req.diffusion_speedup or traits.speedup)
+            what = "only-diffusion" if req.only_diffusion else f"shallow diffusion k_step {req.k_step}"
+            return (f", {what}, {method} speedup {speedup} ({self._calls(req, traits)} denoiser calls per piece)"
+                    + (", second encoding" if req.second_encoding and not req.only_diffusion else ""))
+        if req.enhance:
+            return f", NSF-HiFiGAN enhancer (adaptive key {req.enhancer_adaptive_key:+g})"
+        return ""
+
+    def _start_budget(self, audio_seconds: float, cost: float = 1.0, why: str = "") -> None:
         """Give the job its deadline: the budget for this much audio, counted from when it got its slot."""
-        budget = self.context.limits.budget(audio_seconds)
+        budget = self.context.limits.budget(audio_seconds, cost, why)
         self.watch.deadline = self._slot_start + budget.seconds
         self.watch.deadline_reason = (
             f"Stopped after {budget.seconds:.4g} s: this conversion used up its time budget ({budget.explanation}),"

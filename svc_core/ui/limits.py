@@ -48,10 +48,14 @@ class JobLimits:
     max_waiting: int = 16  # conversions waiting for a slot
     per_client: int = DEFAULT_JOBS_PER_CLIENT  # 0: no per-client limit
 
-    def budget(self, audio_seconds: float) -> Budget:
-        scaled = self.allowance_seconds + self.seconds_per_audio_second * audio_seconds
-        how = (f"{self.allowance_seconds:g} s + {self.seconds_per_audio_second:g} s per second of audio for this "
-               f"{audio_seconds:.1f} s clip")
+    def budget(self, audio_seconds: float, cost: float = 1.0, why: str = "") -> Budget:
+        """The time budget of a job converting `audio_seconds`; `cost` (>= 1) scales the per-second part for work
+        beyond a plain so-vits conversion (`why` names it: "diffusion", ...; job_io.cost_factor)."""
+        per_second = self.seconds_per_audio_second * max(1.0, cost)
+        scaled = self.allowance_seconds + per_second * audio_seconds
+        times = f" x {cost:.3g} for {why}" if cost > 1 and why else (f" x {cost:.3g}" if cost > 1 else "")
+        how = (f"{self.allowance_seconds:g} s + {self.seconds_per_audio_second:g} s{times} per second of audio for "
+               f"this {audio_seconds:.1f} s clip")
         if 0 < self.max_job_seconds < scaled:
             return Budget(self.max_job_seconds, f"the server's cap; {how} would be {scaled:.0f} s")
         return Budget(scaled, how)

@@ -21,21 +21,22 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import ModelError, SvcError
+from . import diffusion_files as dfiles
+from .upload_checks import CLUSTER_SUFFIXES, UPLOAD_SUFFIXES, check_upload, classify_uploads  # noqa: F401
 from .upload_store import (DAY_SECONDS, KEY_PREFIX, UploadBudget, UploadRecord, UploadStore, browser_keys,
                            clean_name, owner_id, upload_label)
 
 log = logging.getLogger("svc_core.ui")
 
 GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
-CLUSTER_SUFFIXES = (".pkl", ".index")
-UPLOAD_SUFFIXES = (".pth", ".onnx", ".json", ".pt", ".pkl", ".index")
 PRUNE_INTERVAL_SECONDS = 600  # expired uploads are also removed while serving, checked at most this often
 UPLOAD_PREFIX = KEY_PREFIX  # uploads are keyed "upload-<16 hex digits>" (upload_store.py)
 
 WHERE_TO_GET_MODELS = (
     "so-vits-svc 4.0/4.1 voices are trained with so-vits-svc (github.com/svc-develop-team/so-vits-svc) and many "
     "are shared on Hugging Face (search the model hub for \"so-vits-svc\"). A voice is a `G_*.pth` generator "
-    "plus its `config.json`, optionally with `kmeans_10000.pt` or `feature_and_index.pkl`."
+    "plus its `config.json`, optionally with `kmeans_10000.pt` or `feature_and_index.pkl`, and with a 4.1 "
+    "shallow-diffusion model in its `diffusion/` folder (`model_*.pt` + `config.yaml`)."
 )
 
 
@@ -51,11 +52,19 @@ class ModelEntry:
     speakers: tuple[str, ...]
     speech_encoder: str
     uploaded: bool = False
+    diffusion: dfiles.DiffusionFiles | None = None  # its 4.1 diffusion model (diffusion/model_*.pt + yaml)
+    vocoder_path: Path | None = None  # its own mel vocoder (nsf_hifigan/model); None: found as the engine does
+    diffusion_only: bool = False  # no so-vits model: model_path/config_path are the diffusion model and yaml
 
     @property
     def onnx_only(self) -> bool:
         """The voice is an ONNX export without its G_*.pth: it runs on ONNX Runtime whichever backend is asked."""
         return self.model_path.suffix.lower() == ".onnx"
+
+    @property
+    def folder(self) -> Path:
+        """The voice folder (a diffusion-only voice's model sits in its diffusion/ subfolder)."""
+        return self.model_path.parent.parent if self.diffusion_only else self.model_path.parent
 
 
 def _generator_step(path: Path) -> int:
@@ -110,21 +119,30 @@ def _folder_descriptor(folder: Path) -> Path | None:
     return next((p for p in candidates if p.is_file() and is_descriptor(read_json(p))), None)
 
 
-def voice_label(key: str, n_speakers: int, model_path: Path, has_cluster: bool, encoder: str) -> str:
+def voice_label(key: str, n_speakers: int, model_path: Path, has_cluster: bool, encoder: str,
+                has_diffusion: bool = False, diffusion_only: bool = False) -> str:
     """The picker's words for a voice: its name, how many voices it has, what kind of model (the content encoder,
-    for people who match models to encoders, last), e.g. "demo-voice (3 speakers; so-vits-svc, ONNX file; vec256l9)"."""
-    if model_path.name.startswith("W_"):
+    for people who match models to encoders, last), e.g. "demo-voice (3 speakers; so-vits-svc, ONNX file; vec256l9)",
+    "choir (2 speakers; so-vits-svc, with diffusion; vec768l12)", "solo (1 speaker; diffusion model only; ...)"."""
+    if diffusion_only:
+        kind = "diffusion model only"
+    elif model_path.name.startswith("W_"):
         kind = "WORLD voice"
     else:
         kind = "so-vits-svc" + (", ONNX file" if model_path.suffix.lower() == ".onnx" else "")
-    extra = ", with timbre index" if has_cluster else ""
+    extra = (", with diffusion" if has_diffusion and not diffusion_only else "") + (
+        ", with timbre index" if has_cluster else "")
     return f"{key} ({n_speakers} speaker{'s' if n_speakers != 1 else ''}; {kind}{extra}; {encoder})"
 
 
 def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntry:
-    """Read a voice folder (config only, no weights). ModelError says what is wrong."""
+    """Read a voice folder (configs only, no weights). ModelError says what is wrong."""
     from ..onnx.moevs import load_voice_config
 
+    found = dfiles.find_diffusion(folder)
+    vocoder = dfiles.folder_vocoder(folder)
+    if found is not None and not _has_synthesizer(folder):
+        return _diffusion_only_entry(folder, key, found, vocoder, uploaded)
     config_path = folder / "config.json"
     if not config_path.is_file():
         config_path = _folder_descriptor(folder)
@@ -137,8 +155,33 @@ def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntr
     speakers = tuple(name for name, _ in sorted(config.spk.items(), key=lambda kv: kv[1])) or tuple(
         str(i) for i in range(config.n_speakers))
     cluster = _pick_cluster(folder)
-    label = voice_label(key, len(speakers), model_path, cluster is not None, config.speech_encoder)
-    return ModelEntry(key, label, model_path, config_path, cluster, speakers, config.speech_encoder, uploaded)
+    if found is not None:
+        dfiles.read_config(found)  # a broken yaml is named now, not at the first conversion
+    label = voice_label(key, len(speakers), model_path, cluster is not None, config.speech_encoder,
+                        has_diffusion=found is not None)
+    return ModelEntry(key, label, model_path, config_path, cluster, speakers, config.speech_encoder, uploaded,
+                      diffusion=found, vocoder_path=vocoder)
+
+
+def _has_synthesizer(folder: Path) -> bool:
+    """The folder holds a so-vits / WORLD generator or a synthesizer ONNX export (not only a diffusion model)."""
+    try:
+        _pick_generator(folder)
+    except ModelError:
+        return False
+    return True
+
+
+def _diffusion_only_entry(folder: Path, key: str, found: dfiles.DiffusionFiles, vocoder: Path | None,
+                          uploaded: bool) -> ModelEntry:
+    """A voice that is a diffusion model alone: speakers, rate and encoder come from its config.yaml."""
+    config = dfiles.read_config(found)
+    speakers = dfiles.diffusion_speakers(config)
+    cluster = _pick_cluster(folder)
+    label = voice_label(key, len(speakers), found.model, cluster is not None, config.encoder, has_diffusion=True,
+                        diffusion_only=True)
+    return ModelEntry(key, label, found.model, found.config, cluster, speakers, config.encoder, uploaded,
+                      diffusion=found, vocoder_path=vocoder, diffusion_only=True)
 
 
 @dataclass(frozen=True)
@@ -162,65 +205,6 @@ def scan_models_dir(models_dir: Path, shipped: Iterable[Path] = ()) -> ScanResul
         except SvcError as err:
             problems.append(f"{folder.name}: {err}")
     return ScanResult(tuple(entries), tuple(problems))
-
-
-def _classify_uploads(paths: Iterable[Path]) -> dict[str, Path]:
-    """Uploaded files -> {"model", "config", "cluster"}; ModelError for anything missing, doubled or foreign."""
-    from ..onnx.upstream_file import encoder_name_of
-
-    found: dict[str, list[Path]] = {"model": [], "config": [], "cluster": [], "encoder": []}
-    for path in paths:
-        suffix = path.suffix.lower()
-        if suffix not in UPLOAD_SUFFIXES:
-            raise ModelError(f"'{path.name}' is not a model file. Upload a G_*.pth (or an ONNX export such as "
-                             "<name>_SoVits.onnx), its config.json and optionally a kmeans_*.pt, feature_and_index.pkl"
-                             " or .index file, or the content encoder as vec-768-layer-12.onnx & co.")
-        if suffix == ".onnx":
-            found["encoder" if encoder_name_of(path) else "model"].append(path)
-        elif suffix == ".json":
-            found["config"].append(path)
-        elif suffix == ".pth" and path.name.upper().startswith("G_"):
-            found["model"].append(path)
-        elif path.name.lower().startswith("kmeans") or suffix in CLUSTER_SUFFIXES:
-            found["cluster"].append(path)
-        elif suffix == ".pth":
-            found["model"].append(path)
-        else:
-            raise ModelError(f"'{path.name}': a .pt file is taken as a cluster file only when named kmeans*.pt.")
-    if len(found["model"]) != 1:
-        raise ModelError("Upload exactly one generator checkpoint (G_*.pth) or ONNX export (<name>_SoVits.onnx); got "
-                         f"{len(found['model']) or 'none'}.")
-    if len(found["config"]) != 1:
-        raise ModelError(f"Upload the model's config.json with it (for an ONNX export, its MoeVoiceStudio descriptor "
-                         f"<name>.json works too); got {len(found['config']) or 'none'}.")
-    if len(found["cluster"]) > 1 or len(found["encoder"]) > 1:
-        raise ModelError("Upload at most one cluster or index file and at most one content encoder.")
-    return {kind: files[0] for kind, files in found.items() if files}
-
-
-def _check_upload(entry: ModelEntry, encoder: Path | None) -> int:
-    """Load-check an uploaded voice -> its content-unit width. A G_*.pth goes through the safe loader and the
-    config/tensor checks; an ONNX file must be self-contained (no external-data paths, no custom operators), have
-    upstream's interface matching the config, and open in ONNX Runtime; so must an uploaded ONNX encoder."""
-    if entry.onnx_only:
-        from ..onnx.runtime import make_session
-        from ..onnx.upstream_file import check_self_contained, upstream_manifest
-
-        check_self_contained(entry.model_path)
-        ssl_dim = int(upstream_manifest(entry.model_path, entry.config_path)["ssl_dim"])
-        make_session(entry.model_path, "cpu", 1)  # ONNX Runtime reads and checks the whole graph
-    else:
-        from ..checkpoint import load_synthesizer
-
-        ssl_dim = int(load_synthesizer(entry.model_path, entry.config_path).config.model.ssl_dim)
-    if encoder is not None:
-        from ..encoders import check_compatible
-        from ..onnx import OnnxEncoder
-        from ..onnx.upstream_file import check_self_contained
-
-        check_self_contained(encoder)
-        check_compatible(OnnxEncoder(encoder, device="cpu", threads=1), ssl_dim, entry.speech_encoder)
-    return ssl_dim
 
 
 class ModelLibrary:
@@ -343,7 +327,7 @@ class ModelLibrary:
 
         Raises ModelError/UnsafeFileError with the engine's message; nothing is kept when a check fails.
         """
-        sources = _classify_uploads(Path(f) for f in files)
+        sources = classify_uploads(Path(f) for f in files)
         size = sum(path.stat().st_size for path in sources.values())
         if size > self.budget.max_bytes:
             raise ModelError(f"This voice is {size / 1024**2:.0f} MB; this server keeps at most "
@@ -351,13 +335,17 @@ class ModelLibrary:
         folder = self._store.new_folder()
         key = folder.name
         try:
-            model = sources["model"]
-            if model.suffix.lower() == ".onnx":
-                model_name = model.name if model.stem.endswith("_SoVits") else "model.onnx"
-            else:
-                model_name = model.name if GENERATOR_PATTERN.match(model.name) else "G_0.pth"
-            shutil.copyfile(model, folder / model_name)
-            shutil.copyfile(sources["config"], folder / "config.json")  # a descriptor is read by its content
+            if "diffusion_model" in sources:
+                dfiles.store_upload(dfiles.DiffusionFiles(sources["diffusion_model"], sources["diffusion_config"]),
+                                    folder)
+            model = sources.get("model", sources.get("diffusion_model"))
+            if "model" in sources:
+                if model.suffix.lower() == ".onnx":
+                    model_name = model.name if model.stem.endswith("_SoVits") else "model.onnx"
+                else:
+                    model_name = model.name if GENERATOR_PATTERN.match(model.name) else "G_0.pth"
+                shutil.copyfile(model, folder / model_name)
+                shutil.copyfile(sources["config"], folder / "config.json")  # a descriptor is read by its content
             encoder = folder / sources["encoder"].name if "encoder" in sources else None
             if encoder is not None:
                 shutil.copyfile(sources["encoder"], encoder)
@@ -368,17 +356,19 @@ class ModelLibrary:
                     cluster_name = "kmeans_" + cluster_name
                 shutil.copyfile(sources["cluster"], folder / cluster_name)
             entry = describe_folder(folder, key, uploaded=True)
-            ssl_dim = _check_upload(entry, encoder)
+            ssl_dim = check_upload(entry, encoder)
             if entry.cluster_path is not None:
                 from ..retrieval import load_retrieval
 
                 load_retrieval(entry.cluster_path).check_dim(ssl_dim, entry.speech_encoder)
             name = clean_name(name)
-            step = _generator_step(model) if GENERATOR_PATTERN.match(model.name) else None
+            step = _generator_step(model) if GENERATOR_PATTERN.match(model.name) else dfiles.diffusion_step(model)
             summary = {"model_file": model.name, "original_files": sorted(p.name for p in sources.values()),
                        "step": step, "speakers": list(entry.speakers), "speech_encoder": entry.speech_encoder,
                        "ssl_dim": ssl_dim, "onnx": entry.onnx_only,
-                       "cluster": entry.cluster_path.name if entry.cluster_path else None}
+                       "cluster": entry.cluster_path.name if entry.cluster_path else None,
+                       "diffusion": entry.diffusion.model.name if entry.diffusion else None,
+                       "diffusion_only": entry.diffusion_only}
             with self._lock:
                 taken = [e.label for e in self._scan.entries] + [e.label for e, _ in self._uploads.values()]
             label = upload_label(name, entry.speakers, model.name, step, self._store.clock(), taken)

@@ -16,6 +16,8 @@ import gradio as gr  # noqa: E402  (after offline.apply)
 from ..errors import SvcError  # noqa: E402
 from ..precision import ONNX_PRECISIONS  # noqa: E402
 from . import backends, views  # noqa: E402
+from . import diffusion_files as dfiles  # noqa: E402
+from .diffusion_section import DiffusionSettings, build_diffusion_settings, diffusion_updates  # noqa: E402
 from .models import ModelEntry, ModelLibrary  # noqa: E402
 
 DEFAULT_NOISE_SCALE = 0.4  # ConvertRequest's default (so-vits-svc's usual value)
@@ -35,15 +37,19 @@ class MoreSettings:
     engine: gr.Radio
     precision: gr.Dropdown
     encoder_precision: gr.Dropdown
+    diffusion: DiffusionSettings
 
     def convert_inputs(self) -> list:
-        """The convert event's inputs after f0_predictor, in the API's order."""
+        """The convert event's inputs after f0_predictor, in the API's order (the diffusion ones last: added in
+        issue #21, so calls written before keep working)."""
         return [self.auto_f0, self.cluster_ratio, self.noise, self.slice_db, self.pad, self.clip, self.crossfade,
-                self.loudness, self.engine, self.precision, self.encoder_precision]
+                self.loudness, self.engine, self.precision, self.encoder_precision,
+                *self.diffusion.convert_inputs()]
 
     def per_voice(self) -> list:
         """The knobs `control_updates` sets, in its order (the voice note comes last, from the caller)."""
-        return [self.auto_f0, self.cluster_ratio, self.noise, self.engine, self.precision, self.encoder_precision]
+        return [self.auto_f0, self.cluster_ratio, self.noise, self.engine, self.precision, self.encoder_precision,
+                *self.diffusion.per_voice()]
 
 
 def build_more_settings(controls: views.ControlSet, torch_precisions: list[str], f0_note: str) -> MoreSettings:
@@ -85,21 +91,27 @@ def build_more_settings(controls: views.ControlSet, torch_precisions: list[str],
                                         elem_id="encoder-precision-picker",
                                         info="bf16/fp16: about 2x faster, features within ~2 % of best "
                                              "quality")
+        diffusion = build_diffusion_settings(controls)
         if f0_note:
             gr.Markdown(f0_note, elem_classes=["svc-note"])
     return MoreSettings(auto_f0, cluster_ratio, noise, slice_db, pad, clip, crossfade, loudness, engine, precision,
-                        encoder_precision)
+                        encoder_precision, diffusion)
 
 
 def voice_traits(entry: ModelEntry) -> views.VoiceTraits:
-    """What the voice can use, from its entry and config (no weights are read)."""
+    """What the voice can use, from its entry and configs (no weights are read)."""
     from ..onnx.moevs import load_voice_config
     from ..worldvoice.model import is_world_config
 
+    diffusion = dfiles.diffusion_traits(entry.diffusion) if entry.diffusion is not None else None
+    if entry.diffusion_only:
+        return views.VoiceTraits(has_cluster=entry.cluster_path is not None, auto_f0=False, diffusion=diffusion,
+                                 diffusion_only=True)
     config, _ = load_voice_config(entry.config_path)
     return views.VoiceTraits(world=is_world_config(config), onnx_only=entry.onnx_only,
                              has_cluster=entry.cluster_path is not None,
-                             auto_f0=bool(config.model.use_automatic_f0_prediction))
+                             auto_f0=bool(config.model.use_automatic_f0_prediction), diffusion=diffusion,
+                             vocoder=dfiles.vocoder_available(entry.diffusion, entry.vocoder_path))
 
 
 def speaker_labels(entry: ModelEntry) -> dict[str, str]:
@@ -107,7 +119,7 @@ def speaker_labels(entry: ModelEntry) -> dict[str, str]:
     import json
 
     try:
-        doc = json.loads((entry.model_path.parent / SPEAKER_LABELS_FILE).read_text(encoding="utf-8"))
+        doc = json.loads((entry.folder / SPEAKER_LABELS_FILE).read_text(encoding="utf-8"))
         return {str(v["id"]): str(v["label"]) for v in doc.get("corpus", {}).get("voices", [])
                 if isinstance(v, dict) and v.get("id") and v.get("label")}
     except (OSError, ValueError, AttributeError, TypeError):
@@ -123,9 +135,10 @@ def controls_for(library: ModelLibrary, key: str | None, engine: str | None,
     return views.control_set(traits, backends.check_backend(engine), torch_precisions, ONNX_PRECISIONS)
 
 
-def control_updates(controls: views.ControlSet) -> tuple[dict, ...]:
-    """Updates for (auto_f0, cluster_ratio, noise, engine, precision, encoder_precision, voice_note); a hidden
-    control is reset to its neutral value so it cannot act unseen."""
+def control_updates(controls: views.ControlSet, voice_changed: bool = True) -> tuple[dict, ...]:
+    """Updates for (auto_f0, cluster_ratio, noise, engine, precision, encoder_precision, the DiffusionSettings'
+    per_voice(), voice_note); a hidden control is reset to its neutral value so it cannot act unseen. Without
+    `voice_changed` (only the engine was switched) the diffusion settings stay as they are."""
     vocoder = controls.vocoder_precisions or ("fp32",)
     return (gr.update(visible=controls.auto_f0, **({} if controls.auto_f0 else {"value": False})),
             gr.update(visible=controls.cluster, **({} if controls.cluster else {"value": 0})),
@@ -134,4 +147,5 @@ def control_updates(controls: views.ControlSet) -> tuple[dict, ...]:
             gr.update(visible=bool(controls.vocoder_precisions), choices=views.precision_choices(vocoder),
                       value="fp32"),
             gr.update(visible=controls.encoder_precision, **({} if controls.encoder_precision else {"value": "fp32"})),
+            *(diffusion_updates(controls) if voice_changed else [gr.skip()] * len(diffusion_updates(controls))),
             controls.note)

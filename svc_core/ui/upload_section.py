@@ -20,7 +20,9 @@ from .upload_store import new_owner_token  # noqa: E402
 
 UPLOAD_TOAST_SECONDS = 8  # the toast draws the eye; the status line under the files keeps the message
 UPLOAD_HELP = ("A so-vits-svc 4.x voice: its `G_*.pth` (or `<name>_SoVits.onnx`) and `config.json`, optionally the "
-               "`kmeans_*.pt` / `.index` file. Files are checked without running any code stored in them.")
+               "`kmeans_*.pt` / `.index` file and its 4.1 diffusion model (`model_*.pt` + its `config.yaml`, from "
+               "logs/44k/diffusion/; a diffusion model may also come alone). Files are checked without running any "
+               "code stored in them.")
 
 
 @dataclass
@@ -37,8 +39,9 @@ def upload_failed(message: str) -> str:
     return f'<span class="svc-error">Could not load this voice: {message}</span>'
 
 
-def upload_loaded(label: str, speakers: list[str]) -> str:
-    return f"Loaded **{label}**: speakers {', '.join(speakers)}. It is selected above."
+def upload_loaded(label: str, speakers: list[str], diffusion: str = "") -> str:
+    """The status line of a loaded upload; `diffusion` says what its diffusion model adds ("" when none)."""
+    return f"Loaded **{label}**: speakers {', '.join(speakers)}{diffusion}. It is selected above."
 
 
 def build_upload_section(open_: bool) -> UploadSection:
@@ -70,8 +73,16 @@ def wire_upload(section: UploadSection, library: ModelLibrary, model: gr.Dropdow
         except SvcError as err:
             return gr.skip(), upload_failed(str(err)), token
         return (gr.update(choices=library.choices(token), value=entry.key),
-                upload_loaded(entry.label, list(entry.speakers)), token)
+                upload_loaded(entry.label, list(entry.speakers), _diffusion_words(entry)), token)
 
     section.load.click(on_upload, [section.files, owner], [model, section.status, owner],
                        api_visibility="private", concurrency_limit=1, concurrency_id="model-upload",
                        show_progress="minimal")
+
+
+def _diffusion_words(entry) -> str:
+    if entry.diffusion_only:
+        return "; a diffusion model alone (it renders the voice from noise)"
+    if entry.diffusion is not None:
+        return "; with a diffusion model (see Diffusion under More settings)"
+    return ""

@@ -30,6 +30,7 @@ log = logging.getLogger("svc_core.ui")
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "svc-studio-upload/1"
 BROWSER_KEYS = ".browser-keys.json"  # the page's gr.BrowserState storage key and secret, stable across restarts
+SUBFOLDERS = ("diffusion",)  # the only folders an upload may hold (a diffusion model + yaml, models.py layout)
 KEY_PREFIX = "upload-"
 KEY_HEX_DIGITS = 16  # 64 random bits: the key is what the page and the API name the voice by
 KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9a-f]{{{KEY_HEX_DIGITS}}}$")
@@ -143,7 +144,7 @@ def _parse_manifest(doc: Any, folder: Path) -> UploadRecord:
         raise ManifestError("it lists no files")
     facts = {}
     for name, fact in files.items():
-        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", "..", MANIFEST):
+        if not _stored_name(name):
             raise ManifestError(f"it lists a file name that is not a plain name: {name!r}")
         if not (isinstance(fact, dict) and isinstance(fact.get("bytes"), int) and isinstance(fact.get("sha256"), str)):
             raise ManifestError(f"the entry of {name} has no bytes/sha256")
@@ -156,9 +157,31 @@ def _parse_manifest(doc: Any, folder: Path) -> UploadRecord:
                         float(uploaded_at), facts, summary)
 
 
+def _stored_name(name: object) -> bool:
+    """A manifest's file name: a plain name, or one inside one of SUBFOLDERS ("diffusion/model_1000.pt")."""
+    if not isinstance(name, str):
+        return False
+    parts = name.split("/")
+    if len(parts) == 2 and parts[0] in SUBFOLDERS:
+        parts = parts[1:]
+    return len(parts) == 1 and Path(parts[0]).name == parts[0] and parts[0] not in ("", ".", "..", MANIFEST)
+
+
+def _listing(folder: Path) -> dict[str, Path]:
+    """The upload folder's entries by manifest name: top-level entries, and the files of SUBFOLDERS (a
+    subfolder's own entry is left out; any other folder is listed as itself, so it does not match)."""
+    out: dict[str, Path] = {}
+    for path in folder.iterdir():
+        if path.name in SUBFOLDERS and path.is_dir() and not path.is_symlink():
+            out.update({f"{path.name}/{p.name}": p for p in path.iterdir()})
+        else:
+            out[path.name] = path
+    return out
+
+
 def _verify_files(record: UploadRecord) -> None:
     """The folder holds exactly the recorded files with their sizes and hashes (sizes first: cheap)."""
-    present = {p.name for p in record.folder.iterdir()} - {MANIFEST}
+    present = set(_listing(record.folder)) - {MANIFEST}
     if present != set(record.files):
         missing, extra = sorted(set(record.files) - present), sorted(present - set(record.files))
         raise ManifestError("files changed: " + "; ".join(
@@ -192,7 +215,8 @@ class UploadStore:
     def commit(self, folder: Path, owner: str, label: str, name: str = "",
                summary: dict[str, Any] | None = None) -> UploadRecord:
         """Record the checked files of `folder` in its manifest (written atomically, last)."""
-        files = {p.name: hash_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+        files = {name: hash_file(p) for name, p in sorted(_listing(folder).items())
+                 if p.is_file() and name != MANIFEST}
         record = UploadRecord(folder.name, folder, owner, label, name, float(self.clock()), files, summary or {})
         partial = folder / (MANIFEST + ".part")
         partial.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")

@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ..timing import StageTimes
+from .diffusion_files import DiffusionTraits
 
 TIMING_COLUMNS = ["stage", "seconds", "share"]
 
@@ -89,6 +90,21 @@ class VoiceTraits:
     onnx_only: bool = False  # only an ONNX export: runs on ONNX Runtime whatever engine is picked
     has_cluster: bool = False  # a kmeans / index file sits beside it (the cluster ratio does something)
     auto_f0: bool = True  # its config says it was trained with an f0 predictor (use_automatic_f0_prediction)
+    diffusion: DiffusionTraits | None = None  # its 4.1 diffusion model's limits and defaults (None: it has none)
+    diffusion_only: bool = False  # a diffusion model alone: it renders every note from noise, no so-vits model
+    vocoder: bool = False  # a NSF-HiFiGAN mel vocoder would be found for it (the enhancer needs one)
+
+
+@dataclass(frozen=True)
+class DiffusionControls:
+    """The Diffusion part of More settings for one voice: which switches, the k_step range and the defaults."""
+
+    shallow: bool  # the shallow-diffusion switch (False for a diffusion-only voice: it always diffuses)
+    only_diffusion: bool  # the only-diffusion switch (a full-chain model beside a so-vits model)
+    max_k_step: int  # the k_step slider's maximum (the model's k_step_max)
+    k_step: int  # the slider's value when the voice is picked
+    method: str  # the model's own sampler (infer.method), the menu's first entry
+    speedup: int  # the model's own speedup (infer.speedup), the slider's value when the voice is picked
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,25 @@ class ControlSet:
     vocoder_precisions: tuple[str, ...]  # empty: the control is hidden
     encoder_precision: bool
     note: str  # one line on what this voice uses; "" when nothing is special
+    diffusion: DiffusionControls | None = None  # None: the Diffusion part is hidden
+    enhancer: bool = False  # the enhancer switch + adaptive key (a vocoder is there; hidden while diffusing)
+
+
+DIFFUSION_ONLY_NOTE = ("Diffusion model only: this voice has no so-vits model; its diffusion model renders the "
+                       "whole voice from noise (sampler and speedup under More settings).")
+
+
+def diffusion_controls(traits: VoiceTraits) -> DiffusionControls | None:
+    """The Diffusion controls for a voice of `traits` (None without a diffusion model). k_step starts at
+    ConvertOptions' default (upstream's 100), at most the model's maximum."""
+    from ..options import ConvertOptions
+
+    d = traits.diffusion
+    if d is None:
+        return None
+    alone = traits.diffusion_only
+    return DiffusionControls(shallow=not alone, only_diffusion=d.full_chain and not alone, max_k_step=d.max_k_step,
+                             k_step=min(ConvertOptions.k_step, d.max_k_step), method=d.method, speedup=d.speedup)
 
 
 def control_set(traits: VoiceTraits, engine: str, torch_precisions: Sequence[str],
@@ -111,13 +146,21 @@ def control_set(traits: VoiceTraits, engine: str, torch_precisions: Sequence[str
 
     WORLD voices render with WORLD on torch: no noise scale, vocoder precision, auto-f0 or ONNX engine. ONNX-only
     voices run on ONNX Runtime: no torch precisions, no auto-f0 (upstream's export has no f0 predictor). The content
-    encoder runs on ONNX Runtime with the ONNX engine, so its torch precision is hidden there.
+    encoder runs on ONNX Runtime with the ONNX engine, so its torch precision is hidden there. A voice with a
+    diffusion model gets the Diffusion controls (on either engine: diffusion runs in torch); a diffusion-only voice
+    has no so-vits knobs (noise, auto-f0, vocoder precision, engine). The enhancer is offered where a mel vocoder is.
     """
+    diffusion = diffusion_controls(traits)
+    if traits.diffusion_only:
+        return ControlSet(noise=False, cluster=traits.has_cluster, auto_f0=False, engine_picker=False,
+                          engine="torch", vocoder_precisions=(), encoder_precision=len(torch_precisions) > 1,
+                          note=DIFFUSION_ONLY_NOTE, diffusion=diffusion)
     if traits.world:
         return ControlSet(noise=False, cluster=traits.has_cluster, auto_f0=False, engine_picker=False,
                           engine="torch", vocoder_precisions=(), encoder_precision=len(torch_precisions) > 1,
                           note="WORLD voice: it sings exactly the pitch of your clip (moved by Transpose); "
-                               "noise scale and vocoder settings do not apply.")
+                               "noise scale and vocoder settings do not apply.", diffusion=diffusion,
+                          enhancer=traits.vocoder)
     engine = "onnx" if traits.onnx_only else engine
     onnx = engine == "onnx"
     precisions = tuple(onnx_precisions if onnx else torch_precisions)
@@ -125,7 +168,8 @@ def control_set(traits: VoiceTraits, engine: str, torch_precisions: Sequence[str
     return ControlSet(noise=True, cluster=traits.has_cluster, auto_f0=traits.auto_f0 and not onnx,
                       engine_picker=not traits.onnx_only, engine=engine,
                       vocoder_precisions=precisions if len(precisions) > 1 else (),
-                      encoder_precision=not onnx and len(torch_precisions) > 1, note=note)
+                      encoder_precision=not onnx and len(torch_precisions) > 1, note=note, diffusion=diffusion,
+                      enhancer=traits.vocoder)
 
 
 # --------------------------------------------------------------------------- human labels

@@ -62,7 +62,7 @@ class VoiceCache:
         exported = self._bundled_onnx_encoder(entry, name)
         if exported is not None:
             return exported
-        bundled = entry.model_path.parent / encoder_info(name).default_file
+        bundled = entry.folder / encoder_info(name).default_file
         path = str(bundled) if bundled.is_file() else None
         key = f"{name}@{path}" if path else name
         if backend == backends.ONNX:
@@ -85,7 +85,7 @@ class VoiceCache:
         & co., svc_core.onnx.upstream_file), on ONNX Runtime whatever the backend; None when there is none."""
         from ..onnx.upstream_file import encoder_name_of
 
-        files = sorted(p for p in entry.model_path.parent.glob("*.onnx") if encoder_name_of(p) == name)
+        files = sorted(p for p in entry.folder.glob("*.onnx") if encoder_name_of(p) == name)
         if not files:
             return None
         key = f"{name}@{files[0]}"
@@ -96,13 +96,24 @@ class VoiceCache:
                                               else "auto")
         return self._encoders[key]
 
+    @staticmethod
+    def _unit_width(entry: ModelEntry) -> int:
+        """The content units the voice takes: its config.json's ssl_dim (or an ONNX voice's descriptor), or for a
+        diffusion model alone its config.yaml's encoder_out_channels."""
+        from ..onnx.moevs import load_voice_config
+        from .diffusion_files import read_config
+
+        if entry.diffusion_only:
+            return int(read_config(entry.diffusion).encoder_out_channels)
+        config, _ = load_voice_config(entry.config_path)  # config.json, or an ONNX voice's descriptor
+        return int(config.model.ssl_dim)
+
     def get(self, entry: ModelEntry, backend: str = backends.TORCH) -> tuple[LoadedVoice, bool]:
         """(voice, was_cached), ready to convert on the calling thread: its torch thread count is chosen now
         (`svc_core.threads.use_threads`). Loads on a miss (exporting to ONNX first when needed); SvcError messages
         (missing encoder, bad file, failed export) pass through."""
         import time
 
-        from ..onnx.moevs import load_voice_config
         from ..threads import use_threads
 
         use_threads(self.threads)  # before the lock: 'auto' looks at the CPUs for a moment
@@ -114,13 +125,12 @@ class VoiceCache:
                 self._voices.move_to_end(key)
                 return voice, True
             start = time.perf_counter()
-            config, _ = load_voice_config(entry.config_path)  # config.json, or an ONNX voice's descriptor
             onnx_path = None
             if entry.onnx_only:
                 onnx_path = entry.model_path
             elif backend == backends.ONNX:  # export the generator first: it refuses WORLD voices before any
                 onnx_path = backends.onnx_file_for(entry, self.export_dir)  # encoder export is spent on them
-            encoder = self._encoder(entry, int(config.model.ssl_dim), backend)
+            encoder = self._encoder(entry, self._unit_width(entry), backend)
             svc = backends.load_voice(entry, backend, encoder, self.device, self.export_dir, onnx_path)
             voice = LoadedVoice(entry, svc, time.perf_counter() - start, backend)
             self._voices[key] = voice

@@ -15,26 +15,11 @@ import torch
 
 from svc_core.audio import load_audio
 from svc_core.diffusion.noise import NoiseSource, RecordedNoise, TorchNoise
-from svc_core.encoders import ContentEncoder
 from svc_core.pipeline import Svc
+from stored_units import StoredUnits
 
 MEL_TOL = 1e-4  # the bound for mels
 AUDIO_TOL = 1e-4  # and for audio
-
-
-class StoredUnits(ContentEncoder):
-    name = "vec768l12"
-    dim = 768
-
-    def __init__(self, expected_wav16k: np.ndarray, units: np.ndarray) -> None:
-        super().__init__()
-        self.expected = torch.from_numpy(expected_wav16k)
-        self.units = torch.from_numpy(units)
-        self.input_error = None
-
-    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
-        self.input_error = float((wav[0] - self.expected).abs().max())
-        return self.units
 
 
 class UpstreamDraws(NoiseSource):
@@ -64,7 +49,7 @@ def _convert(parity_dir, only_diffusion: bool):
     diff_dir = parity_dir / "diffusion"
     front = np.load(diff_dir / "e2e_frontend.npz")
     ref = np.load(diff_dir / ("e2e_only_diffusion.npz" if only_diffusion else "e2e_shallow.npz"))
-    encoder = StoredUnits(front["wav16k"], front["units_raw"])
+    encoder = StoredUnits("vec768l12", 768, front["wav16k"], front["units_raw"])
     models = diff_dir / "models"
     sovits = parity_dir / "models" / "small_vec768l12"
     paths = (None, None) if only_diffusion else (sovits / "G_0.pth", sovits / "config.json")

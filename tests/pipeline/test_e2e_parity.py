@@ -9,33 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from svc_core.audio import load_audio
-from svc_core.encoders import ContentEncoder
 from svc_core.pipeline import Svc
-
-
-class StoredUnits(ContentEncoder):
-    name = "hubertsoft"
-    dim = 256
-
-    def __init__(self, expected_wav16k: np.ndarray, units: np.ndarray) -> None:
-        super().__init__()
-        self.expected = torch.from_numpy(expected_wav16k)
-        self.units = torch.from_numpy(units)
-        self.input_error = None
-
-    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
-        self.input_error = float((wav[0] - self.expected).abs().max())
-        return self.units
+from stored_units import StoredUnits
 
 
 @pytest.fixture(scope="module")
 def run(parity_dir):
     ref = np.load(parity_dir / "e2e_pm.npz")
     model_dir = parity_dir / "models" / "small_hubertsoft_vol"
-    encoder = StoredUnits(ref["seg0_wav16k"], ref["seg0_units_raw"])
+    encoder = StoredUnits("hubertsoft", 256, ref["seg0_wav16k"], ref["seg0_units_raw"])
     svc = Svc(model_dir / "G_0.pth", model_dir / "config.json", encoder=encoder)
     seen = {}
     infer = svc.model.infer

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import importlib.util
 import math
 import typing
@@ -103,7 +104,8 @@ def test_f0_retiming_follows_upstream(vocoder):
 def _torchaudio_resampler():
     """torchaudio's sinc resampler, taken from its source file: its package import fails with this torch (the
     compiled extension does not match), but these two functions are plain torch."""
-    spec = importlib.util.find_spec("torchaudio")
+    spec = importlib.machinery.PathFinder.find_spec("torchaudio")  # the files on sys.path, not sys.modules: other
+    # tests may have put svc_core.torchaudio_compat's stand-in (no __spec__) there
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("torchaudio is not installed")
     path = Path(list(spec.submodule_search_locations)[0]) / "functional" / "functional.py"

@@ -36,7 +36,18 @@ def voc_npz(diff_dir):
 
 
 def test_mel_basis(mel_npz):
-    assert np.abs(mel_filterbank(MelSettings()).numpy() - mel_npz["mel_basis"]).max() <= MEL_TOL
+    """Our slaney filterbank is upstream's librosa basis, bit for bit."""
+    assert np.array_equal(mel_filterbank(MelSettings()).numpy(), mel_npz["mel_basis"])
+
+
+@pytest.mark.parametrize("sr, n_fft, n_mels, fmin, fmax", [(22050, 1024, 80, 0, 8000), (48000, 2048, 128, 40, 24000),
+                                                           (32000, 1024, 100, 1000, 16000)])
+def test_mel_basis_other_settings_match_librosa(sr, n_fft, n_mels, fmin, fmax):
+    """Other vocoder configs too (librosa is imported here only: seconds of numba start-up)."""
+    from librosa.filters import mel as librosa_mel
+
+    ours = mel_filterbank(MelSettings(sr, n_mels, n_fft, n_fft, n_fft // 4, fmin, fmax)).numpy()
+    assert np.array_equal(ours, librosa_mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax))
 
 
 @pytest.mark.parametrize("audio_key, mel_key, keyshift", [

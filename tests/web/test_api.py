@@ -56,7 +56,9 @@ def test_api_is_documented_under_convert(client):
     names = [p["parameter_name"] for p in endpoint["parameters"]]
     assert names == ["audio", "model", "speaker", "transpose", "f0_predictor", "auto_f0", "cluster_ratio",
                      "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds", "loudness_mix",
-                     "backend", "vocoder_precision", "encoder_precision"]
+                     "backend", "vocoder_precision", "encoder_precision", "shallow_diffusion", "only_diffusion",
+                     "k_step", "diffusion_method", "diffusion_speedup", "second_encoding", "enhance",
+                     "enhancer_adaptive_key"]  # issue #21's inputs last: older calls keep working
     assert [r["component"] for r in endpoint["returns"]][:2] == ["Audio", "Textbox"]
     assert len(info["named_endpoints"]) == 1  # the page's helper events are private
 
