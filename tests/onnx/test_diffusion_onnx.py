@@ -21,6 +21,7 @@ from svc_core.onnx.export import read_manifest
 from svc_core.pipeline import Svc
 
 DENOISER_TOL = 1e-5
+ONLY_DIFFUSION_AUDIO_TOL = 3e-4  # see test_end_to_end_matches_upstream
 
 
 @pytest.fixture(scope="module")
@@ -99,29 +100,41 @@ def test_vocoder_matches_upstream(ort_stage, diff_dir, chunk_frames):
     assert float(np.abs(audio.numpy() - d["audio"][:, 0]).max()) <= AUDIO_TOL
 
 
-def _convert_shallow(parity_dir, export_dir, backend):
+def _convert_on_onnx(parity_dir, export_dir, only_diffusion: bool):
+    """tests/diffusion/test_e2e_parity.py's conversion with the diffusion stage moved to ONNX Runtime."""
     diff_dir = parity_dir / "diffusion"
-    front, ref = np.load(diff_dir / "e2e_frontend.npz"), np.load(diff_dir / "e2e_shallow.npz")
+    front = np.load(diff_dir / "e2e_frontend.npz")
+    ref = np.load(diff_dir / ("e2e_only_diffusion.npz" if only_diffusion else "e2e_shallow.npz"))
     models, sovits = diff_dir / "models", parity_dir / "models" / "small_vec768l12"
-    svc = Svc(sovits / "G_0.pth", sovits / "config.json", encoder=StoredUnits(front["wav16k"], front["units_raw"]),
+    paths = (None, None) if only_diffusion else (sovits / "G_0.pth", sovits / "config.json")
+    svc = Svc(*paths, encoder=StoredUnits(front["wav16k"], front["units_raw"]),
               diffusion_model_path=models / "diffusion_dev" / "model_0.pt",
               diffusion_config_path=models / "diffusion_dev" / "config.yaml",
               vocoder_path=models / "nsf_hifigan_dev" / "model")
-    if backend == "onnx":
-        svc.diffusion = OnnxDiffusionStage.from_stage(svc.diffusion, export_dir, "cpu", 1)
+    svc.diffusion = OnnxDiffusionStage.from_stage(svc.diffusion, export_dir, "cpu", 1)
     svc.noise_factory = lambda opts: UpstreamDraws(ref["diff_noise"], ref["voc_rng_state"])
+    mels = []
+    forward = svc.diffusion.model.forward
+    svc.diffusion.model.forward = lambda *a, **kw: mels.append(forward(*a, **kw)) or mels[-1]
     wav, sr = load_audio(parity_dir / "sweep5s_44k.wav")
     out = svc.slice_inference(wav, sr, "spk0", transpose=3, f0_predictor="pm", noise_scale=0.0, slice_db=-40,
-                              pad_seconds=0.5, cluster_ratio=0, loudness_mix=1, k_step=100, shallow_diffusion=True)
-    return ref, out, svc
+                              pad_seconds=0.5, cluster_ratio=0, loudness_mix=1, k_step=100,
+                              shallow_diffusion=not only_diffusion, only_diffusion=only_diffusion)
+    return ref, out, svc, mels[0].numpy()
 
 
-def test_end_to_end_shallow_matches_upstream(parity_dir, export_dir):
-    """tests/diffusion/test_e2e_parity.py's shallow case with the diffusion stage on ONNX Runtime."""
-    ref, out, svc = _convert_shallow(parity_dir, export_dir, "onnx")
+@pytest.mark.parametrize("only_diffusion", [False, True], ids=["shallow", "only_diffusion"])
+def test_end_to_end_matches_upstream(parity_dir, export_dir, only_diffusion):
+    ref, out, svc, mel = _convert_on_onnx(parity_dir, export_dir, only_diffusion)
     assert isinstance(svc.diffusion, OnnxDiffusionStage)
     assert out.shape == ref["output"].shape
-    assert np.abs(out - ref["output"]).max() <= AUDIO_TOL
+    if only_diffusion:  # from pure noise the random dev denoiser amplifies float rounding ~157x (|mel| ~ 5e3,
+        # parity README): ORT's ~6e-7 per call becomes 1.2e-4 in the audio (torch's own rounding: < 1e-4)
+        assert np.abs(mel - ref["diff_mel"]).max() <= MEL_TOL * float(np.abs(ref["diff_mel"]).max())
+        assert np.abs(out - ref["output"]).max() <= ONLY_DIFFUSION_AUDIO_TOL
+    else:
+        assert np.abs(mel - ref["diff_mel"]).max() <= MEL_TOL
+        assert np.abs(out - ref["output"]).max() <= AUDIO_TOL
     assert np.abs(ref["output"]).max() > 0.05
     assert {"diffusion", "mel vocoder"} <= set(svc.last_times.seconds)
 
