@@ -108,6 +108,7 @@ class OnnxMelGenerator(nn.Module):
         self.m_source = m_source
         self.upp = int(upp)
         self._context = int(context)
+        self.path: Optional[Path] = None  # the ONNX file (set by vocoder_to_onnx)
 
     def context_frames(self) -> int:
         return self._context
@@ -149,6 +150,26 @@ def _checked_manifest(path: Path, kind: str, key: str, value: str) -> dict[str, 
     return manifest
 
 
+def vocoder_to_onnx(vocoder: nn.Module, export_dir: Optional[str | os.PathLike] = None, onnx_device: str = "auto",
+                    threads: Optional[int] = None) -> Path:
+    """Swap a loaded NsfHifiGAN's generator for its ONNX export (made once in export_dir, keyed by the weights'
+    sha256): decode() then runs the generator on ONNX Runtime (the harmonic source stays in torch). Returns the
+    file. A vocoder already on ONNX Runtime is left as it is."""
+    generator = vocoder.generator
+    if isinstance(generator, OnnxMelGenerator):
+        return generator.path
+    folder = Path(export_dir) if export_dir is not None else default_export_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    sha = weights_sha256(generator)
+    path = folder / f"mel-vocoder-{sha[:16]}-{vocoder.kind}.onnx"
+    _export_once(path, lambda out: export_vocoder_module(vocoder, out, vocoder_source(vocoder, None)))
+    manifest = _checked_manifest(path, VOCODER_KIND, "weights_sha256", sha)
+    session, _ = make_session(path, onnx_device, threads)
+    vocoder.generator = OnnxMelGenerator(session, generator.m_source, generator.upp, manifest["context_frames"])
+    vocoder.generator.path = path
+    return path
+
+
 class OnnxDiffusionStage(DiffusionStage):
     """DiffusionStage on ONNX Runtime (same constructor, plus where the exports go and the ORT settings).
 
@@ -181,21 +202,15 @@ class OnnxDiffusionStage(DiffusionStage):
                  condition: str) -> None:
         folder = Path(export_dir) if export_dir is not None else default_export_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        wavenet, generator = self.model.decoder.denoise_fn, self.vocoder.generator
+        wavenet = self.model.decoder.denoise_fn
         model_sha = sha256_file(self.model_path)
         den_path = folder / f"diffusion-{model_sha[:16]}-{sha256_file(self.config_path)[:8]}-{condition}.onnx"
         _export_once(den_path, lambda out: export_denoiser_module(
             wavenet, out, denoiser_source(self.model, self.model_path, self.config_path), condition))
-        voc_sha = weights_sha256(generator)
-        voc_path = folder / f"mel-vocoder-{voc_sha[:16]}-{self.vocoder.kind}.onnx"
-        _export_once(voc_path, lambda out: export_vocoder_module(self.vocoder, out, vocoder_source(self.vocoder, None)))
         den_manifest = _checked_manifest(den_path, DENOISER_KIND, "source_checkpoint.sha256", model_sha)
-        voc_manifest = _checked_manifest(voc_path, VOCODER_KIND, "weights_sha256", voc_sha)
         den_session, info = make_session(den_path, onnx_device, threads)
-        voc_session, _ = make_session(voc_path, onnx_device, threads)
+        voc_path = vocoder_to_onnx(self.vocoder, folder, onnx_device, threads)
         self.model.decoder.denoise_fn = OnnxDenoiser(den_session, den_manifest, *stacked_projection(wavenet))
-        self.vocoder.generator = OnnxMelGenerator(voc_session, generator.m_source, generator.upp,
-                                                  voc_manifest["context_frames"])
         self.session_info: SessionInfo = info
         self.onnx_files = {"denoiser": den_path, "vocoder": voc_path}
 
@@ -203,4 +218,4 @@ class OnnxDiffusionStage(DiffusionStage):
         return f"diffusion + mel vocoder on {self.session_info.describe()}"
 
 
-__all__ = ["OnnxDenoiser", "OnnxDiffusionStage", "OnnxMelGenerator", "default_export_dir"]
+__all__ = ["OnnxDenoiser", "OnnxDiffusionStage", "OnnxMelGenerator", "default_export_dir", "vocoder_to_onnx"]

@@ -225,12 +225,25 @@ class OnnxSvc(GraphSvc):
         self.inter_channels = self.model.inter_channels
         self.n_speakers = self.model.n_speakers
         self.has_vol = self.model.emb_vol is not None
+        self._diffusion_backend = diffusion_backend
+        self._diffusion_export_dir = Path(diffusion_export_dir) if diffusion_export_dir is not None \
+            else Path(self.onnx_path).parent
         if self.diffusion is not None and diffusion_backend == "onnx":
             from .diffusion_stage import OnnxDiffusionStage
 
-            folder = Path(diffusion_export_dir) if diffusion_export_dir is not None else Path(self.onnx_path).parent
             with self.load_times.stage("load diffusion onnx"):
-                self.diffusion = OnnxDiffusionStage.from_stage(self.diffusion, folder, device, threads)
+                self.diffusion = OnnxDiffusionStage.from_stage(self.diffusion, self._diffusion_export_dir, device,
+                                                               threads)
+
+    def enhancer(self):
+        """The NSF-HiFiGAN enhancer, its vocoder on ONNX Runtime too unless diffusion_backend is "torch"."""
+        fresh = self._enhancer is None
+        enhancer = super().enhancer()
+        if fresh and self._diffusion_backend == "onnx":
+            from .diffusion_stage import vocoder_to_onnx
+
+            vocoder_to_onnx(enhancer.vocoder, self._diffusion_export_dir, self._onnx_device, self._threads)
+        return enhancer
 
     def _load_model(self, model_path: str, config_path: str, device: str) -> _ExportedModel:
         if config_path and self.manifest.get("format") != UPSTREAM_FORMAT:

@@ -169,18 +169,28 @@ def test_torch_stage_moved_keeps_its_numbers(dev_files, export_dir, diff_dir):
     assert float((got - ref).abs().max()) <= MEL_TOL * float(ref.abs().max())  # |mel| ~ 1e3 from pure noise
 
 
-def test_onnx_svc_runs_diffusion_on_onnx(parity_dir, tmp_path):
+@pytest.fixture(scope="module")
+def sovits_onnx(parity_dir, tmp_path_factory):
+    """The small so-vits model exported (synthesizer + split pair) into its own folder."""
+    from svc_core.onnx import export_synthesizer
+
+    sovits = parity_dir / "models" / "small_vec768l12"
+    folder = tmp_path_factory.mktemp("sovits-onnx")
+    export_synthesizer(sovits / "G_0.pth", sovits / "config.json", folder / "model.onnx", verify=False)
+    return folder
+
+
+def test_onnx_svc_runs_diffusion_on_onnx(parity_dir, sovits_onnx):
     """OnnxSvc (exported synthesizer) with a diffusion model: the stage runs on ORT with the same numbers as the
     torch export graph (GraphSvc) + torch diffusion, from the same seeded draws."""
-    from svc_core.onnx import GraphSvc, OnnxSvc, export_synthesizer
+    from svc_core.onnx import GraphSvc, OnnxSvc
 
-    diff_dir = parity_dir / "diffusion"
+    diff_dir, tmp_path = parity_dir / "diffusion", sovits_onnx
     front = np.load(diff_dir / "e2e_frontend.npz")
     models, sovits = diff_dir / "models", parity_dir / "models" / "small_vec768l12"
     diffusion = dict(diffusion_model_path=models / "diffusion_dev" / "model_0.pt",
                      diffusion_config_path=models / "diffusion_dev" / "config.yaml",
                      vocoder_path=models / "nsf_hifigan_dev" / "model")
-    export_synthesizer(sovits / "G_0.pth", sovits / "config.json", tmp_path / "model.onnx", verify=False)
     encoder = StoredUnits(front["wav16k"], front["units_raw"])
     ort = OnnxSvc(tmp_path / "model.onnx", encoder=encoder, device="cpu", threads=1, **diffusion)
     ref = GraphSvc(sovits / "G_0.pth", sovits / "config.json", encoder=encoder, **diffusion)
@@ -197,6 +207,26 @@ def test_onnx_svc_runs_diffusion_on_onnx(parity_dir, tmp_path):
     assert type(kept.diffusion) is DiffusionStage
     with pytest.raises(OptionError, match="diffusion_backend"):
         OnnxSvc(tmp_path / "model.onnx", encoder=encoder, diffusion_backend="tensorrt", **diffusion)
+
+
+def test_onnx_svc_enhancer_on_onnx(parity_dir, sovits_onnx, tmp_path):
+    """The enhancer (no diffusion model) of an OnnxSvc decodes on ORT, with the torch graph + torch vocoder's
+    numbers from the same seeded draws."""
+    from svc_core.onnx import GraphSvc, OnnxSvc
+
+    front = np.load(parity_dir / "diffusion" / "e2e_frontend.npz")
+    sovits = parity_dir / "models" / "small_vec768l12"
+    vocoder = parity_dir / "diffusion" / "models" / "nsf_hifigan_dev" / "model"
+    encoder = StoredUnits(front["wav16k"], front["units_raw"])
+    ort = OnnxSvc(sovits_onnx / "model.onnx", encoder=encoder, device="cpu", threads=1, vocoder_path=vocoder,
+                  diffusion_export_dir=tmp_path)
+    ref = GraphSvc(sovits / "G_0.pth", sovits / "config.json", encoder=encoder, vocoder_path=vocoder)
+    wav, sr = load_audio(parity_dir / "sweep5s_44k.wav")
+    kw = dict(transpose=3, f0_predictor="pm", noise_scale=0.0, slice_db=-40, pad_seconds=0.5, enhance=True)
+    out, want = ort.slice_inference(wav, sr, "spk0", **kw), ref.slice_inference(wav, sr, "spk0", **kw)
+    assert isinstance(ort.enhancer().vocoder.generator, OnnxMelGenerator)
+    assert list(tmp_path.glob("mel-vocoder-*.onnx"))
+    assert out.shape == want.shape and np.abs(out - want).max() <= 1e-3
 
 
 def test_cli_export(dev_files, tmp_path, capsys):
