@@ -11,6 +11,7 @@ OnnxSvc's default), excitation included in both. Reports `uptime` before and aft
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -60,39 +61,60 @@ def build(folder: Path) -> dict:
     return {"wavenet": wavenet, "vocoder": vocoder, "paths": paths, "voc": folder / "voc.onnx"}
 
 
-def bench(models: dict, frames: int, threads: int, reps: int) -> dict:
+def variants(models: dict, frames: int, threads: int) -> tuple[dict, list]:
+    """name -> zero-argument callable doing one measured unit of work; plus what must stay alive."""
     torch.set_num_threads(threads)
     wavenet, vocoder = models["wavenet"], models["vocoder"]
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(1, 1, N_MELS, frames, generator=gen)
     cond = torch.randn(1, N_HIDDEN, frames, generator=gen)
     t = torch.tensor([55.5])
-    out: dict = {"frames": frames, "threads": threads, "load_before": _uptime()}
+    fns: dict = {"torch_eager": lambda: wavenet(x, t, cond)}
+    eps_fn = wavenet.cached(cond)
+    fns["torch_cached"] = lambda: eps_fn(x, t)
+    keep = []
+    for condition, path in models["paths"].items():
+        session, _ = make_session(path, "cpu", threads)
+        den = OnnxDenoiser(session, read_manifest(path), *stacked_projection(wavenet))
+        fns[f"ort_{condition}"] = (lambda fn: lambda: fn(x, t))(den.cached(cond))
+        keep.append(den)
+    w, b = stacked_projection(wavenet)
+    fns["projection_once"] = lambda: project(cond, w, b)
+    mel = -6.0 + 2.0 * torch.randn(1, frames, N_MELS, generator=gen)
+    f0 = torch.full((1, frames), 220.0)
+    fns["vocoder_torch"] = lambda: vocoder.decode(mel, f0, TorchNoise.seeded(0), TORCH_CHUNK)
+    session, _ = make_session(models["voc"], "cpu", threads)
+    torch_gen = vocoder.generator
+    ort_voc = copy.copy(vocoder)  # shares the torch modules, its own generator attribute
+    ort_voc._modules = dict(vocoder._modules)
+    ort_voc.generator = OnnxMelGenerator(session, torch_gen.m_source, torch_gen.upp, torch_gen.context_frames())
+    for chunk in ORT_CHUNKS:
+        fns[f"vocoder_ort_{chunk}"] = (lambda c: lambda: ort_voc.decode(mel, f0, TorchNoise.seeded(0), c))(chunk)
+    return fns, keep + [ort_voc]
+
+
+def bench(models: dict, frames: int, threads: int, reps: int, interleave: bool = False,
+          only: list | None = None) -> dict:
+    """Seconds per unit (min, median). interleave: one call of each variant per round (load drift hits all)."""
+    fns, _keep = variants(models, frames, threads)
+    if only:
+        fns = {k: v for k, v in fns.items() if k in only}
+    out: dict = {"frames": frames, "threads": threads, "interleaved": interleave, "load_before": _uptime()}
     with torch.inference_mode():
-        out["torch_eager"] = _time(lambda: wavenet(x, t, cond), reps)
-        eps_fn = wavenet.cached(cond)
-        out["torch_cached"] = _time(lambda: eps_fn(x, t), reps)
-        for condition, path in models["paths"].items():
-            session, _ = make_session(path, "cpu", threads)
-            den = OnnxDenoiser(session, read_manifest(path), *stacked_projection(wavenet))
-            fn = den.cached(cond)
-            out[f"ort_{condition}"] = _time(lambda: fn(x, t), reps)
-            if condition == "projected":
-                w, b = stacked_projection(wavenet)
-                out["projection_once"] = _time(lambda: project(cond, w, b), reps)
-            del session, den, fn
-        mel = -6.0 + 2.0 * torch.randn(1, frames, N_MELS, generator=gen)
-        f0 = torch.full((1, frames), 220.0)
-        out["vocoder_torch"] = _time(lambda: vocoder.decode(mel, f0, TorchNoise.seeded(0), TORCH_CHUNK), reps)
-        session, _ = make_session(models["voc"], "cpu", threads)
-        torch_gen = vocoder.generator
-        vocoder.generator = OnnxMelGenerator(session, torch_gen.m_source, torch_gen.upp, torch_gen.context_frames())
-        try:
-            for chunk in ORT_CHUNKS:
-                out[f"vocoder_ort_{chunk}"] = _time(lambda: vocoder.decode(mel, f0, TorchNoise.seeded(0), chunk),
-                                                    reps)
-        finally:
-            vocoder.generator = torch_gen
+        if not interleave:
+            for name, fn in fns.items():
+                out[name] = _time(fn, reps)
+        else:
+            runs: dict = {name: [] for name in fns}
+            for fn in fns.values():
+                fn()  # warm-up
+            for _ in range(reps):
+                for name, fn in fns.items():
+                    start = time.perf_counter()
+                    fn()
+                    runs[name].append(time.perf_counter() - start)
+            for name, r in runs.items():
+                out[name] = {"min": min(r), "median": statistics.median(r)}
     out["load_after"] = _uptime()
     return out
 
@@ -103,13 +125,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--interleave", action="store_true", help="one call of each variant per round")
+    ap.add_argument("--only", nargs="+", default=None, help="variant names to run (default: all)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         models = build(Path(tmp))
         for frames in args.frames:
             for threads in args.threads:
-                row = bench(models, frames, threads, args.reps)
+                row = bench(models, frames, threads, args.reps, args.interleave, args.only)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.json:
