@@ -5,11 +5,11 @@ against torch at export.
 What stays outside the graphs (torch, exact): the Unit2Mel condition, the sampler loop and schedule, mel extraction,
 and the vocoder's harmonic source (its NoiseSource draws and float64 phase), so recorded noise reproduces runs.
 
-| file | inputs | output |
+| file | inputs (all float32) | output |
 |---|---|---|
-| denoiser, condition "projected" | x float32 [B, 1, M, T], t float32 [B], proj float32 [B, L*2C, T] | eps [B, 1, M, T] |
-| denoiser, condition "cond" | x float32 [B, 1, M, T], t float32 [B], cond float32 [B, H, T] | eps [B, 1, M, T] |
-| mel vocoder | mel float32 [B, M, T] (scaled for the kind), har_source float32 [B, 1, T*hop] | audio [B, 1, T*hop] |
+| denoiser, condition "projected" | x [B, 1, M, T], t [B], proj [B, L*2C, T] | eps [B, 1, M, T] |
+| denoiser, condition "cond" | x [B, 1, M, T], t [B], cond [B, H, T] | eps [B, 1, M, T] |
+| mel vocoder | mel [B, M, T] (scaled for the kind), har_source [B, 1, T*hop] | audio [B, 1, T*hop] |
 
 `proj` = every residual layer's conditioner projection of cond, stacked on channels (layer 0 first): it does not
 depend on x or t, so the runtime computes it once per sampling run (`stacked_projection`) instead of at every step.

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.test_e2e_parity import AUDIO_TOL, MEL_TOL, StoredUnits, UpstreamDraws
+from diffusion.test_e2e_parity import AUDIO_TOL, MEL_TOL, UpstreamDraws
+from stored_units import StoredUnits
 from svc_core.audio import load_audio
 from svc_core.diffusion.noise import RecordedNoise, TorchNoise
 from svc_core.diffusion.stage import DiffusionStage
@@ -107,7 +108,7 @@ def _convert_on_onnx(parity_dir, export_dir, only_diffusion: bool):
     ref = np.load(diff_dir / ("e2e_only_diffusion.npz" if only_diffusion else "e2e_shallow.npz"))
     models, sovits = diff_dir / "models", parity_dir / "models" / "small_vec768l12"
     paths = (None, None) if only_diffusion else (sovits / "G_0.pth", sovits / "config.json")
-    svc = Svc(*paths, encoder=StoredUnits(front["wav16k"], front["units_raw"]),
+    svc = Svc(*paths, encoder=StoredUnits("vec768l12", 768, front["wav16k"], front["units_raw"]),
               diffusion_model_path=models / "diffusion_dev" / "model_0.pt",
               diffusion_config_path=models / "diffusion_dev" / "config.yaml",
               vocoder_path=models / "nsf_hifigan_dev" / "model")
@@ -191,7 +192,7 @@ def test_onnx_svc_runs_diffusion_on_onnx(parity_dir, sovits_onnx):
     diffusion = dict(diffusion_model_path=models / "diffusion_dev" / "model_0.pt",
                      diffusion_config_path=models / "diffusion_dev" / "config.yaml",
                      vocoder_path=models / "nsf_hifigan_dev" / "model")
-    encoder = StoredUnits(front["wav16k"], front["units_raw"])
+    encoder = StoredUnits("vec768l12", 768, front["wav16k"], front["units_raw"])
     ort = OnnxSvc(tmp_path / "model.onnx", encoder=encoder, device="cpu", threads=1, **diffusion)
     ref = GraphSvc(sovits / "G_0.pth", sovits / "config.json", encoder=encoder, **diffusion)
     assert isinstance(ort.diffusion, OnnxDiffusionStage) and type(ref.diffusion) is DiffusionStage
@@ -217,7 +218,7 @@ def test_onnx_svc_enhancer_on_onnx(parity_dir, sovits_onnx, tmp_path):
     front = np.load(parity_dir / "diffusion" / "e2e_frontend.npz")
     sovits = parity_dir / "models" / "small_vec768l12"
     vocoder = parity_dir / "diffusion" / "models" / "nsf_hifigan_dev" / "model"
-    encoder = StoredUnits(front["wav16k"], front["units_raw"])
+    encoder = StoredUnits("vec768l12", 768, front["wav16k"], front["units_raw"])
     ort = OnnxSvc(sovits_onnx / "model.onnx", encoder=encoder, device="cpu", threads=1, vocoder_path=vocoder,
                   diffusion_export_dir=tmp_path)
     ref = GraphSvc(sovits / "G_0.pth", sovits / "config.json", encoder=encoder, vocoder_path=vocoder)
