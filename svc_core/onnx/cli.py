@@ -1,7 +1,9 @@
 """`python -m svc_core export-onnx -m G.pth -c config.json -o model.onnx [--speaker-mix auto|on|off]`, and
 `python -m svc_core export-onnx --encoder vec768l12 [--encoder-path FILE] -o vec768l12.onnx [--int8]`, and
 `python -m svc_core export-onnx --f0 rmvpe [--f0-path rmvpe.pt] -o rmvpe.onnx`; `--int8-vocoder [--calibration
-CLIPS...]` adds the int8 vocoder to a synthesizer export (with -m/-c, or alone for an existing model.onnx)."""
+CLIPS...]` adds the int8 vocoder to a synthesizer export (with -m/-c, or alone for an existing model.onnx);
+`python -m svc_core export-onnx --diffusion model_*.pt --diffusion-config config.yaml [--vocoder PATH] -o
+diffusion.onnx` writes the diffusion denoiser and (beside it, `<o stem>.vocoder.onnx`) the NSF-HiFiGAN mel vocoder."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +22,15 @@ def add_parser(sub) -> None:
     p.add_argument("--f0", choices=("rmvpe",), default=None,
                    help="export this f0 predictor's network instead (use the file as `--rmvpe X.onnx`)")
     p.add_argument("--f0-path", default=None, help="its weights, e.g. rmvpe.pt (default: ./pretrain)")
+    p.add_argument("--diffusion", default=None, metavar="MODEL_PT",
+                   help="export a shallow-diffusion model instead (logs/44k/diffusion/model_*.pt): its denoiser to "
+                        "<o> and its mel vocoder to <o stem>.vocoder.onnx")
+    p.add_argument("--diffusion-config", default=None, metavar="YAML", help="the diffusion model's config.yaml")
+    p.add_argument("--vocoder", default=None, help="with --diffusion: the NSF-HiFiGAN vocoder (its `model` file or "
+                   "folder; default: the config's vocoder.ckpt, else pretrain/nsf_hifigan)")
+    p.add_argument("--denoiser-condition", choices=("projected", "cond"), default="projected",
+                   help="with --diffusion: the denoiser takes the per-layer condition projections, computed once per "
+                        "run (projected, faster), or the condition itself, projected at every step (cond)")
     p.add_argument("--int8", action="store_true", help="encoder: also write <o>.int8.onnx (dynamic int8 "
                    "quantisation) and report its feature error")
     p.add_argument("--int8-vocoder", action="store_true",
@@ -48,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     _check_output(args)
     if args.encoder:
         return _run_encoder(args)
+    if args.diffusion or args.diffusion_config:
+        return _run_diffusion(args)
     if args.f0:
         from .f0_export import export_rmvpe
 
@@ -107,6 +120,39 @@ def _run_int8_vocoder(args: argparse.Namespace) -> int:
     print(f"check on {'held-out clip' if k['held_out'] else 'the calibration clip'} {k['clip']}: SNR of float32 over "
           f"the difference {k['snr_db']:.1f} dB, max abs difference {k['max_abs_diff']:.2e}; use it with "
           "--vocoder-precision int8")
+    return 0
+
+
+def diffusion_vocoder_output(output: str) -> str:
+    """-o diffusion.onnx -> diffusion.vocoder.onnx (where --diffusion writes the mel vocoder)."""
+    return output[: -len(".onnx")] + ".vocoder.onnx"
+
+
+def _run_diffusion(args: argparse.Namespace) -> int:
+    from ..diffusion.config import load_diffusion_config
+    from ..diffusion.stage import find_vocoder
+    from ..errors import OptionError
+    from .diffusion_export import export_diffusion, export_mel_vocoder
+
+    if not (args.diffusion and args.diffusion_config):
+        raise OptionError("export-onnx --diffusion needs the model (--diffusion model_*.pt) and its "
+                          "--diffusion-config config.yaml.")
+    m = export_diffusion(args.diffusion, args.diffusion_config, args.output, condition=args.denoiser_condition,
+                         opset=args.opset, verify=not args.no_verify)
+    c = "proj" if m["condition"] == "projected" else "cond"
+    print(f"wrote {args.output}: denoiser ({m['n_layers']} layers x {m['n_chans']} channels) x float32 [B, 1, "
+          f"{m['in_dims']}, T], t float32 [B], {c} float32 {m['inputs'][c]['shape']} -> eps [B, 1, {m['in_dims']}, T]")
+    if "parity" in m:
+        print(f"check: ONNX Runtime vs torch max abs {m['parity']['max_abs_diff']:.2e}")
+    config = load_diffusion_config(args.diffusion_config)
+    vocoder = find_vocoder(args.diffusion_config, config.vocoder_ckpt, args.vocoder)
+    voc_out = diffusion_vocoder_output(args.output)
+    v = export_mel_vocoder(vocoder, voc_out, kind=config.vocoder_type, opset=args.opset, verify=not args.no_verify)
+    print(f"wrote {voc_out}: {v['vocoder_type']} mel float32 [B, {v['n_mels']}, T] + har_source float32 "
+          f"[B, 1, T*{v['hop_size']}] -> audio (the harmonic source stays in torch)"
+          + (f"; ONNX Runtime vs torch max abs {v['parity']['max_abs_diff']:.2e}" if "parity" in v else ""))
+    print(f"manifests: {args.output}.json, {voc_out}.json (checkpoint sha256 {m['source_checkpoint']['sha256'][:12]}"
+          f"..., vocoder {v['source_checkpoint']['sha256'][:12]}...)")
     return 0
 
 

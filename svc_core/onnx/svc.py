@@ -8,6 +8,9 @@ the synthesizer call:
   pair (`model.prior.onnx` + `model.dec.onnx`, split_export.py) the vocoder runs in chunks of
   `decoder_chunk_frames` like the torch backend (bounded memory); otherwise the one-shot upstream file runs.
   With `model.dec.int8.onnx` beside them (vocoder_int8.py), vocoder_precision="int8" decodes with it.
+  A diffusion model given to it (shallow diffusion / only-diffusion's networks) runs on ONNX Runtime too
+  (diffusion_stage.py: exported on first use into `diffusion_export_dir`, default the synthesizer file's folder);
+  diffusion_backend="torch" keeps it in torch.
 
     svc = OnnxSvc("model.onnx", encoder_path="pretrain/checkpoint_best_legacy_500.pt")
     print(svc.session_info.describe())      # e.g. onnxruntime CPUExecutionProvider (intra-op threads 2, ...)
@@ -186,6 +189,9 @@ class _ExportedModel:
         self.emb_vol = True if manifest.get("vol_embedding") else None
 
 
+DIFFUSION_BACKENDS = ("onnx", "torch")  # where OnnxSvc runs a diffusion model's denoiser and mel vocoder
+
+
 class OnnxSvc(GraphSvc):
     """`Svc` on ONNX Runtime: device "auto" (CUDA when onnxruntime has it, else CPU), "cpu" or "cuda";
     threads None = physical cores. `session_info` says which provider and threads were used."""
@@ -196,8 +202,14 @@ class OnnxSvc(GraphSvc):
     def __init__(self, onnx_path: str | os.PathLike, config_path: Optional[str | os.PathLike] = None,
                  encoder_path: Optional[str] = None, cluster_path: Optional[str] = None, device: str = "auto",
                  encoder: Union[str, ContentEncoder, None] = None, f0_weights: Optional[Mapping[str, str]] = None,
-                 threads: Optional[int] = None, **diffusion: Any) -> None:
-        """diffusion: Svc's diffusion_model_path / diffusion_config_path / vocoder_path (run in torch)."""
+                 threads: Optional[int] = None, diffusion_backend: str = "onnx",
+                 diffusion_export_dir: Optional[str | os.PathLike] = None, **diffusion: Any) -> None:
+        """diffusion: Svc's diffusion_model_path / diffusion_config_path / vocoder_path; diffusion_backend "onnx"
+        (its denoiser and mel vocoder exported once into diffusion_export_dir, default beside onnx_path) or
+        "torch"."""
+        if diffusion_backend not in DIFFUSION_BACKENDS:
+            raise OptionError(f"Unknown diffusion_backend '{diffusion_backend}'; choose one of: "
+                              f"{', '.join(DIFFUSION_BACKENDS)}.")
         manifest = find_manifest(onnx_path)  # an upstream export has none: derived from its graph and config.json
         self.manifest = manifest if manifest is not None else upstream_manifest(onnx_path, config_path)
         if self.manifest.get("kind") != "synthesizer":
@@ -213,6 +225,25 @@ class OnnxSvc(GraphSvc):
         self.inter_channels = self.model.inter_channels
         self.n_speakers = self.model.n_speakers
         self.has_vol = self.model.emb_vol is not None
+        self._diffusion_backend = diffusion_backend
+        self._diffusion_export_dir = Path(diffusion_export_dir) if diffusion_export_dir is not None \
+            else Path(self.onnx_path).parent
+        if self.diffusion is not None and diffusion_backend == "onnx":
+            from .diffusion_stage import OnnxDiffusionStage
+
+            with self.load_times.stage("load diffusion onnx"):
+                self.diffusion = OnnxDiffusionStage.from_stage(self.diffusion, self._diffusion_export_dir, device,
+                                                               threads)
+
+    def enhancer(self):
+        """The NSF-HiFiGAN enhancer, its vocoder on ONNX Runtime too unless diffusion_backend is "torch"."""
+        fresh = self._enhancer is None
+        enhancer = super().enhancer()
+        if fresh and self._diffusion_backend == "onnx":
+            from .diffusion_stage import vocoder_to_onnx
+
+            vocoder_to_onnx(enhancer.vocoder, self._diffusion_export_dir, self._onnx_device, self._threads)
+        return enhancer
 
     def _load_model(self, model_path: str, config_path: str, device: str) -> _ExportedModel:
         if config_path and self.manifest.get("format") != UPSTREAM_FORMAT:

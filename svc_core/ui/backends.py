@@ -123,7 +123,9 @@ def describe(svc: Any) -> str:
     info = getattr(svc, "session_info", None)
     if info is not None:
         on_onnx = getattr(getattr(svc, "encoder", None), "session_info", None) is not None
-        diffusion = "; diffusion model and mel vocoder in torch" if getattr(svc, "diffusion", None) else ""
+        stage = getattr(svc, "diffusion", None)
+        diffusion = "" if stage is None else "; diffusion model and mel vocoder " + (
+            "on ONNX Runtime" if getattr(stage, "session_info", None) is not None else "in torch")
         return info.describe() + ("; encoder on ONNX Runtime" if on_onnx else "; encoder in torch") + diffusion
     import torch
 

@@ -147,8 +147,8 @@ def control_set(traits: VoiceTraits, engine: str, torch_precisions: Sequence[str
     WORLD voices render with WORLD on torch: no noise scale, vocoder precision, auto-f0 or ONNX engine. ONNX-only
     voices run on ONNX Runtime: no torch precisions, no auto-f0 (upstream's export has no f0 predictor). The content
     encoder runs on ONNX Runtime with the ONNX engine, so its torch precision is hidden there. A voice with a
-    diffusion model gets the Diffusion controls (on either engine: diffusion runs in torch); a diffusion-only voice
-    has no so-vits knobs (noise, auto-f0, vocoder precision, engine). The enhancer is offered where a mel vocoder is.
+    diffusion model gets the Diffusion controls on either engine (the Fast engine runs diffusion on ONNX Runtime
+    too); a diffusion-only voice has no so-vits knobs (noise, auto-f0, vocoder precision, engine). The enhancer is offered where a mel vocoder is.
     """
     diffusion = diffusion_controls(traits)
     if traits.diffusion_only:
