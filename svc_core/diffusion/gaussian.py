@@ -115,7 +115,8 @@ class GaussianDiffusion(nn.Module):
             x = self.q_sample(x_start, step, noise.randn(x_start.shape, cond.device))
         from .samplers import run_sampler  # imported here: the samplers package imports this one's siblings
 
-        x = run_sampler(method, self.denoise_fn.cached(cond_t, dtype), self.schedule(), x, t_start, speedup, noise)
+        eps_fn = self.denoise_fn.cached(cond_t) if dtype is None else self.denoise_fn.cached(cond_t, dtype)
+        x = run_sampler(method, eps_fn, self.schedule(), x, t_start, speedup, noise)
         return self.denorm_spec(x.squeeze(1).transpose(1, 2))
 
     def sample_steps(self, batch: int, device: torch.device | str = "cpu",

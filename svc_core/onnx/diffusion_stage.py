@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..diffusion.stage import DiffusionStage
-from ..errors import ModelError
+from ..errors import ModelError, OptionError
 from .diffusion_export import (DEFAULT_CONDITION, DENOISER_KIND, VOCODER_KIND, denoiser_source,
                                export_denoiser_module, export_vocoder_module, project, stacked_projection,
                                vocoder_source, weights_sha256)
@@ -216,6 +216,16 @@ class OnnxDiffusionStage(DiffusionStage):
 
     def describe(self) -> str:
         return f"diffusion + mel vocoder on {self.session_info.describe()}"
+
+    def dtypes(self, opts) -> tuple[None, None]:
+        """The exported graphs run float32: diffusion_precision and a bf16 / fp16 vocoder_precision are the torch
+        stage's (OptionError naming the way there); int8 (the so-vits vocoder's) leaves the mel vocoder float32."""
+        for option in ("diffusion_precision", "vocoder_precision"):
+            value = getattr(opts, option)
+            if value not in ("fp32", "int8"):
+                raise OptionError(f"{option} {value} is not available with diffusion on ONNX Runtime (float32 "
+                                  "graphs); run diffusion in torch (diffusion_backend torch) or use fp32.")
+        return None, None
 
 
 __all__ = ["OnnxDenoiser", "OnnxDiffusionStage", "OnnxMelGenerator", "default_export_dir", "vocoder_to_onnx"]

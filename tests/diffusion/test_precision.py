@@ -103,3 +103,14 @@ def test_stage_runs_the_denoiser_and_the_mel_vocoder_in_the_chosen_precision(sta
     assert 0 < mel_dev < 0.5  # log-mel units; the mel spans ~10
     assert 0 < float(np.abs(audio_v - audio32).max()) < 0.05
     assert np.abs(audio_d - audio32).max() > 0  # the bf16 mel reaches the audio
+
+
+def test_onnx_stage_refuses_reduced_precision():
+    from svc_core.onnx.diffusion_stage import OnnxDiffusionStage
+
+    stage = SimpleNamespace(device=torch.device("cpu"))
+    with pytest.raises(OptionError, match="diffusion_precision bf16 is not available with diffusion on ONNX"):
+        OnnxDiffusionStage.dtypes(stage, ConvertOptions(diffusion_precision="bf16"))
+    with pytest.raises(OptionError, match="vocoder_precision bf16"):
+        OnnxDiffusionStage.dtypes(stage, ConvertOptions(vocoder_precision="bf16"))
+    assert OnnxDiffusionStage.dtypes(stage, ConvertOptions(vocoder_precision="int8")) == (None, None)
