@@ -22,6 +22,7 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "train": (".train.cli", "run_train"),  # train, validate-checkpoint and train-index: svc_core.train.cli
     "validate-checkpoint": (".train.cli", "run_validate_checkpoint"),
     "train-index": (".train.cli", "run_train_index"),
+    "train-diff": (".diffusion.train.cli", "run"),  # so-vits-svc 4.1 shallow-diffusion model (train_diff.py)
     "tunnel": (".tunnel.cli", "run"),  # frpc / ssh -R public link for a running app
     "export-onnx": (".onnx.cli", "run"),  # synthesizer / encoders -> ONNX with upstream's interface + manifest
     "compress-model": (".release", "run"),  # upstream's compress_model.py
@@ -41,7 +42,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
                                  "mixing)"),
 }
 # modules that add their own sub-parsers (several commands, or their own help): (module, function(subparsers))
-SUBPARSERS = [(".train.cli", "add_parsers"), (".onnx.cli", "add_parser"), (".worldvoice.cli", "add_parsers")]
+SUBPARSERS = [(".train.cli", "add_parsers"), (".diffusion.train.cli", "add_parsers"), (".onnx.cli", "add_parser"),
+              (".worldvoice.cli", "add_parsers")]
 
 
 def _function(module: str, name: str):

@@ -5,7 +5,8 @@
     X.spec.pt       torch.save(float32 tensor [1025, T])     linear magnitude spectrogram
     X.wav.vol.npy   float32 [T]                              frame RMS loudness (svc_core.features.frame_volume)
 
-T = N // 512 for a clip of N samples at 44.1 kHz. The f0 file is a plain float array (np.load without pickle);
+T = N // 512 for a clip of N samples at 44.1 kHz. With `use_diff`, the diffusion caches of
+svc_core.preprocess.diffcache (X.wav.mel.npy, X.wav.aug_mel.npy, X.wav.aug_key.npy, X.wav.aug_vol.npy) too. The f0 file is a plain float array (np.load without pickle);
 upstream's pickled object array unpacks the same way. A file is reused when it loads, has the right shape and
 is not older than its clip.
 """
@@ -27,11 +28,17 @@ from ..f0 import get_predictor
 from ..features import frame_volume, linear_spectrogram
 from ..resample import sinc_resample
 from ..safe_load import load_torch
+from . import diffcache
 
 N_FFT = 2048
 WIN_LENGTH = 2048
 CONTENT_FRAME_SLACK = 3  # content frames may differ from N16 / 320 by this much (encoder edge effects)
 KINDS = ("soft", "f0", "spec", "vol")
+
+
+def all_kinds(use_diff: bool) -> tuple[str, ...]:
+    """The cache kinds a run writes: the four base ones, plus the diffusion ones with use_diff."""
+    return KINDS + (diffcache.DIFF_KINDS if use_diff else ())
 
 
 def cache_paths(clip: Path) -> dict[str, Path]:
@@ -98,11 +105,22 @@ class FeatureTools:
     f0_weights: str | None
     f0_threshold: float = 0.05
     device: str = "cpu"
+    use_diff: bool = False  # also the diffusion caches (vocoder mel, augmented mel / volume)
+    mel_vocoder: str | None = None  # NSF-HiFiGAN whose mel settings to use (None: openvpi's defaults)
+    seed: int = 0  # of the diffusion augmentation draw
 
     def __post_init__(self) -> None:
         self._encoder = None
         self._predictor = None
+        self._mel = None
         self.content_dim = encoder_info(self.encoder).dim
+
+    @property
+    def mel(self) -> diffcache.MelExtraction:
+        """The vocoder's mel extraction, built on first use."""
+        if self._mel is None:
+            self._mel = diffcache.mel_extraction(self.mel_vocoder, self.device)
+        return self._mel
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """44.1 kHz float32 [N] -> content features [1, C, T_c] float32 on the CPU."""
@@ -133,6 +151,8 @@ def ensure_features(clip: Path, tools: FeatureTools, force: tuple[str, ...] = ()
     paths = cache_paths(clip)
     todo = [k for k in KINDS if k in force or not is_valid(k, paths[k], clip, n, tools.content_dim)]
     wav_t = torch.from_numpy(wav)
+    if tools.use_diff:
+        todo += _ensure_diff(clip, wav_t, tools, force)
     for kind in todo:
         if kind == "soft":
             value = tools.encode(wav_t)
@@ -143,4 +163,20 @@ def ensure_features(clip: Path, tools: FeatureTools, force: tuple[str, ...] = ()
         else:
             value = frame_volume(wav_t).numpy().astype(np.float32)
         _save_atomic(kind, paths[kind], value)
+    return todo
+
+
+def _ensure_diff(clip: Path, wav: torch.Tensor, tools: FeatureTools, force: tuple[str, ...]) -> list[str]:
+    """Write the missing or stale diffusion caches of `clip`; returns the kinds computed."""
+    paths = diffcache.diff_cache_paths(clip)
+    n_mels = tools.mel.n_mels
+    todo = [k for k in diffcache.DIFF_KINDS
+            if k in force or not diffcache.is_valid_diff(k, paths[k], clip, wav.shape[0], n_mels)]
+    if any(k in todo for k in diffcache.AUG_KINDS):  # one draw: all three or none
+        todo = sorted(set(todo) | set(diffcache.AUG_KINDS), key=diffcache.DIFF_KINDS.index)
+    if not todo:
+        return []
+    values = diffcache.compute_diff_features(todo, clip, wav, tools.mel.extract, tools.seed)
+    for kind in todo:
+        _save_atomic(kind, paths[kind], values[kind])
     return todo

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import cache_paths
+from .diffcache import diff_cache_paths
 from .clips import SourceResult
 from .discover import SourceFile
 
@@ -97,7 +98,7 @@ def remove_stale_clips(previous: dict[str, Any], current: list[SourceResult], ou
             path = (output_dir / rel).resolve()
             if not path.is_relative_to(root) or path.suffix != ".wav":
                 continue
-            for p in [path, *cache_paths(path).values()]:
+            for p in [path, *cache_paths(path).values(), *diff_cache_paths(path).values()]:
                 p.unlink(missing_ok=True)
             removed.append(rel)
     return removed

@@ -18,8 +18,10 @@ from ..encoders import encoder_info, find_weights
 from ..errors import AudioError, MissingWeightsError, SvcError
 from ..f0 import resolve_predictor
 from . import cache as cache_mod
+from . import diffcache
 from .clips import SourceResult, cut_source
-from .config_writer import build_config, config_encoder_name, config_text
+from .config_writer import (DIFFUSION_CONFIG_NAME, build_config, build_diffusion_config, config_encoder_name,
+                            config_text, diffusion_config_text)
 from .discover import Discovery, discover
 from .manifest import read_manifest, remove_stale_clips, reusable, write_manifest, write_text_if_changed
 from .progress import ProgressFn
@@ -102,6 +104,8 @@ def _check_tools(settings: PreprocessSettings) -> str:
     encoder_info(settings.encoder)
     config_encoder_name(settings.encoder)
     find_weights(settings.encoder, settings.encoder_path)
+    if settings.use_diff:
+        diffcache.mel_extraction(settings.mel_vocoder, settings.device)  # the vocoder file loads
     return resolve_f0(settings.f0, settings.f0_weights)
 
 
@@ -130,11 +134,13 @@ def _feature_stage(settings: PreprocessSettings, f0_name: str, clips: list[str],
     """Cache files of every clip; returns (files computed per kind, per-clip errors)."""
     out = settings.output_dir
     old = previous.get("features") or {}
-    current = {"encoder": encoder_info(settings.encoder).name, "f0": f0_name}
-    force = tuple(kind for kind, key in (("soft", "encoder"), ("f0", "f0")) if old and old.get(key) != current[key])
+    current = _features_key(settings, f0_name)
+    pairs = [("soft", "encoder"), ("f0", "f0")] + [(k, "mel") for k in diffcache.DIFF_KINDS if "mel" in current]
+    force = tuple(kind for kind, key in pairs if old and old.get(key, current[key]) != current[key])
     tools = {"encoder": settings.encoder, "encoder_path": settings.encoder_path, "f0": f0_name,
-             "f0_weights": settings.f0_weights, "f0_threshold": settings.f0_threshold, "device": settings.device}
-    computed = {k: 0 for k in cache_mod.KINDS}
+             "f0_weights": settings.f0_weights, "f0_threshold": settings.f0_threshold, "device": settings.device,
+             "use_diff": settings.use_diff, "mel_vocoder": settings.mel_vocoder, "seed": settings.seed}
+    computed = {k: 0 for k in cache_mod.all_kinds(settings.use_diff)}
     errors: list[dict[str, str]] = []
     jobs = [(str(out / c), force, tools) for c in clips]
     for clip, kinds, error in _run(_features_task, jobs, pool, "features", progress,
@@ -144,6 +150,14 @@ def _feature_stage(settings: PreprocessSettings, f0_name: str, clips: list[str],
         if error:
             errors.append({"clip": Path(clip).relative_to(out).as_posix(), "error": error})
     return computed, errors
+
+
+def _features_key(settings: PreprocessSettings, f0_name: str) -> dict[str, str]:
+    """What the cached features depend on (recorded in the manifest; a change recomputes those kinds)."""
+    key = {"encoder": encoder_info(settings.encoder).name, "f0": f0_name}
+    if settings.use_diff:
+        key["mel"] = diffcache.mel_extraction(settings.mel_vocoder, settings.device).key
+    return key
 
 
 def prepare_dataset(settings: PreprocessSettings, progress: ProgressFn | None = None) -> PrepareResult:
@@ -167,8 +181,7 @@ def prepare_dataset(settings: PreprocessSettings, progress: ProgressFn | None = 
         write_manifest(out, settings.input_dir, clip_key, ordered, kept_features)
         clips = [c.clip for r in ordered for c in r.clips]
         computed, cache_errors = _feature_stage(settings, f0_name, clips, previous, pool, progress)
-    write_manifest(out, settings.input_dir, clip_key, ordered,
-                   {"encoder": encoder_info(settings.encoder).name, "f0": f0_name})
+    write_manifest(out, settings.input_dir, clip_key, ordered, _features_key(settings, f0_name))
 
     failed = {e["clip"] for e in cache_errors}
     by_speaker: dict[str, list[str]] = {}
@@ -184,6 +197,10 @@ def prepare_dataset(settings: PreprocessSettings, progress: ProgressFn | None = 
         doc = build_config(settings.encoder, list(by_speaker), settings.vol_embedding, lists / "train.txt",
                            lists / "val.txt")
         write_text_if_changed(out / "config.json", config_text(doc), backup=True)
+        if settings.use_diff:
+            ddoc = build_diffusion_config(settings.encoder, list(by_speaker), lists / "train.txt",
+                                          lists / "val.txt", settings.diff_size, settings.device)
+            write_text_if_changed(out / DIFFUSION_CONFIG_NAME, diffusion_config_text(ddoc), backup=True)
     report_settings = {**settings.to_json(), "f0": f0_name, "speaker_folders": found.speakers}
     rep = build_report(ordered, found.ignored, found.skipped, split, report_settings, out, cache_errors)
     text = format_report(rep)

@@ -10,6 +10,7 @@ from ..audio import AUDIO_SUFFIXES
 from ..errors import OptionError
 
 AUDIO_EXTENSIONS = frozenset(AUDIO_SUFFIXES)
+DIFF_SIZES = ("small", "full")  # svc_core.diffusion.train.presets
 DEFAULT_MAX_SOURCE_SECONDS = 3 * 60 * 60  # 3 h: one long recording per file is normal for datasets
 
 
@@ -38,6 +39,9 @@ class PreprocessSettings:
     seed: int = 1234  # validation pick
     vol_embedding: bool = False  # config model.vol_embedding / train.vol_aug
     jobs: int = 1  # worker processes
+    use_diff: bool = False  # also the diffusion caches (mel, aug_mel, aug_vol) and diffusion.yaml (--use-diff)
+    mel_vocoder: str | None = None  # NSF-HiFiGAN file/folder whose mel settings the caches use (None: defaults)
+    diff_size: str = "small"  # diffusion.yaml model size preset: small (CPU) or full (upstream's template)
     max_source_seconds: float = DEFAULT_MAX_SOURCE_SECONDS
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept in the manifest
 
@@ -67,6 +71,8 @@ class PreprocessSettings:
             raise OptionError(f"--val-per-speaker must be 0 or more, got {self.val_per_speaker}.")
         if self.jobs < 1:
             raise OptionError(f"--jobs must be 1 or more, got {self.jobs}.")
+        if self.diff_size not in DIFF_SIZES:
+            raise OptionError(f"--diff-size must be one of {', '.join(DIFF_SIZES)}, got {self.diff_size!r}.")
         if not -90.0 < self.slice_db < 0.0:
             raise OptionError(f"--slice-db must be a negative dBFS level, got {self.slice_db}.")
 

@@ -152,35 +152,62 @@ def load_discriminator_base(net_d, path: str | os.PathLike) -> None:
         raise ModelError(f"Base {os.path.basename(path)}: {err}") from None
 
 
-class CheckpointKeeper:
-    """Remembers each saved step's validation mel loss and deletes all but the best `keep_best` pairs.
+@dataclass(frozen=True)
+class CheckpointLayout:
+    """How one model family names its checkpoints in a run folder, for CheckpointKeeper."""
 
-    G_0/D_0, the newest pair (needed to resume) and pairs it has no record of are always kept; keep_best 0 keeps
-    everything. Pairs saved without validation (Ctrl-C) rank last.
+    pattern: re.Pattern  # matches one checkpoint file name; group "step" is the step
+    names: Callable[[int], tuple[str, ...]]  # the file names of the checkpoint of a step
+    metric: str  # what the recorded score is (written into the record file)
+    record_key: str  # key of the step -> score map in the record file
+
+
+SOVITS_LAYOUT = CheckpointLayout(re.compile(r"^[GD]_(?P<step>\d+)\.pth$"), lambda s: (f"G_{s}.pth", f"D_{s}.pth"),
+                                 "validation mel L1 (lower is better)", "val_mel")
+
+
+def layout_steps(out_dir: str | os.PathLike, layout: CheckpointLayout) -> set[int]:
+    """Steps that have at least one file of `layout` in out_dir."""
+    if not os.path.isdir(out_dir):
+        return set()
+    return {int(m.group("step")) for m in map(layout.pattern.match, os.listdir(out_dir)) if m}
+
+
+class CheckpointKeeper:
+    """Remembers each saved step's validation loss and deletes all but the best `keep_best` checkpoints.
+
+    Step 0 (the pretrained base), the newest checkpoint (needed to resume), steps for which `protect(step)` is true
+    (diffusion: upstream's interval_force_save multiples) and checkpoints it has no record of are always kept;
+    keep_best 0 keeps everything. Checkpoints saved without validation (Ctrl-C) rank last. `layout` names the files
+    (default: so-vits G_/D_ pairs).
     """
 
-    def __init__(self, out_dir: str | os.PathLike, keep_best: int) -> None:
+    def __init__(self, out_dir: str | os.PathLike, keep_best: int, layout: CheckpointLayout = SOVITS_LAYOUT,
+                 protect: Callable[[int], bool] | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.keep_best = keep_best
+        self.layout = layout
+        self.protect = protect or (lambda step: False)
         self.path = self.out_dir / RECORD_NAME
         self.record: dict[int, float | None] = {}
         if self.path.is_file():
             try:
                 raw = json.loads(self.path.read_text(encoding="utf-8"))
-                self.record = {int(k): (None if v is None else float(v)) for k, v in raw.get("val_mel", {}).items()}
+                self.record = {int(k): (None if v is None else float(v))
+                               for k, v in raw.get(layout.record_key, {}).items()}
             except (ValueError, AttributeError):
                 self.record = {}
 
-    def add(self, step: int, val_mel: float | None) -> list[int]:
+    def add(self, step: int, score: float | None) -> list[int]:
         """Record a new checkpoint and prune; returns the deleted steps."""
-        self.record[step] = val_mel
+        self.record[step] = score
         deleted = self.prune(latest=step)
         self._write()
         return deleted
 
     def _write(self) -> None:
-        body = {"metric": "validation mel L1 (lower is better)",
-                "val_mel": {str(k): v for k, v in sorted(self.record.items())}}
+        body = {"metric": self.layout.metric,
+                self.layout.record_key: {str(k): v for k, v in sorted(self.record.items())}}
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(body, indent=1), encoding="utf-8")
         os.replace(tmp, self.path)
@@ -188,16 +215,15 @@ class CheckpointKeeper:
     def prune(self, latest: int) -> list[int]:
         if self.keep_best <= 0:
             return []
-        on_disk = checkpoint_steps(self.out_dir)
-        # only pairs this run recorded; files copied in from elsewhere (no score) are left alone
-        steps = sorted((set(on_disk["G"]) | set(on_disk["D"])) & set(self.record) - {BASE_STEP})
+        # only checkpoints this run recorded; files copied in from elsewhere (no score) are left alone
+        steps = sorted(layout_steps(self.out_dir, self.layout) & set(self.record) - {BASE_STEP})
         score = {s: self.record.get(s) for s in steps}
         ranked = sorted(steps, key=lambda s: (score[s] is None, score[s] if score[s] is not None else 0.0, -s))
         keep = set(ranked[: self.keep_best]) | {latest}
-        deleted = [s for s in steps if s not in keep]
+        deleted = [s for s in steps if s not in keep and not self.protect(s)]
         for step in deleted:
-            for prefix in ("G", "D"):
-                (self.out_dir / f"{prefix}_{step}.pth").unlink(missing_ok=True)
+            for name in self.layout.names(step):
+                (self.out_dir / name).unlink(missing_ok=True)
             shutil.rmtree(self.out_dir / EVAL_DIR / str(step), ignore_errors=True)
             self.record.pop(step, None)
         return deleted
