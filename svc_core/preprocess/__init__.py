@@ -6,6 +6,8 @@
 
 Output folder: <speaker>/<clip>.wav (44.1 kHz mono 16-bit, 2-15 s) with X.wav.soft.pt, X.wav.f0.npy, X.spec.pt,
 X.wav.vol.npy next to each clip; filelists/train.txt + val.txt; config.json; manifest.json; report.json/.txt.
+With use_diff (--use-diff) also X.wav.mel.npy, X.wav.aug_mel.npy, X.wav.aug_key.npy, X.wav.aug_vol.npy
+(svc_core.preprocess.diffcache) and diffusion.yaml for `train-diff`.
 """
 from .cache import cache_paths, spectrogram
 from .discover import discover, slugify

@@ -151,8 +151,6 @@ def ensure_features(clip: Path, tools: FeatureTools, force: tuple[str, ...] = ()
     paths = cache_paths(clip)
     todo = [k for k in KINDS if k in force or not is_valid(k, paths[k], clip, n, tools.content_dim)]
     wav_t = torch.from_numpy(wav)
-    if tools.use_diff:
-        todo += _ensure_diff(clip, wav_t, tools, force)
     for kind in todo:
         if kind == "soft":
             value = tools.encode(wav_t)
@@ -163,11 +161,14 @@ def ensure_features(clip: Path, tools: FeatureTools, force: tuple[str, ...] = ()
         else:
             value = frame_volume(wav_t).numpy().astype(np.float32)
         _save_atomic(kind, paths[kind], value)
+    if tools.use_diff:
+        todo += ensure_diff_features(clip, wav_t, tools, force)
     return todo
 
 
-def _ensure_diff(clip: Path, wav: torch.Tensor, tools: FeatureTools, force: tuple[str, ...]) -> list[str]:
-    """Write the missing or stale diffusion caches of `clip`; returns the kinds computed."""
+def ensure_diff_features(clip: Path, wav: torch.Tensor, tools: FeatureTools, force: tuple[str, ...]) -> list[str]:
+    """Write the missing or stale diffusion caches of `clip` (audio `wav` float32 [N] at 44.1 kHz); kinds in
+    `force` are recomputed anyway. Returns the kinds computed."""
     paths = diffcache.diff_cache_paths(clip)
     n_mels = tools.mel.n_mels
     todo = [k for k in diffcache.DIFF_KINDS

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..constants import HOP_LENGTH
+from ..constants import HOP_LENGTH, MODEL_SAMPLE_RATE
 
 MAX_KEYSHIFT = 5.0  # semitones: the augmentation's pitch shift is drawn from U(-5, 5) (upstream)
 MIN_LOG10_GAIN = -1.0  # the gain is 10 ** U(-1, min(1, log10(1 / peak))) (upstream)
@@ -132,18 +132,26 @@ class MelExtraction:
 
 @functools.lru_cache(maxsize=4)
 def mel_extraction(vocoder: str | None, device: str = "cpu") -> MelExtraction:
-    """The mel of the NSF-HiFiGAN at `vocoder` (file or folder with its config.json), or openvpi's default
-    nsf_hifigan settings (44.1 kHz, 128 bins, n_fft 2048, hop 512, 40-16000 Hz) when None."""
+    """The mel of the NSF-HiFiGAN at `vocoder` (file or folder with its config.json; only the STFT / mel settings
+    matter, so its kind is irrelevant), or openvpi nsf_hifigan's default settings (44.1 kHz, 128 bins, n_fft 2048,
+    hop 512, 40-16000 Hz) when None."""
+    from ..vocoders.mel import MelExtractor, MelSettings
+
     if vocoder:
         from ..vocoders import load_mel_vocoder
 
-        voc = load_mel_vocoder(vocoder, device=device)
-        key = (f"{type(voc).__name__}:{voc.sample_rate}:{voc.n_mels}:{voc.n_fft}:{voc.win_size}:{voc.hop_size}:"
-               f"{voc.fmin}:{voc.fmax}")
-        return MelExtraction(lambda audio, keyshift: voc.extract(audio.to(device), keyshift=keyshift),
-                             int(voc.n_mels), key)
-    from ..vocoders.mel import MelExtractor
+        settings = load_mel_vocoder(vocoder, device="cpu").settings
+        name = "vocoder"
+    else:
+        settings, name = MelSettings(), "default"
+    mel = MelExtractor(settings)
+    key = ":".join(str(v) for v in (name, settings.sample_rate, settings.n_mels, settings.n_fft, settings.win_size,
+                                    settings.hop_size, settings.fmin, settings.fmax))
 
-    mel = MelExtractor()
-    key = f"default:{mel.sample_rate}:{mel.n_mels}:{mel.n_fft}:{mel.win_size}:{mel.hop_size}:{mel.fmin}:{mel.fmax}"
-    return MelExtraction(lambda audio, keyshift: mel.extract(audio, keyshift=keyshift), int(mel.n_mels), key)
+    def extract(audio: torch.Tensor, keyshift: float) -> torch.Tensor:
+        if settings.sample_rate != MODEL_SAMPLE_RATE:
+            raise ValueError(f"the vocoder's mel is at {settings.sample_rate} Hz; clips are {MODEL_SAMPLE_RATE} Hz")
+        with torch.no_grad():
+            return mel(audio.to(device), keyshift).transpose(1, 2)
+
+    return MelExtraction(extract, int(settings.n_mels), key)

@@ -108,9 +108,11 @@ class DiffTrainer:
     def _load_vocoder(self):
         if not self.settings.vocoder:
             return None
-        from ...vocoders import load_mel_vocoder
+        from ...vocoders import VocoderNeeds, load_mel_vocoder
 
-        return load_mel_vocoder(self.settings.vocoder, device=self.device)
+        needs = VocoderNeeds(self.config.sampling_rate, self.config.block_size, None, f"'{self.config.source}'")
+        return load_mel_vocoder(self.settings.vocoder, kind=self.config.vocoder_type, device=self.device,
+                                needs=needs)
 
     def _write_config(self) -> None:
         """config.yaml in the run folder, upstream's layout, with the values this run trains with."""
