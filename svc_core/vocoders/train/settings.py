@@ -11,7 +11,9 @@ from ..nsf_hifigan import VocoderConfig
 # generator sizes (the mel settings stay openvpi's: 44.1 kHz, 128 bins, n_fft 2048, hop 512, 40-16000 Hz)
 SIZE_PRESETS: dict[str, VocoderConfig] = {
     "full": VocoderConfig(),  # openvpi nsf_hifigan_20221211: upsample_initial_channel 512 (~14 M parameters)
-    "small": VocoderConfig(upsample_initial_channel=128),  # ~1 M parameters, for CPU training
+    # for CPU training: a quarter of the channels and HiFi-GAN V3's lighter ResBlock2 (2 convs per kernel, not 6)
+    "small": VocoderConfig(upsample_initial_channel=128, resblock="2",
+                           resblock_dilation_sizes=((1, 3), (1, 3), (1, 3))),
 }
 # openvpi's own training values, written into config.json beside the generator (as their file carries them)
 OPENVPI_TRAIN_FIELDS = ("learning_rate", "adam_b1", "adam_b2", "lr_decay", "segment_size", "batch_size", "seed")
