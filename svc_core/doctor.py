@@ -90,7 +90,24 @@ def collect() -> dict[str, Any]:
         "encoders": _encoders(),
         "f0_predictors": _predictors(),
         "starter_voices": _starter_voices(),
+        "mel_vocoder": _mel_vocoder(),
     }
+
+
+def _mel_vocoder() -> dict[str, Any]:
+    """Where the NSF-HiFiGAN mel vocoder (shallow diffusion, enhancer) is, or what is missing (no file is loaded)."""
+    from .diffusion.stage import VOCODER_FILE
+    from .f0.weights import describe_search, find_weights
+
+    found = find_weights(VOCODER_FILE)
+    config = found.parent / "config.json" if found is not None else None
+    problem = None
+    if found is None:
+        problem = (f"missing {VOCODER_FILE} ({describe_search(VOCODER_FILE)}): unzip openvpi's nsf_hifigan_20221211.zip "
+                   "into pretrain/ for shallow diffusion and the enhancer (a voice folder's nsf_hifigan/ also works)")
+    elif not config.is_file():
+        problem = f"{found} has no config.json beside it"
+    return {"found": None if found is None else str(found), "usable": problem is None, "problem": problem}
 
 
 def describe_ffmpeg(path: str | None) -> str:
@@ -122,6 +139,8 @@ def report(info: dict[str, Any] | None = None) -> str:
     lines.append("f0 predictors:")
     for row in info["f0_predictors"]:
         lines.append(f"  {row['name']:<10} {'ready' if row['usable'] else row['problem']}")
+    mv = info["mel_vocoder"]
+    lines.append(f"NSF-HiFiGAN mel vocoder: {'ready (' + mv['found'] + ')' if mv['usable'] else mv['problem']}")
     sv = info["starter_voices"]
     if not sv["present"]:
         lines.append(f"starter voices: missing in {sv['folder']}; {sv['hint']}")

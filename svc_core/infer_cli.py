@@ -301,5 +301,11 @@ def _print_engines(args: argparse.Namespace, svc, f0_name: str) -> None:
           + f"; CPU threads: {args.thread_choice.describe()}; "
           + f"synthesizer: {engines[0].describe() if engines[0] else 'torch eager'}"
           + (f", vocoder {args.vocoder_precision}" if args.vocoder_precision != "fp32" else ""))
+    if svc.diffusion is not None and (args.shallow_diffusion or args.only_diffusion):
+        method = args.diffusion_method or svc.diffusion.config.infer_method
+        speedup = args.diffusion_speedup or svc.diffusion.config.infer_speedup
+        depth = "from noise" if args.only_diffusion else f"k_step {args.k_step}"
+        print(f"diffusion: {os.path.basename(svc.diffusion.model_path)} ({depth}, {method}, speedup {speedup}); "
+              f"mel vocoder: {svc.diffusion.vocoder_path}")
     for name, sec in svc.load_times.seconds.items():
         print(f"{name:<14}{sec:>10.3f}  (one-off)")

@@ -49,7 +49,7 @@ class SecondStage:
         if not opts.diffusing:
             cancel.checkpoint("mel vocoder", 0.0)
             return self.enhancer().enhance_piece(out, f0, self.hop_length, opts.enhancer_adaptive_key, noise, span,
-                                                 times)
+                                                 times, sr=self.sample_rate, chunk_frames=self._mel_chunk(opts))
         if opts.second_encoding and out is not None:
             with times.stage("encoder"), torch.inference_mode():
                 wav16 = audio_io.resample(out, self.sample_rate, ENCODER_SAMPLE_RATE)
@@ -60,7 +60,15 @@ class SecondStage:
         cancel.checkpoint("diffusion", 0.0)
         with cancel.cancel_hooks(self.diffusion.model, "diffusion"):
             return self.diffusion.render(c[None], f0, vol, self._diffusion_speaker(speaker), opts, noise, times,
-                                         source=out, span=span, chunk_frames=self.chunk_frames(opts))
+                                         source=out, span=span, chunk_frames=self._mel_chunk(opts))
+
+    def _mel_chunk(self, opts: ConvertOptions) -> int:
+        """Mel-vocoder frames per chunk: opts.decoder_chunk_frames, else the vocoder's measured best (256)."""
+        if opts.decoder_chunk_frames is not None:
+            return int(opts.decoder_chunk_frames)
+        from .vocoders.nsf_hifigan import NsfHifiGAN
+
+        return NsfHifiGAN.DEFAULT_CHUNK_FRAMES
 
     def _diffusion_speaker(self, speaker):
         """Speaker -> the diffusion model's speaker: an id, or a mix {id: weight} (weights summing to 1)."""

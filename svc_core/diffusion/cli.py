@@ -52,7 +52,7 @@ def model_files(args: argparse.Namespace) -> tuple[Optional[str], Optional[str]]
     wanted = args.shallow_diffusion or args.only_diffusion or args.diffusion_model
     if not wanted:
         return None, None
-    from .loader import find_diffusion_files
+    from .loader import find_diffusion_files, find_in_folder
 
     given = args.diffusion_model
     if given is None:
@@ -61,7 +61,7 @@ def model_files(args: argparse.Namespace) -> tuple[Optional[str], Optional[str]]
         given = str(Path(args.model).resolve().parent / DIFFUSION_FOLDER)
     path = Path(given)
     if path.is_dir():
-        found = find_diffusion_files(path)
+        found = find_in_folder(path) or find_diffusion_files(path)  # the diffusion folder, or a voice folder
         if found is None:
             raise OptionError(f"No diffusion model (model_*.pt with config.yaml) in '{path}'; give it with -dm/-dc.")
         model, config = found

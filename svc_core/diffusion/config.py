@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -137,9 +138,13 @@ class DiffusionConfig:
 # ---------------------------------------------------------------------------------------------- parsing
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 40, 40
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A short repr for messages (bounded work even for a YAML alias bomb)."""
+    return _SHORT.repr(value)
 
 
 class _Reader:

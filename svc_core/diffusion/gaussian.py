@@ -81,7 +81,11 @@ class GaussianDiffusion(nn.Module):
                                   "refine a so-vits-svc mel (shallow diffusion), not synthesise on its own; turn "
                                   "only-diffusion off.")
             return
-        if isinstance(k_step, bool) or int(k_step) != k_step or k_step < 1:
+        try:
+            whole = not isinstance(k_step, bool) and int(k_step) == k_step
+        except (TypeError, ValueError):
+            whole = False
+        if not whole or k_step < 1:
             raise OptionError(f"k_step must be a whole number of diffusion steps >= 1, got {k_step!r}.")
         if k_step > self.k_step_max:
             raise OptionError(f"k_step {k_step} is larger than this diffusion model's k_step_max "

@@ -233,7 +233,13 @@ def _step(name: str) -> int:
 def find_diffusion_files(voice_dir: str | os.PathLike) -> Optional[tuple[str, str]]:
     """(model_*.pt with the highest step, its config.yaml) in `voice_dir/diffusion/`; None when the folder has no
     diffusion model. ModelError when it has a model but no config.yaml."""
-    folder = os.path.join(os.fspath(voice_dir), DIFFUSION_DIR)
+    return find_in_folder(os.path.join(os.fspath(voice_dir), DIFFUSION_DIR))
+
+
+def find_in_folder(folder: str | os.PathLike) -> Optional[tuple[str, str]]:
+    """(model_*.pt with the highest step, its config.yaml) directly in `folder` (upstream's logs/44k/diffusion/);
+    None when it holds no diffusion model. ModelError when it has a model but no config.yaml."""
+    folder = os.fspath(folder)
     if not os.path.isdir(folder):
         return None
     models = [n for n in os.listdir(folder) if MODEL_FILE.match(n) and os.path.isfile(os.path.join(folder, n))]
@@ -246,3 +252,13 @@ def find_diffusion_files(voice_dir: str | os.PathLike) -> Optional[tuple[str, st
             return os.path.join(folder, best), config
     raise ModelError(f"'{folder}' has the diffusion model {best} but no config.yaml; copy the config.yaml it was "
                      "trained with (logs/44k/diffusion/config.yaml) next to it.")
+
+
+def save_diffusion_checkpoint(model: Unit2Mel, path: str | os.PathLike, step: int,
+                              optimizer: Optional[torch.optim.Optimizer] = None) -> None:
+    """Write upstream's `model_<step>.pt` layout: {'global_step': step, 'model': state_dict[, 'optimizer': ...]}
+    (the optimizer only when given, as upstream's save_opt)."""
+    payload: dict[str, Any] = {"global_step": int(step), "model": model.state_dict()}
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
+    torch.save(payload, os.fspath(path))

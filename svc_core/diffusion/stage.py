@@ -70,8 +70,12 @@ class DiffusionStage:
         self.device = torch.device(device)
         self.model = load_diffusion(self.model_path, self.config_path, device=device)
         self.config = self.model.config
-        self.vocoder = vocoder if vocoder is not None else load_mel_vocoder_for(
-            self.config_path, self.config.vocoder_ckpt, self.config.vocoder_type, vocoder_path, device)
+        if vocoder is None:
+            self.vocoder_path = str(find_vocoder(self.config_path, self.config.vocoder_ckpt, vocoder_path))
+            vocoder = load_mel_vocoder_for(given=self.vocoder_path, kind=self.config.vocoder_type, device=device)
+        else:
+            self.vocoder_path = "(given)"
+        self.vocoder = vocoder
         self._check_vocoder()
 
     def _check_vocoder(self) -> None:

@@ -49,6 +49,7 @@ class Unit2Mel(nn.Module):
         self.decoder = GaussianDiffusion(WaveNet(out_dims, n_layers, n_chans, n_hidden), out_dims=out_dims,
                                          timesteps=timesteps, k_step_max=k_step_max)
         self.config: Optional["DiffusionConfig"] = None
+        self.global_step: Optional[int] = None  # the checkpoint's training step (set by the loader)
 
     @classmethod
     def from_config(cls, config: "DiffusionConfig", out_dims: int = N_MELS) -> "Unit2Mel":
@@ -78,10 +79,13 @@ class Unit2Mel(nn.Module):
             raise OptionError(f"This diffusion model has {self.n_spk} speakers: give spk_id (0..{self.n_spk - 1}) "
                               "or a speaker mix.")
         spk_id = torch.as_tensor(spk_id, dtype=torch.long, device=device)
+        if spk_id.dim() != 2 or spk_id.shape[1] != 1:
+            raise OptionError(f"spk_id must be [batch, 1] speaker ids, got shape {list(spk_id.shape)}; mix "
+                              "speakers with spk_mix={id: weight} (per-frame speaker maps are not supported).")
         if spk_id.numel():
             self._check_id(int(spk_id.min()))
             self._check_id(int(spk_id.max()))
-        return [self.spk_embed(spk_id.reshape(spk_id.shape[0], 1))]
+        return [self.spk_embed(spk_id)]
 
     def _check_id(self, sid: int) -> None:
         if not 0 <= sid < self.n_spk:

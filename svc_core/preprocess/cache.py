@@ -5,10 +5,10 @@
     X.spec.pt       torch.save(float32 tensor [1025, T])     linear magnitude spectrogram
     X.wav.vol.npy   float32 [T]                              frame RMS loudness (svc_core.features.frame_volume)
 
-T = N // 512 for a clip of N samples at 44.1 kHz. With `use_diff`, the diffusion caches of
-svc_core.preprocess.diffcache (X.wav.mel.npy, X.wav.aug_mel.npy, X.wav.aug_key.npy, X.wav.aug_vol.npy) too. The f0 file is a plain float array (np.load without pickle);
+T = N // 512 for a clip of N samples at 44.1 kHz. The f0 file is a plain float array (np.load without pickle);
 upstream's pickled object array unpacks the same way. A file is reused when it loads, has the right shape and
-is not older than its clip.
+is not older than its clip. With `use_diff`, also the diffusion caches of svc_core.preprocess.diffcache
+(X.wav.mel.npy, X.wav.aug_mel.npy, X.wav.aug_key.npy, X.wav.aug_vol.npy).
 """
 from __future__ import annotations
 

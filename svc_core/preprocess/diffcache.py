@@ -11,7 +11,7 @@ Upstream stores aug_mel as a pickled numpy object array (mel, keyshift). Nothing
 is a plain float array and the shift lives in X.wav.aug_key.npy. An upstream aug_mel file does not load with
 allow_pickle=False, so it counts as stale and is recomputed (with aug_vol and aug_key, which share its random
 draw) in the plain layout. The draw (keyshift ~ U(-5, 5) semitones, log10 gain ~ U(-1, min(1, log10(1 / peak))))
-is seeded from the clip's file name, so reruns and parallel workers write the same files.
+is seeded from the clip's speaker folder and file name, so reruns and parallel workers write the same files.
 """
 from __future__ import annotations
 
@@ -60,8 +60,9 @@ class Augmentation:
 
 
 def draw_augmentation(clip: Path, peak: float, seed: int = 0) -> Augmentation:
-    """Upstream's draw for a clip whose sample peak is `peak`, seeded by the clip's file name and `seed`."""
-    rng = np.random.default_rng([zlib.crc32(clip.name.encode("utf-8")), seed])
+    """Upstream's draw for a clip whose sample peak is `peak`, seeded by `seed` and the clip's name inside its
+    speaker folder ("<speaker>/<clip>.wav")."""
+    rng = np.random.default_rng([zlib.crc32(f"{clip.parent.name}/{clip.name}".encode("utf-8")), seed])
     high = min(MAX_LOG10_GAIN, math.log10(1.0 / (peak + PEAK_EPS)))
     log10_gain = float(rng.uniform(MIN_LOG10_GAIN, max(high, MIN_LOG10_GAIN)))
     keyshift = float(rng.uniform(-MAX_KEYSHIFT, MAX_KEYSHIFT))

@@ -52,22 +52,26 @@ class VocoderNeeds:
     source: str = "the diffusion model's config"
 
 
-def resolve_vocoder_files(path: str | os.PathLike) -> tuple[Path, Path]:
-    """(model file, config.json beside it) for `path` = the model file or its folder; ModelError when missing."""
+def resolve_model_file(path: str | os.PathLike) -> Path:
+    """The `model` file for `path` = the file itself or the folder holding it; ModelError when missing."""
     p = Path(path)
     if p.is_dir():
-        p = p / MODEL_FILE
-        if not p.is_file():
-            found = sorted(x.name for x in p.parent.iterdir())[:10]
-            raise ModelError(f"{WHAT} folder '{p.parent}' has no '{MODEL_FILE}' file (found {found or 'nothing'}). "
-                             + WHERE)
-    elif not p.is_file():
+        if not (p / MODEL_FILE).is_file():
+            found = sorted(x.name for x in p.iterdir())[:10]
+            raise ModelError(f"{WHAT} folder '{p}' has no '{MODEL_FILE}' file (found {found or 'nothing'}). " + WHERE)
+        return p / MODEL_FILE
+    if not p.is_file():
         raise ModelError(f"{WHAT} '{p}' does not exist. " + WHERE)
-    config = p.parent / CONFIG_FILE
+    return p
+
+
+def config_beside(model: Path) -> Path:
+    """config.json in the model file's folder; ModelError when it is not there."""
+    config = model.parent / CONFIG_FILE
     if not config.is_file():
-        raise ModelError(f"{WHAT} '{p.name}' needs its {CONFIG_FILE} beside it, in '{p.parent}'; none is there. "
-                         + WHERE)
-    return p, config
+        raise ModelError(f"{WHAT} '{model.name}' needs its {CONFIG_FILE} beside it, in '{model.parent}'; none is "
+                         "there. " + WHERE)
+    return config
 
 
 def vocoder_config_from_dict(doc: Any, source: str = CONFIG_FILE) -> VocoderConfig:
@@ -77,7 +81,8 @@ def vocoder_config_from_dict(doc: Any, source: str = CONFIG_FILE) -> VocoderConf
         raise ModelError(f"{source} must hold a JSON object (the vocoder's settings), not {type(doc).__name__}.")
     v = {key: r.get(doc, "config", key, kind) for key, kind in _FIELDS.items()}
     tup = {k: tuple(v[k]) for k in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes")}
-    cfg = VocoderConfig(**{**v, **tup, "resblock_dilation_sizes": tuple(tuple(d) for d in v["resblock_dilation_sizes"])})
+    dilations = tuple(tuple(d) for d in v["resblock_dilation_sizes"])
+    cfg = VocoderConfig(**{**v, **tup, "resblock_dilation_sizes": dilations})
     fail = lambda field, problem: ModelError(f"{source}: {field} {problem}.")
     if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
         raise fail("upsample_kernel_sizes", f"has {len(cfg.upsample_kernel_sizes)} entries but upsample_rates "
@@ -170,16 +175,19 @@ def load_mel_vocoder(path: str | os.PathLike, kind: str = "nsf-hifigan", device:
                      needs: VocoderNeeds | None = None) -> NsfHifiGAN:
     """The vocoder at `path` (its `model` file or the folder holding it and config.json), in eval mode on `device`.
 
-    kind: "nsf-hifigan" (natural-log mel) or "nsf-hifigan-log10". needs: what the caller's model expects."""
+    kind: "nsf-hifigan" (natural-log mel) or "nsf-hifigan-log10". needs: what the caller's model expects.
+    Loading does not consume torch's global RNG (upstream's lazy load on the first vocoder call does)."""
     if kind not in VOCODER_KINDS:
         raise OptionError(f"Unknown vocoder type '{kind}'; choose one of {', '.join(VOCODER_KINDS)}.")
-    model_path, config_path = resolve_vocoder_files(path)
+    model_path = resolve_model_file(path)
+    state = read_vocoder_state(model_path)  # first: a so-vits or diffusion model given here is named as such
+    config_path = config_beside(model_path)
     config_name = f"'{config_path}'"
     cfg = vocoder_config_from_dict(read_config_json(config_path), source=str(config_path))
     if needs is not None:
         _check_needs(cfg, needs, config_name)
-    state = read_vocoder_state(model_path)
-    vocoder = NsfHifiGAN(cfg, kind)
+    with torch.random.fork_rng(devices=[]):  # the random init (overwritten below) leaves the global RNG alone
+        vocoder = NsfHifiGAN(cfg, kind)
     check_state(vocoder, state, model_path.name, config_name)
     gen = vocoder.generator
     if any(k.endswith(".weight_g") for k in state):

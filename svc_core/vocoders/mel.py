@@ -4,7 +4,7 @@ audio [B, N] float32 in [-1, 1] at the vocoder's rate -> natural-log mel [B, n_m
 * pad (win - hop) // 2 samples on the left and max((win - hop + 1) // 2, win - N - left) on the right, by
   reflection, or with zeros when that right pad is not shorter than the input (reflection needs a longer input);
 * |STFT| with a periodic Hann window, center=False, magnitude sqrt(re^2 + im^2 + 1e-9);
-* librosa's slaney mel filterbank (float32), then log(max(mel, 1e-5)).
+* librosa's slaney mel filterbank (float32; computed here the same way), then log(max(mel, 1e-5)).
 frames = (N + left + right - win) // hop + 1 (= N // hop for N >= hop).
 
 keyshift (semitones, training-time pitch augmentation): window and FFT size become round(size * 2**(k/12)); the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -34,12 +35,45 @@ class MelSettings:
     fmax: float = 16000.0
 
 
-def mel_filterbank(s: MelSettings) -> torch.Tensor:
-    """librosa's slaney-scale, slaney-normalised mel basis [n_mels, n_fft // 2 + 1] float32."""
-    from librosa.filters import mel as librosa_mel
+# Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
+SLANEY_HZ_PER_MEL = 200.0 / 3  # linear part: Hz per mel
+SLANEY_LOG_START_HZ = 1000.0  # where the log part starts
+SLANEY_LOG_STEP = np.log(6.4) / 27.0  # natural-log step per mel in the log part
 
-    basis = librosa_mel(sr=s.sample_rate, n_fft=s.n_fft, n_mels=s.n_mels, fmin=s.fmin, fmax=s.fmax)
-    return torch.from_numpy(basis).float()
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel of frequencies in Hz (float64)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mels = hz / SLANEY_HZ_PER_MEL
+    log_part = hz >= SLANEY_LOG_START_HZ
+    start_mel = SLANEY_LOG_START_HZ / SLANEY_HZ_PER_MEL
+    mels[log_part] = start_mel + np.log(hz[log_part] / SLANEY_LOG_START_HZ) / SLANEY_LOG_STEP
+    return mels
+
+
+def mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """Frequencies in Hz of slaney mels (float64)."""
+    mels = np.asarray(mels, dtype=np.float64)
+    hz = SLANEY_HZ_PER_MEL * mels
+    start_mel = SLANEY_LOG_START_HZ / SLANEY_HZ_PER_MEL
+    log_part = mels >= start_mel
+    hz[log_part] = SLANEY_LOG_START_HZ * np.exp(SLANEY_LOG_STEP * (mels[log_part] - start_mel))
+    return hz
+
+
+def mel_filterbank(s: MelSettings) -> torch.Tensor:
+    """Slaney-scale, slaney-normalised triangular mel filters [n_mels, n_fft // 2 + 1] float32: the numbers of
+    librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax) (upstream's basis; same float64 steps and float32 roundings)
+    without importing librosa (seconds of numba start-up in a conversion)."""
+    bins = np.fft.rfftfreq(n=s.n_fft, d=1.0 / s.sample_rate)
+    edges = mel_to_hz(np.linspace(hz_to_mel(np.array([s.fmin]))[0], hz_to_mel(np.array([s.fmax]))[0], s.n_mels + 2))
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, bins)
+    weights = np.zeros((s.n_mels, len(bins)), dtype=np.float32)
+    for i in range(s.n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]  # float64 product rounded to float32, as librosa
+    return torch.from_numpy(weights)
 
 
 def _pads(n: int, win: int, hop: int) -> tuple[int, int, str]:

@@ -73,3 +73,15 @@ def test_ffmpeg_presence_is_reported(monkeypatch):
     assert "ffmpeg: not found; m4a, aac, wma, webm inputs cannot be read (apt-get install ffmpeg" in missing
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     assert "ffmpeg: /usr/bin/ffmpeg (m4a, aac, wma, webm inputs)" in report(collect())
+
+
+def test_doctor_finds_the_mel_vocoder(tmp_path, monkeypatch):
+    from vocoder_factories import make_vocoder
+
+    monkeypatch.setenv("SVC_PRETRAIN_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    missing = collect()["mel_vocoder"]
+    assert not missing["usable"] and "nsf_hifigan_20221211" in missing["problem"]
+    make_vocoder(tmp_path / "nsf_hifigan")
+    ready = collect()["mel_vocoder"]
+    assert ready["usable"] and ready["found"].endswith("nsf_hifigan/model")

@@ -169,3 +169,16 @@ def test_config_is_frozen(doc):
     assert isinstance(cfg, DiffusionConfig)
     with pytest.raises(AttributeError):
         cfg.n_layers = 3  # type: ignore[misc]
+
+
+def test_alias_bomb_message_stays_short(tmp_path):
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):  # 9**9 items if expanded
+        lines.append(f"{chr(97 + i)}: &{chr(97 + i)} [*{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, "
+                     f"*{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\ndata: {encoder: vec768l12, encoder_out_channels: 768}\n"
+                    "model: {n_layers: *i, n_chans: 4, n_hidden: 4, n_spk: 1}\n")
+    with pytest.raises(ModelError) as err:
+        load_diffusion_config(path)
+    assert "model.n_layers must be a positive whole number" in str(err.value) and len(str(err.value)) < 400

@@ -10,7 +10,7 @@ import yaml
 
 from diffusion_factories import diffusion_inputs, edit_diffusion_yaml, make_diffusion_model
 from factories import make_upstream_checkpoint
-from svc_core.diffusion import Unit2Mel, find_diffusion_files, load_diffusion
+from svc_core.diffusion import Unit2Mel, find_diffusion_files, load_diffusion, save_diffusion_checkpoint
 from svc_core.errors import ModelError, UnsafeFileError
 
 
@@ -182,3 +182,16 @@ def test_find_diffusion_files(tmp_path):
     os.remove(voice / "diffusion" / "diffusion.yaml")
     with pytest.raises(ModelError, match="model_10000.pt but no config.yaml"):
         find_diffusion_files(voice)
+
+
+def test_save_round_trip(tmp_path):
+    model_path, config_path = make_diffusion_model(tmp_path / "a", step=100)
+    model = load_diffusion(model_path, config_path)
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=1e-4)
+    out = tmp_path / "model_200.pt"
+    save_diffusion_checkpoint(model, out, 200, optimizer)
+    raw = torch.load(out, weights_only=True)
+    assert sorted(raw) == ["global_step", "model", "optimizer"] and raw["global_step"] == 200
+    again = load_diffusion(out, config_path)
+    assert again.global_step == 200
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in again.state_dict().items())

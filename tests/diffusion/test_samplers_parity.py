@@ -6,6 +6,7 @@ upstream's, and the final mel too. k100 / k37 store every call; `full` (only-dif
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,13 +67,15 @@ def test_only_diffusion_ddim_tail_reaches_upstream_mel(parity_dir, schedule):
     assert torch.allclose(denorm(x0), want, rtol=1e-5, atol=MEL_ATOL * float(want.abs().max()))
 
 
-@pytest.mark.parametrize("method", ODE_METHODS)
-def test_replay_notices_a_wrong_sampler(parity_dir, schedule, method):
-    """The replay is strict: DDIM's recording run through another sampler fails on a step or an input."""
-    other = "ddim" if method != "ddim" else "pndm"
+@pytest.mark.parametrize("method,other", [("ddim", "pndm"), ("pndm", "ddim"), ("dpm-solver", "dpm-solver++"),
+                                          ("dpm-solver++", "unipc"), ("unipc", "dpm-solver++")])
+def test_replay_notices_a_wrong_sampler(parity_dir, schedule, method, other):
+    """The replay is strict: a sibling's recording (same step dtype; the first update is the same DDIM-like jump for
+    each pair) fails on a later call's step or input (the smallest difference here is 2.4e-4, at call 3)."""
     rec = load_case(parity_dir, other, "k100")
-    with pytest.raises(AssertionError):
-        run_sampler(method, Replay(rec), schedule, torch.from_numpy(rec["x"][0]), 100, SPEEDUP, RecordedNoise([]))
+    replay = Replay(rec)
+    with pytest.raises(AssertionError, match=r"call [2-9]: (input differs|t \[)"):
+        run_sampler(method, replay, schedule, torch.from_numpy(rec["x"][0]), 100, SPEEDUP, RecordedNoise([]))
 
 
 def test_replay_stops_at_unstored_calls(parity_dir, schedule):
@@ -81,3 +84,19 @@ def test_replay_stops_at_unstored_calls(parity_dir, schedule):
     with pytest.raises(StopReplay):
         run_sampler("pndm", replay, schedule, torch.from_numpy(rec["x"][0]), K_STEP_MAX, SPEEDUP, RecordedNoise([]))
     assert replay.call == 4 and replay.x_err <= 1e-5  # calls 0-2 replayed (incl. PNDM's extra first call)
+
+
+@pytest.mark.parametrize("name,t_start", [("e2e_shallow.npz", 100), ("e2e_only_diffusion.npz", K_STEP_MAX)])
+def test_end_to_end_run_steps(parity_dir, schedule, name, t_start):
+    """Svc.slice_inference's diffusion stage (dpm-solver++, speedup 10, 516 frames): call 0 replayed from the
+    recorded start x, then a stand-in denoiser; every step as upstream's run."""
+    data = np.load(parity_dir / "diffusion" / name)
+    rec = {"t": data["diff_t"], "call_idx": np.array([0]), "x": data["diff_call0_x"][None],
+           "eps": data["diff_call0_eps"][None], "t_dtype": "float32"}
+    start = torch.from_numpy(data["diff_call0_x"])
+    if t_start < K_STEP_MAX:
+        case = {"gt_mel": data["gt_mel"], "noise": data["diff_noise"]}
+        assert torch.allclose(shallow_start(case, t_start, schedule), start, atol=1e-6, rtol=0)
+    replay = Replay(rec, fallback=lambda x: 0.1 * x)
+    run_sampler("dpm-solver++", replay, schedule, start, t_start, SPEEDUP, RecordedNoise([]))
+    assert replay.seen_t == [float(t) for t in data["diff_t"]]

@@ -19,6 +19,7 @@ from svc_core.diffusion.loader import load_diffusion
 from svc_core.diffusion.train.checkpoints import keeper, latest_checkpoint
 from svc_core.diffusion.train.dataset import DiffDataset
 from svc_core.diffusion.train.trainer import DiffTrainer
+from svc_core.diffusion.train.validation import validation_loss
 from svc_core.errors import ModelError, OptionError
 from svc_core.precision import cpu_has_native_bf16
 from svc_core.safe_load import load_torch
@@ -57,6 +58,9 @@ def test_steps_checkpoints_and_the_inference_loader(dataset, tmp_path):
     loaded = load_diffusion(out / "model_4.pt", out / "config.yaml")
     for key, value in trainer.model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value.cpu(), rtol=0, atol=0)
+    # the validation loss uses fixed draws: checkpoints are ranked on the same t and noise
+    first = validation_loss(trainer.model, trainer.val_set, 2, trainer.device)
+    assert first == validation_loss(trainer.model, trainer.val_set, 2, trainer.device)
     # the sampled validation mel of the last checkpoint is written
     assert (out / "eval" / "4" / "spk0_clip0.mel.npy").is_file()
     assert "step 4/4" in (out / "train.log").read_text()
@@ -124,8 +128,13 @@ def test_base_model_0_with_another_speaker_count_and_a_wrong_size(dataset, tmp_p
     torch.testing.assert_close(trainer.model.unit_embed.weight, base["unit_embed.weight"])
     assert (out / "model_0.pt").is_file() and trainer.step == 0
     assert "spk_embed" in (out / "train.log").read_text()
+    placed = tmp_path / "placed"  # upstream's way: model_0.pt put into the run folder by hand
+    placed.mkdir()
+    shutil.copyfile(base_path, placed / "model_0.pt")
+    again = DiffTrainer(dataset, placed, tiny_diff_settings(eval_audio=False))
+    torch.testing.assert_close(again.model.unit_embed.weight, base["unit_embed.weight"])
     wrong, _ = make_diffusion_model(tmp_path / "wrong", n_spk=2, encoder="hubertsoft", n_chans=8)
-    with pytest.raises(ModelError, match="n_chans"):
+    with pytest.raises(ModelError, match=r"model\.n_chans is 16 but .* has 8(?s:.*)--diff-size full"):
         DiffTrainer(dataset, tmp_path / "run2", tiny_diff_settings(base=str(wrong)))
 
 

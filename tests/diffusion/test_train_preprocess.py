@@ -67,6 +67,7 @@ def test_rerun_reuses_and_the_draw_is_seeded_by_the_clip_name(clip):
     first = draw_augmentation(path, 0.5, seed=7)
     assert draw_augmentation(path, 0.5, seed=7) == first
     assert draw_augmentation(path.with_name("other.wav"), 0.5, seed=7) != first
+    assert draw_augmentation(path.parent.parent / "tenor" / path.name, 0.5, seed=7) != first
     os.remove(diff_cache_paths(path)["aug_vol"])  # one of the draw's files gone: all three are redone
     assert ensure_diff_features(path, wav, _tools(), ()) == ["aug_mel", "aug_key", "aug_vol"]
 

@@ -98,3 +98,9 @@ def test_loaded_buffers_are_upstreams(model):
     assert (decoder.timesteps, decoder.k_step_max, decoder.full_chain) == (1000, 1000, True)
     schedule = decoder.schedule()
     assert schedule.timesteps == 1000 and schedule.betas is decoder.betas
+
+
+def test_per_frame_speaker_map_refused(model, cond_npz):
+    c = cond_npz
+    with pytest.raises(OptionError, match="spk_mix"):
+        model.condition(_t(c["units"]), _t(c["f0"]), _t(c["vol"]), torch.tensor([[0, 1]]))

@@ -16,14 +16,13 @@ import torch
 from ...errors import OptionError
 from ..noise import NoiseSource
 from ..schedule import Schedule
-from .ddim import EpsFn, sample_ddim, strided_steps
+from .common import EpsFn, SamplerFn, strided_steps
+from .ddim import sample_ddim
 from .ddpm import sample_ddpm
 from .dpm_solver import sample_dpm_solver
 from .pndm import sample_pndm
 from .unipc import sample_unipc
 from .vp import solver_steps
-
-SamplerFn = Callable[[EpsFn, Schedule, torch.Tensor, int, int, NoiseSource], torch.Tensor]
 
 DDPM = "ddpm"
 
@@ -45,22 +44,22 @@ def _strided(t_start: int, speedup: int) -> int:
 SAMPLERS: dict[str, SamplerEntry] = {
     "dpm-solver++": SamplerEntry(
         "dpm-solver++", partial(sample_dpm_solver, data_prediction=True), solver_steps,
-        "DPM-Solver++ (2nd-order multistep, predicts the clean mel): upstream's default, best quality per call"),
+        "DPM-Solver++ 2M: 2nd-order multistep on the predicted clean mel, one call per step; upstream's default"),
     "dpm-solver": SamplerEntry(
         "dpm-solver", partial(sample_dpm_solver, data_prediction=False), solver_steps,
-        "DPM-Solver (2nd-order multistep, predicts the noise)"),
+        "DPM-Solver 2M: 2nd-order multistep on the predicted noise, one call per step"),
     "unipc": SamplerEntry(
         "unipc", sample_unipc, solver_steps,
-        "UniPC-bh2 (2nd-order predictor-corrector): as fast as DPM-Solver++, often a little sharper at few steps"),
+        "UniPC-bh2: 2nd-order predictor-corrector on the predicted clean mel, one call per step"),
     "pndm": SamplerEntry(
         "pndm", sample_pndm, lambda t, s: _strided(t, s) + 1,
-        "PNDM/PLMS (4-term linear multistep; one extra call at the start)"),
+        "PNDM/PLMS: up to 4-term linear multistep on the noise, one call per step plus one at the start"),
     "ddim": SamplerEntry(
         "ddim", sample_ddim, _strided,
-        "DDIM (1st order, deterministic): simplest, needs more steps for the same quality"),
+        "DDIM: 1st-order and deterministic, one call per step"),
     DDPM: SamplerEntry(
         DDPM, sample_ddpm, lambda t, s: t,
-        "ancestral DDPM, every step (ignores speedup; draws fresh noise each step): slowest, the reference"),
+        "ancestral DDPM: every step (speedup ignored) with fresh noise each step, k_step calls"),
 }
 METHODS = ("dpm-solver++", "dpm-solver", "unipc", "pndm", "ddim", "ddpm")
 
@@ -88,7 +87,8 @@ def run_sampler(method: str | None, eps_fn: EpsFn, schedule: Schedule, x: torch.
     """Denoise x [B, 1, M, T] (noised to step t_start) down to x0 [B, 1, M, T] with the named sampler.
 
     speedup <= 1 or method None runs DDPM (one call per step, `noise.randn` at every step). The others visit every
-    `speedup`-th step and draw nothing.
+    `speedup`-th step and draw nothing. With speedup <= t_start < 2 * speedup, DPM-Solver(++) and UniPC take one
+    first-order step (upstream stops there with an AssertionError); t_start < speedup is an OptionError for them.
     """
     name = resolve_method(method, speedup)
     speedup = max(int(speedup), 1)

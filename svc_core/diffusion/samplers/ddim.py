@@ -6,24 +6,11 @@ len(range(0, k, speedup)), steps as int64 [B].
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
 from ..noise import NoiseSource
 from ..schedule import Schedule
-
-EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def strided_steps(t_start: int, speedup: int) -> list[int]:
-    """The steps DDIM and PNDM visit: t_start - 1 rounded down to a multiple of speedup, ..., speedup, 0."""
-    return list(reversed(range(0, t_start, speedup)))
-
-
-def step_tensor(step: int, batch: int, device: torch.device) -> torch.Tensor:
-    """The denoiser's step input: int64 [B]."""
-    return torch.full((batch,), step, dtype=torch.long, device=device)
+from .common import EpsFn, step_tensor, strided_steps
 
 
 def ddim_coefficients(schedule: Schedule, steps: list[int], speedup: int) -> list[tuple[float, float, float]]:

@@ -10,7 +10,7 @@ import torch
 
 from ..noise import NoiseSource
 from ..schedule import Schedule
-from .ddim import EpsFn, step_tensor
+from .common import EpsFn, step_tensor
 
 X0_CLAMP = 1.0  # the predicted normalised mel is clamped to [-1, 1] every step
 

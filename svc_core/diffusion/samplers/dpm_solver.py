@@ -8,33 +8,14 @@ x0 = (x - sigma_t * eps) / alpha_t.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
 from ..noise import NoiseSource
 from ..schedule import Schedule
-from .vp import ModelTimes, step_grid
+from .common import EpsFn
+from .vp import SOLVER_ORDER, ModelTimes, step_grid, step_orders
 
-EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-SOLVER_ORDER = 2
 LOWER_ORDER_FINAL_BELOW = 10  # DPM-Solver uses a first-order last step only when it takes fewer steps than this
-
-
-def step_orders(steps: int, order: int, lower_order_final: bool) -> list[int]:
-    """The order of the update into grid point i = 1..steps (multistep warm-up, optional lower-order ending)."""
-    orders = []
-    for i in range(1, steps + 1):
-        o = min(order, i)
-        if lower_order_final:
-            o = min(o, steps + 1 - i)
-        orders.append(o)
-    return orders
-
-
-def _floats(v: torch.Tensor) -> list[float]:
-    return [float(a) for a in v]
 
 
 def sample_dpm_solver(eps_fn: EpsFn, schedule: Schedule, x: torch.Tensor, t_start: int, speedup: int,
@@ -48,7 +29,7 @@ def sample_dpm_solver(eps_fn: EpsFn, schedule: Schedule, x: torch.Tensor, t_star
     order = min(SOLVER_ORDER, steps)
     orders = step_orders(steps, order, lower_order_final=steps < LOWER_ORDER_FINAL_BELOW)
     model_t = ModelTimes(grid, x.shape[0], x.device)
-    alpha, sigma = _floats(grid.alpha), _floats(grid.sigma)
+    alpha, sigma = grid.alpha.tolist(), grid.sigma.tolist()
 
     lam = grid.lam
     h = lam[1:] - lam[:-1]  # [steps]: step i -> i + 1 in half log-SNR
@@ -63,7 +44,7 @@ def sample_dpm_solver(eps_fn: EpsFn, schedule: Schedule, x: torch.Tensor, t_star
     d_coef = 0.5 * m_coef  # weight of the first difference D1 in the second-order update
     r_inv = torch.ones_like(h)
     r_inv[1:] = 1.0 / ((lam[1:-1] - lam[:-2]) / h[1:])  # 1 / r0, r0 = h_prev / h
-    x_coef, m_coef, d_coef, r_inv = (_floats(v) for v in (x_coef, m_coef, d_coef, r_inv))
+    x_coef, m_coef, d_coef, r_inv = (v.tolist() for v in (x_coef, m_coef, d_coef, r_inv))
 
     def model(x: torch.Tensor, i: int) -> torch.Tensor:
         eps = eps_fn(x, model_t(i))

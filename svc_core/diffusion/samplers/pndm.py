@@ -10,7 +10,7 @@ import torch
 
 from ..noise import NoiseSource
 from ..schedule import Schedule
-from .ddim import EpsFn, step_tensor, strided_steps
+from .common import EpsFn, step_tensor, strided_steps
 
 HISTORY = 3  # earlier noises the 4-term Adams-Bashforth combination uses
 

@@ -11,8 +11,8 @@ import torch
 
 from ..noise import NoiseSource
 from ..schedule import Schedule
-from .dpm_solver import SOLVER_ORDER, EpsFn, step_orders
-from .vp import ModelTimes, step_grid
+from .common import EpsFn
+from .vp import SOLVER_ORDER, ModelTimes, step_grid, step_orders
 
 PREDICTOR_RHO = 0.5  # UniP-2's weight of the first difference (bh variants, order 2)
 FIRST_ORDER_RHO = 0.5  # UniC-1's weight of the new difference
@@ -51,31 +51,29 @@ def sample_unipc(eps_fn: EpsFn, schedule: Schedule, x: torch.Tensor, t_start: in
 
     history = [model(x, 0)]  # data predictions at the last `order` grid points, oldest first
     for i in range(1, steps + 1):
-        k, step_order, correct = i - 1, orders[i - 1], i < steps
+        k, correct = i - 1, i < steps
         m0 = history[-1]
         h = lam[i:i + 1] - lam[k:k + 1]  # [1]
-        hh = -h
-        b_h = float(torch.expm1(hh))  # bh2: B(h) = e^{-h} - 1
-        ab = float(alpha[i:i + 1] * b_h)
-        x_base = x * float(sigma[i] / sigma[k])
-        x_base.sub_(m0 * float(alpha[i:i + 1] * torch.expm1(hh)))
-        d1 = None
-        if step_order == 2:
+        ab = float(alpha[i:i + 1] * torch.expm1(-h))  # alpha_t * B(h), bh2: B(h) = e^{-h} - 1 (= h phi_1 here)
+        x_base = x * float(sigma[i] / sigma[k])  # the first-order (DPM-Solver++ 1) update
+        x_base.sub_(m0 * ab)
+        d1, rho_new = None, FIRST_ORDER_RHO
+        if orders[k] == 2:
             rk = (lam[k - 1:k] - lam[k:k + 1]) / h
             d1 = (history[-2] - m0).div_(float(rk))
-            rhos = _corrector_rhos(torch.tensor([float(rk), 1.0]), hh, 2) if correct else None
             x_t = x_base - (d1 * PREDICTOR_RHO).mul_(ab)
+            if correct:
+                rho_d1, rho_new = _corrector_rhos(torch.tensor([float(rk), 1.0]), -h, 2).tolist()
         else:
-            rhos = torch.tensor([FIRST_ORDER_RHO]) if correct else None
             x_t = x_base
-        if not correct:
+        if not correct:  # the last step: no call, no correction
             x = x_t
             break
-        model_t_out = model(x_t, i)
-        corr = (model_t_out - m0).mul_(float(rhos[-1]))
+        model_out = model(x_t, i)
+        corr = (model_out - m0).mul_(rho_new)
         if d1 is not None:
-            corr = (d1 * float(rhos[0])).add_(corr)
-        x = x_base.sub_(corr.mul_(ab))
-        history.append(model_t_out)
+            corr = (d1 * rho_d1).add_(corr)
+        x = corr.mul_(ab).neg_().add_(x_base)  # x_base - ab * (rho_d1 * d1 + rho_new * (model_out - m0))
+        history.append(model_out)
         del history[:-order]
     return x

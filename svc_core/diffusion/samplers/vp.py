@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+SOLVER_ORDER = 2  # upstream runs DPM-Solver(++) and UniPC as 2nd-order multistep solvers
 LOG_SNR_CLIP = -5.1  # DPM-Solver drops the schedule's tail where the half log-SNR falls below this (UniPC does not)
 
 
@@ -69,6 +70,17 @@ def step_grid(betas: torch.Tensor, steps: int, clip: bool) -> StepGrid:
 def solver_steps(t_start: int, speedup: int) -> int:
     """Steps DPM-Solver / UniPC take from t_start with `speedup` (upstream: t // speedup, one denoiser call each)."""
     return t_start // speedup
+
+
+def step_orders(steps: int, order: int, lower_order_final: bool) -> list[int]:
+    """The order of the update into grid point i = 1..steps (multistep warm-up, optional lower-order ending)."""
+    orders = []
+    for i in range(1, steps + 1):
+        o = min(order, i)
+        if lower_order_final:
+            o = min(o, steps + 1 - i)
+        orders.append(o)
+    return orders
 
 
 class ModelTimes:

@@ -11,6 +11,7 @@ checkpoint also stays while it is among the `keep_best` best by validation loss 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ import torch
 from ...errors import ModelError
 from ...safe_load import load_torch
 from ...train.checkpoints import CheckpointKeeper, CheckpointLayout, layout_steps
+from ..config import DiffusionConfig
+from ..loader import check_against_config, detect_architecture, read_diffusion_state, save_diffusion_checkpoint
 
 DIFF_LAYOUT = CheckpointLayout(re.compile(r"^model_(?P<step>\d+)\.pt$"), lambda step: (f"model_{step}.pt",),
                                "validation diffusion loss: noise-prediction MSE (lower is better)", "val_loss")
@@ -50,14 +53,11 @@ def keeper(out_dir: str | os.PathLike, keep_best: int, force_save: int) -> Check
 
 def save_checkpoint(out_dir: str | os.PathLike, step: int, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None) -> Path:
-    """Write model_{step}.pt atomically (tensors on the CPU; optimizer state only when given, as save_opt)."""
+    """Write model_{step}.pt atomically (svc_core.diffusion.loader's writer; optimizer state only when given, as
+    upstream's save_opt)."""
     path = checkpoint_path(out_dir, step)
-    payload: dict[str, Any] = {"global_step": int(step),
-                               "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-    if optimizer is not None:
-        payload["optimizer"] = optimizer.state_dict()
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
+    save_diffusion_checkpoint(model, tmp, step, optimizer)
     os.replace(tmp, path)
     return path
 
@@ -70,30 +70,35 @@ class DiffCheckpoint:
 
 
 def read_checkpoint(path: str | os.PathLike) -> DiffCheckpoint:
-    """Read model_{step}.pt safely (svc_core.safe_load); ModelError when it is not a diffusion checkpoint."""
-    name = os.path.basename(path)
-    obj = load_torch(path, what="diffusion checkpoint")
-    if not (isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping)):
-        raise ModelError(f"Diffusion checkpoint '{name}' has no 'model' state dict; it is not a so-vits-svc 4.1 "
-                         "diffusion model_*.pt.")
-    step = obj.get("global_step", 0)
-    if isinstance(step, torch.Tensor):
-        step = int(step)
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ModelError(f"Diffusion checkpoint '{name}': global_step is {step!r}, not a step count.")
-    state = dict(obj["model"])
+    """Read model_{step}.pt safely with the inference loader's reader (svc_core.diffusion.loader: ModelError naming
+    what the file is when it is not a diffusion model), plus its AdamW state when it has one."""
+    state, step = read_diffusion_state(path)
+    obj = load_torch(path, what="diffusion checkpoint")  # tensors are memory-mapped: the second read is cheap
+    optimizer = obj.get("optimizer") if isinstance(obj, Mapping) else None
     if state and all(str(k).startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
-    return DiffCheckpoint(step, state, obj.get("optimizer"))
+    return DiffCheckpoint(int(step or 0), state, optimizer if isinstance(optimizer, Mapping) else None)
 
 
-def load_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor], name: str, base: bool,
-               log: Callable[[str], None]) -> None:
-    """Load `state` into `model`, checking every key and shape (ModelError naming the file, key and shapes).
+def load_state(model: torch.nn.Module, config: DiffusionConfig, state: Mapping[str, torch.Tensor], name: str,
+               base: bool, log: Callable[[str], None]) -> None:
+    """Load `state` into `model` (built from `config`), checking the architecture field by field (ModelError naming
+    the yaml field, as the inference loader) and then every key and shape.
 
     For a pretrained base (`base`), the speaker and pitch-augmentation embeddings may be absent or differ in size
     (another speaker count): they keep their fresh initialisation and `log` says so.
     """
+    arch = detect_architecture(state)
+    if base:  # a base may have another speaker count or no pitch-augmentation embedding
+        config = dataclasses.replace(config, n_spk=arch.n_spk, use_pitch_aug=arch.use_pitch_aug)
+    try:
+        check_against_config(config, arch, name)
+    except ModelError as err:
+        if not base:
+            raise
+        raise ModelError(f"{err}\nA pretrained base fixes the model size: `preprocess --use-diff --diff-size full` "
+                         "writes upstream's (20 layers x 512 channels), which the published model_0.pt files use.") \
+            from None
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]

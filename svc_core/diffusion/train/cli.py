@@ -33,7 +33,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--save-opt", action="store_true", default=None, help="store the AdamW state in checkpoints")
     p.add_argument("--base", default=None, help="pretrained model_0.pt to fine-tune (copied into --out)")
     p.add_argument("--vocoder", default=None,
-                   help="NSF-HiFiGAN model file or folder: validation audio (default: the sampled mel only)")
+                   help="NSF-HiFiGAN model file or folder for validation audio (default: the yaml's vocoder.ckpt when "
+                        "that file exists, else the sampled mel only)")
     p.add_argument("--no-eval-audio", action="store_true", help="validation loss only (no sampling)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: the yaml's device)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU)")
@@ -69,11 +70,15 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"{config_path.name} asks for device {device!r} but no CUDA GPU is available; pass "
                           "--device cpu.")
     out = args.out or (config.doc.get("env") or {}).get("expdir") or "logs/44k/diffusion"
+    vocoder = args.vocoder or (config.vocoder_ckpt if Path(config.vocoder_ckpt).exists() else None)
+    if vocoder is None and not args.no_eval_audio:
+        print(f"no vocoder at {config.vocoder_ckpt!r} (the yaml's vocoder.ckpt): validation writes the sampled mel "
+              "only; pass --vocoder for audio", flush=True)
     settings = DiffTrainSettings.from_config(
         config, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, decay_step=args.decay_step,
         gamma=args.gamma, amp_dtype=args.amp, duration=args.duration, interval_val=args.interval_val,
         interval_log=args.interval_log, interval_force_save=args.interval_force_save, keep_best=args.keep_best,
-        save_opt=args.save_opt, base=args.base, vocoder=args.vocoder, device=device, num_workers=args.workers,
+        save_opt=args.save_opt, base=args.base, vocoder=vocoder, device=device, num_workers=args.workers,
         seed=args.seed, eval_audio=False if args.no_eval_audio else None)
     summary = DiffTrainer(data, out, settings, config_path=config_path).fit()
     if summary.interrupted:

@@ -138,7 +138,7 @@ class DiffTrainer:
         if latest is not None and latest[0] > 0:
             step, path = latest
             ckpt = ck.read_checkpoint(path)
-            ck.load_state(self.model, ckpt.model, path.name, base=False, log=self._log)
+            ck.load_state(self.model, self.config, ckpt.model, path.name, base=False, log=self._log)
             why = load_optimizer_state(self.optimizer, ckpt.optimizer)
             if why:
                 self._log(f"AdamW state of {path.name} not loaded ({why}); starting a fresh optimizer")
@@ -150,7 +150,7 @@ class DiffTrainer:
         if source is None:
             return
         ckpt = ck.read_checkpoint(source)
-        ck.load_state(self.model, ckpt.model, source.name, base=True, log=self._log)
+        ck.load_state(self.model, self.config, ckpt.model, source.name, base=True, log=self._log)
         dst = ck.checkpoint_path(self.out_dir, 0)
         if not (dst.exists() and dst.resolve() == source.resolve()):
             shutil.copyfile(source, dst)

@@ -42,12 +42,14 @@ def validation_loss(model, val_set: DiffDataset, repeats: int, device: torch.dev
     was = model.training
     model.eval()
     losses = []
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # CPU draws, moved to the device: the same on CPU and CUDA
+    noise = TorchNoise(generator)
     for i in range(len(val_set)):
         b = _batch(val_set[i], device)
         for _ in range(repeats):
+            t = torch.randint(0, model.decoder.k_step_max, (1,), generator=generator).to(device)
             loss = model.loss(b["units"], b["f0"], b["volume"], b["mel"], spk_id=b["spk_id"],
-                              aug_shift=b["aug_shift"], generator=generator)
+                              aug_shift=b["aug_shift"], t=t, noise=noise)
             losses.append(float(loss))
     model.train(was)
     return float(np.mean(losses))
