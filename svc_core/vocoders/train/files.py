@@ -27,8 +27,8 @@ from ...errors import ModelError
 from ...models.weight_norm import norm_except_dim0, to_internal, upstream_items
 from ...safe_load import load_torch
 from ...train.checkpoints import CheckpointLayout
-from ..loader import CONFIG_FILE, MODEL_FILE, check_state, read_vocoder_state, resolve_vocoder_files, \
-    vocoder_config_from_dict
+from ..loader import (CONFIG_FILE, MODEL_FILE, check_state, config_beside, read_vocoder_state, resolve_model_file,
+                      vocoder_config_from_dict)
 from ..nsf_hifigan import NsfHifiGAN, VocoderConfig
 
 STEP_MODEL = "model_{}"
@@ -129,5 +129,5 @@ def load_generator_file(generator: nn.Module, cfg: VocoderConfig, path: Path) ->
 
 def base_files(base: str | os.PathLike) -> tuple[Path, VocoderConfig]:
     """(model file, its config) of a vocoder to fine-tune (the model file or its folder)."""
-    model_path, config_path = resolve_vocoder_files(base)
-    return model_path, read_config(config_path)
+    model_path = resolve_model_file(base)
+    return model_path, read_config(config_beside(model_path))
