@@ -169,3 +169,21 @@ def test_the_command_line_trains_and_resumes(data, tmp_path, capsys):
     assert cli_main(args[:5] + ["--steps", "2"] + args[7:]) == 0
     assert "done: step 2" in capsys.readouterr().out
     assert load_mel_vocoder(out / "model").config == TINY
+
+
+def test_smooth_init_upsamples_a_constant_without_a_per_frame_pattern(data, tmp_path):
+    from svc_core.vocoders.train.smooth_init import smooth_upsampling, triangle_taps
+
+    taps = triangle_taps(8, 16)
+    assert torch.allclose(taps[:8] + taps[8:], torch.ones(8))
+    gen = MelGenerator(VocoderConfig(upsample_initial_channel=32))
+    x = torch.ones(1, 32, 12)
+    before = gen.ups[0](x)[0, 0, 16:-16]
+    assert before.std() > 1e-3  # random taps: a pattern repeating every input sample
+    assert smooth_upsampling(gen) == 5
+    with torch.no_grad():
+        after = gen.ups[0](x)[0, :, 16:-16]
+    assert torch.allclose(after, after[:, :1].expand_as(after), atol=1e-5)  # constant in, constant out
+    trainer = VocoderTrainer(data, tmp_path / "smooth", tiny(steps=0, smooth_init=True))
+    kernel = trainer.generator.ups[0].weight[0, 0].detach()
+    assert torch.allclose(kernel.abs() / kernel.abs().max(), taps / taps.max(), atol=1e-5)

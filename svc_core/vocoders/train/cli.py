@@ -31,6 +31,9 @@ def add_parsers(sub) -> None:
                    help="harmonic loss weight (log-spectrum L1 on 0-4 kHz; default 0 = off)")
     p.add_argument("--gan-start-step", type=int, default=None,
                    help="adversarial terms from this step on (default 0); earlier steps learn the mel L1 alone")
+    p.add_argument("--smooth-init", action="store_true", default=None,
+                   help="a fresh generator's upsampling layers start as linear interpolation (no frame-rate buzz "
+                        "at step 0)")
     p.add_argument("--d-width-divisor", type=int, default=None,
                    help="divide the discriminator's channels (default 4; 1 = full size)")
     p.add_argument("--interval-val", type=int, default=None, help="steps between checkpoint + validation (250)")
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     settings = VocoderTrainSettings().replace(
         steps=args.steps, base=args.base, size=args.size, batch_size=args.batch_size,
         segment_frames=args.segment_frames, learning_rate=args.lr, c_mel=args.c_mel, c_harm=args.c_harm,
-        gan_start_step=args.gan_start_step, d_width_divisor=args.d_width_divisor, interval_val=args.interval_val,
+        gan_start_step=args.gan_start_step, smooth_init=args.smooth_init, d_width_divisor=args.d_width_divisor, interval_val=args.interval_val,
         interval_log=args.interval_log, keep_best=args.keep_best, device=args.device, seed=args.seed)
     summary = VocoderTrainer(args.data, args.out, settings).fit()
     if summary.interrupted:

@@ -36,6 +36,7 @@ class VocoderTrainSettings:
     gan_start_step: int = 0  # discriminator and adversarial terms from this step on (0 = from the start)
     d_width_divisor: int = 4  # discriminator channels / this (1 = so-vits' full-size MultiPeriodDiscriminator)
     size: str = "small"  # generator preset when no base is given (SIZE_PRESETS)
+    smooth_init: bool = False  # fresh runs: upsampling layers start as linear interpolation (smooth_init.py)
     base: str | None = None  # `model` file or folder of a trained vocoder to fine-tune (its config.json sets the size)
     interval_log: int = 20  # steps between progress lines
     interval_val: int = 250  # steps between checkpoint + validation

@@ -31,6 +31,7 @@ from ..source import HarmonicSource
 from . import files
 from .data import VocoderClips, collate
 from .settings import VocoderTrainSettings, vocoder_config_for
+from .smooth_init import smooth_upsampling
 from .validation import VocoderValidation, validate
 
 log = logging.getLogger("svc_core.train")
@@ -93,6 +94,8 @@ class VocoderTrainer:
         elif base_model is not None:
             files.load_generator_file(self.generator, cfg, base_model)
             self._log(f"fine-tuning {base_model} (upsample_initial_channel {cfg.upsample_initial_channel})")
+        elif s.smooth_init:
+            smooth_upsampling(self.generator, seed=s.seed)
         files.write_config(self.out_dir, cfg, s.openvpi_fields(cfg.hop_size))
         self.keeper = CheckpointKeeper(self.out_dir, s.keep_best, files.VOCODER_LAYOUT)
         self.val_mel: float | None = None
