@@ -32,8 +32,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--gan-start-step", type=int, default=None,
                    help="adversarial terms from this step on (default 0); earlier steps learn the mel L1 alone")
     p.add_argument("--smooth-init", action="store_true", default=None,
-                   help="a fresh generator's upsampling layers start as linear interpolation (no frame-rate buzz "
-                        "at step 0)")
+                   help="a fresh generator's upsampling layers start as linear interpolation (no per-frame pattern "
+                        "from them at step 0; measured: not enough to stop the early frame-rate buzz)")
     p.add_argument("--d-width-divisor", type=int, default=None,
                    help="divide the discriminator's channels (default 4; 1 = full size)")
     p.add_argument("--interval-val", type=int, default=None, help="steps between checkpoint + validation (250)")

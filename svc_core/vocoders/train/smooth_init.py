@@ -6,6 +6,10 @@ vocoder keeps for thousands of steps (measured here: every validation clip's Pra
 250-750). Each tap kernel is replaced by random channel mixing times a triangle window whose two overlapping
 halves sum to 1 at every output phase (linear interpolation), so a constant input gives a constant output and the
 only periodicity left is the harmonic source's.
+
+Measured (starter dataset, 2026-12-06): not a cure. A run with it still gave 86.1 Hz Praat pitch on every validation
+clip at step 100 (saturated output, RMS 0.97), as the run without it did at steps 250-1250: the frame-rate pattern
+also comes from the frame-wise mel conditioning through the nonlinear residual blocks. Off by default.
 """
 from __future__ import annotations
 
