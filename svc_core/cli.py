@@ -23,6 +23,7 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "validate-checkpoint": (".train.cli", "run_validate_checkpoint"),
     "train-index": (".train.cli", "run_train_index"),
     "train-diff": (".diffusion.train.cli", "run"),  # so-vits-svc 4.1 shallow-diffusion model (train_diff.py)
+    "train-vocoder": (".vocoders.train.cli", "run"),  # NSF-HiFiGAN mel vocoder training / fine-tuning
     "tunnel": (".tunnel.cli", "run"),  # frpc / ssh -R public link for a running app
     "export-onnx": (".onnx.cli", "run"),  # synthesizer / encoders -> ONNX with upstream's interface + manifest
     "compress-model": (".release", "run"),  # upstream's compress_model.py
@@ -43,7 +44,7 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
 }
 # modules that add their own sub-parsers (several commands, or their own help): (module, function(subparsers))
 SUBPARSERS = [(".train.cli", "add_parsers"), (".diffusion.train.cli", "add_parsers"), (".onnx.cli", "add_parser"),
-              (".worldvoice.cli", "add_parsers")]
+              (".worldvoice.cli", "add_parsers"), (".vocoders.train.cli", "add_parsers")]
 
 
 def _function(module: str, name: str):

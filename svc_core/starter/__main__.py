@@ -4,6 +4,7 @@
     python -m svc_core.starter config --data DATASET          # starter model size into DATASET/config.json
     python -m svc_core.starter package --run RUN --encoder pretrain/phonevec256.pt [--index K] --out voices/starter
     python -m svc_core.starter eval-convert --inputs DIR --out DIR [--voice voices/starter] [--f0 fcpe]
+        [--second shallow|only|enhance --diffusion RUN --vocoder VOC -ks 100 --method dpm-solver++ --speedup 10]
 """
 from __future__ import annotations
 
@@ -49,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--cluster-ratio", type=float, default=0.0)
     e.add_argument("--noise-scale", type=float, default=0.4)
     e.add_argument("--limit", type=int, default=0)
+    e.add_argument("--second", default="none", choices=("none", "shallow", "only", "enhance"),
+                   help="second stage after the so-vits model: shallow diffusion, only-diffusion (no so-vits), the "
+                        "NSF-HiFiGAN enhancer, or none (default)")
+    e.add_argument("--diffusion", default=None,
+                   help="diffusion model_*.pt or a folder with model_*.pt + config.yaml (default: VOICE/diffusion)")
+    e.add_argument("--vocoder", default=None, help="NSF-HiFiGAN model file or folder (default: the diffusion "
+                                                   "config's vocoder, else pretrain/nsf_hifigan)")
+    e.add_argument("-ks", "--k-step", type=int, default=100, help="shallow diffusion depth (default 100)")
+    e.add_argument("--method", default=None, help="sampler (default: the diffusion config's)")
+    e.add_argument("--speedup", type=int, default=None, help="sampler speedup (default: the diffusion config's)")
     return p
 
 
@@ -73,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         changed = apply_to_dataset(args.data)
         print(f"{args.data}/config.json: starter settings {'written' if changed else 'already there'}")
     elif args.command == "eval-convert":
-        from .evaluation import EvalSettings, convert_eval_inputs
+        from .evaluation import EvalSettings, SecondStage, convert_eval_inputs
 
+        second = SecondStage(args.second, args.diffusion, args.vocoder, args.k_step, args.method, args.speedup)
         r = convert_eval_inputs(EvalSettings(args.inputs, args.voice, args.out, args.f0, args.cluster_ratio,
-                                             args.noise_scale, args.limit, args.f0_threshold))
+                                             args.noise_scale, args.limit, args.f0_threshold, second))
         print(f"converted {r['pairs']} pairs ({r['audio_seconds']:.0f} s of audio) in {r['seconds']:.0f} s "
               f"(real-time factor {r['rtf']:.3f}) into {args.out}")
     else:
