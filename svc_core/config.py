@@ -168,8 +168,9 @@ class SvcConfig:
 # ---------------------------------------------------------------------------------------------- parsing
 
 
-class _Reader:
-    """Typed field access with messages that name the file and the field."""
+class FieldReader:
+    """Typed field access with messages that name the file and the field (config.json; the diffusion config.yaml
+    reader subclasses it)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -198,11 +199,24 @@ class _Reader:
             return copy.deepcopy(default)
         return self.check(where, value, kind)
 
+    def show(self, value: Any) -> str:
+        """`value` as the message quotes it."""
+        return json.dumps(value)
+
     def check(self, where: str, value: Any, kind: str) -> Any:
-        bad = lambda want: self.fail(where, f"must be {want}, got {json.dumps(value)}", f"set {where} to {want}")
+        """`value` as `kind` (int: > 0, count: >= 0, float, bool, str, ints, int_lists), else a ModelError."""
+        def bad(want: str) -> ModelError:
+            return self.fail(where, f"must be {want}, got {self.show(value)}", f"set {where} to {want}")
+
+        whole = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+            and value == int(value)
         if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value <= 0:
+            if not whole or value <= 0:
                 raise bad("a positive whole number")
+            return int(value)
+        if kind == "count":
+            if not whole or value < 0:
+                raise bad("a whole number >= 0")
             return int(value)
         if kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -241,7 +255,7 @@ _MODEL_KINDS: dict[str, str] = {
 _MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelHParams) if f.default is not dataclasses.MISSING}
 
 
-def _model_hparams(r: _Reader, model: Mapping[str, Any]) -> ModelHParams:
+def _model_hparams(r: FieldReader, model: Mapping[str, Any]) -> ModelHParams:
     values: dict[str, Any] = {}
     for name, kind in _MODEL_KINDS.items():
         values[name] = r.get(model, "model", name, kind, _MODEL_DEFAULTS.get(name, _MISSING))
@@ -263,7 +277,7 @@ def _model_hparams(r: _Reader, model: Mapping[str, Any]) -> ModelHParams:
     return hp
 
 
-def _speech_encoder(r: _Reader, model: Mapping[str, Any], ssl_dim: int) -> tuple[str, bool]:
+def _speech_encoder(r: FieldReader, model: Mapping[str, Any], ssl_dim: int) -> tuple[str, bool]:
     name = model.get("speech_encoder")
     if name is None:
         if ssl_dim not in LEGACY_ENCODER_BY_DIM:
@@ -278,7 +292,7 @@ def _speech_encoder(r: _Reader, model: Mapping[str, Any], ssl_dim: int) -> tuple
     return name, False
 
 
-def _speakers(r: _Reader, doc: Mapping[str, Any], n_speakers: int) -> dict[str, int]:
+def _speakers(r: FieldReader, doc: Mapping[str, Any], n_speakers: int) -> dict[str, int]:
     spk = r.section(doc, "spk", required=False)
     out: dict[str, int] = {}
     for name, sid in spk.items():
@@ -294,7 +308,7 @@ def _speakers(r: _Reader, doc: Mapping[str, Any], n_speakers: int) -> dict[str, 
 
 def config_from_dict(doc: Mapping[str, Any], source: str = "config.json") -> SvcConfig:
     """Check and convert a parsed config.json dict; `source` names the file in error messages."""
-    r = _Reader(source)
+    r = FieldReader(source)
     if not isinstance(doc, dict):
         raise ModelError(f"{source}: the file must hold a JSON object with train/data/model/spk sections, "
                          f"not a {type(doc).__name__}; is this the model's config.json?")

@@ -10,7 +10,6 @@ defaults.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import reprlib
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..config import ENCODER_DIMS, UNIT_INTERPOLATE_MODES, read_config_text
+from ..config import ENCODER_DIMS, UNIT_INTERPOLATE_MODES, FieldReader, read_config_text
 from ..errors import ModelError
 
 MODEL_TYPE = "Diffusion"  # the only model.type whose network is upstream's Unit2Mel + WaveNet
@@ -146,14 +145,11 @@ def _show(value: Any) -> str:
     return _SHORT.repr(value)
 
 
-class _Reader:
-    """Typed field access; every failure names the file, the field and the fix."""
+class _Reader(FieldReader):
+    """config.json's typed field access, with the yaml's wording and bounded quotes of bad values."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, problem: str, fix: str) -> ModelError:
-        return ModelError(f"{self.source}: {where} {problem}; {fix}.")
+    def show(self, value: Any) -> str:
+        return _show(value)
 
     def section(self, doc: Mapping[str, Any], name: str, required: bool) -> dict[str, Any]:
         value = doc.get(name, _MISSING)
@@ -175,32 +171,6 @@ class _Reader:
                 raise self.fail(where, "is missing", "add it (see the config.yaml the model was trained with)")
             return default
         return self.check(where, value, kind)
-
-    def check(self, where: str, value: Any, kind: str) -> Any:
-        def bad(want: str) -> ModelError:
-            return self.fail(where, f"must be {want}, got {_show(value)}", f"set {where} to {want}")
-
-        whole = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
-            and value == int(value)
-        if kind == "int":
-            if not whole or value <= 0:
-                raise bad("a positive whole number")
-            return int(value)
-        if kind == "count":
-            if not whole or value < 0:
-                raise bad("a whole number >= 0")
-            return int(value)
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, int) and value in (0, 1):
-                return bool(value)
-            raise bad("true or false")
-        if kind == "str":
-            if not isinstance(value, str) or not value:
-                raise bad("a text value")
-            return value
-        raise AssertionError(kind)
 
 
 def _model_type(r: _Reader, model: Mapping[str, Any]) -> None:

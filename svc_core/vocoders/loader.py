@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ..config import _Reader, read_config_json
+from ..config import FieldReader, read_config_json
 from ..errors import ModelError, OptionError
 from ..models.weight_norm import fold_weight_norm, to_internal, to_upstream_key
 from ..safe_load import load_torch
@@ -26,7 +26,7 @@ WHAT = "NSF-HiFiGAN vocoder"
 WHERE = ("Put openvpi's nsf_hifigan_20221211 files (`model` and `config.json`) together in one folder "
          "(upstream: pretrain/nsf_hifigan/).")
 
-# config.json field -> kind (svc_core.config._Reader.check)
+# config.json field -> kind (svc_core.config.FieldReader.check)
 _FIELDS: dict[str, str] = {
     "sampling_rate": "int", "num_mels": "int", "n_fft": "int", "win_size": "int", "hop_size": "int",
     "fmin": "float", "fmax": "float", "upsample_rates": "ints", "upsample_kernel_sizes": "ints",
@@ -76,7 +76,7 @@ def config_beside(model: Path) -> Path:
 
 def vocoder_config_from_dict(doc: Any, source: str = CONFIG_FILE) -> VocoderConfig:
     """VocoderConfig from a parsed openvpi config.json; ModelError naming `source` and the field."""
-    r = _Reader(source)
+    r = FieldReader(source)
     if not isinstance(doc, Mapping):
         raise ModelError(f"{source} must hold a JSON object (the vocoder's settings), not {type(doc).__name__}.")
     v = {key: r.get(doc, "config", key, kind) for key, kind in _FIELDS.items()}
