@@ -163,3 +163,18 @@ def client(server):
 
     return Client(server.url, verbose=False, analytics_enabled=False,
                   download_files=str(Path(server.state.work_dir) / "client-downloads"))
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium through Playwright, headless (tests/browser_support.py); skips when it is not installed."""
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

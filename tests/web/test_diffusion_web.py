@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, GUARD_MS
+from browser_support import GUARD_MS
 from diffusion_voice_factories import diffusion_only_voice, diffusion_voice
 
 API = "/convert"
@@ -128,18 +128,6 @@ def test_api_call_without_the_new_inputs_on_a_diffusion_only_voice(diffusion_cli
 
 
 # ------------------------------------------------------------------ the page
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
 def _until(page, script: str, arg=None) -> None:
     page.wait_for_function(script, arg=arg, timeout=GUARD_MS, polling=200)
 

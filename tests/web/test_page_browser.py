@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, GUARD_MS
+from browser_support import GUARD_MS
 
 CHIP_TITLE = "A sung phrase"
 CHIP_TRANSPOSE = 5
@@ -43,18 +43,6 @@ def page_server(web_voice, tmp_path_factory, make_server):
     shutil.copyfile(web_voice.clip, server.short_clip)
     yield server
     server.demo.close()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def _open(chromium, server, width: int = 1400, height: int = 1000):
