@@ -56,7 +56,7 @@ def record_pieces(svc, seconds: float) -> list[dict]:
 
 def render_all(svc, pieces: list[dict], opts) -> tuple[dict, dict, list, list]:
     """Render every piece -> ({stage: wall s}, {stage: CPU s}, mels, audios)."""
-    from svc_core.diffusion.noise import TorchNoise
+    from svc_core.noise import TorchNoise
     from svc_core.timing import StageTimes
 
     stage = svc.diffusion

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from svc_core.diffusion.noise import TorchNoise
+from svc_core.noise import TorchNoise
 from svc_core.diffusion.wavenet import WaveNet
 from svc_core.models.weight_norm import fold_weight_norm
 from svc_core.onnx.diffusion_export import export_denoiser_module, export_vocoder_module, project, stacked_projection

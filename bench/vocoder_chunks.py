@@ -41,7 +41,7 @@ def _setup(threads: int, frames: int):
 
 def _time(vocoder, mel, f0, chunk: int) -> tuple[float, float, int]:
     """(wall seconds, CPU-seconds, samples) of one decode."""
-    from svc_core.diffusion.noise import TorchNoise
+    from svc_core.noise import TorchNoise
 
     start, cpu = time.perf_counter(), time.process_time()
     audio = vocoder.decode(mel, f0, noise=TorchNoise.seeded(SEED), chunk_frames=chunk)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from .constants import DEFAULT_SEED
 from .errors import OptionError
@@ -17,6 +17,11 @@ UPSTREAM_ALIASES = {
     "loudness_envelope_adjustment": "loudness_mix",
     "tran": "transpose",
     "nsf_hifigan_enhance": "enhance",
+    # RVC WebUI / Applio names (vc_single / infer-web.py)
+    "index_rate": "cluster_ratio",
+    "rms_mix_rate": "loudness_mix",
+    "f0_up_key": "transpose",
+    "f0_method": "f0_predictor",
 }
 
 DIFFUSION_PRECISIONS = ("fp32", "bf16", "fp16")  # the denoiser's (svc_core.precision.PRECISIONS)
@@ -73,6 +78,9 @@ RANGES: dict[str, Range] = {
     "k_step": Range(1, 1000, "steps"),  # at most the model's k_step_max (checked when the diffusion model runs)
     "diffusion_speedup": Range(1, 1000),
     "enhancer_adaptive_key": Range(-24.0, 24.0, "semitones"),
+    "protect": Range(0.0, 0.5),  # RVC: 0.5 switches protection off
+    "filter_radius": Range(0, 7, "frames"),  # RVC: median filter over harvest f0 when >= 3
+    "resample_sr": Range(16000, 96000, "Hz", off=0),
 }
 
 
@@ -117,6 +125,11 @@ class ConvertOptions:
     second_encoding: bool = False  # re-encode the so-vits output for the diffusion model's units (-se)
     enhance: bool = False  # re-vocode the so-vits output with the NSF-HiFiGAN mel vocoder (-eh; off with diffusion)
     enhancer_adaptive_key: float = 0.0  # semitones: the enhancer runs at a rate for a voice this much higher (-eak)
+    # RVC voices (svc_core.rvc); a so-vits voice refuses non-default values of these
+    protect: float = 0.33  # unvoiced frames keep (1 - protect) of the original content features (0.5: off)
+    filter_radius: int = 3  # harvest f0 is median-filtered (kernel 3) when this is >= 3
+    # Any voice
+    resample_sr: int = 0  # output sample rate in Hz (0: the model's own rate)
 
     def __post_init__(self) -> None:
         for name, allowed in RANGES.items():
@@ -143,16 +156,22 @@ class ConvertOptions:
         return self.shallow_diffusion or self.only_diffusion
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> "ConvertOptions":
-        """Build from our names or upstream's (e.g. noice_scale, lg_num); unknown names are an error."""
+    def from_kwargs(cls, defaults: Mapping[str, Any] | None = None, **kwargs: Any) -> "ConvertOptions":
+        """Build from our names or upstream's (e.g. noice_scale, lg_num, index_rate); unknown names are an error.
+        `defaults`: a voice family's own defaults (e.g. RVC's rms_mix_rate 0.25), overridden by kwargs."""
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
-        for key, value in kwargs.items():
+        for key, value in {**(defaults or {}), **kwargs}.items():
             name = UPSTREAM_ALIASES.get(key, key)
             if name not in known:
                 raise OptionError(f"Unknown option '{key}'. Known options: {', '.join(sorted(known))}.")
             values[name] = value
         return cls(**values)
+
+    def changed(self, names: Iterable[str]) -> list[str]:
+        """Those of `names` whose value differs from the field's default (for refusing options a voice ignores)."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return [n for n in names if getattr(self, n) != defaults[n]]
 
     def with_(self, **changes: Any) -> "ConvertOptions":
         return replace(self, **changes)

@@ -19,7 +19,7 @@ from .timing import StageTimes
 
 def default_noise(opts: ConvertOptions):
     """The random draws of a piece's diffusion and mel vocoder: a torch generator seeded with opts.seed."""
-    from .diffusion.noise import TorchNoise
+    from .noise import TorchNoise
 
     return TorchNoise.seeded(opts.seed)
 

@@ -6,7 +6,7 @@ Public entry points: `load_diffusion(model_path, config_path, device)` -> Unit2M
 from .config import DiffusionConfig, diffusion_config_from_dict, load_diffusion_config, template_diffusion_config
 from .gaussian import GaussianDiffusion
 from .loader import find_diffusion_files, load_diffusion, save_diffusion_checkpoint
-from .noise import NoiseSource, RecordedNoise, TorchNoise
+from ..noise import NoiseSource, RecordedNoise, TorchNoise
 from .schedule import Schedule
 from .unit2mel import Unit2Mel
 from .wavenet import WaveNet

@@ -2,7 +2,7 @@
 mel normalisation, the shallow / only-diffusion start and the training loss.
 
 Mels are [B, T, M] log-mels outside this module and [B, 1, M, T] normalised to about [-1, 1] inside it.
-Every random draw goes through a NoiseSource (svc_core.diffusion.noise), in upstream's order.
+Every random draw goes through a NoiseSource (svc_core.noise), in upstream's order.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import OptionError
-from .noise import NoiseSource, TorchNoise
+from ..noise import NoiseSource, TorchNoise
 from .schedule import BUFFER_NAMES, Schedule
 from .wavenet import WaveNet
 

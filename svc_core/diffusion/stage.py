@@ -21,7 +21,7 @@ from ..f0.weights import describe_search, find_weights
 from ..options import ConvertOptions
 from ..precision import PRECISIONS, check_precision
 from ..timing import StageTimes
-from .noise import NoiseSource
+from ..noise import NoiseSource
 
 VOCODER_FILE = "nsf_hifigan/model"  # openvpi's nsf_hifigan_20221211 `model` (+ config.json) under ./pretrain
 MEL_VOCODER_STAGE = "mel vocoder"  # timing-table name of the NSF-HiFiGAN mel vocoder (the so-vits one is "vocoder")

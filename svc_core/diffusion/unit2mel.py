@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import OptionError, SpeakerError
 from .gaussian import GaussianDiffusion
-from .noise import NoiseSource
+from ..noise import NoiseSource
 from .wavenet import WaveNet
 
 if TYPE_CHECKING:

@@ -192,7 +192,7 @@ def export_vocoder_module(vocoder: nn.Module, out_path: str | os.PathLike, sourc
 
 def _vocoder_inputs(vocoder: nn.Module, frames: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A plausible log-mel [1, M, T] and a real excitation [1, 1, T*hop] from a steady f0."""
-    from ..diffusion.noise import TorchNoise
+    from ..noise import TorchNoise
 
     gen = torch.Generator().manual_seed(seed)
     mel = -6.0 + 2.0 * torch.randn(1, int(vocoder.n_mels), frames, generator=gen)

@@ -2,14 +2,14 @@
 
 A `MelVocoder` knows its own mel (extract: audio -> log-mel, the mel a diffusion model is trained on) and inverts
 it (decode: log-mel + f0 -> audio). Every random draw of decode goes through a NoiseSource
-(svc_core/diffusion/noise.py; default TorchNoise() = torch's global RNG, in upstream's order).
+(svc_core/noise.py; default TorchNoise() = torch's global RNG, in upstream's order).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..diffusion.noise import NoiseSource
+from ..noise import NoiseSource
 from ..resample import sinc_resample
 from .mel import MelExtractor, MelSettings
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..diffusion.noise import NoiseSource
+from ..noise import NoiseSource
 from ..resample import sinc_resample
 from .base import RESAMPLE_ZERO_CROSSINGS, MelVocoder
 from .mel import SEMITONES_PER_OCTAVE

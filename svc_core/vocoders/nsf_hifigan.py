@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..diffusion.noise import NoiseSource, TorchNoise
+from ..noise import NoiseSource, TorchNoise
 from ..models.nsf_hifigan import SHAPE_BUCKET, Generator, ResBlock1, ResBlock2, chunk_spans, upsample_stack
 from ..models.weight_norm import weight_norm
 from ..precision import autocast

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from ..diffusion.noise import NoiseSource
+from ..noise import NoiseSource
 
 HARMONIC_NUM = 8  # overtones above the fundamental (9 sines)
 SINE_AMP = 0.1  # amplitude of each sine

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from svc_core.audio import load_audio
-from svc_core.diffusion.noise import NoiseSource, RecordedNoise, TorchNoise
+from svc_core.noise import NoiseSource, RecordedNoise, TorchNoise
 from svc_core.pipeline import Svc
 from stored_units import StoredUnits
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from diffusion_factories import diffusion_inputs, make_diffusion_config_dict, make_random_unit2mel
 from svc_core.diffusion import load_diffusion
-from svc_core.diffusion.noise import RecordedNoise, TorchNoise
+from svc_core.noise import RecordedNoise, TorchNoise
 from svc_core.diffusion.schedule import schedule_arrays
 from svc_core.errors import OptionError
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from diffusion_factories import make_diffusion_model
-from svc_core.diffusion.noise import TorchNoise
+from svc_core.noise import TorchNoise
 from svc_core.diffusion.stage import DiffusionStage
 from svc_core.diffusion.wavenet import WaveNet
 from svc_core.errors import OptionError

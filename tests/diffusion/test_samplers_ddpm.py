@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from svc_core.diffusion.noise import RecordedNoise
+from svc_core.noise import RecordedNoise
 from svc_core.diffusion.samplers import denoiser_calls, run_sampler
 from svc_core.diffusion.schedule import Schedule
 

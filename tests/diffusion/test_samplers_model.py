@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from svc_core.diffusion.noise import RecordedNoise
+from svc_core.noise import RecordedNoise
 
 loader = pytest.importorskip("svc_core.diffusion.loader", reason="the diffusion model (part A) is not merged yet")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from svc_core.diffusion.noise import RecordedNoise, TorchNoise
+from svc_core.noise import RecordedNoise, TorchNoise
 from svc_core.diffusion.samplers import METHODS, SAMPLERS, denoiser_calls, resolve_method, run_sampler
 from svc_core.diffusion.schedule import Schedule
 from svc_core.errors import OptionError

@@ -13,7 +13,7 @@ import torch
 from diffusion.test_e2e_parity import AUDIO_TOL, MEL_TOL, UpstreamDraws
 from stored_units import StoredUnits
 from svc_core.audio import load_audio
-from svc_core.diffusion.noise import RecordedNoise, TorchNoise
+from svc_core.noise import RecordedNoise, TorchNoise
 from svc_core.diffusion.stage import DiffusionStage
 from svc_core.errors import ModelError, OptionError
 from svc_core.onnx.diffusion_export import DENOISER_KIND, VOCODER_KIND, export_diffusion

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.diffusion_table import diffusion_table, stages_table  # noqa: E402
 from bench.one import upstream_diffusion  # noqa: E402
 from diffusion_factories import make_diffusion_model  # noqa: E402
-from svc_core.diffusion.noise import TorchNoise  # noqa: E402
+from svc_core.noise import TorchNoise  # noqa: E402
 from svc_core.diffusion.stage import DiffusionStage  # noqa: E402
 from svc_core.options import ConvertOptions  # noqa: E402
 from svc_core.timing import StageTimes  # noqa: E402

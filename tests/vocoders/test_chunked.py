@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from svc_core.diffusion.noise import TorchNoise
+from svc_core.noise import TorchNoise
 from svc_core.vocoders import load_mel_vocoder
 from vocoder_factories import make_vocoder
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from svc_core.diffusion.noise import TorchNoise
+from svc_core.noise import TorchNoise
 from svc_core.resample import sinc_resample
 from svc_core.vocoders import load_mel_vocoder
 from svc_core.vocoders.enhancer import Enhancer, adaptive_sample_rate

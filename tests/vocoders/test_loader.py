@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from svc_core.diffusion.noise import TorchNoise
+from svc_core.noise import TorchNoise
 from svc_core.errors import FileLimitError, ModelError, OptionError, UnsafeFileError
 from svc_core.models.weight_norm import compose
 from svc_core.vocoders import VocoderNeeds, load_mel_vocoder

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from svc_core.diffusion.noise import RecordedNoise, TorchNoise
+from svc_core.noise import RecordedNoise, TorchNoise
 from svc_core.vocoders import load_mel_vocoder
 from svc_core.vocoders.mel import MelExtractor, MelSettings, mel_filterbank
 

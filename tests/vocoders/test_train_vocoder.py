@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from svc_core.cli import main as cli_main
-from svc_core.diffusion.noise import TorchNoise
+from svc_core.noise import TorchNoise
 from svc_core.errors import ModelError, OptionError
 from svc_core.models.weight_norm import upstream_items
 from svc_core.train.dataset import DatasetError

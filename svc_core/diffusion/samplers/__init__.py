@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from ...errors import OptionError
-from ..noise import NoiseSource
+from ...noise import NoiseSource
 from ..schedule import Schedule
 from .common import EpsFn, SamplerFn, strided_steps
 from .ddim import sample_ddim

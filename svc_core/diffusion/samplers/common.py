@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from ..noise import NoiseSource
+from ...noise import NoiseSource
 from ..schedule import Schedule
 
 # eps_fn(x [B, 1, M, T], t [B] int64 or float32) -> predicted noise [B, 1, M, T]

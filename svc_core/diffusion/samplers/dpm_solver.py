@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..noise import NoiseSource
+from ...noise import NoiseSource
 from ..schedule import Schedule
 from .common import EpsFn
 from .vp import SOLVER_ORDER, ModelTimes, step_grid, step_orders

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..noise import NoiseSource
+from ...noise import NoiseSource
 from ..schedule import Schedule
 from .common import EpsFn, step_tensor, strided_steps
 

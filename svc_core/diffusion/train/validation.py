@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ...train.checkpoints import EVAL_DIR, write_eval_audio
-from ..noise import TorchNoise
+from ...noise import TorchNoise
 from .dataset import DiffDataset
 
 VAL_SEED = 0  # seed of the validation draws (t, noise, sampler noise)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ...diffusion.noise import NoiseSource, TorchNoise
+from ...noise import NoiseSource, TorchNoise
 from ...errors import ModelError, OptionError, SvcError
 from ...train.checkpoints import CheckpointKeeper, load_optimizer_state
 from ...train.discriminator import MultiPeriodDiscriminator

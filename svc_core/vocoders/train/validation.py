@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...diffusion.noise import TorchNoise
+from ...noise import TorchNoise
 from ...train.checkpoints import write_eval_audio
 from ...train.validation import PitchFollowing, pitch_following, pool
 from ..mel import MelExtractor

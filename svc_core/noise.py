@@ -1,7 +1,7 @@
-"""Where diffusion and the mel vocoder get their random numbers: one seam, so a test can feed recorded draws.
+"""Where the engine gets its random numbers: one seam, so a test can feed recorded draws.
 
-Every random tensor the diffusion stage and the NSF-HiFiGAN mel vocoder use is drawn through a `NoiseSource`, in
-upstream's order. `TorchNoise` draws from a torch.Generator (or the global RNG, as upstream does);
+Every random tensor the diffusion stage, the NSF-HiFiGAN mel vocoder and the RVC synthesizer use is drawn through
+a `NoiseSource`, in upstream's order. `TorchNoise` draws from a torch.Generator (or the global RNG, as upstream does);
 `RecordedNoise` hands out stored arrays in order and checks their shapes.
 """
 from __future__ import annotations
