@@ -1,0 +1,260 @@
+"""RVC's conversion recipe on the shared engine: `convert_rvc(svc, wav, sr, speaker, opts)`.
+
+Steps (RVC WebUI `VC.vc_single` -> `Pipeline.pipeline`, CPU/fp32 windows):
+ 1. input -> 16 kHz mono float32 (soxr VHQ; RVC decodes with ffmpeg), divided by peak/0.95 when that exceeds 1;
+ 2. 48 Hz Butterworth high-pass (filtfilt), float64;
+ 3. long inputs (> 41 s) are cut at the quietest 10 ms near every 38 s mark (svc_core.rvc.signal.plan_segments);
+ 4. reflect padding of 1 s per side, f0 of the whole padded input (svc_core.rvc.f0.rvc_f0: raw, transposed);
+ 5. per segment: content features of the padded segment (svc.encoder, 50 Hz), retrieval (faiss k=8,
+    w = 1/d^2, mixed with ratio opts.cluster_ratio), x2 nearest upsampling to 100 Hz, cut to the f0 length,
+    protect (unvoiced frames keep 1 - protect of the unmixed features), the synthesizer, 1 s trimmed per side;
+ 6. change_rms with opts.loudness_mix on the concatenated output, optional resampling (opts.resample_sr),
+    peak limit to 0.99.
+Memory: per segment (<= 41 s + 2 s padding) the encoder features, the model's activations and its output are
+held; what grows with the input is the 16 kHz input (float64 after the high-pass, ~128 kB/s, plus its padded
+copy), its f0 (2 x 100 frames/s) and the converted output (float32 at the model rate, e.g. 160 kB/s at 40 kHz),
+which change_rms needs whole.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping, MutableMapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import audio as audio_io
+from .. import cancel
+from ..constants import ENCODER_SAMPLE_RATE
+from ..errors import OptionError, SpeakerError
+from ..noise import NoiseSource, TorchNoise
+from ..options import ConvertOptions
+from ..timing import StageTimes, timed_calls
+from .f0 import RVC_F0_HOP, rvc_f0
+from .signal import RvcWindows, Segment, change_rms, highpass, peak_limit, plan_segments, reflect_pad, resample_output
+
+log = logging.getLogger("svc_core")
+
+INPUT_HEADROOM = 0.95  # vc_single divides the 16 kHz input by peak / 0.95 when that exceeds 1
+PROTECT_OFF = 0.5  # protect >= this switches protection off (RVC)
+UPSAMPLE = 2  # content frames (50 Hz) -> model frames (100 Hz), nearest
+RVC_DEFAULTS: dict[str, Any] = {"loudness_mix": 0.25}  # RVC WebUI's rms_mix_rate default
+RVC_INDEX_DEFAULTS: dict[str, Any] = {"cluster_ratio": 0.75}  # index_rate default when a .index file is loaded
+# so-vits options with no meaning for RVC's recipe (it has its own padding/splitting and prior scale)
+NOT_FOR_RVC = ("auto_predict_f0", "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds",
+               "crossfade_ratio", "max_slice_seconds", "max_slice_crossfade", "shallow_diffusion", "only_diffusion",
+               "k_step", "diffusion_method", "diffusion_speedup", "diffusion_precision", "second_encoding",
+               "enhance", "enhancer_adaptive_key")
+F0_OPTIONS = ("transpose", "f0_predictor", "f0_threshold", "filter_radius", "protect")  # no-pitch models: none
+
+NoiseArg = Union[NoiseSource, Callable[[int], NoiseSource], None]
+ProgressFn = Callable[[float, str], None]
+
+
+def rvc_defaults(has_index: bool) -> dict[str, Any]:
+    """Option defaults of an RVC voice (ConvertOptions.from_kwargs(defaults=...)): rms_mix_rate 0.25, and
+    index_rate 0.75 when a retrieval index is loaded."""
+    return {**RVC_DEFAULTS, **(RVC_INDEX_DEFAULTS if has_index else {})}
+
+
+def check_rvc_options(opts: ConvertOptions, has_f0: bool, defaults: Mapping[str, Any] | None = None) -> None:
+    """OptionError naming the options an RVC voice cannot honour (so-vits-only ones; f0 options on a model
+    without pitch). `defaults`: the voice defaults the options were built with (those count as unchanged)."""
+    base = ConvertOptions.from_kwargs(defaults=defaults or {})
+    changed = [n for n in NOT_FOR_RVC if getattr(opts, n) != getattr(base, n)]
+    if changed:
+        raise OptionError(f"RVC voices do not use {', '.join(changed)} (so-vits-svc options); leave "
+                          f"{'it' if len(changed) == 1 else 'them'} at the default.")
+    if not has_f0:
+        changed = [n for n in F0_OPTIONS if getattr(opts, n) != getattr(base, n)]
+        if changed:
+            raise OptionError(f"This RVC model has no pitch input (an f0-less '_nono' model), so "
+                              f"{', '.join(changed)} cannot apply; leave {'it' if len(changed) == 1 else 'them'} "
+                              "at the default.")
+
+
+def speaker_input(svc: Any, speaker: Any) -> torch.Tensor:
+    """Speaker -> RVC's sid LongTensor [1], or for a mix {name: weight} FloatTensor [n_spk] weights summing to 1."""
+    config = svc.config
+    if isinstance(speaker, Mapping):
+        weights = torch.zeros(int(config.n_speakers))
+        for name, w in speaker.items():
+            weights[config.speaker_id(name)] = float(w)
+        if weights.sum() <= 0:
+            raise SpeakerError("A speaker mix needs at least one positive weight.")
+        return weights / weights.sum()
+    return torch.LongTensor([config.speaker_id(speaker)])
+
+
+def _noise_for(noise: NoiseArg, index: int, seed: int) -> NoiseSource:
+    if noise is None:
+        return TorchNoise.seeded(seed)
+    if isinstance(noise, NoiseSource):
+        return noise  # one source for every segment: its draws are consumed in order
+    return noise(index)
+
+
+def _record(trace: Optional[MutableMapping[str, Any]], name: str, value: Any) -> None:
+    if trace is not None:
+        trace[name] = value.detach().cpu().numpy().copy() if isinstance(value, torch.Tensor) else np.copy(value)
+
+
+def load_16k(wav: np.ndarray, sr: int) -> np.ndarray:
+    """Mono float audio at `sr` -> float32 [N] at 16 kHz, scaled down to peak 0.95 if it exceeds 1 (RVC)."""
+    wav = audio_io.to_mono_float(wav)
+    audio = audio_io.resample(wav, int(sr), ENCODER_SAMPLE_RATE) if int(sr) != ENCODER_SAMPLE_RATE else wav
+    audio = np.asarray(audio, dtype=np.float32)
+    peak = float(np.abs(audio).max(initial=0.0)) / INPUT_HEADROOM
+    return audio / np.float32(peak) if peak > 1 else audio
+
+
+def retrieve(svc: Any, feats: torch.Tensor, ratio: float, speaker: Any,
+             trace: Optional[MutableMapping[str, Any]] = None, prefix: str = "") -> torch.Tensor:
+    """feats [1, n, C] -> retrieved * ratio + (1 - ratio) * feats (float32, as RVC mixes in torch)."""
+    from ..retrieval.faiss_index import SEARCH_BLOCK_FRAMES, SEARCH_K, FaissRetriever, weighted_neighbours
+
+    retriever = svc.retriever
+    frames = feats[0].cpu().numpy()
+    sid = svc.config.speaker_id(max(speaker, key=speaker.get) if isinstance(speaker, Mapping) else speaker)
+    name = svc.config.speaker_name(sid)
+    if isinstance(retriever, FaissRetriever):
+        key = retriever._speaker_key(name, sid)
+        index, vectors = retriever.indexes[key], retriever.vectors(key)
+        retrieved = np.empty_like(frames)
+        scores, ids = [], []
+        for start in range(0, frames.shape[0], SEARCH_BLOCK_FRAMES):
+            block = np.ascontiguousarray(frames[start: start + SEARCH_BLOCK_FRAMES])
+            score, ix = index.search(block, SEARCH_K)
+            retrieved[start: start + block.shape[0]] = weighted_neighbours(block, vectors, score, ix)
+            if trace is not None:
+                scores.append(score)
+                ids.append(ix)
+        if trace is not None:
+            _record(trace, prefix + "index_score", np.concatenate(scores))
+            _record(trace, prefix + "index_ix", np.concatenate(ids))
+            _record(trace, prefix + "retrieved", retrieved)
+        return torch.from_numpy(retrieved).unsqueeze(0).to(feats.device) * ratio + (1 - ratio) * feats
+    mixed = retriever.mix(frames, name, sid, ratio)  # k-means centres (so-vits files)
+    return torch.from_numpy(np.ascontiguousarray(mixed)).unsqueeze(0).to(feats.device)
+
+
+def segment_inputs(svc: Any, audio0: np.ndarray, pitch: Optional[torch.Tensor], pitchf: Optional[torch.Tensor],
+                   speaker: Any, opts: ConvertOptions, times: StageTimes,
+                   trace: Optional[MutableMapping[str, Any]] = None, prefix: str = "") -> tuple:
+    """One segment's model inputs, as RVC's Pipeline.vc builds them: audio0 float64 [N] (padded segment),
+    pitch int64 / pitchf float32 [1, N // 160] (None for a no-pitch model) -> (phone [1, T, C], pitch, pitchf)
+    with T = min(N // 160, 2 x content frames)."""
+    cancel.checkpoint("encoder", 0.0)
+    with times.stage("encoder"), cancel.cancel_hooks(svc.encoder):
+        feats = svc.encoder.encode(torch.from_numpy(audio0.astype(np.float32)), opts.encoder_precision)
+        feats = feats.float().transpose(1, 2)  # [1, n, C]
+    _record(trace, prefix + "feats", feats)
+    protecting = opts.protect < PROTECT_OFF and pitch is not None
+    feats0 = feats.clone() if protecting else None
+    if svc.retriever is not None and opts.cluster_ratio != 0:
+        with times.stage("retrieval"):
+            feats = retrieve(svc, feats, opts.cluster_ratio, speaker, trace, prefix)
+    feats = F.interpolate(feats.permute(0, 2, 1), scale_factor=UPSAMPLE).permute(0, 2, 1)
+    p_len = audio0.shape[0] // RVC_F0_HOP
+    if feats.shape[1] < p_len:
+        p_len = feats.shape[1]
+        if pitch is not None:
+            pitch, pitchf = pitch[:, :p_len], pitchf[:, :p_len]
+    if protecting:
+        feats0 = F.interpolate(feats0.permute(0, 2, 1), scale_factor=UPSAMPLE).permute(0, 2, 1)
+        mask = pitchf.clone()
+        mask[pitchf > 0] = 1
+        mask[pitchf < 1] = opts.protect
+        mask = mask.unsqueeze(-1)
+        feats = feats * mask + feats0 * (1 - mask)
+    return feats, pitch, pitchf
+
+
+def _vocoder_of(model: Any) -> Any:
+    net = getattr(model, "net", model)
+    return getattr(net, "dec", None)
+
+
+def convert_rvc(svc: Any, wav: np.ndarray, sr: int, speaker: Any, opts: ConvertOptions,
+                progress: Optional[ProgressFn] = None, noise: NoiseArg = None,
+                windows: RvcWindows = RvcWindows(), trace: Optional[MutableMapping[str, Any]] = None,
+                audio16k: Optional[np.ndarray] = None) -> np.ndarray:
+    """Convert a clip (float [N] or [N, C] at `sr` Hz) with an RVC voice -> float32 [M] at the model rate (or
+    opts.resample_sr). noise: a NoiseSource used for every segment in turn, or index -> NoiseSource; None =
+    TorchNoise.seeded(opts.seed) per segment. trace: filled with RVC's intermediate arrays under the parity
+    fixtures' names (tests). audio16k: the 16 kHz input already loaded (skips step 1). Stages in svc.last_times."""
+    model = svc.model
+    has_f0 = bool(getattr(model, "has_f0", True))
+    times = svc.last_times
+    if audio16k is None:
+        with times.stage("resample"):
+            audio16k = load_16k(wav, sr)
+    with times.stage("highpass"):
+        audio_hp = highpass(audio16k)
+        segments = plan_segments(audio_hp, windows)
+        audio_pad = reflect_pad(audio_hp, windows.t_pad)
+    _record(trace, "audio_hp", audio_hp)
+    cancel.plan([((s.stop - s.start) / ENCODER_SAMPLE_RATE, False) for s in segments])
+    p_len = audio_pad.shape[0] // RVC_F0_HOP
+    pitch = pitchf = None
+    if has_f0:
+        cancel.checkpoint("f0", 0.0)
+        with times.stage("f0"):
+            coarse, hz = rvc_f0(opts.f0_predictor, audio_pad, p_len, opts.transpose, opts.filter_radius,
+                                opts.f0_threshold, svc.f0_weights.get(opts.f0_predictor), str(svc.device))
+        _record(trace, "f0_coarse", coarse)
+        _record(trace, "f0_hz", hz)
+        pitch, pitchf = torch.from_numpy(coarse)[None], torch.from_numpy(hz)[None]
+    sid = speaker_input(svc, speaker)
+    trim = int(svc.sample_rate * windows.x_pad)
+    pieces = []
+    for index, segment in enumerate(segments):
+        cancel.begin_piece(index)
+        pieces.append(_convert_segment(svc, audio_pad, segment, pitch, pitchf, sid, speaker, opts, times,
+                                       _noise_for(noise, index, opts.seed), trim, trace, f"vc{index}_"))
+        if progress is not None:
+            progress((index + 1) / len(segments), f"segment {index + 1}/{len(segments)} "
+                                                  f"({(segment.stop - segment.start) / ENCODER_SAMPLE_RATE:.2f} s)")
+    out = np.concatenate(pieces)
+    del pieces
+    if opts.loudness_mix != 1:
+        with times.stage("loudness"):
+            out = change_rms(audio_hp, ENCODER_SAMPLE_RATE, out, svc.sample_rate, opts.loudness_mix)
+    _record(trace, "rms_out", out)
+    if opts.resample_sr:
+        with times.stage("resample"):
+            out = resample_output(out, svc.sample_rate, opts.resample_sr)
+    out = peak_limit(out)
+    log.info("converted %.2f s of audio in %.2f s (RTF %.3f)", times.audio_seconds, times.total, times.rtf)
+    return out
+
+
+def _convert_segment(svc: Any, audio_pad: np.ndarray, segment: Segment, pitch, pitchf, sid: torch.Tensor,
+                     speaker: Any, opts: ConvertOptions, times: StageTimes, noise: NoiseSource, trim: int,
+                     trace: Optional[MutableMapping[str, Any]], prefix: str) -> np.ndarray:
+    """One Pipeline.vc call: the model output of audio_pad[segment] without `trim` samples at each end."""
+    audio0 = audio_pad[segment.start: segment.stop]
+    seg_pitch = seg_pitchf = None
+    if pitch is not None:
+        seg_pitch = pitch[:, segment.f0_start: segment.f0_stop]
+        seg_pitchf = pitchf[:, segment.f0_start: segment.f0_stop]
+    _record(trace, prefix + "audio0_range", np.array(segment.audio_range))
+    _record(trace, prefix + "pitch_range", np.array([segment.f0_start, segment.f0_stop]))
+    phone, seg_pitch, seg_pitchf = segment_inputs(svc, audio0, seg_pitch, seg_pitchf, speaker, opts, times,
+                                                  trace, prefix)
+    _record(trace, prefix + "infer_phone", phone)
+    if seg_pitch is not None:
+        _record(trace, prefix + "infer_pitch", seg_pitch)
+        _record(trace, prefix + "infer_nsff0", seg_pitchf)
+    model = svc.model
+    cancel.checkpoint("synthesizer", 0.0)
+    with times.stage("synthesizer"), cancel.cancel_hooks(model, "vocoder"), \
+            timed_calls(_vocoder_of(model), times, "vocoder", of="synthesizer"):
+        out = model.synthesize(phone.to(svc.device), None if seg_pitch is None else seg_pitch.to(svc.device),
+                               None if seg_pitchf is None else seg_pitchf.to(svc.device), sid.to(svc.device), noise,
+                               chunk_frames=svc.chunk_frames(opts), vocoder_dtype=svc.vocoder_dtype(opts))
+    out = np.asarray(out, dtype=np.float32).reshape(-1)
+    _record(trace, prefix + "infer_o", out)
+    cancel.checkpoint("vocoder", 1.0)
+    return out[trim: out.shape[0] - trim]
