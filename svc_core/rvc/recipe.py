@@ -248,13 +248,18 @@ def _convert_segment(svc: Any, audio_pad: np.ndarray, segment: Segment, pitch, p
         _record(trace, prefix + "infer_pitch", seg_pitch)
         _record(trace, prefix + "infer_nsff0", seg_pitchf)
     model = svc.model
+    frames = phone.shape[1]
+    skip = trim // svc.hop_length  # whole frames inside the trimmed ends: not decoded (same samples elsewhere)
+    span = (skip, frames - skip) if 0 < skip and 2 * skip < frames else None
     cancel.checkpoint("synthesizer", 0.0)
     with times.stage("synthesizer"), cancel.cancel_hooks(model, "vocoder"), \
             timed_calls(_vocoder_of(model), times, "vocoder", of="synthesizer"):
         out = model.synthesize(phone.to(svc.device), None if seg_pitch is None else seg_pitch.to(svc.device),
                                None if seg_pitchf is None else seg_pitchf.to(svc.device), sid.to(svc.device), noise,
-                               chunk_frames=svc.chunk_frames(opts), vocoder_dtype=svc.vocoder_dtype(opts))
+                               chunk_frames=svc.chunk_frames(opts), span=span, vocoder_dtype=svc.vocoder_dtype(opts))
     out = np.asarray(out, dtype=np.float32).reshape(-1)
+    first = trim - (span[0] * svc.hop_length if span else 0)
     _record(trace, prefix + "infer_o", out)
+    _record(trace, prefix + "infer_o_offset", np.array(span[0] * svc.hop_length if span else 0))
     cancel.checkpoint("vocoder", 1.0)
-    return out[trim: out.shape[0] - trim]
+    return out[first: first + frames * svc.hop_length - 2 * trim]
