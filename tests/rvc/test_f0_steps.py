@@ -43,3 +43,46 @@ def test_coarse_mapping_matches_fixture_and_edges(steps):
 def test_unknown_method_is_refused(steps):
     with pytest.raises(OptionError, match="dio"):
         rvc_f0("dio", steps["audio_pad"], 10, 0, 3)
+
+
+def _tone_then_silence(seconds: float = 0.6, hz: float = 220.0) -> np.ndarray:
+    t = np.arange(int(16000 * seconds)) / 16000
+    audio = 0.3 * np.sin(2 * np.pi * hz * t)
+    audio[len(audio) // 2:] = 0.0
+    return audio
+
+
+@pytest.mark.parametrize("method", ["crepe", "fcpe"])
+def test_network_methods_keep_raw_f0(method):
+    """Frames as the network gives them (N // 160 + 1) cut to p_len; silence stays 0 Hz (no interpolation)."""
+    audio = _tone_then_silence()
+    p_len = len(audio) // 160
+    coarse, hz = rvc_f0(method, audio, p_len, 12, 3)
+    assert hz.shape == coarse.shape == (p_len,)
+    voiced = hz[5: p_len // 2 - 5]
+    assert np.all(np.abs(voiced / 440.0 - 1) < 0.03), voiced  # one octave up
+    assert np.all(hz[p_len // 2 + 5:] == 0) and np.all(coarse[p_len // 2 + 5:] == 1)
+
+
+def test_rmvpe_uses_rvcs_threshold(tmp_path, monkeypatch):
+    import torch
+
+    import svc_core.rvc.f0 as rvc_f0_module
+
+    from svc_core.f0 import get_predictor
+    from svc_core.f0.rmvpe import cents_to_hz, salience_to_cents
+    from svc_core.f0.rmvpe_model import E2E0
+
+    torch.manual_seed(0)
+    weights = tmp_path / "rmvpe.pt"  # RVC's layout: a bare state dict without unet.tf.*
+    torch.save({k: v for k, v in E2E0().state_dict().items() if not k.startswith("unet.tf.")}, weights)
+    audio = _tone_then_silence(0.4)
+    built = []
+    real = rvc_f0_module.get_predictor
+    monkeypatch.setattr(rvc_f0_module, "get_predictor", lambda *a, **k: built.append(k) or real(*a, **k))
+    coarse, hz = rvc_f0_raw("rmvpe", audio, len(audio) // 160, 0, 3, weights_path=weights)
+    assert built[0]["threshold"] == 0.03 and built[0]["hop_length"] == 160 and built[0]["sampling_rate"] == 16000
+    predictor = get_predictor("rmvpe", hop_length=160, sampling_rate=16000, weights_path=weights)
+    salience = predictor.salience(audio.astype(np.float32))
+    assert hz.shape == (len(audio) // 160 + 1,) == (salience.shape[0],)
+    np.testing.assert_allclose(hz, cents_to_hz(salience_to_cents(salience, 0.03)).numpy(), rtol=1e-6)
