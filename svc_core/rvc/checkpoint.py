@@ -19,7 +19,7 @@ import torch
 from ..errors import ModelError
 from ..safe_load import load_torch
 from .hparams import CONTENT_DIMS, SAVED_SEGMENT_FRAMES, SR_NAMES, RvcHParams
-from .rvc_files import applio_problem, describe, hparams_for_training, training_state
+from .rvc_files import APPLIO_RATES, applio_problem, describe, hparams_for_training, training_state
 from .synthesizer import POSTERIOR_PREFIX, RvcSynthesizer
 
 KIND_SMALL, KIND_APPLIO, KIND_TRAINING = "rvc-small", "applio", "rvc-training"
@@ -90,7 +90,8 @@ def _f0(obj: Mapping[str, Any], state: Mapping[str, torch.Tensor], name: str) ->
     return bool(f0)
 
 
-def _small_hparams(obj: Mapping[str, Any], state: Mapping[str, torch.Tensor], name: str) -> RvcHParams:
+def _small_hparams(obj: Mapping[str, Any], state: Mapping[str, torch.Tensor], name: str,
+                   rates: tuple[int, ...] = tuple(SR_NAMES.values())) -> RvcHParams:
     config = obj["config"]
     if not isinstance(config, (list, tuple)):
         raise ModelError(f"'{name}': 'config' is {describe(config)}, not RVC's list of 18 constructor values.")
@@ -105,8 +106,13 @@ def _small_hparams(obj: Mapping[str, Any], state: Mapping[str, torch.Tensor], na
     declared = SR_NAMES.get(sr) if isinstance(sr, str) else sr if isinstance(sr, int) else None
     if declared is not None and declared != hp.sr:
         raise ModelError(f"'{name}' says sr {sr!r} but its config says {hp.sr} Hz; the file is inconsistent.")
-    if hp.sr not in SR_NAMES.values():
-        raise ModelError(f"'{name}': sample rate {hp.sr} Hz is not one of RVC's (32000, 40000, 48000).")
+    if hp.sr not in rates:
+        raise ModelError(f"'{name}': sample rate {hp.sr} Hz is not one of RVC's ({', '.join(map(str, rates))}); the "
+                         "file is damaged or from a fork with other output rates.")
+    odd = [u for u in hp.upsample_rates if u % 2]
+    if odd:
+        raise ModelError(f"'{name}': upsample_rates {list(hp.upsample_rates)} contain odd factors {odd} (a custom "
+                         "Applio layout with another padding); only RVC's even layouts are supported.")
     if hp.sr != hp.hop_length * hp.frame_rate:
         raise ModelError(f"'{name}': upsample_rates {list(hp.upsample_rates)} give a hop of {hp.hop_length} samples, "
                          f"but {hp.sr} Hz at RVC's 100 frames/s needs {hp.sr // hp.frame_rate}; the config is damaged.")
@@ -125,6 +131,18 @@ def _speaker_names(obj: Mapping[str, Any], n_rows: int) -> list[str]:
     return [str(i) for i in range(n)]
 
 
+def _other_file_hint(obj: Any) -> str:
+    """What a non-RVC torch file most likely is, for the error message."""
+    if not isinstance(obj, Mapping):
+        return ""
+    if any(k in obj for k in ("combd", "sbd")) or (isinstance(obj.get("model"), Mapping) and any(
+            str(k).startswith(("discriminators.", "module.discriminators.")) for k in obj["model"])):
+        return " It is a discriminator (D_*.pth); load the G_*.pth beside it."
+    if isinstance(obj.get("model"), Mapping) and "enc_p.pre.weight" in obj["model"]:
+        return " It is a so-vits-svc generator (G_*.pth); load it with its config.json as a so-vits voice."
+    return ""
+
+
 def read_rvc_checkpoint(path: str | os.PathLike, config_path: str | os.PathLike | None = None) -> RvcCheckpoint:
     """Read an RVC / Applio voice or an RVC training G_*.pth; raises ModelError saying what is wrong and what to do.
 
@@ -134,9 +152,9 @@ def read_rvc_checkpoint(path: str | os.PathLike, config_path: str | os.PathLike 
     obj = load_torch(path, what=WHAT)
     kind = rvc_kind(obj)
     if kind is None:
-        raise ModelError(f"'{name}' is not an RVC voice: it holds {describe(obj)}. RVC voices are the small .pth "
-                         "files from RVC's assets/weights/ (keys weight, config, info, sr, f0, version) or training "
-                         "checkpoints G_*.pth from logs/<experiment>/.")
+        raise ModelError(f"'{name}' is not an RVC voice: it holds {describe(obj)}.{_other_file_hint(obj)} RVC voices "
+                         "are the small .pth files from RVC's assets/weights/ (keys weight, config, info, sr, f0, "
+                         "version) or training checkpoints G_*.pth from logs/<experiment>/.")
     if kind == KIND_TRAINING:
         state = training_state(obj, name)
         hp, how = hparams_for_training(state, path, config_path)
@@ -150,7 +168,8 @@ def read_rvc_checkpoint(path: str | os.PathLike, config_path: str | os.PathLike 
     bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
         raise ModelError(f"'{name}': 'weight' entries {bad[:5]} are not named tensors; the file is damaged.")
-    hp = _small_hparams(obj, state, name)
+    rates = tuple(SR_NAMES.values()) + (APPLIO_RATES if kind == KIND_APPLIO else ())
+    hp = _small_hparams(obj, state, name, rates)
     meta = _plain_meta(obj) | {"file": name, "kind": kind}
     return RvcCheckpoint(hp, dict(state), kind, _speaker_names(obj, hp.spk_embed_dim), meta)
 

@@ -21,7 +21,10 @@ APPLIO_REFUSED_VOCODERS = {
     "MRF HiFi-GAN": "Applio's MRF HiFi-GAN decoder (multi-receptive-field blocks, another state-dict layout)",
     "RefineGAN": "Applio's RefineGAN decoder (a different generator network)",
 }
-CONTENTVEC_NAMES = ("contentvec", "hubert_base", "hubert", None, "")  # what Applio writes for ContentVec
+CONTENTVEC = "contentvec"  # Applio's name for ContentVec (RVC's hubert_base.pt), the only embedder we run
+APPLIO_OTHER_EMBEDDERS = ("spin", "spin-v2", "chinese-hubert-base", "japanese-hubert-base", "korean-hubert-base",
+                          "custom")
+APPLIO_RATES = (24000,)  # Applio's 24000.json (hop 240) besides RVC's three
 TRAINING_CONFIG = "config.json"  # RVC's logs/<exp>/config.json
 PHONE_KEY, PITCH_KEY = "enc_p.emb_phone.weight", "enc_p.emb_pitch.weight"
 
@@ -47,10 +50,11 @@ def applio_problem(obj: Mapping[str, Any], name: str) -> str | None:
         return (f"'{name}' names vocoder {vocoder!r}, which is not one of Applio's; only '{APPLIO_VOCODER}' "
                 "(RVC's decoder) is supported.")
     embedder = obj.get("embedder_model")
-    if embedder not in CONTENTVEC_NAMES:
-        return (f"'{name}' was trained on content features from the {embedder!r} embedder. svc-studio runs RVC voices "
-                "with ContentVec (hubert_base.pt) only, and features from another embedder would make it sing "
-                "gibberish; retrain the voice with Applio's 'contentvec' embedder.")
+    if embedder not in (CONTENTVEC, None):
+        known = "one of Applio's other embedders" if embedder in APPLIO_OTHER_EMBEDDERS else "an embedder"
+        return (f"'{name}' was trained on content features from {known}, {embedder!r}. svc-studio runs RVC voices "
+                f"with ContentVec ('{CONTENTVEC}', RVC's hubert_base.pt) only; features from another embedder would "
+                f"make the voice mumble. Retrain the voice in Applio with the '{CONTENTVEC}' embedder.")
     return None
 
 
@@ -62,7 +66,9 @@ def training_state(obj: Mapping[str, Any], name: str) -> dict[str, torch.Tensor]
         raise ModelError(f"'{name}': 'model' entries {bad[:5]} are not named tensors; the file is damaged.")
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
-    return dict(state)
+    # Applio trains with torch's parametrised weight norm; its files rename these keys on export, as we do here.
+    return {k.replace(".parametrizations.weight.original0", ".weight_g")
+            .replace(".parametrizations.weight.original1", ".weight_v"): v for k, v in state.items()}
 
 
 def _read_json(path: str) -> Mapping[str, Any]:

@@ -130,3 +130,13 @@ def test_speaker_rows_come_from_emb_g_as_in_rvc(tmp_path):
     path = _rewrite(path, path, lambda o: o["config"].__setitem__(-3, 109))  # stale count in config
     ckpt = read_rvc_checkpoint(path)
     assert ckpt.hparams.spk_embed_dim == 3 and ckpt.speakers == ["0", "1", "2"]
+
+
+def test_other_training_files_are_named(tmp_path):
+    path = tmp_path / "D_1.pth"
+    torch.save({"model": {"discriminators.0.conv_post.weight": torch.zeros(1)}, "iteration": 1}, path)
+    with pytest.raises(ModelError, match="discriminator.*G_\\*.pth beside it"):
+        read_rvc_checkpoint(path)
+    torch.save({"model": {"enc_p.pre.weight": torch.zeros(1)}, "iteration": 1}, path)
+    with pytest.raises(ModelError, match="so-vits-svc generator"):
+        read_rvc_checkpoint(path)
