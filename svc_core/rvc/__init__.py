@@ -1,7 +1,8 @@
 """RVC v1/v2 voices (RVC WebUI / Applio .pth files) on svc_core's engine.
 
 Public names (imported on first use): RvcHParams, preset, RvcSynthesizer, RvcOutput, RvcCheckpoint, rvc_kind,
-read_rvc_checkpoint, save_rvc_small, RvcVoice, load_rvc_voice.
+read_rvc_checkpoint, save_rvc_small, save_rvc_training, rvc_training_config, RvcVoice,
+load_rvc_voice.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ _EXPORTS = {
     "RvcHParams": ".hparams", "preset": ".hparams",
     "RvcSynthesizer": ".synthesizer", "RvcOutput": ".synthesizer",
     "RvcCheckpoint": ".checkpoint", "rvc_kind": ".checkpoint", "read_rvc_checkpoint": ".checkpoint",
-    "save_rvc_small": ".checkpoint",
+    "save_rvc_small": ".checkpoint", "save_rvc_training": ".checkpoint", "rvc_training_config": ".checkpoint",
     "RvcVoice": ".voice", "load_rvc_voice": ".voice",
 }
 __all__ = sorted(_EXPORTS)

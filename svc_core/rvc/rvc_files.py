@@ -103,7 +103,8 @@ def _from_config(doc: Mapping[str, Any], version: str, f0: bool, source: str) ->
         return RvcHParams(spec_channels=int(data["filter_length"]) // 2 + 1, segment_size=segment,
                           sr=int(data["sampling_rate"]), version=version, f0=f0, **values)
     except (KeyError, TypeError, ValueError) as err:
-        raise ModelError(f"'{source}' lacks or mistypes RVC's field {err}; is it RVC's logs/<exp>/config.json?") from None
+        raise ModelError(f"'{source}' lacks or mistypes RVC's field {err}; is it RVC's "
+                         "logs/<exp>/config.json?") from None
 
 
 def _sr_from_shapes(state: Mapping[str, torch.Tensor], version: str, f0: bool, name: str) -> str:

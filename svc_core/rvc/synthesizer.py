@@ -72,7 +72,8 @@ class RvcSynthesizer(nn.Module):
 
     # ---- speakers -------------------------------------------------------------------------------------------
     def speaker_embedding(self, speaker: torch.Tensor | int) -> torch.Tensor:
-        """speaker id (LongTensor [1] or int) or mix weights (FloatTensor [n_spk], normalised to sum 1) -> g [1, G, 1]."""
+        """speaker id (LongTensor [1] or int) or mix weights (FloatTensor [n_spk], normalised to sum 1)
+        -> g [1, G, 1]."""
         table = self.emb_g.weight
         if isinstance(speaker, int) or not speaker.is_floating_point():
             sid = torch.as_tensor(speaker, dtype=torch.long, device=table.device).reshape(-1)[:1]
@@ -168,7 +169,9 @@ class RvcSynthesizer(nn.Module):
                     (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong)) if keys]
         if problems:
             raise ModelError(f"{source} does not match an RVC {self.hp.version} {'pitch' if self.hp.f0 else 'no-pitch'}"
-                             f" {self.hp.sr_name} synthesizer: " + "; ".join(problems) + ".")
+                             f" {self.hp.sr_name} synthesizer: " + "; ".join(problems) + ". The file's stored "
+                             "hyper-parameters do not describe its weights: it is damaged, edited, or from a fork "
+                             "with another layout.")
         given = {k: v.to(dtype=expected[k].dtype) if v.is_floating_point() else v for k, v in given.items()}
         result = self.load_state_dict(to_internal(self, given), strict=False)
         leftover = [k for k in result.missing_keys if not k.startswith(POSTERIOR_PREFIX)]

@@ -128,3 +128,19 @@ def test_loaded_exactly_as_rvc_does(parity_dir):
         for key, value in raw["weight"].items():
             assert ours[key].dtype == torch.float32
             assert torch.equal(ours[key], value.float()), key
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_pipeline_infer_call_matches(parity_dir, model):
+    """The net_g.infer call inside RVC's whole pipeline run (one 698-frame segment, README section 5)."""
+    voice = load_rvc_voice(parity_model(model, parity_dir))
+    data = np.load(parity_dir / "rvc" / f"e2e_{model}.npz")
+    t = lambda k: torch.from_numpy(data["vc0_infer_" + k])  # noqa: E731
+    noise = RecordedNoise(_draws(data, "vc0"))
+    with torch.no_grad():
+        out = voice.net.infer(t("phone"), t("phone_lengths"), t("pitch"), t("nsff0"),
+                              voice.net.speaker_embedding(t("sid")), noise)
+    assert noise.exhausted and out.o.shape == (1, 1, 698 * voice.hparams.hop_length)
+    for name in ("o", "x_mask", "z", "z_p", "m_p", "logs_p"):
+        diff = np.abs(getattr(out, name).numpy() - data["vc0_infer_" + name]).max()
+        assert diff <= TOL, (name, float(diff))
