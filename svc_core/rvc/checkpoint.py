@@ -125,9 +125,10 @@ def _plain_meta(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _speaker_names(obj: Mapping[str, Any], n_rows: int) -> list[str]:
-    """Applio stores speakers_id = the number of speakers it trained; RVC stores none: ids as names."""
+    """Applio stores speakers_id = the number of speakers it trained; RVC stores none and trains one speaker, id 0
+    (its 109-row table is the pretrained model's): ids as names. Other rows stay reachable by number."""
     count = obj.get("speakers_id")
-    n = count if isinstance(count, int) and 0 < count <= n_rows else n_rows
+    n = count if isinstance(count, int) and 0 < count <= n_rows else 1
     return [str(i) for i in range(n)]
 
 

@@ -129,7 +129,9 @@ def test_speaker_rows_come_from_emb_g_as_in_rvc(tmp_path):
     path = make_rvc_model(tmp_path / "spk.pth", speakers=3)
     path = _rewrite(path, path, lambda o: o["config"].__setitem__(-3, 109))  # stale count in config
     ckpt = read_rvc_checkpoint(path)
-    assert ckpt.hparams.spk_embed_dim == 3 and ckpt.speakers == ["0", "1", "2"]
+    assert ckpt.hparams.spk_embed_dim == 3 and ckpt.speakers == ["0"]  # RVC trains speaker 0 only
+    config = ckpt.hparams.svc_config(ckpt.speakers)
+    assert config.speaker_id(None) == 0 and config.speaker_id(2) == 2  # the other rows: by number
 
 
 def test_other_training_files_are_named(tmp_path):
