@@ -18,7 +18,7 @@ which change_rms needs whole.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping, MutableMapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, MutableMapping, Optional, Union
 
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from .. import audio as audio_io
 from .. import cancel
 from ..constants import ENCODER_SAMPLE_RATE
-from ..errors import OptionError, SpeakerError
+from ..errors import SpeakerError
+X
 from ..noise import NoiseSource, TorchNoise
 from ..options import ConvertOptions
 from ..timing import StageTimes, timed_calls
@@ -39,39 +40,8 @@ log = logging.getLogger("svc_core")
 INPUT_HEADROOM = 0.95  # vc_single divides the 16 kHz input by peak / 0.95 when that exceeds 1
 PROTECT_OFF = 0.5  # protect >= this switches protection off (RVC)
 UPSAMPLE = 2  # content frames (50 Hz) -> model frames (100 Hz), nearest
-RVC_DEFAULTS: dict[str, Any] = {"loudness_mix": 0.25}  # RVC WebUI's rms_mix_rate default
-RVC_INDEX_DEFAULTS: dict[str, Any] = {"cluster_ratio": 0.75}  # index_rate default when a .index file is loaded
-# so-vits options with no meaning for RVC's recipe (it has its own padding/splitting and prior scale)
-NOT_FOR_RVC = ("auto_predict_f0", "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds",
-               "crossfade_ratio", "max_slice_seconds", "max_slice_crossfade", "shallow_diffusion", "only_diffusion",
-               "k_step", "diffusion_method", "diffusion_speedup", "diffusion_precision", "second_encoding",
-               "enhance", "enhancer_adaptive_key")
-F0_OPTIONS = ("transpose", "f0_predictor", "f0_threshold", "filter_radius", "protect")  # no-pitch models: none
-
 NoiseArg = Union[NoiseSource, Callable[[int], NoiseSource], None]
 ProgressFn = Callable[[float, str], None]
-
-
-def rvc_defaults(has_index: bool) -> dict[str, Any]:
-    """Option defaults of an RVC voice (ConvertOptions.from_kwargs(defaults=...)): rms_mix_rate 0.25, and
-    index_rate 0.75 when a retrieval index is loaded."""
-    return {**RVC_DEFAULTS, **(RVC_INDEX_DEFAULTS if has_index else {})}
-
-
-def check_rvc_options(opts: ConvertOptions, has_f0: bool, defaults: Mapping[str, Any] | None = None) -> None:
-    """OptionError naming the options an RVC voice cannot honour (so-vits-only ones; f0 options on a model
-    without pitch). `defaults`: the voice defaults the options were built with (those count as unchanged)."""
-    base = ConvertOptions.from_kwargs(defaults=defaults or {})
-    changed = [n for n in NOT_FOR_RVC if getattr(opts, n) != getattr(base, n)]
-    if changed:
-        raise OptionError(f"RVC voices do not use {', '.join(changed)} (so-vits-svc options); leave "
-                          f"{'it' if len(changed) == 1 else 'them'} at the default.")
-    if not has_f0:
-        changed = [n for n in F0_OPTIONS if getattr(opts, n) != getattr(base, n)]
-        if changed:
-            raise OptionError(f"This RVC model has no pitch input (an f0-less '_nono' model), so "
-                              f"{', '.join(changed)} cannot apply; leave {'it' if len(changed) == 1 else 'them'} "
-                              "at the default.")
 
 
 def speaker_input(svc: Any, speaker: Any) -> torch.Tensor:
@@ -183,7 +153,8 @@ def convert_rvc(svc: Any, wav: np.ndarray, sr: int, speaker: Any, opts: ConvertO
     """Convert a clip (float [N] or [N, C] at `sr` Hz) with an RVC voice -> float32 [M] at the model rate (or
     opts.resample_sr). noise: a NoiseSource used for every segment in turn, or index -> NoiseSource; None =
     TorchNoise.seeded(opts.seed) per segment. trace: filled with RVC's intermediate arrays under the parity
-    fixtures' names (tests). audio16k: the 16 kHz input already loaded (skips step 1). Stages in svc.last_times."""
+    fixtures' names (tests). audio16k: the 16 kHz input already loaded (skips step 1). Stages in svc.last_times.
+    Options are taken as given: Svc.convert_rvc checks them against the family table first (svc_core.families)."""
     model = svc.model
     has_f0 = bool(getattr(model, "has_f0", True))
     times = svc.last_times
@@ -263,3 +234,6 @@ def _convert_segment(svc: Any, audio_pad: np.ndarray, segment: Segment, pitch, p
     _record(trace, prefix + "infer_o_offset", np.array(span[0] * svc.hop_length if span else 0))
     cancel.checkpoint("vocoder", 1.0)
     return out[first: first + frames * svc.hop_length - 2 * trim]
+
+
+__all__ = ["RVC_DEFAULTS", "RVC_INDEX_RATE", "convert_rvc", "load_16k", "retrieve", "segment_inputs", "speaker_input"]
