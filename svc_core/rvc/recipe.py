@@ -28,7 +28,7 @@ from .. import audio as audio_io
 from .. import cancel
 from ..constants import ENCODER_SAMPLE_RATE
 from ..errors import SpeakerError
-X
+from ..families import RVC_DEFAULTS, RVC_INDEX_RATE  # RVC's option defaults (Svc applies them: families)
 from ..noise import NoiseSource, TorchNoise
 from ..options import ConvertOptions
 from ..timing import StageTimes, timed_calls

@@ -31,7 +31,7 @@ def voice(parity_dir, shared_dir):
 
 
 def test_rvc_voice_loads_without_config_and_takes_rvc_defaults(voice):
-    assert voice.family == "rvc" and voice.config_path is None and voice.sample_rate == MODEL_SR
+    assert voice.family.name == "rvc" and voice.config_path is None and voice.sample_rate == MODEL_SR
     assert voice.option_defaults() == {"loudness_mix": 0.25, "cluster_ratio": 0.75}
 
 
