@@ -142,8 +142,8 @@ def segment_inputs(svc: Any, audio0: np.ndarray, pitch: Optional[torch.Tensor], 
 
 
 def _vocoder_of(model: Any) -> Any:
-    net = getattr(model, "net", model)
-    return getattr(net, "dec", None)
+    """The decoder module to time as "vocoder" (None for a model without one, e.g. an ONNX graph)."""
+    return getattr(model, "dec", None)
 
 
 def convert_rvc(svc: Any, wav: np.ndarray, sr: int, speaker: Any, opts: ConvertOptions,
@@ -223,7 +223,7 @@ def _convert_segment(svc: Any, audio_pad: np.ndarray, segment: Segment, pitch, p
     skip = trim // svc.hop_length  # whole frames inside the trimmed ends: not decoded (same samples elsewhere)
     span = (skip, frames - skip) if 0 < skip and 2 * skip < frames else None
     cancel.checkpoint("synthesizer", 0.0)
-    with times.stage("synthesizer"), cancel.cancel_hooks(model, "vocoder"), \
+    with times.stage("synthesizer"), svc._vocoder_watch(frames, opts, span), \
             timed_calls(_vocoder_of(model), times, "vocoder", of="synthesizer"):
         out = model.synthesize(phone.to(svc.device), None if seg_pitch is None else seg_pitch.to(svc.device),
                                None if seg_pitchf is None else seg_pitchf.to(svc.device), sid.to(svc.device), noise,

@@ -35,10 +35,34 @@ def test_rvc_voice_loads_without_config_and_takes_rvc_defaults(voice):
     assert voice.option_defaults() == {"loudness_mix": 0.25, "cluster_ratio": 0.75}
 
 
+class RecordingWatch(cancel.Watch):
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[tuple[int, str, float]] = []
+        self.plan: list = []
+
+    def on_plan(self, pieces):
+        self.plan = pieces
+
+    def on_step(self, piece, stage, fraction):
+        self.steps.append((piece, stage, fraction))
+
+
 def test_production_conversion_is_seeded_timed_and_reports_progress(voice):
     steps = []
     wav = _tone()
-    out = voice.slice_inference(wav, SR_IN, 1, transpose=2, f0_predictor="pm", progress=lambda f, m: steps.append(f))
+    watch = RecordingWatch()
+    with cancel.watching(watch):
+        out = voice.slice_inference(wav, SR_IN, 1, transpose=2, f0_predictor="pm",
+                                    progress=lambda f, m: steps.append(f), decoder_chunk_frames=32)
+    assert len(watch.plan) == 1 and not watch.plan[0][1]
+    stages = [stage for _, stage, _ in watch.steps]
+    assert stages[:3] == ["f0", "encoder", "synthesizer"] and stages[-1] == "vocoder"
+    vocoder = [f for _, stage, f in watch.steps if stage == "vocoder"]
+    assert len(vocoder) > 2 and vocoder == sorted(vocoder)  # reported per decoder chunk
+    chunked = voice.slice_inference(wav, SR_IN, 1, transpose=2, f0_predictor="pm")
+    np.testing.assert_allclose(out, chunked, rtol=0, atol=1e-5)  # chunk size does not change the audio
+    out = chunked
     again = voice.slice_inference(wav, SR_IN, 1, transpose=2, f0_predictor="pm")
     np.testing.assert_array_equal(out, again)  # TorchNoise.seeded(opts.seed) per segment
     other = voice.slice_inference(wav, SR_IN, 1, transpose=2, f0_predictor="pm", seed=7)
