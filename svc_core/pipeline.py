@@ -315,16 +315,17 @@ class Svc(SecondStage):
         wav = audio_io.to_mono_float(audio)
         audio_io.check_audio(wav, int(sr))
         if self.family.is_rvc:
-            return self.convert_rvc(wav, sr, speaker, opts, progress)
+            return self.convert_rvc(wav, sr, speaker, opts, progress, cache=cache)
         times = self.begin_conversion(speaker, len(wav), sr)
         with times.stage("slice"):
             chunks = slice_audio(wav, sr, db_thresh=opts.slice_db)
         return self.convert_chunks(wav, sr, chunks, speaker, opts, progress, cache=cache).audio
 
     def convert_rvc(self, wav: np.ndarray, sr: int, speaker: Speaker, opts: ConvertOptions,
-                    progress: Optional[ProgressFn] = None, noise=None) -> np.ndarray:
+                    progress: Optional[ProgressFn] = None, noise=None, cache: bool = True) -> np.ndarray:
         """An RVC voice's conversion (svc_core.rvc.recipe: RVC's own padding, split, f0, retrieval, protect and
-        loudness steps) -> float32 [M] at `output_rate(opts)`. noise: see convert_rvc (None: seeded per segment)."""
+        loudness steps) -> float32 [M] at `output_rate(opts)`. noise: see convert_rvc (None: seeded per segment);
+        cache=False adds nothing to the feature cache."""
         from .rvc.recipe import convert_rvc
 
         families.check_options(self.family, opts, has_f0=bool(getattr(self.model, "has_f0", True)))
@@ -333,7 +334,7 @@ class Svc(SecondStage):
         self.vocoder_dtype(opts)  # refuse an unsupported precision before any work
         self.encoder.precision_dtype(opts.encoder_precision)
         self.begin_conversion(speaker, len(wav), sr)
-        return convert_rvc(self, wav, sr, speaker, opts, progress, noise=noise)
+        return convert_rvc(self, wav, sr, speaker, opts, progress, noise=noise, use_cache=cache)
 
     def convert_file(self, source, destination, speaker: Speaker, transpose: float = 0,
                      f0_predictor: str = "rmvpe", progress: Optional[ProgressFn] = None, cache: bool = True,

@@ -153,7 +153,7 @@ def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, t
     src = require_file(src, "Audio file", AudioError)
     audio_io.check_output_path(dst, src)
     if svc.family.is_rvc:
-        return _convert_rvc_file(svc, src, dst, speaker, opts, progress, max_seconds)
+        return _convert_rvc_file(svc, src, dst, speaker, opts, progress, max_seconds, cache)
     samples = open_samples(src)
     if samples is None:
         wav, sr = audio_io.load_audio(src, max_seconds)
@@ -176,12 +176,13 @@ def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, t
     return ConvertedFile(Path(dst), writer.samples / svc.sample_rate, svc.sample_rate, True)
 
 
-def _convert_rvc_file(svc, src, dst, speaker, opts: ConvertOptions, progress, max_seconds: float) -> ConvertedFile:
+def _convert_rvc_file(svc, src, dst, speaker, opts: ConvertOptions, progress, max_seconds: float,
+                      cache: bool) -> ConvertedFile:
     """An RVC voice's file conversion. RVC's recipe needs the whole input (f0 and the loudness mix span the
     clip), so the input is decoded whole and the output written at the end; memory grows with the input's
     length (svc_core.rvc.recipe says by how much)."""
     wav, sr = audio_io.load_audio(src, max_seconds)
-    out = svc.convert_rvc(wav, sr, speaker, opts, progress)
+    out = svc.convert_rvc(wav, sr, speaker, opts, progress, cache=cache)
     rate = svc.output_rate(opts)
     with AudioWriter(dst, rate, svc.last_times) as writer:
         writer.write(out)

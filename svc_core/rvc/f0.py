@@ -134,33 +134,50 @@ RVC_F0_STEPS: dict[str, Callable[[F0Request], np.ndarray]] = {
 }
 
 
-def rvc_f0_raw(predictor_name: str, audio_pad: np.ndarray, p_len: int, transpose: float, filter_radius: int,
-               threshold: Optional[float] = None, weights_path: str | os.PathLike | None = None,
-               device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """RVC's get_f0 as it returns: (coarse int32 [F], transposed Hz float64 [F]), F = the method's own frame count
-    (pm: p_len; harvest: N // 160 + 1; crepe/rmvpe/fcpe: N // 160 + 1)."""
+def raw_f0(predictor_name: str, audio_pad: np.ndarray, p_len: int, filter_radius: int,
+           threshold: Optional[float] = None, weights_path: str | os.PathLike | None = None,
+           device: str = "cpu") -> np.ndarray:
+    """f0 float64 [F] Hz (0 = unvoiced) of the padded 16 kHz input before transposition, F = the method's own
+    frame count (pm: p_len; harvest, crepe, rmvpe, fcpe: N // 160 + 1). Cacheable: transpose is applied later."""
     if predictor_name not in RVC_F0_STEPS:
         raise OptionError(f"RVC voices take the f0 predictors {', '.join(RVC_F0_STEPS)}; got '{predictor_name}'.")
     audio = np.ascontiguousarray(audio_pad, dtype=np.float64)
     validate_wav(audio)  # AudioError on NaN / wrong shape
     request = F0Request(audio, int(p_len), int(filter_radius), threshold,
                         None if weights_path is None else os.fspath(weights_path), device)
-    hz = RVC_F0_STEPS[predictor_name](request).astype(np.float64, copy=False)
+    return RVC_F0_STEPS[predictor_name](request).astype(np.float64, copy=False)
+
+
+def transposed(hz: np.ndarray, transpose: float) -> tuple[np.ndarray, np.ndarray]:
+    """Raw f0 float64 [F] -> RVC's get_f0 result: (coarse int32 [F], Hz * 2**(transpose/12) float64 [F])."""
     hz = hz * 2.0 ** (transpose / SEMITONES_PER_OCTAVE)
     return coarse_pitch(hz), hz
 
 
-def rvc_f0(predictor_name: str, audio_pad: np.ndarray, p_len: int, transpose: float, filter_radius: int,
-           threshold: Optional[float] = None, weights_path: str | os.PathLike | None = None,
-           device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """f0 of the padded 16 kHz input float64 [N] as RVC's pipeline uses it -> (coarse int64 [p_len] for the pitch
-    embedding, Hz float32 [p_len] for the NSF source; 0 Hz = unvoiced). A method giving fewer than p_len frames
-    is zero-padded at the end (RVC would fail later on the shorter pitch)."""
-    coarse, hz = rvc_f0_raw(predictor_name, audio_pad, p_len, transpose, filter_radius, threshold, weights_path,
-                            device)
+def pitch_inputs(hz: np.ndarray, p_len: int, transpose: float) -> tuple[np.ndarray, np.ndarray]:
+    """Raw f0 float64 [F] -> the pipeline's (coarse int64 [p_len], Hz float32 [p_len]): transposed, cut to p_len
+    (a method giving fewer frames is zero-padded at the end: RVC itself would fail on the shorter pitch)."""
+    coarse, hz = transposed(hz, transpose)
     coarse, hz = coarse[:p_len].astype(np.int64), hz[:p_len].astype(np.float32)
     short = p_len - coarse.shape[0]
     if short > 0:
         coarse = np.pad(coarse, (0, short), constant_values=1)
         hz = np.pad(hz, (0, short))
     return coarse, hz
+
+
+def rvc_f0_raw(predictor_name: str, audio_pad: np.ndarray, p_len: int, transpose: float, filter_radius: int,
+               threshold: Optional[float] = None, weights_path: str | os.PathLike | None = None,
+               device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """RVC's get_f0 as it returns: (coarse int32 [F], transposed Hz float64 [F]); F as `raw_f0`."""
+    return transposed(raw_f0(predictor_name, audio_pad, p_len, filter_radius, threshold, weights_path, device),
+                      transpose)
+
+
+def rvc_f0(predictor_name: str, audio_pad: np.ndarray, p_len: int, transpose: float, filter_radius: int,
+           threshold: Optional[float] = None, weights_path: str | os.PathLike | None = None,
+           device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """f0 of the padded 16 kHz input float64 [N] as RVC's pipeline uses it -> (coarse int64 [p_len] for the pitch
+    embedding, Hz float32 [p_len] for the NSF source; 0 Hz = unvoiced)."""
+    return pitch_inputs(raw_f0(predictor_name, audio_pad, p_len, filter_radius, threshold, weights_path, device),
+                        p_len, transpose)

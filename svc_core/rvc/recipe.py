@@ -17,6 +17,7 @@ which change_rms needs whole.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any, Callable, Mapping, MutableMapping, Optional, Union
 
@@ -26,13 +27,13 @@ import torch.nn.functional as F
 
 from .. import audio as audio_io
 from .. import cancel
-from ..constants import ENCODER_SAMPLE_RATE
+from ..constants import ENCODER_HOP_LENGTH, ENCODER_SAMPLE_RATE
 from ..errors import SpeakerError
 from ..families import RVC_DEFAULTS, RVC_INDEX_RATE  # RVC's option defaults (Svc applies them: families)
 from ..noise import NoiseSource, TorchNoise
 from ..options import ConvertOptions
 from ..timing import StageTimes, timed_calls
-from .f0 import RVC_F0_HOP, rvc_f0
+from .f0 import RVC_F0_HOP, pitch_inputs, raw_f0
 from .signal import RvcWindows, Segment, change_rms, highpass, peak_limit, plan_segments, reflect_pad, resample_output
 
 log = logging.getLogger("svc_core")
@@ -63,6 +64,10 @@ def _noise_for(noise: NoiseArg, index: int, seed: int) -> NoiseSource:
     if isinstance(noise, NoiseSource):
         return noise  # one source for every segment: its draws are consumed in order
     return noise(index)
+
+
+def _digest(samples: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(samples).view(np.uint8), digest_size=16).hexdigest()
 
 
 def _record(trace: Optional[MutableMapping[str, Any]], name: str, value: Any) -> None:
@@ -115,10 +120,16 @@ def segment_inputs(svc: Any, audio0: np.ndarray, pitch: Optional[torch.Tensor], 
     """One segment's model inputs, as RVC's Pipeline.vc builds them: audio0 float64 [N] (padded segment),
     pitch int64 / pitchf float32 [1, N // 160] (None for a no-pitch model) -> (phone [1, T, C], pitch, pitchf)
     with T = min(N // 160, 2 x content frames)."""
-    cancel.checkpoint("encoder", 0.0)
-    with times.stage("encoder"), cancel.cancel_hooks(svc.encoder):
-        feats = svc.encoder.encode(torch.from_numpy(audio0.astype(np.float32)), opts.encoder_precision)
-        feats = feats.float().transpose(1, 2)  # [1, n, C]
+    cache = getattr(svc, "cache", None)
+    key = (_digest(audio0), "rvc-units", svc.encoder.name, id(svc.encoder), opts.encoder_precision)
+    feats = None if cache is None else cache.get(key)
+    if feats is None:
+        cancel.checkpoint("encoder", 0.0)
+        with times.stage("encoder"), cancel.cancel_hooks(svc.encoder):
+            feats = svc.encoder.encode(torch.from_numpy(audio0.astype(np.float32)), opts.encoder_precision)
+            feats = feats.float().transpose(1, 2).contiguous()  # [1, n, C]
+        if cache is not None:
+            cache.put(key, feats)
     _record(trace, prefix + "feats", feats)
     protecting = opts.protect < PROTECT_OFF and pitch is not None
     feats0 = feats.clone() if protecting else None
@@ -149,11 +160,13 @@ def _vocoder_of(model: Any) -> Any:
 def convert_rvc(svc: Any, wav: np.ndarray, sr: int, speaker: Any, opts: ConvertOptions,
                 progress: Optional[ProgressFn] = None, noise: NoiseArg = None,
                 windows: RvcWindows = RvcWindows(), trace: Optional[MutableMapping[str, Any]] = None,
-                audio16k: Optional[np.ndarray] = None) -> np.ndarray:
+                audio16k: Optional[np.ndarray] = None, use_cache: bool = True) -> np.ndarray:
     """Convert a clip (float [N] or [N, C] at `sr` Hz) with an RVC voice -> float32 [M] at the model rate (or
     opts.resample_sr). noise: a NoiseSource used for every segment in turn, or index -> NoiseSource; None =
     TorchNoise.seeded(opts.seed) per segment. trace: filled with RVC's intermediate arrays under the parity
     fixtures' names (tests). audio16k: the 16 kHz input already loaded (skips step 1). Stages in svc.last_times.
+    use_cache: keep this input's f0 and content features in svc.cache (a rerun with other transpose, index rate,
+    protect, speaker or loudness mix then skips f0 and the encoder); False stores nothing new.
     Options are taken as given: Svc.convert_rvc checks them against the family table first (svc_core.families)."""
     model = svc.model
     has_f0 = bool(getattr(model, "has_f0", True))
@@ -169,11 +182,21 @@ def convert_rvc(svc: Any, wav: np.ndarray, sr: int, speaker: Any, opts: ConvertO
     cancel.plan([((s.stop - s.start) / ENCODER_SAMPLE_RATE, False) for s in segments])
     p_len = audio_pad.shape[0] // RVC_F0_HOP
     pitch = pitchf = None
+    cache = getattr(svc, "cache", None)
+    if cache is not None:  # f0 and content features are reused when the same input is converted again
+        feature_bytes = 4.0 * (len(audio_pad) / ENCODER_HOP_LENGTH * svc.encoder.dim + 2 * p_len)
+        cache.paused = not use_cache or feature_bytes > cache.max_bytes
     if has_f0:
-        cancel.checkpoint("f0", 0.0)
-        with times.stage("f0"):
-            coarse, hz = rvc_f0(opts.f0_predictor, audio_pad, p_len, opts.transpose, opts.filter_radius,
-                                opts.f0_threshold, svc.f0_weights.get(opts.f0_predictor), str(svc.device))
+        key = (_digest(audio_pad), "rvc-f0", opts.f0_predictor, opts.filter_radius, opts.f0_threshold)
+        hz_raw = None if cache is None else cache.get(key)
+        if hz_raw is None:
+            cancel.checkpoint("f0", 0.0)
+            with times.stage("f0"):
+                hz_raw = raw_f0(opts.f0_predictor, audio_pad, p_len, opts.filter_radius, opts.f0_threshold,
+                                svc.f0_weights.get(opts.f0_predictor), str(svc.device))
+            if cache is not None:
+                cache.put(key, hz_raw)
+        coarse, hz = pitch_inputs(hz_raw, p_len, opts.transpose)
         _record(trace, "f0_coarse", coarse)
         _record(trace, "f0_hz", hz)
         pitch, pitchf = torch.from_numpy(coarse)[None], torch.from_numpy(hz)[None]

@@ -52,10 +52,13 @@ def test_production_conversion_is_seeded_timed_and_reports_progress(voice):
     steps = []
     wav = _tone()
     watch = RecordingWatch()
+    voice.cache.clear()
     with cancel.watching(watch):
         out = voice.slice_inference(wav, SR_IN, 1, transpose=2, f0_predictor="pm",
                                     progress=lambda f, m: steps.append(f), decoder_chunk_frames=32)
     assert len(watch.plan) == 1 and not watch.plan[0][1]
+    stages = set(voice.last_times.seconds)
+    assert {"resample", "highpass", "f0", "encoder", "retrieval", "synthesizer", "vocoder", "loudness"} <= stages
     stages = [stage for _, stage, _ in watch.steps]
     assert stages[:3] == ["f0", "encoder", "synthesizer"] and stages[-1] == "vocoder"
     vocoder = [f for _, stage, f in watch.steps if stage == "vocoder"]
@@ -73,8 +76,6 @@ def test_production_conversion_is_seeded_timed_and_reports_progress(voice):
     assert out.shape == (frames * 400 - 2 * MODEL_SR,) and out.dtype == np.float32
     assert np.abs(out).max() <= 0.99 + 1e-6 and np.isfinite(out).all()
     assert steps == [1.0]
-    stages = set(voice.last_times.seconds)
-    assert {"resample", "highpass", "f0", "encoder", "retrieval", "synthesizer", "vocoder", "loudness"} <= stages
 
 
 def test_speaker_mix_and_resample_sr(voice):
@@ -152,3 +153,17 @@ def test_hubert_base_pt_is_found_where_rvc_keeps_it(tmp_path, monkeypatch):
     (tmp_path / "pretrain" / "checkpoint_best_legacy_500.pt").write_bytes(b"x")
     assert find_weights("vec768l12") == "pretrain/checkpoint_best_legacy_500.pt"  # the so-vits name comes first
     assert find_weights("vec768l12", tmp_path / "assets" / "hubert") == str(rvc_copy)  # a folder holding it
+
+
+def test_rerun_reuses_f0_and_features(voice):
+    wav = _tone(1.0)
+    voice.cache.clear()
+    voice.slice_inference(wav, SR_IN, 0, transpose=0, f0_predictor="pm")
+    assert {"f0", "encoder"} <= set(voice.last_times.seconds)
+    cached = voice.slice_inference(wav, SR_IN, 0, transpose=5, f0_predictor="pm", protect=0.2)
+    assert not {"f0", "encoder"} & set(voice.last_times.seconds)
+    voice.cache.clear()
+    fresh = voice.slice_inference(wav, SR_IN, 0, transpose=5, f0_predictor="pm", protect=0.2, cache=False)
+    np.testing.assert_array_equal(cached, fresh)
+    voice.slice_inference(wav, SR_IN, 0, f0_predictor="pm")
+    assert {"f0", "encoder"} <= set(voice.last_times.seconds)  # the cache=False run stored nothing
