@@ -9,8 +9,6 @@ from functools import lru_cache
 from typing import Optional
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..constants import ENCODER_SAMPLE_RATE
 from .f0 import RVC_F0_HOP
@@ -20,6 +18,7 @@ HIGHPASS_HZ = 48.0  # its cut-off
 INT16_FULL_SCALE = 32768  # RVC multiplies by this (and truncates) to write int16
 PEAK_CEILING = 0.99  # RVC scales the output down when its peak exceeds this
 RMS_FLOOR = 1e-6  # change_rms: output loudness is clamped to at least this before dividing
+RMS_BLOCK = 2**20  # output samples change_rms scales at a time (bounds its float64 temporaries to ~40 MB)
 DEFAULT_RESAMPLE_QUALITY = "HQ"  # soxr quality of librosa's default res_type ("soxr_hq"), which RVC's resample uses
 
 
@@ -123,20 +122,32 @@ def plan_segments(audio_hp: np.ndarray, windows: RvcWindows = RvcWindows()) -> l
     return segments
 
 
-def change_rms(source: np.ndarray, source_sr: int, out: np.ndarray, out_sr: int, rate: float) -> np.ndarray:
-    """RVC's loudness mix: out *= rms_in ** (1 - rate) * rms_out ** (rate - 1), both RMS curves (librosa, 1 s
-    frames every 0.5 s, centred) linearly interpolated to len(out). rate 1 keeps the model's loudness, 0 imposes
-    the input's. source: the high-passed input [N]; out: float32 [M] (changed in place and returned)."""
+def linear_resize(curve: np.ndarray, length: int, start: int, stop: int) -> np.ndarray:
+    """Samples [start, stop) of `curve` [F] linearly resized to `length` (torch F.interpolate mode="linear",
+    align_corners=False: source position (i + 0.5) * F / length - 0.5, clamped to the ends), float64."""
+    curve = np.asarray(curve, dtype=np.float64).reshape(-1)
+    position = (np.arange(start, stop, dtype=np.float64) + 0.5) * (curve.shape[0] / length) - 0.5
+    position = np.maximum(position, 0.0)
+    return np.interp(position, np.arange(curve.shape[0], dtype=np.float64), curve)
+
+
+def change_rms(source: np.ndarray, source_sr: int, out: np.ndarray, out_sr: int, rate: float,
+               block: int = RMS_BLOCK) -> np.ndarray:
+    """RVC's loudness mix: out *= rms_in ** (1 - rate) * max(rms_out, 1e-6) ** (rate - 1), both RMS curves (librosa,
+    1 s frames every 0.5 s, centred) linearly resized to len(out). rate 1 keeps the model's loudness, 0 imposes the
+    input's. source: the high-passed input [N]; out: float32 [M], changed in place (`block` samples at a time, so
+    the extra memory does not grow with M) and returned. The output curve is used in float32, as RVC does."""
     import librosa
 
-    def curve(y: np.ndarray, sr: int) -> torch.Tensor:
-        rms = librosa.feature.rms(y=y, frame_length=sr // 2 * 2, hop_length=sr // 2)
-        return F.interpolate(torch.from_numpy(rms)[None], size=out.shape[0], mode="linear").squeeze()
-
-    rms_in = curve(source, source_sr)
-    rms_out = torch.clamp(curve(out, out_sr), min=RMS_FLOOR)
-    gain = torch.pow(rms_in, torch.tensor(1 - rate)) * torch.pow(rms_out, torch.tensor(rate - 1))
-    out *= gain.numpy()
+    rms_in = librosa.feature.rms(y=source, frame_length=source_sr // 2 * 2, hop_length=source_sr // 2)[0]
+    rms_out = librosa.feature.rms(y=out, frame_length=out_sr // 2 * 2, hop_length=out_sr // 2)[0]
+    length = out.shape[0]
+    for start in range(0, length, block):
+        stop = min(start + block, length)
+        level_in = linear_resize(rms_in, length, start, stop)
+        level_out = np.maximum(linear_resize(rms_out, length, start, stop).astype(np.float32), np.float32(RMS_FLOOR))
+        gain = np.power(level_in, 1.0 - rate) * np.power(level_out, np.float32(rate - 1.0))
+        out[start:stop] *= gain
     return out
 
 

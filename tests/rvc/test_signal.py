@@ -36,6 +36,7 @@ def test_highpass_segments_rms_int16(parity_dir, name):
     trim = TGT_SR * 1
     out = np.concatenate([data[f"vc{i}_infer_o"][0, 0][trim:-trim] for i in range(len(segments))])
     mixed = change_rms(data["audio_hp"], 16000, out.copy(), TGT_SR, 0.25)
+    np.testing.assert_array_equal(change_rms(data["audio_hp"], 16000, out.copy(), TGT_SR, 0.25, block=7777), mixed)
     assert mixed.dtype == np.float32
     np.testing.assert_allclose(mixed, data["rms_out"], rtol=0, atol=1e-4)
     np.testing.assert_array_equal(to_int16(data["rms_out"]), data["output_int16"])
