@@ -10,10 +10,12 @@ Steps (RVC WebUI `VC.vc_single` -> `Pipeline.pipeline`, CPU/fp32 windows):
     protect (unvoiced frames keep 1 - protect of the unmixed features), the synthesizer, 1 s trimmed per side;
  6. change_rms with opts.loudness_mix on the concatenated output, optional resampling (opts.resample_sr),
     peak limit to 0.99.
-Memory: per segment (<= 41 s + 2 s padding) the encoder features, the model's activations and its output are
-held; what grows with the input is the 16 kHz input (float64 after the high-pass, ~128 kB/s, plus its padded
-copy), its f0 (2 x 100 frames/s) and the converted output (float32 at the model rate, e.g. 160 kB/s at 40 kHz),
-which change_rms needs whole.
+Memory: per segment (RVC's cut marks every 38 s, each cut within +-6 s: at most ~50 s + 2 s of padding) the
+encoder features, the model's activations and its output. The text encoder's attention is O(frames^2) within a
+segment and dominates: measured +0.8 GB at 35 s, +1.3 GB at 44 s (parity-size model, 2 heads like RVC's own).
+What grows with the input: the 16 kHz input (float64 after the high-pass, ~128 kB/s, plus its padded copy), its
+f0 (100 frames/s) and the converted output (float32 at the model rate, 160 kB/s at 40 kHz; change_rms scales it
+in place, block by block).
 """
 from __future__ import annotations
 
