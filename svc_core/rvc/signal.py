@@ -18,6 +18,7 @@ HIGHPASS_HZ = 48.0  # its cut-off
 INT16_FULL_SCALE = 32768  # RVC multiplies by this (and truncates) to write int16
 PEAK_CEILING = 0.99  # RVC scales the output down when its peak exceeds this
 RMS_FLOOR = 1e-6  # change_rms: output loudness is clamped to at least this before dividing
+RMS_FRAMES = 64  # frames per block in frame_rms (64 x 1 s of samples)
 RMS_BLOCK = 2**20  # output samples change_rms scales at a time (bounds its float64 temporaries to ~40 MB)
 DEFAULT_RESAMPLE_QUALITY = "HQ"  # soxr quality of librosa's default res_type ("soxr_hq"), which RVC's resample uses
 
@@ -122,6 +123,23 @@ def plan_segments(audio_hp: np.ndarray, windows: RvcWindows = RvcWindows()) -> l
     return segments
 
 
+def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """librosa.feature.rms(y=y) for 1-D y: centred frames (zero padding of frame_length // 2 per side), RMS of
+    each -> float32 [1 + len(y) // hop_length] (librosa squares in float32 whatever y's dtype). Computed
+    RMS_FRAMES frames at a time (memory ~ one block)."""
+    half = frame_length // 2
+    padded_len = y.shape[0] + 2 * half
+    n_frames = 1 + (padded_len - frame_length) // hop_length
+    out = np.empty(n_frames, dtype=np.float32)
+    for first in range(0, n_frames, RMS_FRAMES):
+        last = min(first + RMS_FRAMES, n_frames)
+        lo, hi = first * hop_length - half, (last - 1) * hop_length + frame_length - half  # in y's coordinates
+        block = np.pad(y[max(lo, 0): min(hi, y.shape[0])], (max(-lo, 0), max(hi - y.shape[0], 0)))
+        frames = np.lib.stride_tricks.sliding_window_view(block, frame_length)[::hop_length]
+        out[first:last] = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=-1))
+    return out
+
+
 def linear_resize(curve: np.ndarray, length: int, start: int, stop: int) -> np.ndarray:
     """Samples [start, stop) of `curve` [F] linearly resized to `length` (torch F.interpolate mode="linear",
     align_corners=False: source position (i + 0.5) * F / length - 0.5, clamped to the ends), float64."""
@@ -136,17 +154,15 @@ def change_rms(source: np.ndarray, source_sr: int, out: np.ndarray, out_sr: int,
     """RVC's loudness mix: out *= rms_in ** (1 - rate) * max(rms_out, 1e-6) ** (rate - 1), both RMS curves (librosa,
     1 s frames every 0.5 s, centred) linearly resized to len(out). rate 1 keeps the model's loudness, 0 imposes the
     input's. source: the high-passed input [N]; out: float32 [M], changed in place (`block` samples at a time, so
-    the extra memory does not grow with M) and returned. The output curve is used in float32, as RVC does."""
-    import librosa
-
-    rms_in = librosa.feature.rms(y=source, frame_length=source_sr // 2 * 2, hop_length=source_sr // 2)[0]
-    rms_out = librosa.feature.rms(y=out, frame_length=out_sr // 2 * 2, hop_length=out_sr // 2)[0]
+    the extra memory does not grow with M) and returned. The curves are float32, as librosa and RVC make them."""
+    rms_in = frame_rms(source, source_sr // 2 * 2, source_sr // 2)
+    rms_out = frame_rms(out, out_sr // 2 * 2, out_sr // 2)
     length = out.shape[0]
     for start in range(0, length, block):
         stop = min(start + block, length)
-        level_in = linear_resize(rms_in, length, start, stop)
+        level_in = linear_resize(rms_in, length, start, stop).astype(np.float32)
         level_out = np.maximum(linear_resize(rms_out, length, start, stop).astype(np.float32), np.float32(RMS_FLOOR))
-        gain = np.power(level_in, 1.0 - rate) * np.power(level_out, np.float32(rate - 1.0))
+        gain = np.power(level_in, np.float32(1.0 - rate)) * np.power(level_out, np.float32(rate - 1.0))
         out[start:stop] *= gain
     return out
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from svc_core.rvc.signal import (RvcWindows, butter_coefficients, change_rms, highpass, peak_limit, plan_segments,
-                                 to_int16)
+from svc_core.rvc.signal import (RvcWindows, butter_coefficients, change_rms, frame_rms, highpass, peak_limit,
+                                 plan_segments, to_int16)
 
 FILES = ["e2e_v2_40k_f0", "e2e_v1_40k_f0", "e2e_v2_40k_f0_split"]
 SPLIT_WINDOWS = RvcWindows(x_pad=1, x_query=1, x_center=2, x_max=3)
@@ -64,3 +64,13 @@ def test_peak_limit():
     limited = peak_limit(loud)
     assert limited.dtype == np.float32 and abs(float(np.abs(limited).max()) - 0.99) < 1e-6
     assert to_int16(loud).max() == int(np.float32(2.0) * np.float32(32768 * 0.99 / 2.0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_frame_rms_is_librosas(dtype):
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(1)
+    y = (rng.standard_normal(16000 * 70 + 123) * np.linspace(0, 1, 16000 * 70 + 123)).astype(dtype)  # > 1 block
+    for frame, hop in ((16000, 8000), (40000, 20000), (960, 480)):
+        expected = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)[0]
+        np.testing.assert_array_equal(frame_rms(y, frame, hop), expected)
