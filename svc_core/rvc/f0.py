@@ -10,7 +10,8 @@ live here:
   a longer result: the caller keeps the first p_len frames).
 - harvest: WORLD Harvest + StoneMask at 10 ms (p_len + 1 frames, not resized), median filter (kernel 3) when
   filter_radius > 2.
-- crepe: torchcrepe "full", periodicity median (3), f0 mean (3), f0 := 0 where periodicity < threshold (0.1).
+- crepe: torchcrepe "full" decoded per 512 frames, periodicity median (3), f0 mean (3), f0 := 0 where
+  periodicity < threshold (0.1).
 - rmvpe: salience threshold 0.03 (RVC's `thred`), frames as the mel gives them (1 + N // 160).
 - fcpe: torchfcpe with our predictor's threshold (not in RVC 20240604; Applio's addition).
 """
@@ -36,6 +37,7 @@ COARSE_BINS = 255  # pitch embedding rows 1..255 (0 unused)
 MEL_FACTOR = 1127.0  # mel = 1127 ln(1 + f / 700)
 MEL_BREAK_HZ = 700.0
 CREPE_THRESHOLD = 0.1  # RVC drops crepe frames whose (median-filtered) periodicity is below this
+CREPE_DECODE_FRAMES = 512  # RVC's torchcrepe.predict batch_size: viterbi decoding runs per batch
 RMVPE_THRESHOLD = 0.03  # RVC's RMVPE salience threshold (`thred`)
 
 
@@ -103,16 +105,24 @@ def _natural_frames(audio: np.ndarray) -> int:
 
 
 def _crepe(request: F0Request) -> np.ndarray:
-    """torchcrepe full: periodicity median 3, f0 mean 3, then f0 := 0 where periodicity < threshold."""
-    from ..f0.crepe import FILTER_WIDTH
+    """torchcrepe full, viterbi-decoded per RVC's 512-frame batch (torchcrepe.predict decodes batch by batch);
+    periodicity median 3, f0 mean 3, then f0 := 0 where periodicity < threshold. torchcrepe's pitch dither is drawn
+    from a fixed seed (svc_core.f0.crepe), so the same input gives the same f0 (RVC's varies run to run)."""
+    from ..f0.crepe import FILTER_WIDTH, _SeededNumpyRNG
 
     threshold = CREPE_THRESHOLD if request.threshold is None else request.threshold
     predictor = _predictor("crepe", request)
-    audio = torch.from_numpy(validate_wav(request.audio))[None]
-    pitch, periodicity = predictor._pitch_periodicity(audio)
     tc = predictor._torchcrepe
-    periodicity = tc.filter.median(periodicity, FILTER_WIDTH)
-    pitch = tc.filter.mean(pitch, FILTER_WIDTH)
+    probabilities = predictor._probabilities(torch.from_numpy(validate_wav(request.audio))[None])
+    pitches, periods = [], []
+    with _SeededNumpyRNG():
+        for start in range(0, probabilities.shape[-1], CREPE_DECODE_FRAMES):
+            group = probabilities[..., start: start + CREPE_DECODE_FRAMES].clone()
+            pitch, period = tc.postprocess(group, F0_MIN, F0_MAX, tc.decode.viterbi, False, True)
+            pitches.append(pitch)
+            periods.append(period)
+    periodicity = tc.filter.median(torch.cat(periods, dim=1), FILTER_WIDTH)
+    pitch = tc.filter.mean(torch.cat(pitches, dim=1), FILTER_WIDTH)
     pitch[periodicity < threshold] = 0
     return pitch[0].double().numpy()
 
