@@ -37,6 +37,22 @@ from .split_export import decode_in_chunks, split_paths
 PROBE_FRAMES = 32  # frames of the hop-probing run of a file without manifest
 
 
+def is_rvc_onnx(onnx_path: str | os.PathLike) -> bool:
+    """Whether an .onnx file is an RVC voice: our RVC export (manifest kind), or a graph with RVC's exporter inputs
+    (phone, ds, rnd). False for other files, unreadable ones included (their own loader says what is wrong)."""
+    from ..errors import SvcError
+    from .rvc_layout import REQUIRED
+
+    try:
+        manifest = find_manifest(onnx_path)
+        if manifest is not None:
+            return manifest.get("kind") == KIND
+        graph = load_proto(onnx_path).graph
+    except (SvcError, ValueError, OSError):
+        return False
+    return set(REQUIRED) <= {v.name for v in graph.input}
+
+
 class SplitRunner:
     """Prior session + chunked decoder session of our split export."""
 
@@ -241,4 +257,4 @@ class RvcOnnxVoice:
         return np.ascontiguousarray(audio.reshape(-1), dtype=np.float32)
 
 
-__all__ = ["RvcOnnxVoice", "SplitRunner"]
+__all__ = ["RvcOnnxVoice", "SplitRunner", "is_rvc_onnx"]
