@@ -121,7 +121,7 @@ class RvcOnnxVoice:
                 self._open_one_shot()
         else:
             self._open_one_shot()
-            self.hparams, speakers = self._probe(RvcHParams), None
+            self.hparams, speakers = self._probe(), None
             self.manifest = None
         self.config = self.hparams.svc_config(speakers, source=f"{self.onnx_path.name}")
 
@@ -134,7 +134,7 @@ class RvcOnnxVoice:
                                                         model_bytes=model)
         self._output = self.layout.output
 
-    def _probe(self, hparams_cls) -> Any:
+    def _probe(self) -> Any:
         """hparams of a file without manifest (module docstring); meta says which were read and which assumed."""
         layout = self.layout
         if layout.inter_channels is None or layout.n_speakers is None:
@@ -151,7 +151,9 @@ class RvcOnnxVoice:
             raise ModelError(f"'{self.onnx_path.name}' gave {probe.shape[-1]} samples for {PROBE_FRAMES} frames, "
                              "not a whole number per frame.")
         rate = rate_of_hop(hop, self.onnx_path)
-        hp = hparams_cls.preset(version=layout.version, sr=RATE_NAMES[rate], f0=layout.has_f0,
+        from ..rvc.hparams import preset
+
+        hp = preset(version=layout.version, sr=RATE_NAMES[rate], f0=layout.has_f0,
                                 inter_channels=layout.inter_channels, gin_channels=layout.gin_channels,
                                 spk_embed_dim=layout.n_speakers)
         if hp.hop_length != hop:
@@ -195,13 +197,18 @@ class RvcOnnxVoice:
         return self._session.run([self._output], feed)[0]
 
     def _speaker(self, speaker: Any) -> tuple[Optional[int], np.ndarray]:
-        """LongTensor [1] id | FloatTensor [n_spk] weights -> (id or None, weights [1, n_spk] float32)."""
+        """LongTensor [1] id | FloatTensor [n_spk] (or [T, n_spk], rows averaged: RVC's g is global) weights,
+        normalised to sum 1 as RvcSynthesizer.speaker_embedding does -> (id or None, weights [1, n_spk])."""
         t = torch.as_tensor(speaker)
         if t.is_floating_point():
-            weights = t.detach().float().reshape(-1).cpu().numpy()
+            t = t.detach().float().cpu()
+            weights = (t.mean(dim=0) if t.dim() == 2 else t.reshape(-1)).numpy()
             if weights.shape[0] != self.n_speakers:
                 raise OptionError(f"Speaker mix has {weights.shape[0]} weights; this voice has {self.n_speakers} "
                                   "speakers.")
+            if (weights < 0).any() or weights.sum() <= 0:
+                raise OptionError("Speaker mix weights must be >= 0 and not all zero.")
+            weights = (torch.from_numpy(weights) / float(weights.sum())).numpy()  # as torch: weights / total
             hot = np.flatnonzero(weights)
             sid = int(hot[0]) if hot.size == 1 and weights[hot[0]] == 1.0 else None
             return sid, weights[None].astype(np.float32)
