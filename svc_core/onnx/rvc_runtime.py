@@ -97,7 +97,11 @@ class RvcOnnxVoice:
 
         self.onnx_path = Path(onnx_path)
         self._device, self._threads = device, threads
-        manifest = find_manifest(self.onnx_path)
+        try:
+            manifest = find_manifest(self.onnx_path)
+        except ValueError as err:  # the sidecar <file>.json is not JSON
+            raise ModelError(f"The manifest of '{self.onnx_path.name}' ({self.onnx_path.name}.json) is not readable "
+                             f"JSON ({err}); delete it to run the file by its graph alone, or export again.") from err
         if manifest is not None and manifest.get("kind") != KIND:
             raise ModelError(f"'{self.onnx_path.name}' is an svc-studio export of a {manifest.get('kind')}, not of "
                              "an RVC voice" + (": open it with svc_core.onnx.OnnxSvc." if manifest.get("kind") ==
@@ -106,10 +110,14 @@ class RvcOnnxVoice:
         self._session = None
         if manifest is not None:
             self.manifest = manifest
-            self.hparams = RvcHParams.from_config_list(manifest["rvc_config"], manifest["version"],
-                                                       bool(manifest["f0"]))
-            self.n_speakers = int(manifest["n_speakers"])
-            speakers = sorted(manifest["speakers"], key=manifest["speakers"].get) or None
+            try:
+                self.hparams = RvcHParams.from_config_list(manifest["rvc_config"], manifest["version"],
+                                                           bool(manifest["f0"]))
+                self.n_speakers = int(manifest["n_speakers"])
+                speakers = sorted(manifest["speakers"], key=manifest["speakers"].get) or None
+            except (KeyError, TypeError, ValueError) as err:
+                raise ModelError(f"The svc-studio manifest of '{self.onnx_path.name}' is incomplete or damaged "
+                                 f"({type(err).__name__}: {err}); export the .pth again.") from err
             self.meta = {**manifest.get("meta", {}), "onnx": "svc-studio export"}
             paths = split_paths(self.onnx_path)
             if manifest.get("split") and all(p.is_file() for p in paths.values()):

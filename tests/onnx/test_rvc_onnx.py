@@ -257,6 +257,12 @@ def test_more_refusals(tmp_path, exports, torch_voices):
     with pytest.raises(ModelError):
         RvcOnnxVoice(junk)
     assert not is_rvc_onnx(junk) and not is_rvc_onnx(_tiny(tmp_path / "x.onnx", {"x": (F, [1])}))
+    sidecar = _tiny(tmp_path / "m.onnx", RVC_SIG)
+    for text, expected in (("{", "not readable JSON"), ('{"kind": "synthesizer"}', "not of an RVC voice.*OnnxSvc"),
+                           ('{"kind": "rvc-synthesizer", "version": "v2"}', "incomplete or damaged")):
+        Path(str(sidecar) + ".json").write_text(text)
+        with pytest.raises(ModelError, match=expected):
+            RvcOnnxVoice(sidecar)
     voice, tv = RvcOnnxVoice(exports["v2"][1], threads=1), torch_voices["v2"]
     phone, pitch, f0 = inputs(tv)
     with pytest.raises(OptionError, match="phone must be"):
