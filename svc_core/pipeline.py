@@ -19,7 +19,7 @@ import torch
 from . import audio as audio_io
 from . import cancel
 from .assemble import OutputBuffer, plan_pieces
-from .checkpoint import load_synthesizer
+from . import families
 from .constants import ENCODER_HOP_LENGTH, ENCODER_SAMPLE_RATE
 from .encoders import ContentEncoder, check_compatible, get_encoder
 from .errors import OptionError, SpeakerError
@@ -124,9 +124,8 @@ class Svc(SecondStage):
             self.model_path, self.config_path = self.diffusion.model_path, self.diffusion.config_path
             self.model = DiffusionOnlyModel(self.diffusion.svc_config())
         else:
-            if config_path is None:
-                raise OptionError("A so-vits model needs its config.json.")
-            self.model_path, self.config_path = os.fspath(model_path), os.fspath(config_path)
+            self.model_path = os.fspath(model_path)
+            self.config_path = None if config_path is None else os.fspath(config_path)  # RVC files carry theirs
             with self.load_times.stage("load model"):
                 self.model = self._load_model(self.model_path, self.config_path, device)
             if self.diffusion is not None:
@@ -153,9 +152,19 @@ class Svc(SecondStage):
         self.cache = FeatureCache()  # f0/uv and units per piece: transpose/ratio changes reuse them
         release_free_memory()  # loading leaves freed heap blocks (state dicts, weight-norm folding) behind
 
-    def _load_model(self, model_path: str, config_path: str, device: str) -> torch.nn.Module:
-        """The synthesizer (with `.config`); other backends return their own model object here."""
-        return load_synthesizer(model_path, config_path, device=device)
+    def _load_model(self, model_path: str, config_path: Optional[str], device: str) -> torch.nn.Module:
+        """The synthesizer (with `.config` and `.family`) as the family table loads it; other backends return
+        their own model object here."""
+        return families.load_model(model_path, config_path, device=device)
+
+    @property
+    def family(self) -> "families.Family":
+        """The voice's model family (svc_core.families): which options apply and their defaults."""
+        return families.family(getattr(self.model, "family", "so-vits"))
+
+    def option_defaults(self) -> dict:
+        """Option defaults of this voice's family (RVC: rms_mix_rate 0.25, index_rate 0.75 with an index)."""
+        return families.option_defaults(self.family, self.retriever is not None)
 
     # ----------------------------------------------------------------- speakers
     @property
@@ -297,7 +306,8 @@ class Svc(SecondStage):
         cache=False adds nothing to the per-input feature cache (`self.cache`).
         For files, `convert_file` gives the same samples with memory that does not grow with the input's length.
         """
-        opts = ConvertOptions.from_kwargs(transpose=transpose, f0_predictor=f0_predictor, **options)
+        opts = ConvertOptions.from_kwargs(self.option_defaults(), transpose=transpose,
+                                          f0_predictor=f0_predictor, **options)
         wav = audio_io.to_mono_float(audio)
         audio_io.check_audio(wav, int(sr))
         times = self.begin_conversion(speaker, len(wav), sr)
@@ -333,6 +343,7 @@ class Svc(SecondStage):
         by piece into an OutputBuffer (its `.audio`, or `sink.write` per finished stretch). cache=False: nothing is
         added to the feature cache."""
         times = self.last_times
+        families.check_options(self.family, opts)
         self.check_second_stage(opts)
         self.vocoder_dtype(opts)  # refuse an unsupported precision before any work
         self.encoder.precision_dtype(opts.encoder_precision)

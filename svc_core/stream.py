@@ -147,7 +147,8 @@ def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, t
     """Convert the file `src` with `svc` (an Svc or OnnxSvc) into `dst`; options as `Svc.slice_inference`.
     cache=False keeps the input's f0 and content features out of `svc.cache` (a one-off conversion never reads
     them back). `svc.last_times` holds the stage timings afterwards ("write" included)."""
-    opts = ConvertOptions.from_kwargs(transpose=transpose, f0_predictor=f0_predictor, **options)
+    opts = ConvertOptions.from_kwargs(svc.option_defaults(), transpose=transpose,
+                                      f0_predictor=f0_predictor, **options)
     src = require_file(src, "Audio file", AudioError)
     audio_io.check_output_path(dst, src)
     samples = open_samples(src)
