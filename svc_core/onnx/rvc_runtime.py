@@ -35,6 +35,7 @@ from .runtime import SessionInfo, make_session
 from .split_export import decode_in_chunks, split_paths
 
 PROBE_FRAMES = 32  # frames of the hop-probing run of a file without manifest
+PROBED_SPEAKERS = ["0"]  # a file without manifest: as RVC's small models, one speaker, id 0 (other rows by number)
 
 
 def is_rvc_onnx(onnx_path: str | os.PathLike) -> bool:
@@ -129,7 +130,7 @@ class RvcOnnxVoice:
                 self._open_one_shot()
         else:
             self._open_one_shot()
-            self.hparams, speakers = self._probe(), None
+            self.hparams, speakers = self._probe(), PROBED_SPEAKERS
             self.manifest = None
         self.config = self.hparams.svc_config(speakers, source=f"{self.onnx_path.name}")
 
@@ -172,7 +173,8 @@ class RvcOnnxVoice:
                                 "sample_rate": rate, "inter_channels": layout.inter_channels,
                                 "speakers": layout.n_speakers, "gin_channels": layout.gin_channels},
                      "assumed": f"the other constructor arguments are RVC's {layout.version} {RATE_NAMES[rate]} "
-                                "preset (descriptive only); speaker names unknown",
+                                "preset (descriptive only); one speaker named '0' as RVC trains (the other rows "
+                                "of the table stay reachable by id)",
                      "random_nodes": list(layout.random_ops)}
         return hp
 

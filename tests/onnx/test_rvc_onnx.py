@@ -117,6 +117,7 @@ def test_onnx_voice_equals_torch_voice(exports, torch_voices, name, zero):
     tv = torch_voices[name]
     assert voice.family == "rvc" and voice.has_f0 == tv.has_f0 and voice.hparams == tv.hparams
     assert voice.config.sampling_rate == tv.config.sampling_rate and voice.n_speakers == tv.n_speakers
+    assert voice.config.spk == tv.config.spk and voice.config.speech_encoder == tv.config.speech_encoder
     assert (voice.split is not None) == (name != "v1")
     noise = draws(tv, zero=zero)
     ref, got = both(tv, voice, torch.tensor([0]), noise)
@@ -205,7 +206,7 @@ def test_manifestless_rvc_layout_file_is_probed(torch_voices, tmp_path):
     probed = voice.meta["probed"]
     assert (probed["content_dim"], probed["f0"], probed["hop"], probed["sample_rate"]) == (768, True, 400, 40000)
     assert (probed["speakers"], probed["inter_channels"]) == (2, tv.hparams.inter_channels)
-    assert voice.n_speakers == 2 and voice.config.sampling_rate == 40000
+    assert voice.n_speakers == 2 and voice.config.sampling_rate == 40000 and voice.config.spk == {"0": 0}
     ref, got = both(tv, voice, torch.tensor([1]), draws(tv))
     assert np.abs(got - ref).max() < TOLERANCE
 
@@ -284,3 +285,16 @@ def test_cli_exports_an_rvc_pth(exports, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "RVC v1 pitch voice, 40000 Hz, hop 400" in printed and out.is_file()
     assert [i.name for i in onnx.load(out).graph.input] == RVC_INPUTS
+
+
+def test_family_table_loads_rvc_exports(exports, torch_voices, tmp_path):
+    from svc_core.families import identify, load_model
+    from svc_core.onnx.rvc_runtime import RvcOnnxVoice
+
+    path = exports["nono"][1]
+    assert identify(path).name == "rvc-onnx"
+    voice = load_model(path, None, "cpu")
+    assert isinstance(voice, RvcOnnxVoice) and voice.family == "rvc" and not voice.has_f0
+    plain = tmp_path / "voice.onnx"
+    _rvc_style_export(torch_voices["v2"].net, torch_voices["v2"].hparams, plain)
+    assert identify(plain).name == "rvc-onnx"
