@@ -122,7 +122,8 @@ class RvcOnnxVoice:
             self.meta = {**manifest.get("meta", {}), "onnx": "svc-studio export"}
             paths = split_paths(self.onnx_path)
             if manifest.get("split") and all(p.is_file() for p in paths.values()):
-                prior, self.session_info = make_session(paths["prior"], device, threads)
+                # the prior runs once per input and its attention grows with T^2: no arena keeping its peak
+                prior, self.session_info = make_session(paths["prior"], device, threads, memory_arena=False)
                 decoder, _ = make_session(paths["decoder"], device, threads)
                 self.split = SplitRunner(prior, decoder, self.hparams.f0, self.hparams.hop_length,
                                          float(self.hparams.sr), int(manifest["split"]["context_frames"]))
@@ -140,7 +141,7 @@ class RvcOnnxVoice:
         self.layout = read_layout(self.onnx_path, proto)
         model, self._added = with_noise_inputs(proto)
         self._session, self.session_info = make_session(self.onnx_path, self._device, self._threads,
-                                                        model_bytes=model)
+                                                        model_bytes=model, memory_arena=False)
         self._output = self.layout.output
 
     def _probe(self) -> Any:
