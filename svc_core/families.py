@@ -35,7 +35,6 @@ RVC_CONTROLS = COMMON_CONTROLS + ("protect", "filter_radius", "resample_sr", "de
 RVC_PITCH_CONTROLS = ("transpose", "f0_predictor", "f0_threshold", "protect", "filter_radius")  # need an f0 model
 RVC_DEFAULTS = {"loudness_mix": 0.25}  # RVC WebUI's rms_mix_rate default (so-vits keeps the model's loudness: 1)
 RVC_INDEX_RATE = 0.75  # RVC WebUI's index_rate default, used when the voice has an index file
-RVC_MARK = "enc_p.emb_phone.weight"  # RVC's content projection; so-vits' is "pre.weight"
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,11 @@ def _pth_family(path: str, config_path: str | None) -> str:
     from .safe_load import load_torch
 
     obj = load_torch(path, what="voice model")  # tensors memory-mapped: nothing large is read here
+    from .rvc.checkpoint import rvc_kind
+
+    if rvc_kind(obj) is not None:  # an RVC WebUI / Applio model, or an RVC training G_*.pth
+        return "rvc"
     keys = {k[len("module."):] if k.startswith("module.") else k for k in _state_keys(obj)}
-    if RVC_MARK in keys or (isinstance(obj, Mapping) and "config" in obj and isinstance(obj.get("weight"), Mapping)):
-        return "rvc"  # an RVC WebUI / Applio model, or an RVC training G_*.pth (svc_core.rvc.checkpoint says which)
     if "head.3.weight" in keys:
         return "world"
     if config_path is not None:
