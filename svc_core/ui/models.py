@@ -4,7 +4,7 @@ A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step
 a WORLD `W_*.pth`, or an RVC WebUI / Applio model `<name>.pth` (rvc_files.py), or, without those, an ONNX export
 (upstream's `<name>_SoVits.onnx`, or ours); its `config.json` (not needed by an RVC model; for an ONNX file, or its
 MoeVoiceStudio descriptor: `<models_dir>/<name>.json` or inside the folder), and optionally a
-cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`; RVC's `added_*.index` first). Which family the model
+cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`; for an RVC model its `added_*.index`). Which family the model
 file belongs to (so-vits, WORLD, RVC, an ONNX export) is svc_core.families' answer, read from the file's content. Uploads are copied into a fresh folder under the work
 dir and checked by loading them through svc_core (safe loading only: no code stored in a file ever runs). Uploaded
 voices get an unguessable id, are kept across restarts with the manifest of what was checked (upload_store.py), and
@@ -120,11 +120,9 @@ def _pick_onnx(folder: Path) -> Path | None:
 
 
 def _pick_cluster(folder: Path) -> Path | None:
-    """The folder's cluster / retrieval file: RVC's added_*.index first (never its vector-less trained_*.index),
-    else the first kmeans*.pt, *.pkl or *.index by name."""
-    files = sorted((p for p in folder.iterdir() if p.is_file() and not rvc_files.is_trained_index(p) and (
+    files = sorted(p for p in folder.iterdir() if p.is_file() and (
         (p.suffix.lower() in (".pt", ".pth") and p.name.lower().startswith("kmeans"))
-        or p.suffix.lower() in CLUSTER_SUFFIXES)), key=lambda p: (rvc_files.index_rank(p), p.name))
+        or p.suffix.lower() in CLUSTER_SUFFIXES))
     return files[0] if files else None
 
 
@@ -192,7 +190,7 @@ def _rvc_entry(folder: Path, key: str, model_path: Path, config_json: Path | Non
     """An RVC voice: settings and speakers from the model file itself; a config.json is RVC's training config
     (logs/<exp>/config.json) and is used only by a training G_*.pth. A diffusion model beside it is not used."""
     info = rvc_files.read_rvc_info(model_path, config_json)
-    cluster = _pick_cluster(folder)
+    cluster = rvc_files.pick_rvc_index(folder, model_path)
     label = voice_label(key, len(info.speakers), info.label, cluster is not None, info.speech_encoder)
     config = config_json if info.kind == "rvc-training" else None
     return ModelEntry(key, label, model_path, config, cluster, info.speakers, info.speech_encoder, uploaded,

@@ -4,7 +4,8 @@ picker says about it ("RVC v2 40k"), and the checks an uploaded model + index mu
 A folder voice is `<models_dir>/<name>/<name>.pth` (RVC WebUI's assets/weights/ file, an Applio model, or an RVC
 training G_*.pth with RVC's config.json beside it) plus optionally RVC's `added_*.index`. RVC writes two index
 files: `trained_*.index` (the clustering only, no feature vectors) and `added_*.index` (the vectors added: the one
-RVC WebUI offers); we take the added one and never a trained one. Which family a file belongs to is
+RVC WebUI offers); the index is paired with the model as RVC WebUI does (svc_core.rvc.index_files.pick_index: the
+only one, else the added_ one naming the voice), never a trained one. Which family a file belongs to is
 svc_core.families' decision (from the tensors it holds), never its name.
 """
 from __future__ import annotations
@@ -16,9 +17,6 @@ from typing import Iterable
 from ..errors import ModelError
 
 NOT_RVC_PREFIXES = ("G_", "W_", "D_", "KMEANS")  # .pth files that are not an RVC WebUI / Applio model file
-ADDED_INDEX_PREFIX = "added_"  # RVC's index with its feature vectors (what RVC WebUI lists)
-TRAINED_INDEX_PREFIX = "trained_"  # RVC's clustering-only index: no vectors, never used for retrieval
-INDEX_SUFFIX = ".index"
 VERSION_OF_WIDTH = {256: "v1", 768: "v2"}  # RVC's content widths (enc_p.emb_phone input)
 KIND_WORDS = {"applio": "Applio", "rvc-training": "training checkpoint"}  # svc_core.rvc.checkpoint kinds
 
@@ -76,14 +74,21 @@ def pick_rvc_model(folder: Path) -> Path | None:
                      f"model only, or name it {folder.name}.pth")
 
 
-def index_rank(path: Path) -> int:
-    """Sort key of retrieval files in a folder: RVC's added_*.index first, other files after."""
-    return 0 if path.name.lower().startswith(ADDED_INDEX_PREFIX) else 1
-
-
 def is_trained_index(path: Path) -> bool:
     """RVC's trained_*.index: the clustering without feature vectors (retrieval needs the added_*.index)."""
-    return path.suffix.lower() == INDEX_SUFFIX and path.name.lower().startswith(TRAINED_INDEX_PREFIX)
+    from ..rvc.index_files import INDEX_SUFFIX, TRAINED_PREFIX
+
+    return path.suffix.lower() == INDEX_SUFFIX and path.name.lower().startswith(TRAINED_PREFIX)
+
+
+def pick_rvc_index(folder: Path, model_path: Path) -> Path | None:
+    """The voice folder's index for the RVC model, paired as RVC WebUI does (svc_core.rvc.index_files.pick_index);
+    ModelError when several could belong to it."""
+    from ..rvc.index_files import INDEX_SUFFIX, pick_index
+
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() == INDEX_SUFFIX and not is_trained_index(p))
+    return pick_index(files, model_path.stem)
 
 
 def check_index_width(index_dim: int, info: RvcInfo, index_name: str) -> None:

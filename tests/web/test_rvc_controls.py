@@ -130,18 +130,23 @@ def _touch(folder: Path, *names: str) -> None:
 
 
 def test_the_rvc_model_and_its_added_index_are_picked_by_rvc_rules(tmp_path):
-    from svc_core.ui.models import _pick_cluster, _pick_generator
+    from svc_core.ui.models import _pick_generator
+    from svc_core.ui.rvc_files import pick_rvc_index
 
     folder = tmp_path / "lead"
     _touch(folder, "lead.pth", "D_100.pth", "kmeans_10.pth", "trained_IVF26_Flat_nprobe_1_lead_v2.index",
-           "added_IVF26_Flat_nprobe_1_lead_v2.index", "zz_other.index")
-    assert _pick_generator(folder).name == "lead.pth"  # not the discriminator, not a kmeans file
-    assert _pick_cluster(folder).name == "added_IVF26_Flat_nprobe_1_lead_v2.index"  # before any other file
+           "added_IVF26_Flat_nprobe_1_lead_v2.index", "added_IVF9_Flat_nprobe_1_other_v2.index")
+    model = _pick_generator(folder)
+    assert model.name == "lead.pth"  # not the discriminator, not a kmeans file
+    assert pick_rvc_index(folder, model).name == "added_IVF26_Flat_nprobe_1_lead_v2.index"  # the one naming it
     (folder / "added_IVF26_Flat_nprobe_1_lead_v2.index").unlink()
-    assert _pick_cluster(folder).name == "kmeans_10.pth"
+    assert pick_rvc_index(folder, model).name == "added_IVF9_Flat_nprobe_1_other_v2.index"  # the only one left
     only_trained = tmp_path / "solo"
     _touch(only_trained, "solo.pth", "trained_IVF26_Flat_nprobe_1_solo_v2.index")
-    assert _pick_cluster(only_trained) is None  # RVC's vector-less index is never used
+    assert pick_rvc_index(only_trained, only_trained / "solo.pth") is None  # RVC's vector-less index: never used
+    _touch(only_trained, "added_IVF1_Flat_nprobe_1_a_v2.index", "added_IVF2_Flat_nprobe_1_b_v2.index")
+    with pytest.raises(ModelError, match="several index files could belong to 'solo'"):
+        pick_rvc_index(only_trained, only_trained / "solo.pth")
 
 
 def test_several_rvc_files_need_the_folder_name(tmp_path):
