@@ -65,7 +65,8 @@ def models_notice(library: ModelLibrary) -> str:
         parts.append(
             f"**No voice model found in `{library.models_dir}`.** To convert, put a so-vits-svc 4.x voice in "
             f"`{library.models_dir}/<name>/` (`G_*.pth` + `config.json`, optionally `kmeans_10000.pt` or "
-            "`feature_and_index.pkl`, and a 4.1 diffusion model as `diffusion/model_*.pt` + `diffusion/config.yaml`) "
+            "`feature_and_index.pkl`, and a 4.1 diffusion model as `diffusion/model_*.pt` + `diffusion/config.yaml`), "
+            "or an RVC v1/v2 voice (`<name>.pth`, optionally its `added_*.index`), "
             "and press **Rescan models folder**, or upload its files under **Upload a voice** "
             "below. The content encoder it was trained with (usually ContentVec's "
             "`checkpoint_best_legacy_500.pt`) goes in `./pretrain/`; the About/Status tab shows what is missing. "
