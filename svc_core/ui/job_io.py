@@ -157,6 +157,18 @@ def family_of(svc: Any) -> families.Family:
     return kind if isinstance(kind, families.Family) else families.family(str(kind))
 
 
+def rvc_words(svc: Any, opts: Any, has_f0: bool) -> str:
+    """The log's words for an RVC voice's own settings, e.g. ", index rate 0.75, protect 0.33, rms mix 0.25"."""
+    if not family_of(svc).is_rvc:
+        return ""
+    words = ([f"index rate {opts.cluster_ratio:g}"] if svc.retriever is not None else []) + (
+        [f"protect {opts.protect:g}", f"filter radius {opts.filter_radius}"] if has_f0 else [])
+    words.append(f"rms mix rate {opts.loudness_mix:g}")
+    if opts.resample_sr:
+        words.append(f"output {opts.resample_sr} Hz")
+    return ", " + ", ".join(words)
+
+
 def resolve_f0(name: str) -> str:
     """'auto' -> rmvpe when usable, else fcpe; other names must be usable here (else an error saying why)."""
     from ..f0 import resolve_predictor

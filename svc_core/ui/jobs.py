@@ -30,7 +30,7 @@ from ..paths import safe_file_name
 from . import backends
 from .eta import JobProgress, StageRates, Work, expected_seconds, job_rates
 from .job_io import (ConvertRequest, JobResult, JobUpdate, check_audio_file, cost_factor, denoiser_calls,
-                     family_of, prune_results, resolve_f0)
+                     family_of, prune_results, resolve_f0, rvc_words)
 from .limits import WAIT_POLL_SECONDS, JobLimits, JobSlots, Ticket, client_key
 from .models import ModelLibrary
 from .voice_cache import VoiceCache
@@ -234,7 +234,7 @@ class ConversionJob:
             pitch = (f"transpose {req.transpose:+g}, f0 {f0_name}" + (" (auto-f0)" if req.auto_f0 else "")
                      if has_f0 else "no pitch input")
             self._say(f"converting: speaker {speaker}, {pitch}" + self._second_stage_words(req, traits)
-                      + _rvc_words(svc, opts, has_f0))
+                      + rvc_words(svc, opts, has_f0))
             self._events.items.put(("stage", LOADED_FRACTION, "converting"))
             previous: dict[str, float] = {}
 
@@ -421,18 +421,6 @@ class ConversionJob:
                 yield snapshot()
         finally:
             self.watch.cancel(STOPPED)  # no-op when finished; stops the worker when the stream was closed
-
-
-def _rvc_words(svc: Any, opts: Any, has_f0: bool) -> str:
-    """The log's words for an RVC voice's own settings, e.g. ", index rate 0.75, protect 0.33, rms mix 0.25"."""
-    if not family_of(svc).is_rvc:
-        return ""
-    words = ([f"index rate {opts.cluster_ratio:g}"] if svc.retriever is not None else []) + (
-        [f"protect {opts.protect:g}", f"filter radius {opts.filter_radius}"] if has_f0 else [])
-    words.append(f"rms mix rate {opts.loudness_mix:g}")
-    if opts.resample_sr:
-        words.append(f"output {opts.resample_sr} Hz")
-    return ", " + ", ".join(words)
 
 
 def start_job(request: ConvertRequest, context: JobContext, gradio_request: Any = None) -> ConversionJob:

@@ -3,17 +3,17 @@
 A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step wins when there are several), or
 a WORLD `W_*.pth`, or an RVC WebUI / Applio model `<name>.pth` (rvc_files.py), or, without those, an ONNX export
 (upstream's `<name>_SoVits.onnx`, or ours); its `config.json` (not needed by an RVC model; for an ONNX file, or its
-MoeVoiceStudio descriptor: `<models_dir>/<name>.json` or inside the folder), and optionally a
-cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`; for an RVC model its `added_*.index`). Which family the model
-file belongs to (so-vits, WORLD, RVC, an ONNX export) is svc_core.families' answer, read from the file's content. Uploads are copied into a fresh folder under the work
-dir and checked by loading them through svc_core (safe loading only: no code stored in a file ever runs). Uploaded
-voices get an unguessable id, are kept across restarts with the manifest of what was checked (upload_store.py), and
-are listed only to the browser that uploaded them (unless the server shows all uploads, see ModelLibrary).
+MoeVoiceStudio descriptor: `<models_dir>/<name>.json` or inside the folder), and optionally a cluster/retrieval
+file (`kmeans*.pt`, `*.pkl`, `*.index`; for an RVC model its `added_*.index`). Which family the model file belongs to
+(so-vits, WORLD, RVC, an ONNX export) is svc_core.families' answer, read from the file's content. Uploads are copied
+into a fresh folder under the work dir and checked by loading them through svc_core (safe loading only: no code
+stored in a file ever runs). Uploaded voices get an unguessable id, are kept across restarts with the manifest of
+what was checked (upload_store.py), and are listed only to the browser that uploaded them (unless the server shows
+all uploads, see ModelLibrary).
 """
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import threading
 import time
@@ -26,16 +26,15 @@ from .. import families
 from ..errors import ModelError, SvcError
 from . import diffusion_files as dfiles
 from . import rvc_files
-from .upload_checks import CLUSTER_SUFFIXES, UPLOAD_SUFFIXES, check_upload, classify_uploads  # noqa: F401
+from .upload_checks import (CLUSTER_SUFFIXES, GENERATOR_PATTERN, UPLOAD_SUFFIXES, check_upload,  # noqa: F401
+                            classify_uploads, stored_model_name)
 from .upload_store import (DAY_SECONDS, KEY_PREFIX, UploadBudget, UploadRecord, UploadStore, browser_keys,
                            clean_name, owner_id, upload_label)
 
 log = logging.getLogger("svc_core.ui")
 
-GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 PRUNE_INTERVAL_SECONDS = 600  # expired uploads are also removed while serving, checked at most this often
 UPLOAD_PREFIX = KEY_PREFIX  # uploads are keyed "upload-<16 hex digits>" (upload_store.py)
-RVC_UPLOAD_NAME = "model.pth"  # an uploaded RVC WebUI / Applio model, in its upload folder
 
 WHERE_TO_GET_MODELS = (
     "so-vits-svc 4.0/4.1 voices are trained with so-vits-svc (github.com/svc-develop-team/so-vits-svc) and many "
@@ -218,17 +217,6 @@ def _diffusion_only_entry(folder: Path, key: str, found: dfiles.DiffusionFiles, 
                       diffusion=found, vocoder_path=vocoder, diffusion_only=True)
 
 
-def _stored_model_name(model: Path) -> str:
-    """The name an uploaded model file gets in its voice folder, so that _pick_generator finds it: upstream's
-    `<name>_SoVits.onnx` or `model.onnx`; a G_/W_<step>.pth as is; any other .pth is an RVC model (`model.pth`)
-    when the family table says so, else a so-vits generator (`G_0.pth`)."""
-    if model.suffix.lower() == ".onnx":
-        return model.name if model.stem.endswith("_SoVits") else "model.onnx"
-    if GENERATOR_PATTERN.match(model.name):
-        return model.name
-    return RVC_UPLOAD_NAME if families.identify(model).is_rvc else "G_0.pth"
-
-
 @dataclass(frozen=True)
 class ScanResult:
     entries: tuple[ModelEntry, ...]
@@ -386,7 +374,7 @@ class ModelLibrary:
                                     folder)
             model = sources.get("model", sources.get("diffusion_model"))
             if "model" in sources:
-                shutil.copyfile(model, folder / _stored_model_name(model))
+                shutil.copyfile(model, folder / stored_model_name(model))
                 if "config" in sources:  # a descriptor is read by its content; an RVC model may come without
                     shutil.copyfile(sources["config"], folder / "config.json")
             encoder = folder / sources["encoder"].name if "encoder" in sources else None

@@ -3,6 +3,7 @@
 An RVC WebUI / Applio model (svc_core.families says so from its tensors) needs no config.json."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from .models import ModelEntry
 
 CLUSTER_SUFFIXES = (".pkl", ".index")
+GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)  # G_<step>.pth / W_<step>.pth
+RVC_UPLOAD_NAME = "model.pth"  # an uploaded RVC WebUI / Applio model, in its upload folder
 UPLOAD_SUFFIXES = (".pth", ".onnx", ".json", ".pt", ".pkl", ".index", *dfiles.YAML_SUFFIXES)
 
 
@@ -118,3 +121,14 @@ def check_upload(entry: ModelEntry, encoder: Path | None) -> int:
         check_self_contained(encoder)
         check_compatible(OnnxEncoder(encoder, device="cpu", threads=1), ssl_dim, entry.speech_encoder)
     return ssl_dim
+
+
+def stored_model_name(model: Path) -> str:
+    """The name an uploaded model file gets in its voice folder, so that _pick_generator finds it: upstream's
+    `<name>_SoVits.onnx` or `model.onnx`; a G_/W_<step>.pth as is; any other .pth is an RVC model (`model.pth`)
+    when the family table says so, else a so-vits generator (`G_0.pth`)."""
+    if model.suffix.lower() == ".onnx":
+        return model.name if model.stem.endswith("_SoVits") else "model.onnx"
+    if GENERATOR_PATTERN.match(model.name):
+        return model.name
+    return RVC_UPLOAD_NAME if families.identify(model).is_rvc else "G_0.pth"
