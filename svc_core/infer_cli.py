@@ -310,7 +310,7 @@ def _run(args: argparse.Namespace) -> int:
             reported = True
         if len(jobs) == 1:
             print(svc.last_times.table())
-        print(f"wrote {job.dst} ({result.seconds:.2f} s at {svc.sample_rate} Hz; real-time factor "
+        print(f"wrote {job.dst} ({result.seconds:.2f} s at {result.sample_rate} Hz; real-time factor "
               f"{svc.last_times.rtf:.3f})")
     if len(jobs) > 1:
         print(f"converted {len(jobs) - len(failed)} of {len(jobs)} in {time.perf_counter() - start:.1f} s")
