@@ -25,7 +25,8 @@ from .models import WHERE_TO_GET_MODELS, ModelLibrary  # noqa: E402
 from .result_view import build_result_view, render  # noqa: E402
 from .diffusion_section import MODEL_DEFAULT, SPEEDUP_DEFAULT, engine_values, enhancer_updates  # noqa: E402
 from .rvc_section import rvc_values  # noqa: E402
-from .settings_section import build_more_settings, control_updates, controls_for, speaker_labels  # noqa: E402
+from .settings_section import (build_more_settings, control_updates, controls_for, f0_choices,  # noqa: E402,F401
+                               speaker_labels)
 from .upload_section import build_upload_section, wire_upload  # noqa: E402
 
 API_NAME = "convert"
@@ -74,19 +75,6 @@ def models_notice(library: ModelLibrary) -> str:
     if scan.problems:
         parts.append("Skipped folders: " + "; ".join(f"`{p}`" for p in scan.problems))
     return "\n\n".join(parts)
-
-
-def f0_choices() -> tuple[list[tuple[str, str]], str]:
-    """Dropdown choices (only predictors usable here) and a note saying why the others are not offered."""
-    from ..f0 import describe_predictor, predictor_status
-
-    status = predictor_status()
-    auto = "rmvpe" if status.get("rmvpe") is None else "fcpe"
-    choices = [(f"auto (here: {auto})", "auto")]
-    choices += [(f"{name}: {describe_predictor(name)}", name) for name, why in status.items() if why is None]
-    missing = [f"**{name}** {why}" for name, why in status.items() if why is not None]
-    note = ("Pitch trackers not available here: " + " · ".join(missing)) if missing else ""
-    return choices, note
 
 
 def speaker_update(library: ModelLibrary, key: str | None) -> dict:
@@ -141,14 +129,15 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
     # ------------------------------------------------------------------ voice and engine -> controls
     control_outputs = [*more.per_voice(), transpose, f0, voice_note]
 
-    def on_controls(key: str | None, engine_name: str | None):
-        return control_updates(controls_for(library, key, engine_name, torch_precisions))
+    def on_controls(key: str | None, engine_name: str | None, f0_name: str | None):
+        return control_updates(controls_for(library, key, engine_name, torch_precisions), f0_value=f0_name)
 
     model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
     # on page load too: the components start with the widest values the API accepts (diffusion_section.py)
     root = gr.context.Context.root_block
     voice_picked = [model.change] + ([root.load] if root is not None else [])
-    gr.on(voice_picked, on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
+    gr.on(voice_picked, on_controls, [model, more.engine, f0], control_outputs, queue=False,
+          api_visibility="private")
     more.engine.input(lambda key, engine_name: control_updates(
         controls_for(library, key, engine_name, torch_precisions), voice_changed=False), [model, more.engine],
         control_outputs, queue=False, api_visibility="private")

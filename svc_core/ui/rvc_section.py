@@ -117,13 +117,19 @@ def shared_updates(controls: views.ControlSet, voice_changed: bool = True) -> tu
     return cluster, loudness
 
 
-def pitch_updates(controls: views.ControlSet) -> tuple[dict, dict]:
+def pitch_updates(controls: views.ControlSet, f0_menu: list[tuple[str, str]] | None = None,
+                  f0_value: str | None = None) -> tuple[dict, dict]:
     """Updates for (transpose, pitch tracker) on the first screen: hidden and reset for a voice that takes no
-    pitch (an RVC model without f0)."""
+    pitch (an RVC model without f0); `f0_menu`: the trackers the voice takes (None: unchanged), `f0_value` stays
+    picked when it is one of them, else "auto"."""
     transpose = gr.update(visible=True) if controls.shows("transpose") else gr.update(
         visible=False, value=ConvertOptions.transpose)
-    f0 = gr.update(visible=True) if controls.shows("f0_predictor") else gr.update(visible=False, value="auto")
-    return transpose, f0
+    if not controls.shows("f0_predictor"):
+        return transpose, gr.update(visible=False, value="auto")
+    if f0_menu is None:
+        return transpose, gr.update(visible=True)
+    keep = f0_value if f0_value in [value for _, value in f0_menu] else "auto"
+    return transpose, gr.update(visible=True, choices=f0_menu, value=keep)
 
 
 def rvc_values(protect: float | None, filter_radius: float | None, resample_sr: float | None) -> dict:

@@ -108,6 +108,25 @@ def build_more_settings(controls: views.ControlSet, torch_precisions: list[str],
                         encoder_precision, diffusion, rvc)
 
 
+def f0_choices(family: str = "so-vits") -> tuple[list[tuple[str, str]], str]:
+    """Pitch-tracker choices (only predictors usable here; for an RVC voice only those RVC's recipe runs,
+    svc_core.rvc.f0.RVC_F0_STEPS) and a note saying why the others are not offered."""
+    from .. import families
+    from ..f0 import describe_predictor, predictor_status
+
+    status = predictor_status()
+    auto = "rmvpe" if status.get("rmvpe") is None else "fcpe"
+    choices = [(f"auto (here: {auto})", "auto")]
+    choices += [(f"{name}: {describe_predictor(name)}", name) for name, why in status.items() if why is None]
+    if families.family(family).is_rvc:
+        from ..rvc.f0 import RVC_F0_STEPS
+
+        choices = [(label, name) for label, name in choices if name == "auto" or name in RVC_F0_STEPS]
+    missing = [f"**{name}** {why}" for name, why in status.items() if why is not None]
+    note = ("Pitch trackers not available here: " + " · ".join(missing)) if missing else ""
+    return choices, note
+
+
 def voice_traits(entry: ModelEntry) -> views.VoiceTraits:
     """What the voice can use, from its entry and configs (no weights are read): its family is the entry's
     (svc_core.families decided it when the folder was read)."""
@@ -148,11 +167,13 @@ def controls_for(library: ModelLibrary, key: str | None, engine: str | None,
                              rvc_onnx=backends.rvc_onnx_available())
 
 
-def control_updates(controls: views.ControlSet, voice_changed: bool = True) -> tuple[dict, ...]:
+def control_updates(controls: views.ControlSet, voice_changed: bool = True,
+                    f0_value: str | None = None) -> tuple[dict, ...]:
     """Updates for MoreSettings.per_voice(), then (transpose, pitch tracker, voice_note); a hidden control is reset
     to its neutral value so it cannot act unseen. Picking a voice sets the knobs its family has defaults for (RVC:
-    index rate, RMS mix rate). Without `voice_changed` (only the engine was switched) the diffusion settings and
-    the values of shown knobs stay as they are."""
+    index rate, RMS mix rate) and the pitch trackers it takes (`f0_value`, the current one, stays when it is one of
+    them, else "auto"). Without `voice_changed` (only the engine was switched) the diffusion settings, the pitch
+    tracker and the values of shown knobs stay as they are."""
     vocoder = controls.vocoder_precisions or ("fp32",)
     cluster, loudness = shared_updates(controls, voice_changed)
     slicing = [gr.update(visible=True) if controls.shows(name) else gr.update(
@@ -166,5 +187,6 @@ def control_updates(controls: views.ControlSet, voice_changed: bool = True) -> t
                       value="fp32"),
             gr.update(visible=controls.encoder_precision, **({} if controls.encoder_precision else {"value": "fp32"})),
             *(diffusion_updates(controls) if voice_changed else [gr.skip()] * len(diffusion_updates(controls))),
-            *slicing, loudness, *rvc_updates(controls, voice_changed), *pitch_updates(controls),
+            *slicing, loudness, *rvc_updates(controls, voice_changed),
+            *pitch_updates(controls, f0_choices(controls.family)[0] if voice_changed else None, f0_value),
             controls.note)

@@ -159,3 +159,13 @@ def test_several_rvc_files_need_the_folder_name(tmp_path):
     _touch(folder, "other.pth")
     with pytest.raises(ModelError, match=r"several \.pth files in lead/ .*name it lead\.pth"):
         _pick_generator(folder)
+
+
+def test_rvc_voices_offer_only_the_pitch_trackers_rvc_runs(web_voice):
+    from svc_core.rvc.f0 import RVC_F0_STEPS
+    from svc_core.ui.settings_section import f0_choices
+
+    every = [value for _, value in f0_choices()[0]]
+    rvc = [value for _, value in f0_choices("rvc")[0]]
+    assert rvc[0] == "auto" and set(rvc[1:]) <= set(RVC_F0_STEPS) and "pm" in rvc
+    assert "dio" in every and "dio" not in rvc  # so-vits' dio is not one of RVC's methods

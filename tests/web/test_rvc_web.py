@@ -49,11 +49,11 @@ def rvc_client(rvc_server):
                   download_files=str(Path(rvc_server.state.work_dir) / "client-downloads"))
 
 
-def convert(client, clip, model="alto", speaker="0", **extra):
+def convert(client, clip, model="alto", speaker="0", f0_predictor="pm", **extra):
     from gradio_client import handle_file
 
     return client.predict(audio=handle_file(str(clip)), model=model, speaker=speaker, transpose=0,
-                          f0_predictor="pm", api_name=API, **extra)
+                          f0_predictor=f0_predictor, api_name=API, **extra)
 
 
 # ------------------------------------------------------------------ the API
@@ -75,6 +75,27 @@ def test_api_converts_with_an_rvc_voice_and_its_index(rvc_client, rvc_server):
     assert "done:" in log
 
 
+def test_api_rvc_output_rate_and_stages(rvc_client, rvc_server):
+    audio, log, timing, *_ = convert(rvc_client, rvc_server.clip, cluster_ratio=0.5, loudness_mix=1.0,
+                                     resample_sr=48000)
+    info = sf.info(audio)
+    assert info.samplerate == 48000 and abs(info.duration - 2.0) < 0.05
+    assert "output 48000 Hz" in log
+    stages = {row[0] for row in timing["data"]}
+    assert {"highpass", "retrieval", "synthesizer"} <= stages  # RVC's recipe ran (f0 and features: reused from
+    # the conversion of the same clip before, svc_core.pipeline.FeatureCache)
+
+
+def test_api_converts_with_a_no_pitch_voice(rvc_client, rvc_server):
+    """"auto" (the menu's default) asks for no tracker; a tracker named explicitly is refused for this voice."""
+    from gradio_client.exceptions import AppError
+
+    audio, log, *_ = convert(rvc_client, rvc_server.clip, model="hush", f0_predictor="auto", loudness_mix=0.25)
+    assert sf.info(audio).samplerate == 40000 and "no pitch input" in log
+    with pytest.raises(AppError, match="f0_predictor does not apply to an RVC model without pitch input"):
+        convert(rvc_client, rvc_server.clip, model="hush", f0_predictor="harvest")
+
+
 def test_api_refuses_what_a_voice_does_not_use(rvc_client, rvc_server):
     from gradio_client.exceptions import AppError
 
@@ -84,6 +105,13 @@ def test_api_refuses_what_a_voice_does_not_use(rvc_client, rvc_server):
         convert(rvc_client, rvc_server.clip, model="demo-voice", speaker="alto", protect=0.2)
     with pytest.raises(AppError, match="filter_radius is 2.5; it must be a whole number"):
         convert(rvc_client, rvc_server.clip, filter_radius=2.5)
+    with pytest.raises(AppError, match="transpose does not apply to an RVC model without pitch input"):
+        from gradio_client import handle_file
+
+        rvc_client.predict(audio=handle_file(str(rvc_server.clip)), model="hush", speaker="0", transpose=2,
+                           f0_predictor="auto", loudness_mix=0.25, api_name=API)
+    with pytest.raises(AppError, match="RVC voices take the f0 predictors"):
+        convert(rvc_client, rvc_server.clip, f0_predictor="dio")
 
 
 # ------------------------------------------------------------------ the page
