@@ -162,8 +162,8 @@ DIFFUSION_ONLY_NOTE = ("Diffusion model only: this voice has no so-vits model; i
 WORLD_NOTE = ("WORLD voice: it sings exactly the pitch of your clip (moved by Transpose); noise scale and vocoder "
               "settings do not apply.")
 ONNX_NOTE = "ONNX file: this voice always runs on the fast engine (ONNX Runtime)."
-RVC_NOTE = ("{words} voice (RVC WebUI / Applio model): converted with RVC's own steps; Index rate, Protect, RMS mix "
-            "rate, Filter radius and Output sample rate are under More settings.")
+RVC_NOTE = ("{words} voice (RVC WebUI / Applio model): converted with RVC's own steps; its settings (RMS mix rate, "
+            "output sample rate, and where they apply index rate, protect, filter radius) are under More settings.")
 RVC_NO_PITCH_NOTE = (" This model has no pitch input (an RVC \"no f0\" model): it follows the melody of your clip "
                      "as it hears it, so Transpose and the pitch tracker do not apply.")
 RVC_TORCH_ONLY_NOTE = " It runs in torch (the Fast engine does not take RVC voices on this server)."
