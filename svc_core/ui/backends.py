@@ -149,8 +149,8 @@ def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, expor
 def describe(svc: Any) -> str:
     """'torch eager on cpu (2 threads)' or 'onnxruntime CPUExecutionProvider (intra-op threads 2, inter-op 1);
     encoder on ONNX Runtime'."""
-    info = getattr(svc, "session_info", None)
-    if info is not None:
+    info = getattr(svc, "session_info", None) or getattr(getattr(svc, "model", None), "session_info", None)
+    if info is not None:  # OnnxSvc, or Svc running an RVC voice's export (RvcOnnxVoice)
         on_onnx = getattr(getattr(svc, "encoder", None), "session_info", None) is not None
         stage = getattr(svc, "diffusion", None)
         diffusion = "" if stage is None else "; diffusion model and mel vocoder " + (

@@ -91,6 +91,33 @@ def test_the_page_engine_loads_an_rvc_voice_with_its_index(rvc_models, web_voice
     assert svc.option_defaults() == {"loudness_mix": 0.25, "cluster_ratio": 0.75}
 
 
+@pytest.mark.skipif(not __import__("svc_core.ui.backends", fromlist=["x"]).rvc_onnx_available(),
+                    reason="RVC's ONNX export (svc_core.onnx.rvc_export / rvc_runtime) is not in this install")
+def test_an_rvc_voice_on_the_fast_engine_is_exported_once_and_sounds_the_same(web_voice, tmp_path):
+    """The Fast engine exports an RVC voice once (keyed by the file's sha256) and runs it on ONNX Runtime through
+    the family table (RvcOnnxVoice), with RVC's recipe: the same audio as torch."""
+    import numpy as np
+    import soundfile as sf
+
+    from svc_core.ui import backends
+    from svc_core.ui.voice_cache import VoiceCache
+
+    entry = describe_folder(rvc_voice_folder(tmp_path / "models", "alto", version="v1", seed=4), "alto")
+    assert backends.backend_for(entry, "onnx") == "onnx"
+    cache = VoiceCache(export_dir=tmp_path / "exports")
+    fast, _ = cache.get(entry, "onnx")
+    assert type(fast.svc.model).__name__ == "RvcOnnxVoice"
+    assert backends.describe(fast.svc).startswith("onnxruntime")
+    wav, sr = sf.read(str(web_voice.clip))
+    out = fast.svc.slice_inference(wav, sr, "0", f0_predictor="pm", cluster_ratio=0.75)
+    ref = cache.get(entry, "torch")[0].svc.slice_inference(wav, sr, "0", f0_predictor="pm", cluster_ratio=0.75)
+    assert out.shape == ref.shape and np.abs(out - ref).max() < 1e-4
+    exported = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").glob("rvc-*")}
+    assert len(exported) == 4  # RVC's interface file, the split pair, the manifest
+    VoiceCache(export_dir=tmp_path / "exports").get(entry, "onnx")  # a restart: the export is reused
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").glob("rvc-*")} == exported
+
+
 # ------------------------------------------------------------------ uploads
 def test_an_rvc_model_uploads_alone_or_with_its_index(rvc_models, tmp_path):
     library = ModelLibrary(tmp_path / "models", tmp_path / "uploads")
