@@ -169,8 +169,8 @@ def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntr
             raise ModelError(f"no config.json in {folder.name}/ (a MoeVoiceStudio descriptor describes ONNX files "
                              "only)")
     kind = families.identify(model_path, None if onnx else config_json)  # from the file's content
-    if kind.is_rvc and kind.engine == families.TORCH:
-        return _rvc_entry(folder, key, model_path, config_json, uploaded)
+    if kind.is_rvc:
+        return _rvc_entry(folder, key, model_path, config_json, uploaded, kind)
     if config_path is None:
         raise ModelError(f"no config.json in {folder.name}/")
     config, _ = load_voice_config(config_path)
@@ -185,15 +185,18 @@ def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntr
                       diffusion=found, vocoder_path=vocoder, family=kind.name)
 
 
-def _rvc_entry(folder: Path, key: str, model_path: Path, config_json: Path | None, uploaded: bool) -> ModelEntry:
-    """An RVC voice: settings and speakers from the model file itself; a config.json is RVC's training config
-    (logs/<exp>/config.json) and is used only by a training G_*.pth. A diffusion model beside it is not used."""
-    info = rvc_files.read_rvc_info(model_path, config_json)
+def _rvc_entry(folder: Path, key: str, model_path: Path, config_json: Path | None, uploaded: bool,
+               kind: families.Family) -> ModelEntry:
+    """An RVC voice (a .pth, or its ONNX export: kind rvc-onnx): settings and speakers from the model file itself;
+    a config.json is RVC's training config (logs/<exp>/config.json) and is used only by a training G_*.pth. A
+    diffusion model beside it is not used."""
+    onnx = kind.engine == families.ONNX
+    info = rvc_files.read_rvc_onnx_info(model_path) if onnx else rvc_files.read_rvc_info(model_path, config_json)
     cluster = rvc_files.pick_rvc_index(folder, model_path)
     label = voice_label(key, len(info.speakers), info.label, cluster is not None, info.speech_encoder)
     config = config_json if info.kind == "rvc-training" else None
     return ModelEntry(key, label, model_path, config, cluster, info.speakers, info.speech_encoder, uploaded,
-                      family="rvc", rvc=info)
+                      family=kind.name, rvc=info)
 
 
 def _has_synthesizer(folder: Path) -> bool:

@@ -18,7 +18,8 @@ from ..errors import ModelError
 
 NOT_RVC_PREFIXES = ("G_", "W_", "D_", "KMEANS")  # .pth files that are not an RVC WebUI / Applio model file
 VERSION_OF_WIDTH = {256: "v1", 768: "v2"}  # RVC's content widths (enc_p.emb_phone input)
-KIND_WORDS = {"applio": "Applio", "rvc-training": "training checkpoint"}  # svc_core.rvc.checkpoint kinds
+KIND_WORDS = {"applio": "Applio", "rvc-training": "training checkpoint", "onnx": "ONNX file"}  # file kinds
+ONNX_SCAN_THREADS = 1  # ONNX Runtime threads for reading an RVC export's settings while scanning
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class RvcInfo:
     version: str  # "v1" (256-d content) or "v2" (768-d)
     sample_rate: int  # Hz: 32000, 40000 or 48000
     has_f0: bool  # a pitch model (False: RVC's *_nono model, no transpose or pitch tracker)
-    kind: str  # "rvc-small" (RVC WebUI), "applio", "rvc-training" (svc_core.rvc.checkpoint)
+    kind: str  # "rvc-small" (RVC WebUI), "applio", "rvc-training" (svc_core.rvc.checkpoint), "onnx" (an export)
     content_dim: int  # 256 or 768
     speech_encoder: str  # "vec256l9" (v1) or "vec768l12" (v2)
     speakers: tuple[str, ...]
@@ -54,6 +55,18 @@ def read_rvc_info(model_path: Path, config_path: Path | None = None) -> RvcInfo:
     return RvcInfo(version=hp.version, sample_rate=int(hp.sr), has_f0=bool(hp.f0), kind=ckpt.kind,
                    content_dim=int(hp.content_dim), speech_encoder=hp.speech_encoder,
                    speakers=tuple(str(s) for s in ckpt.speakers))
+
+
+def read_rvc_onnx_info(onnx_path: Path) -> RvcInfo:
+    """The settings of an RVC ONNX export (ours, from its manifest; RVC's own exporter's, probed from the graph
+    by svc_core.onnx.rvc_runtime.RvcOnnxVoice, which opens ONNX Runtime sessions)."""
+    from ..onnx.rvc_runtime import RvcOnnxVoice
+
+    voice = RvcOnnxVoice(onnx_path, device="cpu", threads=ONNX_SCAN_THREADS)
+    hp = voice.hparams
+    speakers = tuple(name for name, _ in sorted(voice.config.spk.items(), key=lambda kv: kv[1]))
+    return RvcInfo(version=hp.version, sample_rate=int(hp.sr), has_f0=bool(hp.f0), kind="onnx",
+                   content_dim=int(hp.content_dim), speech_encoder=hp.speech_encoder, speakers=speakers)
 
 
 def rvc_candidates(folder: Path) -> list[Path]:

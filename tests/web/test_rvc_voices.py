@@ -118,6 +118,37 @@ def test_an_rvc_voice_on_the_fast_engine_is_exported_once_and_sounds_the_same(we
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").glob("rvc-*")} == exported
 
 
+def test_an_rvc_onnx_export_in_a_folder_is_a_voice_on_onnx_runtime(web_voice, tmp_path):
+    """A folder holding an RVC voice's ONNX export (and its index): listed as RVC, runs on ONNX Runtime whatever
+    engine is asked, with the knobs of an RVC voice and the same audio as the .pth in torch."""
+    import numpy as np
+    import soundfile as sf
+
+    from svc_core.onnx.rvc_export import export_rvc
+    from svc_core.ui import backends
+    from svc_core.ui.voice_cache import VoiceCache
+
+    source = rvc_voice_folder(tmp_path / "src", "alto", version="v1", seed=4)
+    folder = tmp_path / "models" / "alto-fast"
+    folder.mkdir(parents=True)
+    export_rvc(source / "alto.pth", folder / "alto.onnx")
+    shutil.copy(source / index_name("alto", "v1"), folder)
+    entry = describe_folder(folder, "alto-fast")
+    assert entry.label == "alto-fast (1 speaker; RVC v1 40k, ONNX file, with index; vec256l9)"
+    assert (entry.family, entry.onnx_only, entry.config_path) == ("rvc-onnx", True, None)
+    controls = control_set(voice_traits(entry), "torch", TORCH_FAST, rvc_onnx=True)
+    assert (controls.engine, controls.engine_picker) == ("onnx", False) and controls.shows("protect")
+    assert backends.backend_for(entry, "torch") == "onnx"
+    fast = VoiceCache(export_dir=tmp_path / "exports").get(entry, "torch")[0].svc
+    assert type(fast.model).__name__ == "RvcOnnxVoice" and fast.retriever is not None
+    torch_entry = describe_folder(source, "alto")
+    ref_svc = VoiceCache(export_dir=tmp_path / "exports").get(torch_entry, "torch")[0].svc
+    wav, sr = sf.read(str(web_voice.clip))
+    out = fast.slice_inference(wav, sr, "0", f0_predictor="pm", cluster_ratio=0.75)
+    ref = ref_svc.slice_inference(wav, sr, "0", f0_predictor="pm", cluster_ratio=0.75)
+    assert out.shape == ref.shape and np.abs(out - ref).max() < 1e-4
+
+
 # ------------------------------------------------------------------ uploads
 def test_an_rvc_model_uploads_alone_or_with_its_index(rvc_models, tmp_path):
     library = ModelLibrary(tmp_path / "models", tmp_path / "uploads")

@@ -86,6 +86,16 @@ def test_api_rvc_output_rate_and_stages(rvc_client, rvc_server):
     # the conversion of the same clip before, svc_core.pipeline.FeatureCache)
 
 
+def test_api_rvc_voice_on_the_fast_engine(rvc_client, rvc_server):
+    """backend=onnx: the RVC voice is exported once and runs on ONNX Runtime (RvcOnnxVoice) with RVC's recipe."""
+    audio, log, _, _, summary, _ = convert(rvc_client, rvc_server.clip, backend="onnx", cluster_ratio=0.75,
+                                           loudness_mix=0.25)
+    assert "exporting it to ONNX" in log and "backend: onnxruntime CPUExecutionProvider" in log
+    assert "Synthesizer backend: onnxruntime" in summary
+    assert sf.info(audio).samplerate == 40000 and abs(sf.info(audio).duration - 2.0) < 0.05
+    assert len(list((rvc_server.state.work_dir / "onnx").glob("rvc-*.onnx.json"))) == 1
+
+
 def test_api_converts_with_a_no_pitch_voice(rvc_client, rvc_server):
     """"auto" (the menu's default) asks for no tracker; a tracker named explicitly is refused for this voice."""
     from gradio_client.exceptions import AppError
