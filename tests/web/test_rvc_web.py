@@ -16,6 +16,7 @@ import soundfile as sf
 
 from browser_support import GUARD_MS
 from rvc_web_factories import rvc_voice_folder
+from svc_core.ui import backends
 
 API = "/convert"
 RVC_INPUTS = {"protect": 0.33, "filter_radius": 3, "resample_sr": 0}
@@ -166,6 +167,7 @@ def test_page_shows_rvc_knobs_for_an_rvc_voice_and_converts(chromium, rvc_server
         assert (_slider(page, "cluster-ratio"), _slider(page, "loudness-mix")) == (0.75, 0.25)  # RVC's defaults
         assert (_slider(page, "rvc-protect"), _slider(page, "rvc-filter-radius")) == (0.33, 3)
         assert "RVC v1 40k" in page.locator("#voice-note").inner_text()
+        assert _shown(page, "#backend-picker") == backends.rvc_onnx_available()  # the Fast engine takes RVC voices
 
         page.set_input_files("#input-audio input[type=file]", str(rvc_server.clip))
         page.wait_for_selector("#input-audio audio", state="attached", timeout=GUARD_MS)
