@@ -15,7 +15,7 @@ from svc_core.ui.views import VoiceTraits, control_set
 
 TORCH_FAST = ["fp32", "bf16"]
 SOVITS_ONLY = ("noise_scale", "auto_predict_f0", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds",
-               "shallow_diffusion", "enhance", "vocoder_precision")
+               "shallow_diffusion", "enhance")
 RVC_ONLY = ("protect", "filter_radius", "resample_sr")
 
 
@@ -29,7 +29,8 @@ def test_rvc_voice_gets_the_family_controls_and_none_of_so_vits():
     assert c.shown == frozenset(families.RVC_CONTROLS)  # exactly the table's list for a pitch model with an index
     assert all(c.shows(name) for name in RVC_ONLY + ("transpose", "f0_predictor", "cluster_ratio", "loudness_mix"))
     assert not any(c.shows(name) for name in SOVITS_ONLY)
-    assert (c.noise, c.auto_f0, c.vocoder_precisions, c.diffusion, c.enhancer) == (False, False, (), None, False)
+    assert (c.noise, c.auto_f0, c.diffusion, c.enhancer) == (False, False, None, False)
+    assert c.vocoder_precisions == tuple(TORCH_FAST)  # the decoder in bf16 applies to RVC voices too
     assert c.encoder_precision and c.cluster
     assert c.default("cluster_ratio") == 0.75 and c.default("loudness_mix") == 0.25  # RVC WebUI's defaults
     assert c.default("protect") == 0.33 and c.default("filter_radius") == 3 and c.default("resample_sr") == 0
@@ -70,7 +71,8 @@ def test_page_request_for_an_rvc_voice_sends_only_what_rvc_uses():
     rvc = families.family("rvc")
     options = page.voice_options("harvest", rvc)
     assert options == {"transpose": 2.0, "f0_predictor": "harvest", "cluster_ratio": 0.6, "loudness_mix": 0.3,
-                       "encoder_precision": "fp32", "protect": 0.2, "filter_radius": 5, "resample_sr": 48000}
+                       "encoder_precision": "fp32", "vocoder_precision": "fp32", "protect": 0.2, "filter_radius": 5,
+                       "resample_sr": 48000}
     opts = ConvertOptions.from_kwargs(families.option_defaults(rvc, True), **options)
     families.check_options(rvc, opts)  # the engine's own check accepts them
 
