@@ -1,0 +1,111 @@
+"""Per-piece features as RVC's extraction steps write them (extract_f0_print.py, extract_feature_print.py), made
+with svc_core's f0 predictors and content encoders:
+
+    2a_f0/<piece>.wav.npy     int64 [T] coarse pitch 1..255 (mel-spaced, 50..1100 Hz; unvoiced = 1)
+    2b-f0nsf/<piece>.wav.npy  float64 [T] raw f0 in Hz, 0 on unvoiced frames (no interpolation)
+    3_feature<C>/<piece>.npy  float32 [T_c, C] content features at 50 frames/s
+
+T = N16k // 160 (the f0 predictor at 16 kHz, hop 160: 100 frames/s). Files that exist are kept (RVC's habit), so
+an interrupted extraction resumes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from ...constants import ENCODER_SAMPLE_RATE, F0_MAX, F0_MIN
+from ...encoders import encoder_info, get_encoder
+from ...errors import AudioError, EncoderMismatchError
+from ...f0 import get_predictor
+from .layout import ExperimentLayout
+
+F0_HOP = 160  # samples at 16 kHz per f0 frame (100 frames/s, RVC's)
+COARSE_BINS = 255  # pitch embedding rows 1..255
+MEL_FACTOR, MEL_BREAK_HZ = 1127.0, 700.0  # mel = 1127 ln(1 + f / 700)
+
+
+def coarse_pitch(hz: np.ndarray) -> np.ndarray:
+    """f0 [N] Hz (0 = unvoiced) -> RVC's coarse pitch [N] int64 in 1..255 (linear in mel from F0_MIN to F0_MAX)."""
+    mel = MEL_FACTOR * np.log(1.0 + np.asarray(hz, dtype=np.float64) / MEL_BREAK_HZ)
+    lo, hi = (MEL_FACTOR * np.log(1.0 + f / MEL_BREAK_HZ) for f in (F0_MIN, F0_MAX))
+    voiced = mel > 0
+    mel[voiced] = (mel[voiced] - lo) * (COARSE_BINS - 1) / (hi - lo) + 1
+    return np.rint(np.clip(mel, 1, COARSE_BINS)).astype(np.int64)
+
+
+def read_16k(path: Path) -> np.ndarray:
+    """A 1_16k_wavs piece as float32 [N]; AudioError when it is not 16 kHz mono."""
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    if sr != ENCODER_SAMPLE_RATE or audio.shape[1] != 1:
+        raise AudioError(f"'{path}' is {sr} Hz with {audio.shape[1]} channel(s); 1_16k_wavs pieces must be "
+                         f"{ENCODER_SAMPLE_RATE} Hz mono. Delete the experiment's piece folders and prepare again.")
+    return audio[:, 0]
+
+
+def _save_npy(path: Path, value: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as fh:
+        np.save(fh, value, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Extractor:
+    """The content encoder and f0 predictor, built on first use (a complete experiment loads neither)."""
+
+    encoder: str
+    content_dim: int  # what the model's version needs (768 v2, 256 v1)
+    encoder_path: str | None = None
+    f0_method: str | None = "fcpe"  # None: no-f0 model
+    f0_weights: str | None = None
+    device: str = "cpu"
+    _encoder: object = field(default=None, init=False, repr=False)
+    _predictor: object = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        dim = encoder_info(self.encoder).dim
+        if dim != self.content_dim:
+            raise EncoderMismatchError(
+                f"The '{self.encoder}' encoder gives {dim}-dim features but this RVC version needs "
+                f"{self.content_dim} (v2: 768, e.g. vec768l12; v1: 256, e.g. vec256l9).")
+
+    def features(self, wav16k: np.ndarray) -> np.ndarray:
+        """float32 [N] at 16 kHz -> float32 [T_c, C]."""
+        if self._encoder is None:
+            self._encoder = get_encoder(self.encoder, self.encoder_path, self.device)
+        feats = self._encoder.encode(torch.from_numpy(wav16k))  # [1, C, T_c]
+        return feats[0].T.contiguous().numpy().astype(np.float32)
+
+    def f0(self, wav16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 [N] at 16 kHz -> (coarse int64 [T], Hz float64 [T]), T = N // 160, unvoiced = 0 Hz."""
+        if self._predictor is None:
+            self._predictor = get_predictor(self.f0_method, hop_length=F0_HOP, sampling_rate=ENCODER_SAMPLE_RATE,
+                                            device=self.device, weights_path=self.f0_weights)
+        hz = self._predictor.compute_raw_f0(wav16k, wav16k.shape[0] // F0_HOP).astype(np.float64)
+        return coarse_pitch(hz), hz
+
+    def extract(self, layout: ExperimentLayout, piece: str) -> list[str]:
+        """Write the missing feature files of `piece`; returns the kinds written."""
+        files = layout.piece_files(piece)
+        todo = ["feature"] + (["f0"] if self.f0_method else [])
+        todo = [k for k in todo if not (files["feature"].is_file() if k == "feature"
+                                        else files["coarse"].is_file() and files["hz"].is_file())]
+        if not todo:
+            return []
+        wav = read_16k(files["16k"])
+        if "f0" in todo:
+            coarse, hz = self.f0(wav)
+            _save_npy(files["hz"], hz)
+            _save_npy(files["coarse"], coarse)
+        if "feature" in todo:
+            feats = self.features(wav)
+            if not np.all(np.isfinite(feats)):
+                raise AudioError(f"The content features of '{files['16k']}' are not finite; the piece is left out.")
+            _save_npy(files["feature"], feats)
+        return todo
