@@ -124,6 +124,8 @@ class SvcConfig:
         """The id of a single-speaker model's speaker; SpeakerError (naming `option`) when there are several."""
         if self.model.n_speakers == 1:
             return 0
+        if len(self.spk) == 1:  # one trained speaker in a larger table (RVC's 109 rows, so-vits' n_speakers 200)
+            return next(iter(self.spk.values()))
         raise SpeakerError(
             f"This model ({os.path.basename(self.path)}) has {self.model.n_speakers} speakers: "
             f"{self.describe_speakers()}. Choose one with {option}."

@@ -18,8 +18,10 @@ from pathlib import Path
 import torch
 
 from .audio import AUDIO_SUFFIXES, check_output_path
+from . import families
 from .diffusion import cli as diffusion_cli
-from .errors import AudioError, OptionError
+from .errors import AudioError, ModelError, OptionError
+from .options import ConvertOptions
 from .paths import require_file, safe_file_name
 from .precision import ONNX_PRECISIONS, PRECISIONS
 from .threads import parse_threads, use_threads
@@ -35,9 +37,10 @@ NOT_SUPPORTED = [
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", default=None,
-                   help="generator checkpoint G_*.pth, or an export-onnx .onnx file (runs on ONNX Runtime)")
-    p.add_argument("-c", "--config", default=None, help="the model's config.json (optional for our .onnx exports; "
-                   "an upstream <name>_SoVits.onnx uses the one beside it when not given)")
+                   help="voice model: a so-vits-svc G_*.pth, an RVC / Applio <name>.pth (v1/v2, read from the file), "
+                        "or an .onnx export (runs on ONNX Runtime); svc_core.families says which")
+    p.add_argument("-c", "--config", default=None, help="the model's config.json (so-vits G_*.pth; optional for .onnx "
+                   "exports, where an upstream <name>_SoVits.onnx uses the one beside it; RVC files carry theirs)")
     p.add_argument("-i", "--input", "-n", "--clean_names", dest="input", required=True, nargs="+",
                    help="audio files or folders to convert (any rate, mono or stereo); as upstream, a name not found "
                         "is also looked for in raw/ (with .wav added when it has no extension)")
@@ -59,12 +62,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "or an encoder exported with `export-onnx --encoder` (.onnx, also int8)")
     p.add_argument("--encoder-name", default=None, help="override the encoder named in config.json")
     p.add_argument("--rmvpe", default=None, help="rmvpe.pt (default: ./pretrain or $SVC_PRETRAIN_DIR)")
-    p.add_argument("--cluster", "-cm", "--cluster_model_path", dest="cluster", default=None,
-                   help="k-means (kmeans_10000.pt) or index (feature_and_index.pkl); the kind is read from the file")
+    p.add_argument("--cluster", "-cm", "--cluster_model_path", "--index", dest="cluster", default=None,
+                   help="k-means (kmeans_10000.pt) or index (feature_and_index.pkl, RVC's added_IVF*.index); the "
+                        "kind is read from the file. RVC voices: found beside the model when not given ('none': "
+                        "no index)")
     p.add_argument("-fr", "--feature_retrieval", action="store_true",
                    help="accepted for upstream commands; the cluster file's kind is read from the file itself")
-    p.add_argument("--cluster-ratio", "-cr", "--cluster_infer_ratio", dest="cluster_ratio", type=float, default=0.0,
-                   help="0..1 share of cluster/retrieved features")
+    p.add_argument("--cluster-ratio", "-cr", "--cluster_infer_ratio", "--index-rate", dest="cluster_ratio",
+                   type=float, default=None, help="0..1 share of cluster/retrieved features (default 0; RVC voices "
+                   "with an index: 0.75, RVC's index_rate)")
     p.add_argument("--noise-scale", "-ns", "--noice_scale", dest="noise_scale", type=float, default=0.4)
     p.add_argument("--slice-db", "-sd", "--slice_db", dest="slice_db", type=float, default=-40.0,
                    help="silence threshold for slicing, dBFS")
@@ -75,8 +81,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    default=0.0)
     p.add_argument("--crossfade-ratio", "-lgr", "--linear_gradient_retain", dest="crossfade_ratio", type=float,
                    default=0.75)
-    p.add_argument("--loudness-mix", "-lea", "--loudness_envelope_adjustment", dest="loudness_mix", type=float,
-                   default=1.0, help="1 = model envelope, 0 = input envelope")
+    p.add_argument("--loudness-mix", "-lea", "--loudness_envelope_adjustment", "--rms-mix-rate", dest="loudness_mix",
+                   type=float, default=None, help="1 = model envelope, 0 = input envelope (default 1; RVC voices: "
+                   "0.25, RVC's rms_mix_rate)")
+    p.add_argument("--protect", type=float, default=None, help="RVC voices: 0..0.5, unvoiced frames keep this "
+                   "share of the retrieved content and the rest of the original (0.5 = off; default 0.33)")
+    p.add_argument("--filter-radius", type=int, default=None, help="RVC voices: median-filter harvest f0 when >= 3 "
+                   "(default 3)")
+    p.add_argument("--resample-sr", type=int, default=None, help="RVC voices: write the output at this rate "
+                   "(16000-96000 Hz; default: the model's rate)")
     p.add_argument("--f0-threshold", "-ft", "--f0_filter_threshold", dest="f0_threshold", type=float, default=None,
                    help="voicing confidence threshold of crepe/rmvpe/fcpe (default: 0.05, fcpe 0.4)")
     p.add_argument("--auto-f0", "-a", "--auto_predict_f0", dest="auto_f0", action="store_true",
@@ -189,6 +202,8 @@ def _load(args: argparse.Namespace):
         encoder, encoder_path = OnnxEncoder(encoder_path, threads=args.threads), None
     f0_weights = {"rmvpe": args.rmvpe} if args.rmvpe else None
     diff_model, diff_config = diffusion_cli.model_files(args)
+    if args.model is None:
+        args.cluster = _index_for(args, None)
     extra = dict(diffusion_model_path=diff_model, diffusion_config_path=diff_config, vocoder_path=args.vocoder)
     if args.only_diffusion:
         from .pipeline import Svc
@@ -196,20 +211,39 @@ def _load(args: argparse.Namespace):
         return Svc(None, None, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
                    encoder=encoder, f0_weights=f0_weights, **extra)
     if not args.model:
-        raise OptionError("-m/--model is needed (a G_*.pth or .onnx), unless -od/--only-diffusion renders with the "
+        raise OptionError("-m/--model is needed (a G_*.pth, an RVC .pth or an .onnx), unless -od/--only-diffusion renders with the "
                           "diffusion model alone.")
-    if args.model.lower().endswith(".onnx"):
+    require_file(args.model, "Model file", ModelError)
+    kind = families.identify(args.model, args.config)
+    args.cluster = _index_for(args, kind)
+    if kind.name == "so-vits-onnx":
         from .onnx import OnnxSvc
 
         return OnnxSvc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster,
                        device="auto" if args.device == "cpu" else args.device, encoder=encoder,
                        f0_weights=f0_weights, threads=args.threads, **extra)
-    if not args.config:
-        raise OptionError("-c/--config is needed with a .pth model (only .onnx exports carry their config).")
+    if kind.needs_config and not args.config:
+        raise OptionError(f"-c/--config is needed with a {kind.label} model (RVC files and .onnx exports carry "
+                          "their settings).")
     from .pipeline import Svc
 
     return Svc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
                encoder=encoder, f0_weights=f0_weights, **extra)
+
+
+def _index_for(args: argparse.Namespace, kind) -> str | None:
+    """-cm/--index as given; for an RVC voice without one, its index found as RVC WebUI pairs them (beside the model
+    or in logs/<name>/); "none" uses no index."""
+    if args.cluster is not None and args.cluster.lower() == "none":
+        return None
+    if args.cluster is not None or kind is None or not kind.is_rvc:
+        return args.cluster
+    from .rvc.index_files import find_index
+
+    found = find_index(args.model)
+    if found is not None:
+        print(f"index: {found} (found beside the model; --index none to convert without it)", file=sys.stderr)
+    return None if found is None else str(found)
 
 
 def _speakers(args: argparse.Namespace, config) -> list[str | int]:
@@ -260,13 +294,7 @@ def _run(args: argparse.Namespace) -> int:
             continue
         try:
             result = svc.convert_file(  # block by block: memory does not grow with the input's length
-                job.src, job.dst, job.speaker, transpose=job.transpose, f0_predictor=f0_name,
-                cluster_ratio=args.cluster_ratio, noise_scale=args.noise_scale, slice_db=args.slice_db,
-                pad_seconds=args.pad_seconds, clip_seconds=args.clip_seconds,
-                crossfade_seconds=args.crossfade_seconds, crossfade_ratio=args.crossfade_ratio,
-                loudness_mix=args.loudness_mix, f0_threshold=args.f0_threshold, auto_predict_f0=args.auto_f0,
-                vocoder_precision=args.vocoder_precision, encoder_precision=args.encoder_precision,
-                **diffusion_cli.options(args),
+                job.src, job.dst, job.speaker, **conversion_options(args, svc, job.transpose, f0_name),
                 cache=len(speakers) > 1,  # the same input again for another speaker reuses its f0 and units
                 progress=lambda frac, msg: print(f"[{frac:6.1%}] {msg}", file=sys.stderr),
             )
@@ -282,7 +310,7 @@ def _run(args: argparse.Namespace) -> int:
             reported = True
         if len(jobs) == 1:
             print(svc.last_times.table())
-        print(f"wrote {job.dst} ({result.seconds:.2f} s at {svc.sample_rate} Hz; real-time factor "
+        print(f"wrote {job.dst} ({result.seconds:.2f} s at {result.sample_rate} Hz; real-time factor "
               f"{svc.last_times.rtf:.3f})")
     if len(jobs) > 1:
         print(f"converted {len(jobs) - len(failed)} of {len(jobs)} in {time.perf_counter() - start:.1f} s")
@@ -291,6 +319,28 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     return 0
+
+
+# CLI options that apply to one model family only; passed on only when given, so the voice's own defaults hold
+FAMILY_OPTIONS = ("cluster_ratio", "loudness_mix", "protect", "filter_radius", "resample_sr")
+
+
+def conversion_options(args: argparse.Namespace, svc, transpose: float, f0_name: str) -> dict:
+    """Svc.convert_file keywords from the command line: options a voice's family does not use are left out unless
+    given (then svc_core.families.check_options names them), as are the f0 options of an RVC model without pitch."""
+    kind = svc.family
+    opts: dict = dict(transpose=transpose, f0_predictor=f0_name, f0_threshold=args.f0_threshold)
+    if not getattr(svc.model, "has_f0", True):
+        opts = {"transpose": transpose} if transpose else {}
+    opts.update({name: getattr(args, name) for name in FAMILY_OPTIONS if getattr(args, name) is not None})
+    sovits = dict(noise_scale=args.noise_scale, slice_db=args.slice_db, pad_seconds=args.pad_seconds,
+                  clip_seconds=args.clip_seconds, crossfade_seconds=args.crossfade_seconds,
+                  crossfade_ratio=args.crossfade_ratio, auto_predict_f0=args.auto_f0,
+                  vocoder_precision=args.vocoder_precision, **diffusion_cli.options(args))
+    defaults = ConvertOptions()
+    opts.update({k: v for k, v in sovits.items() if k in kind.controls or v != getattr(defaults, k)})
+    opts["encoder_precision"] = args.encoder_precision
+    return opts
 
 
 def _print_engines(args: argparse.Namespace, svc, f0_name: str) -> None:

@@ -128,7 +128,6 @@ class ConvertOptions:
     # RVC voices (svc_core.rvc); a so-vits voice refuses non-default values of these
     protect: float = 0.33  # unvoiced frames keep (1 - protect) of the original content features (0.5: off)
     filter_radius: int = 3  # harvest f0 is median-filtered (kernel 3) when this is >= 3
-    # Any voice
     resample_sr: int = 0  # output sample rate in Hz (0: the model's own rate)
 
     def __post_init__(self) -> None:

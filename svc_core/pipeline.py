@@ -19,7 +19,7 @@ import torch
 from . import audio as audio_io
 from . import cancel
 from .assemble import OutputBuffer, plan_pieces
-from .checkpoint import load_synthesizer
+from . import families
 from .constants import ENCODER_HOP_LENGTH, ENCODER_SAMPLE_RATE
 from .encoders import ContentEncoder, check_compatible, get_encoder
 from .errors import OptionError, SpeakerError
@@ -124,9 +124,8 @@ class Svc(SecondStage):
             self.model_path, self.config_path = self.diffusion.model_path, self.diffusion.config_path
             self.model = DiffusionOnlyModel(self.diffusion.svc_config())
         else:
-            if config_path is None:
-                raise OptionError("A so-vits model needs its config.json.")
-            self.model_path, self.config_path = os.fspath(model_path), os.fspath(config_path)
+            self.model_path = os.fspath(model_path)
+            self.config_path = None if config_path is None else os.fspath(config_path)  # RVC files carry theirs
             with self.load_times.stage("load model"):
                 self.model = self._load_model(self.model_path, self.config_path, device)
             if self.diffusion is not None:
@@ -153,9 +152,23 @@ class Svc(SecondStage):
         self.cache = FeatureCache()  # f0/uv and units per piece: transpose/ratio changes reuse them
         release_free_memory()  # loading leaves freed heap blocks (state dicts, weight-norm folding) behind
 
-    def _load_model(self, model_path: str, config_path: str, device: str) -> torch.nn.Module:
-        """The synthesizer (with `.config`); other backends return their own model object here."""
-        return load_synthesizer(model_path, config_path, device=device)
+    def _load_model(self, model_path: str, config_path: Optional[str], device: str) -> torch.nn.Module:
+        """The synthesizer (with `.config` and `.family`) as the family table loads it; other backends return
+        their own model object here."""
+        return families.load_model(model_path, config_path, device=device)
+
+    @property
+    def family(self) -> "families.Family":
+        """The voice's model family (svc_core.families): which options apply and their defaults."""
+        return families.family(getattr(self.model, "family", "so-vits"))
+
+    def option_defaults(self) -> dict:
+        """Option defaults of this voice's family (RVC: rms_mix_rate 0.25, index_rate 0.75 with an index)."""
+        return families.option_defaults(self.family, self.retriever is not None)
+
+    def output_rate(self, opts: ConvertOptions) -> int:
+        """Sample rate of the converted audio for `opts`: the model's, or opts.resample_sr (RVC voices)."""
+        return int(opts.resample_sr) if self.family.is_rvc and opts.resample_sr else self.sample_rate
 
     # ----------------------------------------------------------------- speakers
     @property
@@ -297,13 +310,31 @@ class Svc(SecondStage):
         cache=False adds nothing to the per-input feature cache (`self.cache`).
         For files, `convert_file` gives the same samples with memory that does not grow with the input's length.
         """
-        opts = ConvertOptions.from_kwargs(transpose=transpose, f0_predictor=f0_predictor, **options)
+        opts = ConvertOptions.from_kwargs(self.option_defaults(), transpose=transpose,
+                                          f0_predictor=f0_predictor, **options)
         wav = audio_io.to_mono_float(audio)
         audio_io.check_audio(wav, int(sr))
+        if self.family.is_rvc:
+            return self.convert_rvc(wav, sr, speaker, opts, progress, cache=cache)
         times = self.begin_conversion(speaker, len(wav), sr)
         with times.stage("slice"):
             chunks = slice_audio(wav, sr, db_thresh=opts.slice_db)
         return self.convert_chunks(wav, sr, chunks, speaker, opts, progress, cache=cache).audio
+
+    def convert_rvc(self, wav: np.ndarray, sr: int, speaker: Speaker, opts: ConvertOptions,
+                    progress: Optional[ProgressFn] = None, noise=None, cache: bool = True) -> np.ndarray:
+        """An RVC voice's conversion (svc_core.rvc.recipe: RVC's own padding, split, f0, retrieval, protect and
+        loudness steps) -> float32 [M] at `output_rate(opts)`. noise: see convert_rvc (None: seeded per segment);
+        cache=False adds nothing to the feature cache."""
+        from .rvc.recipe import convert_rvc
+
+        families.check_options(self.family, opts, has_f0=bool(getattr(self.model, "has_f0", True)))
+        if opts.cluster_ratio > 0 and self.retriever is None:
+            raise OptionError("index_rate (cluster_ratio) is above 0 but no .index file is loaded.")
+        self.vocoder_dtype(opts)  # refuse an unsupported precision before any work
+        self.encoder.precision_dtype(opts.encoder_precision)
+        self.begin_conversion(speaker, len(wav), sr)
+        return convert_rvc(self, wav, sr, speaker, opts, progress, noise=noise, use_cache=cache)
 
     def convert_file(self, source, destination, speaker: Speaker, transpose: float = 0,
                      f0_predictor: str = "rmvpe", progress: Optional[ProgressFn] = None, cache: bool = True,
@@ -333,6 +364,7 @@ class Svc(SecondStage):
         by piece into an OutputBuffer (its `.audio`, or `sink.write` per finished stretch). cache=False: nothing is
         added to the feature cache."""
         times = self.last_times
+        families.check_options(self.family, opts)
         self.check_second_stage(opts)
         self.vocoder_dtype(opts)  # refuse an unsupported precision before any work
         self.encoder.precision_dtype(opts.encoder_precision)
