@@ -54,7 +54,8 @@ def write_v2_experiment(settings: RvcTrainSettings, pieces: int = 3, seconds: fl
     """A prepared v2 experiment without an encoder run: harmonic pieces at the model rate and 16 kHz, Praat-free f0
     (the tone's own pitch, a silent gap as 0 Hz), random 768-dim features, filelist and config (prepare's writers)."""
     from svc_core.rvc.train.layout import ExperimentLayout
-    from svc_core.rvc.train.extract import coarse_pitch, _save_npy
+    from svc_core.rvc.f0 import coarse_pitch
+    from svc_core.rvc.train.extract import _save_npy
     from svc_core.rvc.train.prepare import rvc_config, write_filelist, _write_mute, MUTE_NAME
     from svc_core.rvc.train.slicing import write_float_wav
     import json

@@ -13,7 +13,7 @@ import torch
 from rvc_train_factories import tiny_encoder, tiny_settings, write_recordings
 from svc_core.errors import AudioError, EncoderMismatchError, OptionError
 from svc_core.rvc.train.discriminator import PERIODS, rvc_discriminator
-from svc_core.rvc.train.extract import coarse_pitch
+from svc_core.rvc.f0 import coarse_pitch
 from svc_core.rvc.train.index import train_rvc_index
 from svc_core.rvc.train.layout import FilelistEntry
 from svc_core.rvc.train.prepare import prepare_experiment
@@ -49,8 +49,8 @@ def test_the_experiment_folder_has_rvcs_layout(experiment):
         wav16, sr16 = sf.read(str(files["16k"]), dtype="float32")
         assert sr16 == 16000 and abs(wav16.shape[0] - gt.shape[0] * 16000 / 40000) <= 2
         hz, coarse = np.load(files["hz"]), np.load(files["coarse"])
-        assert hz.shape == coarse.shape == (wav16.shape[0] // 160,)
-        assert coarse.dtype == np.int64 and coarse.min() >= 1 and coarse.max() <= 255
+        assert hz.shape == coarse.shape == (wav16.shape[0] // 160,)  # pm: p_len frames
+        assert coarse.dtype == np.int64 and np.array_equal(coarse, coarse_pitch(hz))
         assert np.all(coarse[hz == 0] == 1)  # unvoiced stays 0 Hz, coarse bin 1 (RVC: no interpolation)
         voiced = hz > 0
         assert 0.3 < voiced.mean() < 1.0  # the melody is voiced, its pauses are not
@@ -111,13 +111,6 @@ def test_the_index_is_rvcs_and_loads(experiment):
     assert faiss.extract_index_ivf(retriever.indexes[0]).nprobe == 1
 
 
-def test_coarse_pitch_is_rvcs_mapping():
-    hz = np.array([0.0, 40.0, 50.0, 1100.0, 2000.0, 440.0])
-    mel = 1127 * np.log(1 + 440.0 / 700)
-    lo, hi = 1127 * np.log(1 + 50 / 700), 1127 * np.log(1 + 1100 / 700)
-    assert coarse_pitch(hz).tolist() == [1, 1, 1, 255, 255, int(np.rint((mel - lo) * 254 / (hi - lo) + 1))]
-
-
 def test_pieces_are_cut_as_rvc_cuts():
     sr = 1000
     assert piece_bounds(3900, sr) == [(0, 3900)]  # up to 4.0 s: one piece
@@ -153,5 +146,7 @@ def test_bad_inputs_get_clear_messages(tmp_path, encoder):
         prepare_experiment(tiny_settings(data, data, encoder))
     with pytest.raises(OptionError, match="--speaker 'bass' is not in the data"):
         prepare_experiment(tiny_settings(data, tmp_path / "e4", encoder, speaker="bass"))
+    with pytest.raises(OptionError, match="RVC training takes the f0 predictors pm, harvest"):
+        prepare_experiment(tiny_settings(data, tmp_path / "e6", encoder, f0_method="dio"))
     with pytest.raises(OptionError, match="--sr must be one of"):
         prepare_experiment(tiny_settings(data, tmp_path / "e5", encoder, sample_rate="44k"))

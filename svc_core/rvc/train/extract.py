@@ -1,12 +1,14 @@
 """Per-piece features as RVC's extraction steps write them (extract_f0_print.py, extract_feature_print.py), made
-with svc_core's f0 predictors and content encoders:
+with svc_core's content encoders and RVC's per-method f0 steps (svc_core.rvc.f0.raw_f0, no median filter, as RVC's
+training extraction):
 
     2a_f0/<piece>.wav.npy     int64 [T] coarse pitch 1..255 (mel-spaced, 50..1100 Hz; unvoiced = 1)
     2b-f0nsf/<piece>.wav.npy  float64 [T] raw f0 in Hz, 0 on unvoiced frames (no interpolation)
+                              (T: the method's own frame count, as RVC saves it; the dataset cuts to the content)
     3_feature<C>/<piece>.npy  float32 [T_c, C] content features at 50 frames/s
 
-T = N16k // 160 (the f0 predictor at 16 kHz, hop 160: 100 frames/s). Files that exist are kept (RVC's habit), so
-an interrupted extraction resumes.
+T ~ N16k // 160 (16 kHz, hop 160: 100 frames/s). Files that exist are kept (RVC's habit), so an interrupted
+extraction resumes.
 """
 from __future__ import annotations
 
@@ -18,24 +20,14 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ...constants import ENCODER_SAMPLE_RATE, F0_MAX, F0_MIN
+from ...constants import ENCODER_SAMPLE_RATE
 from ...encoders import encoder_info, get_encoder
-from ...errors import AudioError, EncoderMismatchError
-from ...f0 import get_predictor
+from ...errors import AudioError, EncoderMismatchError, OptionError
+from ..f0 import RVC_F0_STEPS, coarse_pitch, raw_f0
 from .layout import ExperimentLayout
 
 F0_HOP = 160  # samples at 16 kHz per f0 frame (100 frames/s, RVC's)
-COARSE_BINS = 255  # pitch embedding rows 1..255
-MEL_FACTOR, MEL_BREAK_HZ = 1127.0, 700.0  # mel = 1127 ln(1 + f / 700)
-
-
-def coarse_pitch(hz: np.ndarray) -> np.ndarray:
-    """f0 [N] Hz (0 = unvoiced) -> RVC's coarse pitch [N] int64 in 1..255 (linear in mel from F0_MIN to F0_MAX)."""
-    mel = MEL_FACTOR * np.log(1.0 + np.asarray(hz, dtype=np.float64) / MEL_BREAK_HZ)
-    lo, hi = (MEL_FACTOR * np.log(1.0 + f / MEL_BREAK_HZ) for f in (F0_MIN, F0_MAX))
-    voiced = mel > 0
-    mel[voiced] = (mel[voiced] - lo) * (COARSE_BINS - 1) / (hi - lo) + 1
-    return np.rint(np.clip(mel, 1, COARSE_BINS)).astype(np.int64)
+TRAINING_FILTER_RADIUS = 0  # RVC's training extraction applies no median filter (its pipeline does, for harvest)
 
 
 def read_16k(path: Path) -> np.ndarray:
@@ -66,9 +58,11 @@ class Extractor:
     f0_weights: str | None = None
     device: str = "cpu"
     _encoder: object = field(default=None, init=False, repr=False)
-    _predictor: object = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.f0_method is not None and self.f0_method not in RVC_F0_STEPS:
+            raise OptionError(f"RVC training takes the f0 predictors {', '.join(RVC_F0_STEPS)}; got "
+                              f"'{self.f0_method}'.")
         dim = encoder_info(self.encoder).dim
         if dim != self.content_dim:
             raise EncoderMismatchError(
@@ -83,12 +77,10 @@ class Extractor:
         return feats[0].T.contiguous().numpy().astype(np.float32)
 
     def f0(self, wav16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 [N] at 16 kHz -> (coarse int64 [T], Hz float64 [T]), T = N // 160, unvoiced = 0 Hz."""
-        if self._predictor is None:
-            self._predictor = get_predictor(self.f0_method, hop_length=F0_HOP, sampling_rate=ENCODER_SAMPLE_RATE,
-                                            device=self.device, weights_path=self.f0_weights)
-        hz = self._predictor.compute_raw_f0(wav16k, wav16k.shape[0] // F0_HOP).astype(np.float64)
-        return coarse_pitch(hz), hz
+        """float32 [N] at 16 kHz -> (coarse int64 [T], Hz float64 [T]), unvoiced = 0 Hz (coarse 1)."""
+        hz = raw_f0(self.f0_method, wav16k.astype(np.float64), wav16k.shape[0] // F0_HOP, TRAINING_FILTER_RADIUS,
+                    weights_path=self.f0_weights, device=self.device)
+        return coarse_pitch(hz).astype(np.int64), hz
 
     def extract(self, layout: ExperimentLayout, piece: str) -> list[str]:
         """Write the missing feature files of `piece`; returns the kinds written."""
