@@ -55,7 +55,7 @@ def write_v2_experiment(settings: RvcTrainSettings, pieces: int = 3, seconds: fl
     (the tone's own pitch, a silent gap as 0 Hz), random 768-dim features, filelist and config (prepare's writers)."""
     from svc_core.rvc.train.layout import ExperimentLayout
     from svc_core.rvc.f0 import coarse_pitch
-    from svc_core.rvc.train.extract import _save_npy
+    from svc_core.rvc.train.extract import save_npy
     from svc_core.rvc.train.prepare import rvc_config, write_filelist, _write_mute, MUTE_NAME
     from svc_core.rvc.train.slicing import write_float_wav
     import json
@@ -74,14 +74,14 @@ def write_v2_experiment(settings: RvcTrainSettings, pieces: int = 3, seconds: fl
             write_float_wav(path, wav.astype(np.float32), sr)
         frames = int(seconds * 16000) // 160
         hz = np.where(np.arange(frames) < frames * 0.7, hz_tone, 0.0)
-        _save_npy(files["hz"], hz)
-        _save_npy(files["coarse"], coarse_pitch(hz))
-        _save_npy(files["feature"], rng.standard_normal((frames // 2, hp.content_dim)).astype(np.float32))
+        save_npy(files["hz"], hz)
+        save_npy(files["coarse"], coarse_pitch(hz))
+        save_npy(files["feature"], rng.standard_normal((frames // 2, hp.content_dim)).astype(np.float32))
         names[name] = 0
     mute = layout.mute().piece_files(MUTE_NAME)
     write_float_wav(mute["gt"], np.zeros(hp.sr, np.float32), hp.sr)
-    _save_npy(mute["hz"], np.zeros(100))
-    _save_npy(mute["coarse"], np.ones(100, np.int64))
-    _save_npy(mute["feature"], np.zeros((50, hp.content_dim), np.float32))
+    save_npy(mute["hz"], np.zeros(100))
+    save_npy(mute["coarse"], np.ones(100, np.int64))
+    save_npy(mute["feature"], np.zeros((50, hp.content_dim), np.float32))
     write_filelist(layout, names, {"voice": 0}, settings.f0, settings.seed)
     layout.config.write_text(json.dumps(rvc_config(settings, {"voice": 0}, "pm")), encoding="utf-8")

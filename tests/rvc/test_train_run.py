@@ -73,6 +73,21 @@ def test_the_small_model_is_rvcs_and_converts(run):
     assert torch.allclose(raw["weight"]["enc_p.emb_phone.weight"].float(), trained, atol=1e-2)
 
 
+def test_the_trained_voice_converts_through_svc_with_its_index(run):
+    """The small model and the index trained here go through the shipped RVC pipeline (Svc), with the same
+    (tiny test) encoder the features were made with."""
+    from audio_factories import sung_phrase
+    from svc_core.pipeline import Svc
+    from svc_core.rvc.train.index import train_rvc_index
+
+    settings, summary = run
+    index = train_rvc_index(settings.out_dir, "v1")
+    svc = Svc(summary.small_model, None, encoder_path=settings.encoder_path, cluster_path=index)
+    assert svc.model.family == "rvc" and svc.sample_rate == 40000
+    out = svc.slice_inference(sung_phrase(1.5, 44100), 44100, 0, transpose=2, f0_predictor="pm", index_rate=0.5)
+    assert abs(out.shape[0] - 1.5 * 40000) <= 0.05 * 40000 and np.all(np.isfinite(out)) and np.abs(out).max() > 0
+
+
 def test_resume_continues_from_the_newest_pair(run):
     settings, _ = run
     with pytest.raises(RvcTrainingError, match="--resume"):

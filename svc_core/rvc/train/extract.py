@@ -39,7 +39,7 @@ def read_16k(path: Path) -> np.ndarray:
     return audio[:, 0]
 
 
-def _save_npy(path: Path, value: np.ndarray) -> None:
+def save_npy(path: Path, value: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     with open(tmp, "wb") as fh:
@@ -93,11 +93,11 @@ class Extractor:
         wav = read_16k(files["16k"])
         if "f0" in todo:
             coarse, hz = self.f0(wav)
-            _save_npy(files["hz"], hz)
-            _save_npy(files["coarse"], coarse)
+            save_npy(files["hz"], hz)
+            save_npy(files["coarse"], coarse)
         if "feature" in todo:
             feats = self.features(wav)
             if not np.all(np.isfinite(feats)):
                 raise AudioError(f"The content features of '{files['16k']}' are not finite; the piece is left out.")
-            _save_npy(files["feature"], feats)
+            save_npy(files["feature"], feats)
         return todo

@@ -17,7 +17,6 @@ import numpy as np
 
 from ...errors import OptionError
 from ...retrieval import build_faiss_index
-from ...retrieval.faiss_index import _import_faiss
 from .layout import ExperimentLayout
 
 log = logging.getLogger("svc_core.train")
@@ -47,10 +46,11 @@ def train_rvc_index(exp_dir: str | Path, version: str = "v2", name: str | None =
     layout = ExperimentLayout(Path(exp_dir), version)
     name = name or layout.name
     feats = experiment_features(layout)
-    faiss = _import_faiss()
-    written: dict[str, Any] = {}
+    written: dict[str, int] = {}
 
     def on_trained(index: Any, rows: np.ndarray) -> None:
+        import faiss  # imported by build_faiss_index already (which names faiss-cpu when it is missing)
+
         np.save(layout.root / TOTAL_FEATURES, rows, allow_pickle=False)
         n_ivf = faiss.extract_index_ivf(index).nlist
         written["n_ivf"] = n_ivf
@@ -58,6 +58,8 @@ def train_rvc_index(exp_dir: str | Path, version: str = "v2", name: str | None =
 
     log.info(f"training the feature index on {feats.shape[0]} frames of {feats.shape[1]} dims")
     index = build_faiss_index(feats, seed=seed, on_trained=on_trained)
+    import faiss
+
     out = layout.root / index_name("added", written["n_ivf"], name, version)
     faiss.write_index(index, str(out))
     log.info(f"wrote {out.name} ({index.ntotal} vectors)")

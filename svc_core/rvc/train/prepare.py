@@ -28,7 +28,7 @@ from ...preprocess.segments import plan_pieces
 from ...preprocess.settings import PreprocessSettings
 from ...train.dataset import DatasetError, read_filelist
 from ..checkpoint import rvc_training_config
-from .extract import F0_HOP, Extractor, _save_npy
+from .extract import F0_HOP, Extractor, save_npy
 from .layout import ExperimentLayout, FilelistEntry
 from .settings import MAX_SPEAKERS, MEL_CHANNELS, RvcTrainSettings
 from .slicing import Clip, slice_clip, write_float_wav
@@ -172,10 +172,10 @@ def _write_mute(layout: ExperimentLayout, extractor: Extractor, model_sr: int) -
                         ENCODER_SAMPLE_RATE)
     if extractor.f0_method and not (files["coarse"].is_file() and files["hz"].is_file()):
         frames = int(MUTE_SECONDS * ENCODER_SAMPLE_RATE) // F0_HOP
-        _save_npy(files["hz"], np.zeros(frames, np.float64))
-        _save_npy(files["coarse"], np.ones(frames, np.int64))
+        save_npy(files["hz"], np.zeros(frames, np.float64))
+        save_npy(files["coarse"], np.ones(frames, np.int64))
     if not files["feature"].is_file():
-        _save_npy(files["feature"], extractor.features(np.zeros(int(MUTE_SECONDS * ENCODER_SAMPLE_RATE),
+        save_npy(files["feature"], extractor.features(np.zeros(int(MUTE_SECONDS * ENCODER_SAMPLE_RATE),
                                                                 np.float32)))
 
 
