@@ -56,7 +56,7 @@ def write_v2_experiment(settings: RvcTrainSettings, pieces: int = 3, seconds: fl
     from svc_core.rvc.train.layout import ExperimentLayout
     from svc_core.rvc.f0 import coarse_pitch
     from svc_core.rvc.train.extract import save_npy
-    from svc_core.rvc.train.prepare import rvc_config, write_filelist, _write_mute, MUTE_NAME
+    from svc_core.rvc.train.prepare import MUTE_NAME, rvc_config, write_filelist
     from svc_core.rvc.train.slicing import write_float_wav
     import json
 

@@ -142,8 +142,12 @@ def test_the_cli_maps_to_settings_and_refuses_sovits_only_options(tmp_path):
     assert (s.version, s.sample_rate, s.size, s.steps, s.batch_size, s.speaker, s.max_minutes) == \
         ("v1", "48k", "small", 7, 3, "alto", 5.0)
     assert s.encoder_name == "vec256l9" and s.f0 and s.build_index
-    default = settings_from_args(_args("--data", str(tmp_path), "--out", str(tmp_path / "y")))
-    assert (default.version, default.sample_rate, default.encoder_name, default.size) == ("v2", "40k", "vec768l12",
-                                                                                          "full")
+    cpu = settings_from_args(_args("--data", str(tmp_path), "--out", str(tmp_path / "y")))
+    assert (cpu.version, cpu.sample_rate, cpu.encoder_name) == ("v2", "40k", "vec768l12")
+    assert (cpu.size, cpu.batch_size, cpu.max_frames, cpu.d_width_divisor, cpu.gan_start_step,
+            cpu.learning_rate) == ("small", 2, 160, 4, 120, 2e-4)  # the CPU preset
+    gpu = settings_from_args(_args("--data", str(tmp_path), "--out", str(tmp_path / "y"), "--device", "cuda"))
+    assert (gpu.size, gpu.batch_size, gpu.max_frames, gpu.d_width_divisor, gpu.gan_start_step,
+            gpu.learning_rate, gpu.epochs) == ("full", 4, 900, 1, 0, 1e-4, 20)  # RVC's own
     with pytest.raises(OptionError, match="--c-harm is for so-vits training"):
         settings_from_args(_args("--data", str(tmp_path), "--out", str(tmp_path / "z"), "--c-harm", "1"))

@@ -12,8 +12,7 @@ from typing import Callable
 import torch
 
 from ...errors import ModelError
-from ...train.checkpoints import (_replace_atomically, latest_pair, load_optimizer_state,  # noqa: F401 (re-export)
-                                  read_checkpoint)
+from ...train.checkpoints import _replace_atomically, load_optimizer_state, read_checkpoint
 from ..checkpoint import save_rvc_small, save_rvc_training
 
 

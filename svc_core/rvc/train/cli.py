@@ -15,8 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="RVC v2 (768-dim content, default) or v1 (256-dim)")
     g.add_argument("--sr", choices=("32k", "40k", "48k"), default="40k", help="model sample rate (default 40k)")
     g.add_argument("--no-pitch", action="store_true", help="train a model without pitch input (RVC's *_nono)")
-    g.add_argument("--size", choices=("full", "small"), default="full",
-                   help="full = RVC's network sizes; small = narrower (trains ~3x faster on a CPU, still an RVC file)")
+    g.add_argument("--size", choices=("full", "small"), default=None,
+                   help="full = RVC's network sizes (default on a GPU); small = narrower, still an RVC file (default "
+                        "on a CPU)")
     g.add_argument("--encoder", default=None,
                    help="content encoder (default vec768l12 for v2, vec256l9 for v1; any registered encoder with the "
                         "version's width)")
@@ -34,8 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-index", action="store_true", help="do not train the faiss index afterwards")
     g.add_argument("--max-minutes", type=float, default=None,
                    help="stop after this many minutes of training (saves; continue later with --resume)")
-    g.add_argument("--max-frames", type=int, default=900,
-                   help="frames per piece per step (RVC: 900, whole pieces); fewer = a random window, faster")
+    g.add_argument("--max-frames", type=int, default=None,
+                   help="frames per piece per step (RVC: 900 = whole pieces, default on a GPU); fewer = a random "
+                        "window, faster (default on a CPU: 160)")
 
 
 SOVITS_ONLY = (("posterior_input", "--posterior-input"), ("c_harm", "--c-harm"), ("precision", "--precision"),
@@ -59,12 +61,10 @@ def settings_from_args(args: argparse.Namespace):
         keep=RVC_DEFAULTS["keep"] if args.keep_best is None else args.keep_best,
         log_interval=args.log_interval or RVC_DEFAULTS["log_interval"],
         save_every_weights=args.save_every_weights, resume=args.resume, base=tuple(args.base) if args.base else None,
-        device=args.device, threads=args.threads, build_index=not args.no_index,
-        d_width_divisor=args.d_width_divisor or 1, gan_start_step=args.gan_start_step or 0,
-        max_minutes=args.max_minutes, max_frames=args.max_frames)
-    optional = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr, "seed": args.seed}
-    values.update({k: v for k, v in optional.items() if v is not None})
-    return RvcTrainSettings(**values)
+        threads=args.threads, build_index=not args.no_index, d_width_divisor=args.d_width_divisor,
+        gan_start_step=args.gan_start_step, max_minutes=args.max_minutes, max_frames=args.max_frames,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+    return RvcTrainSettings.for_device(args.device, **values)
 
 
 def run_rvc_train(args: argparse.Namespace) -> int:

@@ -15,6 +15,10 @@ SIZES = ("full", "small")
 # "small": narrower networks that train several times faster on a CPU; the file keeps RVC's layout (RVC builds the
 # model from the config list, so RVC WebUI loads it too). full = RVC's own sizes.
 SMALL_SIZE = dict(inter_channels=128, hidden_channels=128, filter_channels=384, upsample_initial_channel=256)
+# What `train --arch rvc` uses on a CPU unless told otherwise (the field defaults below are RVC's own, used on a
+# GPU): measured on 2 shared cores at ~0.3-0.5 steps/s for a 40k voice (docs: RVC training).
+CPU_PRESET = dict(size="small", batch_size=2, max_frames=160, d_width_divisor=4, gan_start_step=120,
+                  learning_rate=2e-4)
 MEL_CHANNELS = {"32k": 80, "40k": 125, "48k": 128}  # RVC's configs "data.n_mel_channels"
 MAX_SPEAKERS = 109  # RVC's spk_embed_dim
 DEFAULT_ENCODERS = {"v1": "vec256l9", "v2": "vec768l12"}
@@ -68,6 +72,14 @@ class RvcTrainSettings:
         self.betas = tuple(self.betas)
         if self.base is not None:
             self.base = tuple(self.base)
+
+    @classmethod
+    def for_device(cls, device: str = "cpu", **values) -> "RvcTrainSettings":
+        """Settings for `device`: on a CPU, CPU_PRESET fills what `values` leaves out (None counts as left out);
+        elsewhere RVC's own defaults."""
+        preset = CPU_PRESET if str(device).startswith("cpu") else {}
+        given = {k: v for k, v in values.items() if v is not None}
+        return cls(**{**preset, **given, "device": device})
 
     @property
     def encoder_name(self) -> str:

@@ -19,11 +19,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from ...errors import SvcError
-from ...train.checkpoints import CheckpointKeeper
+from ...train.checkpoints import CheckpointKeeper, latest_pair
 from ...train.losses import discriminator_loss, generator_losses
 from ...train.mel import MelParams, mel_spectrogram, spec_to_mel
 from ..synthesizer import RvcSynthesizer
-from .checkpoints import (latest_pair, load_discriminator, load_generator, restore_optimizers, save_small_model,
+from .checkpoints import (load_discriminator, load_generator, restore_optimizers, save_small_model,
                           save_training_pair)
 from .dataset import RvcBatch, RvcDataset, collate
 from .discriminator import rvc_discriminator
