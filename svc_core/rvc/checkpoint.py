@@ -24,6 +24,7 @@ from .synthesizer import POSTERIOR_PREFIX, RvcSynthesizer
 
 KIND_SMALL, KIND_APPLIO, KIND_TRAINING = "rvc-small", "applio", "rvc-training"
 SMALL_KEYS = ("weight", "config")
+ENCODER_KEY = "speech_encoder"  # svc-studio's field in a small model: the content encoder when not ContentVec
 APPLIO_KEYS = ("vocoder", "embedder_model", "speakers_id", "model_hash", "step", "epoch", "model_name", "author")
 PHONE_KEY, PITCH_KEY, SPEAKER_KEY = "enc_p.emb_phone.weight", "enc_p.emb_pitch.weight", "emb_g.weight"
 WHAT = "RVC model"
@@ -116,7 +117,26 @@ def _small_hparams(obj: Mapping[str, Any], state: Mapping[str, torch.Tensor], na
     if hp.sr != hp.hop_length * hp.frame_rate:
         raise ModelError(f"'{name}': upsample_rates {list(hp.upsample_rates)} give a hop of {hp.hop_length} samples, "
                          f"but {hp.sr} Hz at RVC's 100 frames/s needs {hp.sr // hp.frame_rate}; the config is damaged.")
-    return hp
+    return _with_encoder(hp, obj.get(ENCODER_KEY), name)
+
+
+def _with_encoder(hp: RvcHParams, encoder: Any, name: str) -> RvcHParams:
+    """hp with the file's own content encoder (svc_core's name, e.g. "phonevec256"), checked against the width."""
+    if encoder is None or encoder == hp.speech_encoder:
+        return hp
+    from ..encoders import encoder_info
+
+    try:
+        dim = encoder_info(str(encoder)).dim
+    except Exception:  # an unknown name: say which ones exist
+        from ..encoders import list_encoders
+
+        raise ModelError(f"'{name}' names the content encoder {encoder!r}, which svc_core does not have (known: "
+                         f"{', '.join(list_encoders())}).") from None
+    if dim != hp.content_dim:
+        raise ModelError(f"'{name}' names the content encoder {encoder!r} ({dim}-dim) but its weights take "
+                         f"{hp.content_dim}-dim features; the file is inconsistent.")
+    return hp.with_(encoder=str(encoder))
 
 
 def _plain_meta(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -160,7 +180,7 @@ def read_rvc_checkpoint(path: str | os.PathLike, config_path: str | os.PathLike 
         state = training_state(obj, name)
         hp, how = hparams_for_training(state, path, config_path)
         meta = _plain_meta(obj) | {"file": name, "kind": kind, "hparams_from": how}
-        return RvcCheckpoint(hp, state, kind, [str(i) for i in range(hp.spk_embed_dim)], meta)
+        return RvcCheckpoint(hp, state, kind, _speaker_names(obj, hp.spk_embed_dim), meta)
     if kind == KIND_APPLIO:
         problem = applio_problem(obj, name)
         if problem:
@@ -194,6 +214,8 @@ def small_model_dict(net_or_state: torch.nn.Module | Mapping[str, torch.Tensor],
     out["sr"] = hp.sr_name
     out["f0"] = int(hp.f0)
     out["version"] = hp.version
+    if hp.encoder:  # our field (RVC and Applio ignore unknown keys): the encoder a voice trained here needs
+        out[ENCODER_KEY] = hp.encoder
     return out
 
 

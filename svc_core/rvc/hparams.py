@@ -65,6 +65,7 @@ class RvcHParams:
     sr: int  # output sample rate, Hz
     version: str = "v2"
     f0: bool = True
+    encoder: str = ""  # content encoder when not RVC's ContentVec tap (voices trained here on another encoder)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "resblock_kernel_sizes", _ints(self.resblock_kernel_sizes))
@@ -100,7 +101,8 @@ class RvcHParams:
 
     @property
     def speech_encoder(self) -> str:
-        return SPEECH_ENCODERS[self.version]
+        """The svc_core content encoder: RVC's ContentVec tap for the version, or the file's own `encoder`."""
+        return self.encoder or SPEECH_ENCODERS[self.version]
 
     @classmethod
     def from_config_list(cls, values: Sequence[Any], version: str = "v2", f0: bool = True) -> "RvcHParams":

@@ -142,3 +142,25 @@ def test_other_training_files_are_named(tmp_path):
     torch.save({"model": {"enc_p.pre.weight": torch.zeros(1)}, "iteration": 1}, path)
     with pytest.raises(ModelError, match="so-vits-svc generator"):
         read_rvc_checkpoint(path)
+
+
+def test_a_voice_trained_on_another_encoder_names_it_and_svc_uses_it(tmp_path):
+    """svc-studio's own field "speech_encoder" (RVC WebUI ignores it): a voice trained here on phonevec256."""
+    from svc_core.rvc.checkpoint import save_rvc_small
+    from svc_core.rvc.voice import load_rvc_voice
+    from rvc_factories import make_hparams, make_random_net
+
+    hp = make_hparams("v1").with_(encoder="phonevec256")
+    path = tmp_path / "phone.pth"
+    save_rvc_small(make_random_net(hp), hp, path)
+    voice = load_rvc_voice(path)
+    assert voice.config.speech_encoder == "phonevec256" and voice.hparams.content_dim == 256
+    obj = torch.load(path, weights_only=True)
+    obj["speech_encoder"] = "vec768l12"  # 768-dim features for a 256-dim model
+    torch.save(obj, path)
+    with pytest.raises(ModelError, match="vec768l12.*768-dim.*256-dim"):
+        read_rvc_checkpoint(path)
+    obj["speech_encoder"] = "no-such-encoder"
+    torch.save(obj, path)
+    with pytest.raises(ModelError, match="does not have"):
+        read_rvc_checkpoint(path)

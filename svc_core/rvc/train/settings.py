@@ -95,6 +95,8 @@ class RvcTrainSettings:
         hp = rvc_hparams.preset(self.version, self.sample_rate, self.f0, **overrides)
         if self.segment_frames:
             hp = hp.with_(segment_size=int(self.segment_frames))
+        if self.encoder_name != DEFAULT_ENCODERS[self.version]:  # recorded in the voice file: Svc then uses it
+            hp = hp.with_(encoder=self.encoder_name)
         return hp
 
     def validate(self) -> None:
