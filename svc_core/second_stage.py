@@ -15,6 +15,7 @@ from .errors import OptionError
 from .features import frame_volume, stretch_units
 from .options import ConvertOptions
 from .timing import StageTimes
+from .models.voice_model import VoiceModel
 
 
 def default_noise(opts: ConvertOptions):
@@ -24,7 +25,7 @@ def default_noise(opts: ConvertOptions):
     return TorchNoise.seeded(opts.seed)
 
 
-class DiffusionOnlyModel:
+class DiffusionOnlyModel(VoiceModel):
     """What `Svc` reads from its model when a diffusion model works alone: the config built from config.yaml."""
 
     emb_vol = None

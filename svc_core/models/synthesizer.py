@@ -28,6 +28,7 @@ from .posterior import PosteriorEncoder
 from .state_io import load_upstream, upstream_state
 from .text_encoder import TextEncoder
 from .weight_norm import fold_weight_norm
+from .voice_model import VoiceModel
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ PRE_KERNEL = 5  # kernel of the content projection `pre`
 SUPPORTED_VOCODERS = ("nsf-hifigan",)
 
 
-class SynthesizerTrn(nn.Module):
+class SynthesizerTrn(VoiceModel, nn.Module):
     """Content units + f0 + speaker -> 44.1 kHz waveform. Constructor keywords are upstream's config["model"]."""
 
     def __init__(self, spec_channels: int, segment_size: int, inter_channels: int, hidden_channels: int,

@@ -33,6 +33,7 @@ from .rvc_graph import graph_input_names
 from .rvc_layout import NOISE_INPUT, PHASE_INPUT, RATE_NAMES, rate_of_hop, read_layout, with_noise_inputs
 from .runtime import SessionInfo, make_session
 from .split_export import decode_in_chunks, split_paths
+from ..models.voice_model import VoiceModel
 
 PROBE_FRAMES = 32  # frames of the hop-probing run of a file without manifest
 PROBED_SPEAKERS = ["0"]  # a file without manifest: as RVC's small models, one speaker, id 0 (other rows by number)
@@ -86,7 +87,7 @@ def _array(x: Any, dtype) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(x), dtype=dtype)
 
 
-class RvcOnnxVoice:
+class RvcOnnxVoice(VoiceModel):
     """An exported RVC voice on ONNX Runtime (module docstring). device "cpu" | "cuda" | "auto"; threads None =
     physical cores. Attributes as RvcVoice: family, config, hparams, has_f0, n_speakers, meta."""
 

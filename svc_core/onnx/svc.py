@@ -37,6 +37,7 @@ from .graph import SynthesizerGraph
 from .runtime import SessionInfo, make_session
 from .split_export import DecodeFn, decode_in_chunks, int8_decoder_path, session_decoder, split_paths, torch_decoder
 from .upstream_file import UPSTREAM_FORMAT, upstream_manifest
+from ..models.voice_model import VoiceModel
 
 
 def prior_noise(channels: int, frames: int, noise_scale: float, seed: int) -> torch.Tensor:
@@ -176,7 +177,7 @@ class GraphSvc(Svc):
         return np.ascontiguousarray(audio[0, 0, : (stop - start) * self.hop_length], dtype=np.float32)
 
 
-class _ExportedModel:
+class _ExportedModel(VoiceModel):
     """What `Svc` reads from its model, for an exported file: config, speaker table width, vol flag."""
 
     def __init__(self, manifest: Mapping[str, Any], config) -> None:

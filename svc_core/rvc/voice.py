@@ -19,6 +19,7 @@ from ..noise import NoiseSource, TorchNoise
 from .checkpoint import RvcCheckpoint, read_rvc_checkpoint
 from .hparams import RvcHParams
 from .synthesizer import RvcSynthesizer
+from ..models.voice_model import VoiceModel
 
 F0_MIN, F0_MAX = 50.0, 1100.0  # Hz, RVC's coarse-pitch range
 PITCH_BINS = 256  # coarse indices 1..255
@@ -35,7 +36,7 @@ def coarse_pitch_torch(hz: torch.Tensor) -> torch.Tensor:
     return torch.round(mel).long()
 
 
-class RvcVoice(nn.Module):
+class RvcVoice(VoiceModel, nn.Module):
     """An RVC voice behind svc_core's model seams. `.net` is the RvcSynthesizer; `.dec` its decoder."""
 
     family = "rvc"

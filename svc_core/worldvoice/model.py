@@ -19,6 +19,7 @@ from ..errors import ModelError
 from ..safe_load import load_torch
 from . import features
 from .net import NetParams, WorldVoiceNet
+from ..models.voice_model import VoiceModel
 
 FORMAT = "svc-studio-worldvoice-1"
 SECTION = "worldvoice"
@@ -47,8 +48,10 @@ def save_checkpoint(net: WorldVoiceNet, path: str | os.PathLike, step: int,
     torch.save({"model": state, "iteration": int(step), "optimizer": opt, "learning_rate": lr}, os.fspath(path))
 
 
-class WorldVoice(torch.nn.Module):
+class WorldVoice(VoiceModel, torch.nn.Module):
     """Loaded WORLD voice: `.config` (SvcConfig), `infer(c, f0, uv, g, ...)` -> (audio [1, 1, T * hop], f0)."""
+
+    family = "world"
 
     def __init__(self, net: WorldVoiceNet, config: SvcConfig) -> None:
         super().__init__()
