@@ -26,7 +26,7 @@ ALTERNATIVE_DIRS: dict[str, tuple[str, ...]] = {RVC_HUBERT_FILE: (RVC_HUBERT_DIR
 
 CONTENTVEC_SOURCE = (
     f"Get ContentVec's legacy checkpoint '{CONTENTVEC_FILE}' from the ContentVec project (github.com/auspicious3000/"
-    "contentvec, linked from the so-vits-svc README); RVC's 'hubert_base.pt' renamed to that name also works."
+    "contentvec, linked from the so-vits-svc README), or RVC's 'hubert_base.pt' (the same network; RVC voices use it)."
 )
 HUBERT_SOFT_SOURCE = f"Get '{HUBERT_SOFT_FILE}' from the releases of the bshall/hubert GitHub repository."
 
