@@ -55,6 +55,27 @@ def chunk_spans(frames: int, chunk_frames: int, context: int, start: int = 0, st
     return spans
 
 
+
+def receptive_frames(gen: nn.Module, noise_convs: nn.ModuleList | None = None) -> int:
+    """Input frames each side that one output frame of a HiFi-GAN-style decoder `gen` (conv_pre, ups,
+    resblocks in groups of num_kernels, conv_post; `upp` samples per frame) depends on, rounded up, plus one:
+    decoding a chunk with this much context on each side gives the same samples as decoding the whole input.
+    noise_convs: the NSF source's per-stage convolutions (None: a decoder without a source)."""
+    frames = (gen.conv_pre.kernel_size[0] - 1) / 2
+    rate = 1
+    for i, up in enumerate(gen.ups):
+        frames += math.ceil(up.kernel_size[0] / up.stride[0]) / rate
+        rate *= up.stride[0]
+        widest = 0.0
+        for block in gen.resblocks[i * gen.num_kernels:(i + 1) * gen.num_kernels]:
+            widest = max(widest, sum(c.dilation[0] * (c.kernel_size[0] - 1) / 2 for c in block.modules()
+                                     if isinstance(c, nn.Conv1d)))
+        frames += widest / rate
+        if noise_convs is not None:
+            frames += noise_convs[i].kernel_size[0] / 2 / gen.upp
+    frames += (gen.conv_post.kernel_size[0] - 1) / 2 / rate
+    return int(math.ceil(frames)) + 1
+
 class SineGen(nn.Module):
     """f0 [B, N, 1] Hz at the output rate -> (sines [B, N, dim], uv [B, N, 1], noise [B, N, dim]).
 
@@ -192,23 +213,8 @@ class Generator(nn.Module):
         self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
 
     def context_frames(self) -> int:
-        """Frames of input on each side that one output frame depends on (the receptive field, rounded up,
-        plus one): decoding a chunk with this much context on each side gives the same samples as decoding
-        the whole input."""
-        kernel = self.conv_pre.kernel_size[0]
-        frames = (kernel - 1) / 2
-        rate = 1
-        for i, up in enumerate(self.ups):
-            frames += math.ceil(up.kernel_size[0] / up.stride[0]) / rate
-            rate *= up.stride[0]
-            widest = 0.0
-            for block in self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]:
-                widest = max(widest, sum(c.dilation[0] * (c.kernel_size[0] - 1) / 2 for c in block.modules()
-                                         if isinstance(c, nn.Conv1d)))
-            noise = self.noise_convs[i].kernel_size[0] / 2 / self.upp
-            frames += widest / rate + noise
-        frames += (self.conv_post.kernel_size[0] - 1) / 2 / rate
-        return int(math.ceil(frames)) + 1
+        """Frames of input on each side that one output frame depends on (see `receptive_frames`)."""
+        return receptive_frames(self, self.noise_convs)
 
     def forward(self, x: torch.Tensor, f0: torch.Tensor, g: torch.Tensor | None = None,
                 chunk_frames: int = 0, span: tuple[int, int] | None = None,

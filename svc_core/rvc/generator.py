@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..models.commons import LRELU_SLOPE
-from ..models.nsf_hifigan import SHAPE_BUCKET, ResBlock1, ResBlock2, chunk_spans, upsample_stack
+from ..models.nsf_hifigan import SHAPE_BUCKET, ResBlock1, ResBlock2, chunk_spans, receptive_frames, upsample_stack
 from ..models.weight_norm import weight_norm
 from ..noise import NoiseSource
 from ..precision import autocast
@@ -57,22 +57,8 @@ class RvcGenerator(nn.Module):
         pass
 
     def context_frames(self) -> int:
-        """Input frames each side one output frame depends on (receptive field, rounded up, plus one): decoding a
-        chunk with this much context gives the same samples as decoding the whole input."""
-        frames = (self.conv_pre.kernel_size[0] - 1) / 2
-        rate = 1
-        for i, up in enumerate(self.ups):
-            frames += math.ceil(up.kernel_size[0] / up.stride[0]) / rate
-            rate *= up.stride[0]
-            widest = 0.0
-            for block in self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]:
-                widest = max(widest, sum(c.dilation[0] * (c.kernel_size[0] - 1) / 2 for c in block.modules()
-                                         if isinstance(c, nn.Conv1d)))
-            frames += widest / rate
-            if self.has_source:
-                frames += self.noise_convs[i].kernel_size[0] / 2 / self.upp
-        frames += (self.conv_post.kernel_size[0] - 1) / 2 / rate
-        return int(math.ceil(frames)) + 1
+        """Input frames each side one output frame depends on (svc_core.models.nsf_hifigan.receptive_frames)."""
+        return receptive_frames(self, self.noise_convs if self.has_source else None)
 
     def excitation(self, f0: torch.Tensor | None, noise: NoiseSource) -> torch.Tensor | None:
         """Harmonic source [B, 1, T*hop] (None for the no-pitch decoder)."""
