@@ -17,7 +17,7 @@ from svc_core.onnx.split_export import int8_decoder_path, split_paths
 from svc_core.onnx.vocoder_int8 import FLOAT_LAYERS, INT8_MANIFEST_KEY, add_int8_vocoder
 from svc_core.pipeline import Svc
 
-SNR_FLOOR_DB = 15.0  # int8 vs float32 conversion of the small random voice (measured 25-35 dB, module docstring)
+SNR_FLOOR_DB = 15.0  # int8 vs float32 on the small random voice: measured 24.6 dB (held-out windows), 23.3 dB (conversion)
 SNR_CEILING_DB = 80.0  # above this the "int8" output would be float32 in disguise
 
 
@@ -126,7 +126,7 @@ def test_int8_conversion_is_close_to_float(int8_voice, clips_dir):
     assert svc.model._int8_session is not None
     again = svc.slice_inference(wav, sr, 1, f0_predictor="pm", vocoder_precision="int8", decoder_chunk_frames=24)
     # many chunks instead of one: as close to float32 (ONNX Runtime's int8 kernels round differently with the input
-    # length on one thread, so it is not the same int8 output: measured 27 dB apart, each 25-35 dB from float32)
+    # length on one thread, so it is not the same int8 output: measured 27 dB apart, each 23.3 dB from float32)
     assert again.shape == b.shape and SNR_FLOOR_DB < _snr(a, again) < SNR_CEILING_DB
 
 
