@@ -17,7 +17,7 @@ from svc_core.onnx.split_export import int8_decoder_path, split_paths
 from svc_core.onnx.vocoder_int8 import FLOAT_LAYERS, INT8_MANIFEST_KEY, add_int8_vocoder
 from svc_core.pipeline import Svc
 
-SNR_FLOOR_DB = 15.0  # int8 vs float32 on the small random voice: measured 24.6 dB (held-out windows), 23.3 dB (conversion)
+SNR_FLOOR_DB = 15.0  # int8 vs float32, small random voice: measured 24.6 dB (held-out windows), 23.3 dB (conversion)
 SNR_CEILING_DB = 80.0  # above this the "int8" output would be float32 in disguise
 
 
