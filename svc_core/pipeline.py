@@ -260,7 +260,12 @@ class Svc(SecondStage):
         return out[first: first + n_frames * self.hop_length - 2 * trim]
 
     def vocoder_dtype(self, opts: ConvertOptions) -> Optional[torch.dtype]:
-        """opts.vocoder_precision -> autocast dtype (None: float32); OptionError where it would not run fast."""
+        """opts.vocoder_precision -> autocast dtype (None: float32); OptionError where it would not run fast.
+        A model with its own precisions answers itself (`vocoder_precision_dtype`: an RVC ONNX voice, whose
+        "int8" is torch.int8, its int8 vocoder file)."""
+        own = getattr(self.model, "vocoder_precision_dtype", None)
+        if own is not None:
+            return own(opts.vocoder_precision)
         return check_precision(opts.vocoder_precision, self.device)
 
     def chunk_frames(self, opts: ConvertOptions) -> int:

@@ -2,7 +2,8 @@
 `python -m svc_core export-onnx --encoder vec768l12 [--encoder-path FILE] -o vec768l12.onnx [--int8]`, and
 `python -m svc_core export-onnx --f0 rmvpe [--f0-path rmvpe.pt] -o rmvpe.onnx`; `--int8-vocoder [--calibration
 CLIPS...]` adds the int8 vocoder to a synthesizer export (with -m/-c, or alone for an existing model.onnx);
-`python -m svc_core export-onnx -m voice.pth -o voice.onnx` exports an RVC voice (RVC's ONNX interface, rvc_export.py);
+`python -m svc_core export-onnx -m voice.pth -o voice.onnx [--int8-vocoder --encoder-path hubert_base.pt]` exports an
+RVC voice (RVC's ONNX interface, rvc_export.py; --int8-vocoder calibrates through RVC's recipe);
 `python -m svc_core export-onnx --diffusion model_*.pt --diffusion-config config.yaml [--vocoder PATH] -o
 diffusion.onnx` writes the diffusion denoiser and (beside it, `<o stem>.vocoder.onnx`) the NSF-HiFiGAN mel vocoder."""
 from __future__ import annotations
@@ -108,15 +109,22 @@ def _is_rvc(model: str) -> bool:
     return is_rvc_checkpoint(model)
 
 
+def _is_rvc_onnx(path: str) -> bool:
+    from .rvc_runtime import is_rvc_onnx
+
+    return is_rvc_onnx(path)
+
+
 def _run_rvc(args: argparse.Namespace) -> int:
     from ..errors import OptionError
     from .export import manifest_path
     from .rvc_export import export_rvc
 
-    if args.int8_vocoder or args.speaker_mix != "auto":
-        raise OptionError(f"{'--int8-vocoder' if args.int8_vocoder else '--speaker-mix'} is for so-vits-svc "
-                          "exports; an RVC export takes one speaker id in its RVC-layout file and speaker mixes in "
-                          "its split pair already.")
+    if args.speaker_mix != "auto":
+        raise OptionError("--speaker-mix is for so-vits-svc exports; an RVC export takes one speaker id in its "
+                          "RVC-layout file and speaker mixes in its split pair already.")
+    if args.int8_vocoder and args.no_split:
+        raise OptionError("--int8-vocoder quantises the split export's vocoder (voice.dec.onnx): drop --no-split.")
     m = export_rvc(args.model, args.output, opset=args.opset, verify=not args.no_verify, split=not args.no_split,
                    config_path=args.config)
     inputs = ", ".join(f"{n} {v['dtype']} {v['shape']}" for n, v in m["inputs"].items())
@@ -134,7 +142,7 @@ def _run_rvc(args: argparse.Namespace) -> int:
                  else ""))
     print(f"manifest: {manifest_path(args.output)} (checkpoint sha256 {m['source_checkpoint']['sha256'][:12]}...); "
           "run it with svc_core.onnx.rvc_runtime.RvcOnnxVoice")
-    return 0
+    return _run_int8_vocoder(args) if args.int8_vocoder else 0
 
 
 def _check_output(args: argparse.Namespace) -> None:
@@ -152,8 +160,14 @@ def _run_int8_vocoder(args: argparse.Namespace) -> int:
     from .svc import OnnxSvc
     from .vocoder_int8 import add_int8_vocoder
 
-    require_file(args.output, "ONNX export", ModelError, " (export it first: -m G.pth -c config.json)")
-    svc = OnnxSvc(args.output, encoder_path=args.encoder_path, device="cpu")
+    require_file(args.output, "ONNX export", ModelError, " (export it first: -m G.pth -c config.json, or -m "
+                 "voice.pth for an RVC voice)")
+    if _is_rvc_onnx(args.output):  # an RVC export converts through RVC's recipe on the engine
+        from ..pipeline import Svc
+
+        svc = Svc(args.output, None, encoder_path=args.encoder_path, device="cpu")
+    else:
+        svc = OnnxSvc(args.output, encoder_path=args.encoder_path, device="cpu")
     entry = add_int8_vocoder(svc, args.calibration)
     c, k = entry["calibration"], entry["check"]
     print(f"wrote {entry['file']}: {entry['quantized_layers']} convolutions int8, {entry['float_layers']} kept float32;"

@@ -12,6 +12,8 @@ Files written (rvc_graph.py has the graphs, rvc_layout.py RVC's table of inputs)
 * `voice.prior.onnx` + `voice.dec.onnx`: what RvcOnnxVoice uses when present. prior: phone, phone_lengths[, pitch],
   speaker float32 [1, n_spk], rnd -> z [1, inter, T], g [1, gin, 1]; dec: z, g[, f0, phase0, noise] -> audio
   for one chunk of frames (memory bounded by the chunk, speaker mixes possible).
+* `voice.dec.int8.onnx` (opt-in, vocoder_int8.py: `export-onnx --int8-vocoder`): the vocoder with int8
+  convolutions; a new export at the same path deletes a stale one.
 * the manifest (`voice.onnx.json` and ONNX metadata `svc_studio_manifest`): hparams (RVC's 18-item config list,
   version, f0), speakers, sample rate, hop, interface, source sha256, parity measured at export.
 """
@@ -31,7 +33,7 @@ from ..errors import ModelError
 from ..models.nsf_hifigan import chunk_spans
 from .export import MANIFEST_FORMAT, _store_manifest, sha256_file
 from .rvc_graph import RvcDecoderGraph, RvcGraph, RvcPriorGraph, graph_input_names
-from .split_export import split_paths
+from .split_export import int8_decoder_path, split_paths
 
 OPSET = 17  # RVC's exporter uses 18; the interface is the same and ORT runs both
 KIND = "rvc-synthesizer"  # the manifest's "kind"
@@ -155,6 +157,7 @@ def context_frames(net: torch.nn.Module) -> int:
 def _export_split(net: torch.nn.Module, out_path: Path, hp: Any, n_spk: int, opset: int,
                   verify: bool) -> dict[str, Any]:
     paths = split_paths(out_path)
+    int8_decoder_path(out_path).unlink(missing_ok=True)  # calibrated for the previous export at this path
     inputs = dummy_inputs(hp, n_spk)
     prior, decoder = RvcPriorGraph(net), RvcDecoderGraph(net)
     p_names, d_names = graph_input_names(hp.f0, "prior"), graph_input_names(hp.f0, "decoder")

@@ -6,6 +6,9 @@
 * Our export with its split pair (`voice.prior.onnx` + `voice.dec.onnx`): the prior runs once, the vocoder in
   chunks of `chunk_frames` frames (plus its receptive field each side): working memory bounded by the chunk;
   speaker mixes (FloatTensor [n_spk] weights) work.
+* With `voice.dec.int8.onnx` beside the pair (vocoder_int8.py: `export-onnx -m voice.pth --int8-vocoder`), the
+  vocoder decodes in int8 when asked: `synthesize(..., vocoder_dtype=torch.int8)`, which `Svc` passes for
+  vocoder_precision="int8" (`vocoder_precision_dtype`).
 * A file in RVC's layout (ours without the pair, or RVC's own export): one call per input, its random nodes
   made inputs (rvc_layout.with_noise_inputs); one speaker id only. hparams come from our manifest, else are
   probed: content width from phone's shape, pitch from the input names, hop from a short run (sample rate from
@@ -19,8 +22,9 @@ times 0.66666), then for pitch models rand [1, 1, 1] (initial phase; zeroed in R
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -32,11 +36,15 @@ from .rvc_export import KIND, MIN_FRAMES, PRIOR_NOISE_SCALE
 from .rvc_graph import graph_input_names
 from .rvc_layout import NOISE_INPUT, PHASE_INPUT, RATE_NAMES, rate_of_hop, read_layout, with_noise_inputs
 from .runtime import SessionInfo, make_session
-from .split_export import decode_in_chunks, split_paths
 from ..models.voice_model import VoiceModel
+from .split_export import decode_in_chunks, int8_decoder_path, split_paths
 
 PROBE_FRAMES = 32  # frames of the hop-probing run of a file without manifest
 PROBED_SPEAKERS = ["0"]  # a file without manifest: as RVC's small models, one speaker, id 0 (other rows by number)
+INT8 = torch.int8  # the vocoder_dtype that selects the int8 vocoder (`vocoder_precision_dtype("int8")`)
+CPU_PROVIDER = "CPUExecutionProvider"
+
+FeedDecodeFn = Callable[[dict[str, np.ndarray]], np.ndarray]  # decoder inputs by name -> audio [1, 1, Tc * hop]
 
 
 def is_rvc_onnx(onnx_path: str | os.PathLike) -> bool:
@@ -63,12 +71,16 @@ class SplitRunner:
         self.has_f0, self.hop, self.sampling_rate, self.context = has_f0, hop, sampling_rate, context
 
     def run(self, feed: dict[str, np.ndarray], f0: Optional[np.ndarray], noise: Optional[np.ndarray],
-            chunk_frames: int, span: Optional[tuple[int, int]] = None) -> np.ndarray:
+            chunk_frames: int, span: Optional[tuple[int, int]] = None, decoder: Any = None,
+            override: Optional[FeedDecodeFn] = None) -> np.ndarray:
         """feed: the prior's inputs; f0 [1, T] Hz and noise [1, T * hop, 1] (pitch models) -> audio [1, 1, samples]
-        of span (default all frames)."""
+        of span (default all frames). decoder: the vocoder session (default the float32 one); override: called
+        with each chunk's decoder inputs instead of any session (int8 calibration records them this way)."""
         z, g = self.prior.run(["z", "g"], feed)
         frames = z.shape[-1]
         f0 = f0 if f0 is not None else np.zeros((1, frames), dtype=np.float32)
+        session = decoder if decoder is not None else self.decoder
+        run_feed = override if override is not None else (lambda part: session.run(["audio"], part)[0])
 
         def decode(z_part, f0_part, g_part, phase0, offset):
             part = {"z": z_part, "g": g_part}
@@ -76,7 +88,7 @@ class SplitRunner:
                 start = int(offset[0])
                 part.update(f0=f0_part, phase0=phase0,
                             noise=np.ascontiguousarray(noise[:, start:start + z_part.shape[-1] * self.hop]))
-            return self.decoder.run(["audio"], part)[0]
+            return run_feed(part)
 
         return decode_in_chunks(decode, z, f0, g, self.hop, self.sampling_rate, self.context, chunk_frames, span)
 
@@ -109,7 +121,8 @@ class RvcOnnxVoice(VoiceModel):
                              "an RVC voice" + (": open it with svc_core.onnx.OnnxSvc." if manifest.get("kind") ==
                                                "synthesizer" else "."))
         self.split: Optional[SplitRunner] = None
-        self._session = None
+        self._session = self._int8_session = None
+        self._decode_override: Optional[FeedDecodeFn] = None
         if manifest is not None:
             self.manifest = manifest
             try:
@@ -193,6 +206,57 @@ class RvcOnnxVoice(VoiceModel):
     def hop_length(self) -> int:
         return int(self.hparams.hop_length)
 
+    # ------------------------------------------------------------------ vocoder precision
+    @property
+    def int8_path(self) -> Path:
+        """Where this export's int8 vocoder is (or would be) written: voice.dec.int8.onnx."""
+        return int8_decoder_path(self.onnx_path)
+
+    @property
+    def decoder_session(self):
+        """The float32 vocoder's session (split export; None without it)."""
+        return self.split.decoder if self.split is not None else None
+
+    def int8_session(self, reload: bool = False):
+        """The int8 vocoder's session (opened on first use; reload after the file was rewritten)."""
+        if reload or self._int8_session is None:
+            self._int8_session, _ = make_session(self.int8_path, self._device, self._threads)
+        return self._int8_session
+
+    def vocoder_precision_dtype(self, precision: str) -> Optional[torch.dtype]:
+        """`Svc.vocoder_dtype`'s question for this voice: "fp32" -> None, "int8" -> torch.int8 when this export
+        has its int8 vocoder and runs on the CPU; OptionError otherwise (bf16 / fp16 are torch-backend modes)."""
+        name = self.onnx_path.name
+        if precision == "fp32":
+            return None
+        if precision != "int8":
+            raise OptionError(f"vocoder_precision {precision} is a torch-backend option; this RVC voice runs on ONNX "
+                              "Runtime: fp32, or int8 with its int8 vocoder.")
+        if self.split is None:
+            raise OptionError(f"The int8 vocoder runs on the split export ({name[:-5]}.prior.onnx + .dec.onnx), which "
+                              f"'{name}' lacks: export the voice's .pth with `python -m svc_core export-onnx -m "
+                              "voice.pth -o voice.onnx --int8-vocoder` (without --no-split).")
+        if self.session_info.provider != CPU_PROVIDER:
+            raise OptionError(f"The int8 vocoder is for CPUs (int8 dot products); this voice runs on "
+                              f"{self.session_info.provider}, where fp32 is the fast choice.")
+        if not self.int8_path.is_file():
+            raise OptionError(f"This export has no int8 vocoder ({self.int8_path.name}); make it with `python -m "
+                              f"svc_core export-onnx -o {name} --int8-vocoder --encoder-path <content encoder>` (or "
+                              "export the .pth again with --int8-vocoder), or use vocoder_precision fp32.")
+        return INT8
+
+    @contextmanager
+    def feeding_decoder(self, decode: FeedDecodeFn) -> Iterator[None]:
+        """While open, the chunked vocoder calls `decode({"z", "g"[, "f0", "phase0", "noise"]}) -> audio [1, 1,
+        Tc * hop]` (the .dec.onnx inputs of each chunk) instead of a session: what int8 calibration records."""
+        if self.split is None:
+            raise ModelError(f"'{self.onnx_path.name}' has no split export, so no separate vocoder to feed.")
+        self._decode_override = decode
+        try:
+            yield
+        finally:
+            self._decode_override = None
+
     # ------------------------------------------------------------------ running
     def _run_one_shot(self, phone: np.ndarray, pitch: Optional[np.ndarray], nsff0: Optional[np.ndarray],
                       speaker: int, rnd: np.ndarray, noise: Optional[np.ndarray],
@@ -237,9 +301,13 @@ class RvcOnnxVoice(VoiceModel):
         """phone [1, T, C], pitch [1, T] long and nsff0 [1, T] Hz (None for no-pitch voices), speaker (LongTensor
         [1] | FloatTensor [n_spk] mix weights), noise: the draws -> np.float32 [T * hop] (or span (start, stop)'s
         frames). chunk_frames > 0 decodes in chunks (split export; a one-shot file ignores it)."""
-        if vocoder_dtype not in (None, torch.float32):
+        if vocoder_dtype not in (None, torch.float32, INT8):
             raise OptionError(f"vocoder dtype {vocoder_dtype} is a torch-backend option; ONNX Runtime runs this "
-                              "voice in float32.")
+                              "voice in float32 (or int8 with its int8 vocoder).")
+        decoder = None
+        if vocoder_dtype == INT8:
+            self.vocoder_precision_dtype("int8")  # the split pair, the CPU and the file are there
+            decoder = self.int8_session()
         phone = _array(phone, np.float32)
         if phone.ndim != 3 or phone.shape[0] != 1 or phone.shape[2] != self.hparams.content_dim:
             raise OptionError(f"phone must be [1, T, {self.hparams.content_dim}] ({self.hparams.version} content "
@@ -266,7 +334,8 @@ class RvcOnnxVoice(VoiceModel):
             feed = {"phone": phone, "phone_lengths": np.array([frames], np.int64), "speaker": weights, "rnd": rnd}
             if self.has_f0:
                 feed["pitch"] = pitch
-            audio = self.split.run(feed, nsff0, src, int(chunk_frames), (start, stop))
+            audio = self.split.run(feed, nsff0, src, int(chunk_frames), (start, stop), decoder=decoder,
+                                   override=self._decode_override)
         else:
             if sid is None:
                 raise OptionError("This ONNX file takes one speaker id (RVC's interface); speaker mixes need the "
@@ -276,4 +345,4 @@ class RvcOnnxVoice(VoiceModel):
         return np.ascontiguousarray(audio.reshape(-1), dtype=np.float32)
 
 
-__all__ = ["RvcOnnxVoice", "SplitRunner", "is_rvc_onnx"]
+__all__ = ["INT8", "RvcOnnxVoice", "SplitRunner", "is_rvc_onnx"]

@@ -35,6 +35,7 @@ INT8_DECODER_SUFFIX = ".dec.int8.onnx"  # the opt-in int8 vocoder (vocoder_int8.
 VERIFY_FRAMES = 301  # frames of the export check (not a multiple of the chunk, several chunks)
 VERIFY_CHUNK = 64  # frames per chunk in the export check
 
+DECODER_INPUTS = ("z", "f0", "g", "phase0", "offset")  # .dec.onnx's inputs, in DecodeFn's argument order
 DecodeFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -83,7 +84,7 @@ def torch_decoder(graph: SynthesizerGraph) -> DecodeFn:
 def session_decoder(session) -> DecodeFn:
     """The chunk decoder on an ONNX Runtime session of `.dec.onnx`."""
     def decode(z, f0, g, phase0, offset):
-        return session.run(["audio"], {"z": z, "f0": f0, "g": g, "phase0": phase0, "offset": offset})[0]
+        return session.run(["audio"], dict(zip(DECODER_INPUTS, (z, f0, g, phase0, offset))))[0]
     return decode
 
 
@@ -100,7 +101,7 @@ def export_split(graph: SynthesizerGraph, out_path: str | os.PathLike, names: li
     prior_axes = {k: v for k, v in dynamic_axes.items() if k in names}
     prior_axes.update({"z": {2: "frames"}, "g": {2: "g_frames"}})
     dec_inputs = (z, inputs["f0"], g, torch.zeros(1), torch.zeros(1, dtype=torch.int64))
-    dec_names = ["z", "f0", "g", "phase0", "offset"]
+    dec_names = list(DECODER_INPUTS)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(PriorGraph(graph).eval(), tuple(inputs[n] for n in names), os.fspath(paths["prior"]),

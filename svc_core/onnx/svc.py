@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -35,7 +35,8 @@ from ..timing import StageTimes
 from .export import MIN_FRAMES, find_manifest
 from .graph import SynthesizerGraph
 from .runtime import SessionInfo, make_session
-from .split_export import DecodeFn, decode_in_chunks, int8_decoder_path, session_decoder, split_paths, torch_decoder
+from .split_export import (DECODER_INPUTS, DecodeFn, decode_in_chunks, int8_decoder_path, session_decoder, split_paths,
+                           torch_decoder)
 from .upstream_file import UPSTREAM_FORMAT, upstream_manifest
 from ..models.voice_model import VoiceModel
 
@@ -152,6 +153,13 @@ class GraphSvc(Svc):
             yield
         finally:
             self._decode_override = None
+
+    @contextmanager
+    def feeding_decoder(self, decode: Callable[[dict[str, np.ndarray]], np.ndarray]) -> Iterator[None]:
+        """`decoding_with` for a function of the .dec.onnx inputs by name ({"z", "f0", "g", "phase0", "offset"}):
+        the form vocoder_int8 records and replays for every voice kind (RvcOnnxVoice has the same method)."""
+        with self.decoding_with(lambda *args: decode(dict(zip(DECODER_INPUTS, args)))):
+            yield
 
     def _synthesize(self, c: torch.Tensor, f0: torch.Tensor, uv: torch.Tensor, g: torch.Tensor,
                     vol: Optional[torch.Tensor], opts: ConvertOptions,

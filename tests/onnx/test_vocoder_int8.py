@@ -114,8 +114,7 @@ def test_vocoder_sessions_open_on_first_use(int8_export, encoder256, clip):
 def test_capture_and_compare(int8_export, encoder256, clips_dir):
     """capture_feeds records the vocoder's inputs without decoding (no vocoder file is even opened); a decoder
     compared with itself is exact."""
-    from svc_core.onnx.split_export import session_decoder
-    from svc_core.onnx.vocoder_int8 import CALIBRATION_FRAMES, capture_feeds
+    from svc_core.onnx.vocoder_int8 import CALIBRATION_FRAMES, capture_feeds, session_feed_decoder
 
     svc = OnnxSvc(int8_export[0].onnx_path, encoder_path=str(encoder256))
     (feeds,) = capture_feeds(svc, [clips_dir / "clip0.wav"])
@@ -123,7 +122,7 @@ def test_capture_and_compare(int8_export, encoder256, clips_dir):
     context = int(svc.split["context_frames"])
     assert all(f["z"].shape[-1] <= CALIBRATION_FRAMES + 2 * context for f in feeds)
     assert [int(f["offset"][0]) for f in feeds] == sorted(int(f["offset"][0]) for f in feeds)
-    decode = session_decoder(svc.decoder_session)
+    decode = session_feed_decoder(svc.decoder_session)
     result = compare_decoders(decode, decode, feeds)
     assert result["snr_db"] == float("inf") and result["max_abs_diff"] == 0.0 and result["windows"] == len(feeds)
 
