@@ -24,19 +24,18 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
 
 from ..errors import ModelError, OptionError
+from ..models.voice_model import VoiceModel
 from ..noise import NoiseSource
 from .export import find_manifest, load_proto
 from .rvc_export import KIND, MIN_FRAMES, PRIOR_NOISE_SCALE
-from .rvc_graph import graph_input_names
 from .rvc_layout import NOISE_INPUT, PHASE_INPUT, RATE_NAMES, rate_of_hop, read_layout, with_noise_inputs
-from .runtime import SessionInfo, make_session
-from ..models.voice_model import VoiceModel
+from .runtime import make_session
 from .split_export import decode_in_chunks, int8_decoder_path, split_paths
 
 PROBE_FRAMES = 32  # frames of the hop-probing run of a file without manifest

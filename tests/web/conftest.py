@@ -157,12 +157,51 @@ def server(web_voice, tmp_path_factory):
     srv.demo.close()
 
 
-@pytest.fixture(scope="session")
-def client(server):
+def _client_for(srv: Server):
+    """A gradio_client Client of `srv` (offline, downloads into its work folder)."""
     from gradio_client import Client
 
-    return Client(server.url, verbose=False, analytics_enabled=False,
-                  download_files=str(Path(server.state.work_dir) / "client-downloads"))
+    return Client(srv.url, verbose=False, analytics_enabled=False,
+                  download_files=str(Path(srv.state.work_dir) / "client-downloads"))
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    return _client_for(server)
+
+
+@pytest.fixture(scope="session")
+def client_for():
+    """server -> a gradio_client Client of it (offline, downloads into the server's work folder)."""
+    return _client_for
+
+
+@pytest.fixture(scope="session")
+def voices_server(web_voice, tmp_path_factory):
+    """(tag, populate(models_dir), clip_gain) -> a started server (concurrency 1, queue 4) on a models folder of
+    its own (demo-voice copied in, then `populate`) with an example clip of its own (Gradio's file cache is per
+    content) as `server.clip`; the caller closes it (server.demo.close())."""
+    def start(tag: str, populate, gain: float = 0.8) -> Server:
+        import dataclasses
+        import shutil
+
+        import soundfile as sf
+        from audio_factories import sung_phrase
+
+        root = tmp_path_factory.mktemp(tag)
+        models = root / "models"
+        shutil.copytree(web_voice.models_dir / "demo-voice", models / "demo-voice")
+        populate(models)
+        examples = root / "examples"
+        examples.mkdir()
+        clip = examples / f"{tag}_phrase.wav"
+        sf.write(clip, gain * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
+        voice = dataclasses.replace(web_voice, models_dir=models, examples_dir=examples, clip=clip)
+        srv = start_server(voice, root / "work", concurrency=1, queue_size=4)
+        srv.clip = clip
+        return srv
+
+    return start
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,6 @@ model alone). 2 s clips.
 """
 from __future__ import annotations
 
-import dataclasses
-import shutil
-from pathlib import Path
-
 import pytest
 import soundfile as sf
 
@@ -25,31 +21,19 @@ NEW_INPUTS = {"shallow_diffusion": False, "only_diffusion": False, "k_step": 100
 
 
 @pytest.fixture(scope="module")
-def diffusion_server(web_voice, tmp_path_factory, make_server):
-    from audio_factories import sung_phrase
+def diffusion_server(voices_server):
+    def populate(models):
+        diffusion_voice(models, models / "demo-voice", k_step_max=K_STEP_MAX)
+        diffusion_only_voice(models)
 
-    root = tmp_path_factory.mktemp("diffusion-web")
-    models = root / "models"
-    shutil.copytree(web_voice.models_dir / "demo-voice", models / "demo-voice")
-    diffusion_voice(models, models / "demo-voice", k_step_max=K_STEP_MAX)
-    diffusion_only_voice(models)
-    examples = root / "examples"
-    examples.mkdir()
-    clip = examples / "diffusion_phrase.wav"  # a clip of its own (Gradio's file cache is per content)
-    sf.write(clip, 0.9 * sung_phrase(2.0, gap_every=1.0, gap=0.6), 44100, subtype="PCM_16")
-    voice = dataclasses.replace(web_voice, models_dir=models, examples_dir=examples, clip=clip)
-    server = make_server(voice, root / "work", concurrency=1, queue_size=4)
-    server.clip = clip
+    server = voices_server("diffusion", populate, gain=0.9)
     yield server
     server.demo.close()
 
 
 @pytest.fixture(scope="module")
-def diffusion_client(diffusion_server):
-    from gradio_client import Client
-
-    return Client(diffusion_server.url, verbose=False, analytics_enabled=False,
-                  download_files=str(Path(diffusion_server.state.work_dir) / "client-downloads"))
+def diffusion_client(diffusion_server, client_for):
+    return client_for(diffusion_server)
 
 
 def convert(client, clip, model="diff-voice", **extra):
