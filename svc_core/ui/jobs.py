@@ -346,7 +346,7 @@ class ConversionJob:
 
     def _prepare_int8_vocoder(self, svc: Any) -> None:
         """Make the voice's int8 vocoder on first use (ONNX backend; the torch engine refuses int8 itself)."""
-        path = getattr(svc, "int8_path", None)
+        path = getattr(svc, "int8_path", None) or getattr(getattr(svc, "model", None), "int8_path", None)  # RVC ONNX
         if path is None or path.is_file():
             return
         from ..onnx.vocoder_int8 import add_int8_vocoder
