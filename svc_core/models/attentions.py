@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import commons
+from .banded_attention import banded_attention
 from .weight_norm import weight_norm
 
 REL_WINDOW = 4  # relative-position window of enc_p's attention (embeddings have 2*4+1 rows)
@@ -77,6 +78,9 @@ class MultiHeadAttention(nn.Module):
         value = value.view(b, self.n_heads, self.k_channels, t_s).transpose(2, 3)
 
         scaled_query = query / math.sqrt(self.k_channels)
+        if self.window_size is not None and t_s == t_t and _inference():  # same numbers, memory linear in T
+            out = banded_attention(scaled_query, key, value, self.emb_rel_k, self.emb_rel_v, self.window_size, mask)
+            return out.transpose(2, 3).contiguous().view(b, d, t_t)
         scores = torch.matmul(scaled_query, key.transpose(-2, -1))
         if self.window_size is not None:
             assert t_s == t_t, "relative attention is only for self-attention"
@@ -100,6 +104,12 @@ class MultiHeadAttention(nn.Module):
         if pad > 0:
             table = F.pad(table, [0, 0, pad, pad, 0, 0])
         return table[:, start:start + 2 * length - 1]
+
+
+def _inference() -> bool:
+    """No gradients and no graph capture (ONNX export / tracing keep the whole-matrix form, whose shapes are
+    symbolic in T)."""
+    return not (torch.is_grad_enabled() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing())
 
 
 def _relative_to_absolute(x: torch.Tensor) -> torch.Tensor:

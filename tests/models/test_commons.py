@@ -27,3 +27,27 @@ def test_lf0_round_trip_and_voiced_mean_removal():
     assert abs(float(norm[0, 0, :2].sum())) < 1e-6
     unvoiced = commons.normalize_lf0(lf0, torch.ones(1, 1, 4), torch.zeros(1, 4))
     assert torch.allclose(unvoiced, lf0)  # sum(uv) = 0: mean is 0 / 9999 = 0
+
+
+def test_banded_attention_equals_the_whole_matrix_form_in_less_memory():
+    """Inference attention (svc_core.models.banded_attention: relative terms on their band, queries in blocks)
+    gives the numbers of the whole-matrix form (used with gradients and for ONNX export), across block edges, with
+    a padding mask and for pieces shorter than the relative window."""
+    from svc_core.models.attentions import MultiHeadAttention
+    from svc_core.models.banded_attention import QUERY_BLOCK
+
+    torch.manual_seed(0)
+    for length, window in ((QUERY_BLOCK * 2 + 37, 10), (7, 10), (300, 4)):
+        layer = MultiHeadAttention(64, 64, 2, window_size=window).eval()
+        with torch.no_grad():  # sizeable relative tables, so the band matters
+            layer.emb_rel_k.normal_(0, 1.0)
+            layer.emb_rel_v.normal_(0, 1.0)
+        x = torch.randn(1, 64, length)
+        x_mask = torch.ones(1, 1, length)
+        x_mask[..., length - 5:] = 0
+        mask = x_mask.unsqueeze(2) * x_mask.unsqueeze(-1)
+        with torch.enable_grad():
+            whole = layer(x, x, mask)
+        with torch.no_grad():
+            banded = layer(x, x, mask)
+        assert torch.allclose(banded, whole, atol=1e-5), (length, (banded - whole).abs().max())
