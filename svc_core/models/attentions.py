@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -106,10 +108,26 @@ class MultiHeadAttention(nn.Module):
         return table[:, start:start + 2 * length - 1]
 
 
+_WHOLE_MATRIX = [False]  # set by whole_matrix_attention()
+
+
+@contextmanager
+def whole_matrix_attention() -> Iterator[None]:
+    """Inference in upstream's whole-matrix form (its memory and speed): for baselines that measure upstream's
+    procedure (bench/)."""
+    previous = _WHOLE_MATRIX[0]
+    _WHOLE_MATRIX[0] = True
+    try:
+        yield
+    finally:
+        _WHOLE_MATRIX[0] = previous
+
+
 def _inference() -> bool:
     """No gradients and no graph capture (ONNX export / tracing keep the whole-matrix form, whose shapes are
-    symbolic in T)."""
-    return not (torch.is_grad_enabled() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing())
+    symbolic in T), unless whole_matrix_attention() asks for upstream's form."""
+    return not (_WHOLE_MATRIX[0] or torch.is_grad_enabled() or torch.onnx.is_in_onnx_export()
+                or torch.jit.is_tracing())
 
 
 def _relative_to_absolute(x: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ def test_banded_attention_equals_the_whole_matrix_form_in_less_memory():
     """Inference attention (svc_core.models.banded_attention: relative terms on their band, queries in blocks)
     gives the numbers of the whole-matrix form (used with gradients and for ONNX export), across block edges, with
     a padding mask and for pieces shorter than the relative window."""
-    from svc_core.models.attentions import MultiHeadAttention
+    from svc_core.models.attentions import MultiHeadAttention, whole_matrix_attention
     from svc_core.models.banded_attention import QUERY_BLOCK
 
     torch.manual_seed(0)
@@ -50,4 +50,7 @@ def test_banded_attention_equals_the_whole_matrix_form_in_less_memory():
             whole = layer(x, x, mask)
         with torch.no_grad():
             banded = layer(x, x, mask)
+            with whole_matrix_attention():  # upstream's form on request (bench baselines)
+                upstream = layer(x, x, mask)
         assert torch.allclose(banded, whole, atol=1e-5), (length, (banded - whole).abs().max())
+        assert torch.equal(upstream, whole)
