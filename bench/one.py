@@ -69,11 +69,15 @@ def upstream_diffusion(stage) -> Callable[[], None]:
 
 
 def upstream_style(svc_class: type) -> type:
-    """An Svc subclass that decodes each slice as upstream does: whole, padding included (same samples kept)."""
+    """An Svc subclass that decodes each slice as upstream does: whole, padding included (same samples kept), with
+    upstream's whole-matrix attention."""
 
     class UpstreamStyle(svc_class):
         def _synthesize(self, c, f0, uv, g, vol, opts, span=None, times=None):
-            out = super()._synthesize(c, f0, uv, g, vol, opts, span=None, times=times)
+            from svc_core.models.attentions import whole_matrix_attention  # upstream's attention too
+
+            with whole_matrix_attention():
+                out = super()._synthesize(c, f0, uv, g, vol, opts, span=None, times=times)
             return out[span[0] * self.hop_length: span[1] * self.hop_length] if span else out
 
     return UpstreamStyle
