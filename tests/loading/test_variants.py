@@ -48,14 +48,16 @@ def test_variant_round_trip(tmp_path: Path, name: str) -> None:
                  "use_automatic_f0_prediction", "n_speakers", "n_flow_layer"):
         assert found[flag] == getattr(hp, flag), flag
 
-    # The loaded model computes exactly what the in-memory model that was saved computes.
+    # The loaded model computes what the in-memory model that was saved computes.
     reference = make_random_synthesizer(make_config_dict(**kwargs), seed=11).fold_weight_norm()
     vol = hp.vol_embedding
     expected = _audio(reference, hp.ssl_dim, vol)
     got = _audio(model, hp.ssl_dim, vol)
     assert got.shape == (1, 1, FRAMES * 512)
     assert torch.isfinite(got).all() and got.abs().max() > 0
-    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    # same weights, same math; the inference attention's block products may round differently with the tensors'
+    # memory layout (measured up to 1.8e-6 of audio), so not bit-equal
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
 
 
 def test_no_f0_decoder_ignores_predict_f0(tmp_path: Path) -> None:
