@@ -27,6 +27,8 @@ STAGES = ("load", "resample", "highpass", "f0", "encoder", "retrieval", "synthes
 SAME_OUTPUT = 1e-3  # the issue's "same output": max abs difference to the baseline
 BUSY_LIMIT = 10.0  # % system-wide CPU use over the 3 s before a row above which it is marked "not idle"
 JSON_PATH = Path(__file__).resolve().parent / "last_rvc.json"
+COUNTS_PATH = Path(__file__).resolve().parent / "last_rvc_counts.json"  # arithmetic per (backend, f0, seconds):
+# deterministic, so kept across runs and counted only when missing
 
 
 def plan(f0s: list[str], threads: list[int], backends: list[str], seconds: float, long_seconds: list[float],
@@ -46,11 +48,13 @@ def out_path(workdir: str, row: dict) -> str:
     return os.path.join(workdir, "rvc-out", f"{row['backend']}_{row['f0']}_{row['threads']}_{row['seconds']:.0f}.npy")
 
 
-def run_row(row: dict, workdir: str, size: str = "full") -> dict:
-    """One fresh `python -m bench.rvc_one` process -> its JSON result."""
+def run_row(row: dict, workdir: str, size: str = "full", count: bool = False) -> dict:
+    """One fresh `python -m bench.rvc_one` process -> its JSON result (count: its arithmetic instead)."""
     cmd = [sys.executable, "-m", "bench.rvc_one", "--backend", row["backend"], "--threads", str(row["threads"]),
            "--f0", row["f0"], "--seconds", str(row["seconds"]), "--workdir", workdir, "--size", size]
-    if row["file"]:
+    if count:
+        cmd.append("--count")
+    elif row["file"]:
         cmd.append("--file")
     else:
         os.makedirs(os.path.join(workdir, "rvc-out"), exist_ok=True)
@@ -78,16 +82,39 @@ def compare_outputs(rows: list[dict]) -> None:
         r["max_abs_diff"] = float(np.abs(ours[:n] - theirs[:n]).max()) if len(ours) == len(theirs) else float("inf")
 
 
-def measure(args: argparse.Namespace) -> list[dict]:
+def count_key(backend: str, f0: str, seconds: float) -> str:
+    return f"{backend}|{f0}|{seconds:.0f}"
+
+
+def counts_for(rows: list[dict], workdir: str, saved: Path = COUNTS_PATH) -> dict[str, dict[str, float]]:
+    """GFLOP per stage for every (backend, f0, seconds) of the in-memory rows: from `saved`, else counted (a fresh
+    process each, untimed) and added to it."""
+    counts = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+    for row in rows:
+        key = count_key(row["backend"], row["f0"], row["seconds"])
+        if row["file"] or key in counts:
+            continue
+        print(f"-> counting the arithmetic of {key}", flush=True)
+        counts[key] = run_row(dict(row, threads=1), workdir, count=True)["gflop"]
+        saved.write_text(json.dumps(counts, indent=1), encoding="utf-8")
+    return counts
+
+
+def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """Count (when missing) and time the plan -> (rows, {count key: GFLOP per stage})."""
     from .__main__ import _busy_percent
     from .rvc_models import build_rvc
 
     print("building / reusing the full-size RVC files in", args.workdir, flush=True)
     build_rvc(args.workdir)
+    planned = plan(args.f0.split(","), [int(t) for t in args.threads.split(",")], args.backends.split(","),
+                   args.seconds, [float(s) for s in args.long_seconds.split(",") if s.strip()],
+                   args.long_backends.split(","))
+    counts = {} if args.no_count else counts_for(planned, args.workdir)
+    if args.count_only:
+        return [], counts
     rows = []
-    for row in plan(args.f0.split(","), [int(t) for t in args.threads.split(",")], args.backends.split(","),
-                    args.seconds, [float(s) for s in args.long_seconds.split(",") if s.strip()],
-                    args.long_backends.split(",")):
+    for row in planned:
         busy, load = _busy_percent(), os.getloadavg()[0]
         note = "" if busy <= BUSY_LIMIT else "  (machine NOT idle)"
         print(f"-> {row}  CPU busy {busy:.0f}% over 3 s (load avg {load:.2f}){note}", flush=True)
@@ -98,7 +125,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
         print(f"   end-to-end {result['end_to_end']:.2f} s, RTF {result['rtf']:.3f}, peak RSS "
               f"{result['peak_rss_mb']:.0f} MB, stages {stages}", flush=True)
     compare_outputs(rows)
-    return rows
+    return rows, counts
 
 
 def _cell(value: float | None, base: float | None, fmt: str = "{:.2f}") -> str:
@@ -131,6 +158,32 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def arithmetic_table(rows: list[dict], counts: dict) -> list[str]:
+    """Per timed in-memory row: each stage's GFLOP/s (counted GFLOP / the row's seconds) and its share of this
+    CPU's float32 matrix-multiply peak at the row's thread count (best of the run), and the float32 floor: all
+    of the row's arithmetic at that peak."""
+    best: dict[int, float] = {}
+    for r in rows:
+        if "gemm_peak" in r:
+            best[r["threads"]] = max(best.get(r["threads"], 0.0), r["gemm_peak"]["fp32"])
+    lines = ["| backend | f0 | threads | GFLOP: encoder / synthesizer / vocoder | encoder GFLOP/s (% of peak) | "
+             "synthesizer GFLOP/s (%) | vocoder GFLOP/s (%) | fp32 GEMM peak GFLOP/s | float32 floor s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        counted = counts.get(count_key(r["backend"], r["f0"], r["audio_seconds"]))
+        peak = best.get(r["threads"])
+        if not counted or not peak or r["io"] == "file":
+            continue
+        gflop = " / ".join(f"{counted.get(s, 0.0):.0f}" for s in ("encoder", "synthesizer", "vocoder"))
+        cells = []
+        for stage in ("encoder", "synthesizer", "vocoder"):
+            rate = counted.get(stage, 0.0) / r["stages"][stage] if r["stages"].get(stage) else float("nan")
+            cells.append(f"{rate:.0f} ({rate / peak:.0%})")
+        lines.append(f"| {r['provider']} | {r['f0']} | {r['threads']} | {gflop} | " + " | ".join(cells)
+                     + f" | {peak:.0f} | {sum(counted.values()) / peak:.1f} |")
+    return lines
+
+
 def section(run: dict) -> str:
     """The markdown section for a saved run ({stamp, machine, command, rows})."""
     return "\n".join([
@@ -145,7 +198,10 @@ def section(run: dict) -> str:
         "the baseline's, same noise (TorchNoise seeded per segment through the NoiseSource seam); the issue's \"same "
         "output\" is <= 1e-3. \"(file)\" rows convert a WAV into another with `Svc.convert_file` (memory in input "
         "length). Every row runs in a fresh process; the last column is the system-wide CPU use over the 3 s before "
-        "it.", ""] + table(run["rows"]))
+        "it.", ""] + table(run["rows"]) + (
+        ["", "Arithmetic (torch FlopCounterMode on the same conversion: convolutions and matrix products, 2 FLOP "
+         "per multiply-add; f0's network is in the f0 stage) against this CPU's float32 matrix-multiply peak:", ""]
+        + arithmetic_table(run["rows"], run.get("counts", {})) if run.get("counts") else []))
 
 
 def machine() -> str:
@@ -165,15 +221,21 @@ def main() -> None:
     p.add_argument("--workdir", default="/tmp/svc-bench-rvc")
     p.add_argument("--json", default=str(JSON_PATH), help="where the raw figures go")
     p.add_argument("--render", metavar="JSON", help="only print the section of a saved run")
+    p.add_argument("--no-count", action="store_true", help="skip the arithmetic (bench.flops) of missing counts")
+    p.add_argument("--count-only", action="store_true", help="only count the plan's arithmetic (untimed; any load)")
     args = p.parse_args()
     if args.render:
         print(section(json.loads(Path(args.render).read_text(encoding="utf-8"))))
         return
     if args.long_seconds.strip() in ("", "0"):
         args.long_seconds = ""
-    rows = measure(args)
+    rows, counts = measure(args)
+    if args.count_only:
+        print(json.dumps(counts, indent=1))
+        return
     run = {"stamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "machine": machine(), "command": " ".join(["python -m bench.rvc"] + sys.argv[1:]), "rows": rows}
+           "machine": machine(), "command": " ".join(["python -m bench.rvc"] + sys.argv[1:]), "rows": rows,
+           "counts": counts}
     Path(args.json).write_text(json.dumps(run, indent=1), encoding="utf-8")
     print(section(run))
     print("saved the run to", args.json)

@@ -24,8 +24,21 @@ BACKENDS = {
     "torch-whole": "svc_core torch eager, decoder_chunk_frames=0 (diagnostic: one decoder call, pads skipped)",
     "torch-bf16": "svc_core torch eager, vocoder bf16 (opt-in, outside the 1e-3 parity)",
 }
-WARM_IMPORTS = ("scipy.signal", "librosa", "parselmouth", "faiss", "soxr")  # imported before the clock starts (RVC's
-# pipeline module imports them at start-up; svc_core imports them on first use): no row pays for them
+# imported before the clock starts (RVC's pipeline module imports them at start-up; svc_core on first use): no row
+# pays for them
+WARM_IMPORTS = ("scipy.signal", "librosa", "librosa.feature", "parselmouth", "faiss", "soxr")
+CHUNK_PREFIX = "torch-c"  # "torch-c<N>": the torch engine with decoder_chunk_frames=N (diagnostic)
+
+
+def describe(backend: str) -> str:
+    """The row's label: BACKENDS[backend], or the torch engine with another decoder chunk ("torch-c<N>")."""
+    if backend in BACKENDS:
+        return BACKENDS[backend]
+    if backend.startswith(CHUNK_PREFIX) and backend[len(CHUNK_PREFIX):].isdigit():
+        return f"svc_core torch eager, decoder_chunk_frames={int(backend[len(CHUNK_PREFIX):])} (diagnostic)"
+    raise SystemExit(f"unknown backend {backend!r}: one of {', '.join(BACKENDS)} or {CHUNK_PREFIX}<frames>")
+
+
 OPTIONS = {"cluster_ratio": 0.75, "loudness_mix": 0.25, "protect": 0.33, "filter_radius": 3}  # RVC's defaults
 
 
@@ -68,6 +81,8 @@ def run_engine(backend: str, paths: dict, f0: str, source, dst: str | None) -> t
         options["decoder_chunk_frames"] = 0
     if backend == "torch-bf16":
         options["vocoder_precision"] = "bf16"
+    if backend.startswith(CHUNK_PREFIX):
+        options["decoder_chunk_frames"] = int(backend[len(CHUNK_PREFIX):])
     frames, hook = _decoded_frames(svc.model.dec)
     if dst is not None:
         svc.convert_file(source, dst, 0, f0_predictor=f0, cache=False, **options)
@@ -80,7 +95,7 @@ def run_engine(backend: str, paths: dict, f0: str, source, dst: str | None) -> t
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.rvc_one")
-    p.add_argument("--backend", choices=tuple(BACKENDS), required=True)
+    p.add_argument("--backend", required=True, help=f"{', '.join(BACKENDS)} or {CHUNK_PREFIX}<frames>")
     p.add_argument("--threads", required=True)
     p.add_argument("--f0", choices=("pm", "rmvpe"), default="rmvpe")
     p.add_argument("--seconds", type=float, default=40.0)
@@ -88,7 +103,10 @@ def main() -> None:
     p.add_argument("--file", action="store_true", help="file-to-file conversion (convert_file)")
     p.add_argument("--out", help="save the converted audio here (.npy; in-memory rows)")
     p.add_argument("--size", choices=("full", "small"), default="full", help="small: tests only (v1 small files)")
+    p.add_argument("--count", action="store_true", help="no timing: the arithmetic per stage (GFLOP, bench.flops)")
+    p.add_argument("--no-peak", action="store_true", help="skip the matrix-multiply peak after the conversion")
     args = p.parse_args()
+    provider = describe(args.backend)
     load_before = os.getloadavg()[0]
 
     import svc_core  # noqa: F401 - first: its import sets the OpenMP wait policy before torch
@@ -113,6 +131,14 @@ def main() -> None:
         source = clip(args.seconds)
     for module in WARM_IMPORTS:
         importlib.import_module(module)
+    if args.count:
+        from .flops import count_stage_flops
+
+        run = (lambda: run_reference(paths, args.f0, source)) if args.backend == "rvc-reference" else \
+            (lambda: run_engine(args.backend, paths, args.f0, source, dst))
+        print(json.dumps({"backend": args.backend, "f0": args.f0, "seconds": args.seconds,
+                          "gflop": count_stage_flops(run)}))
+        return
     stage_cpu = record_stage_cpu()
     cpu_start = cpu_seconds()
     if args.backend == "rvc-reference":
@@ -125,7 +151,7 @@ def main() -> None:
         out, times, load, frames = run_engine(args.backend, paths, args.f0, source, dst)
     cpu_end = cpu_seconds()
     result = {
-        "backend": args.backend, "provider": BACKENDS[args.backend], "threads": threads, "f0": args.f0,
+        "backend": args.backend, "provider": provider, "threads": threads, "f0": args.f0,
         "audio_seconds": args.seconds, "io": "file" if args.file else "memory", "load": load,
         "stages": dict(times.seconds), "convert": times.total, "rtf": times.rtf, "end_to_end": load + times.total,
         "peak_rss_mb": peak_rss_mb(), "loadavg_before": load_before, "cpu_seconds": cpu_end - cpu_start,
@@ -137,6 +163,10 @@ def main() -> None:
         if args.out:
             np.save(args.out, np.asarray(out, dtype=np.float32))
             result["output"] = args.out
+    if not args.no_peak:
+        from .flops import gemm_peak
+
+        result["gemm_peak"] = {"fp32": gemm_peak(threads)}
     print(json.dumps(result))
 
 

@@ -85,9 +85,9 @@ def test_plan_puts_the_baseline_first_and_the_file_rows_last():
 
 def _row(backend, out, e2e, io="memory"):
     return {"backend": backend, "provider": backend, "f0": "pm", "threads": 2, "audio_seconds": 40.0, "io": io,
-            "load": 1.0, "stages": {"f0": 1.0, "vocoder": e2e - 2.0}, "convert": e2e - 1.0, "end_to_end": e2e,
+            "load": 1.0, "stages": {"f0": 1.0, "encoder": 0.5, "synthesizer": 0.5, "vocoder": e2e - 3.0}, "convert": e2e - 1.0, "end_to_end": e2e,
             "rtf": e2e / 40, "peak_rss_mb": 900.0, "output": out, "decoded_frames": 4200, "decoder_calls": 1,
-            "cpu_busy_before": 0.0}
+            "cpu_busy_before": 0.0, "gemm_peak": {"fp32": 100.0}}
 
 
 def test_outputs_compared_and_tabled(tmp_path):
@@ -98,10 +98,14 @@ def test_outputs_compared_and_tabled(tmp_path):
             _row("torch", None, 12.0, io="file")]
     rvc.compare_outputs(rows)
     assert rows[1]["max_abs_diff"] == pytest.approx(2e-4) and "max_abs_diff" not in rows[2]
-    text = rvc.section({"stamp": "now", "machine": "box", "command": "python -m bench.rvc", "rows": rows})
+    counts = {rvc.count_key("rvc-reference", "pm", 40.0): {"encoder": 50.0, "synthesizer": 10.0, "vocoder": 170.0}}
+    text = rvc.section({"stamp": "now", "machine": "box", "command": "python -m bench.rvc", "rows": rows,
+                        "counts": counts})
     line = [ln for ln in text.splitlines() if ln.startswith("| torch | pm | 2 | 40 |")][0]
     assert "2.00x / 2.11x" in line and "2.0e-04" in line and "(0.50x)" in line
     assert "| 40 (file) |" in text
+    arithmetic = [ln for ln in text.splitlines() if ln.startswith("| rvc-reference | pm | 2 | 50 / 10 / 170 |")]
+    assert arithmetic == ["| rvc-reference | pm | 2 | 50 / 10 / 170 | 100 (100%) | 20 (20%) | 10 (10%) | 100 | 2.3 |"]
     json.dumps(rows)  # the raw figures are JSON
 
 
