@@ -64,7 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rmvpe", default=None, help="rmvpe.pt (default: ./pretrain or $SVC_PRETRAIN_DIR)")
     p.add_argument("--cluster", "-cm", "--cluster_model_path", "--index", dest="cluster", default=None,
                    help="k-means (kmeans_10000.pt) or index (feature_and_index.pkl, RVC's added_IVF*.index); the "
-                        "kind is read from the file")
+                        "kind is read from the file. RVC voices: found beside the model when not given ('none': "
+                        "no index)")
     p.add_argument("-fr", "--feature_retrieval", action="store_true",
                    help="accepted for upstream commands; the cluster file's kind is read from the file itself")
     p.add_argument("--cluster-ratio", "-cr", "--cluster_infer_ratio", "--index-rate", dest="cluster_ratio",
@@ -201,6 +202,8 @@ def _load(args: argparse.Namespace):
         encoder, encoder_path = OnnxEncoder(encoder_path, threads=args.threads), None
     f0_weights = {"rmvpe": args.rmvpe} if args.rmvpe else None
     diff_model, diff_config = diffusion_cli.model_files(args)
+    if args.model is None:
+        args.cluster = _index_for(args, None)
     extra = dict(diffusion_model_path=diff_model, diffusion_config_path=diff_config, vocoder_path=args.vocoder)
     if args.only_diffusion:
         from .pipeline import Svc
@@ -208,10 +211,11 @@ def _load(args: argparse.Namespace):
         return Svc(None, None, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
                    encoder=encoder, f0_weights=f0_weights, **extra)
     if not args.model:
-        raise OptionError("-m/--model is needed (a G_*.pth or .onnx), unless -od/--only-diffusion renders with the "
+        raise OptionError("-m/--model is needed (a G_*.pth, an RVC .pth or an .onnx), unless -od/--only-diffusion renders with the "
                           "diffusion model alone.")
     require_file(args.model, "Model file", ModelError)
     kind = families.identify(args.model, args.config)
+    args.cluster = _index_for(args, kind)
     if kind.name == "so-vits-onnx":
         from .onnx import OnnxSvc
 
@@ -225,6 +229,21 @@ def _load(args: argparse.Namespace):
 
     return Svc(args.model, args.config, encoder_path=encoder_path, cluster_path=args.cluster, device=args.device,
                encoder=encoder, f0_weights=f0_weights, **extra)
+
+
+def _index_for(args: argparse.Namespace, kind) -> str | None:
+    """-cm/--index as given; for an RVC voice without one, its index found as RVC WebUI pairs them (beside the model
+    or in logs/<name>/); "none" uses no index."""
+    if args.cluster is not None and args.cluster.lower() == "none":
+        return None
+    if args.cluster is not None or kind is None or not kind.is_rvc:
+        return args.cluster
+    from .rvc.index_files import find_index
+
+    found = find_index(args.model)
+    if found is not None:
+        print(f"index: {found} (found beside the model; --index none to convert without it)", file=sys.stderr)
+    return None if found is None else str(found)
 
 
 def _speakers(args: argparse.Namespace, config) -> list[str | int]:
@@ -291,7 +310,7 @@ def _run(args: argparse.Namespace) -> int:
             reported = True
         if len(jobs) == 1:
             print(svc.last_times.table())
-        print(f"wrote {job.dst} ({result.seconds:.2f} s at {svc.sample_rate} Hz; real-time factor "
+        print(f"wrote {job.dst} ({result.seconds:.2f} s at {result.sample_rate} Hz; real-time factor "
               f"{svc.last_times.rtf:.3f})")
     if len(jobs) > 1:
         print(f"converted {len(jobs) - len(failed)} of {len(jobs)} in {time.perf_counter() - start:.1f} s")

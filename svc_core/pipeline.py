@@ -166,6 +166,10 @@ class Svc(SecondStage):
         """Option defaults of this voice's family (RVC: rms_mix_rate 0.25, index_rate 0.75 with an index)."""
         return families.option_defaults(self.family, self.retriever is not None)
 
+    def output_rate(self, opts: ConvertOptions) -> int:
+        """Sample rate of the converted audio for `opts`: the model's, or opts.resample_sr (RVC voices)."""
+        return int(opts.resample_sr) if self.family.is_rvc and opts.resample_sr else self.sample_rate
+
     # ----------------------------------------------------------------- speakers
     @property
     def speakers(self) -> list[str]:
@@ -310,10 +314,27 @@ class Svc(SecondStage):
                                           f0_predictor=f0_predictor, **options)
         wav = audio_io.to_mono_float(audio)
         audio_io.check_audio(wav, int(sr))
+        if self.family.is_rvc:
+            return self.convert_rvc(wav, sr, speaker, opts, progress, cache=cache)
         times = self.begin_conversion(speaker, len(wav), sr)
         with times.stage("slice"):
             chunks = slice_audio(wav, sr, db_thresh=opts.slice_db)
         return self.convert_chunks(wav, sr, chunks, speaker, opts, progress, cache=cache).audio
+
+    def convert_rvc(self, wav: np.ndarray, sr: int, speaker: Speaker, opts: ConvertOptions,
+                    progress: Optional[ProgressFn] = None, noise=None, cache: bool = True) -> np.ndarray:
+        """An RVC voice's conversion (svc_core.rvc.recipe: RVC's own padding, split, f0, retrieval, protect and
+        loudness steps) -> float32 [M] at `output_rate(opts)`. noise: see convert_rvc (None: seeded per segment);
+        cache=False adds nothing to the feature cache."""
+        from .rvc.recipe import convert_rvc
+
+        families.check_options(self.family, opts, has_f0=bool(getattr(self.model, "has_f0", True)))
+        if opts.cluster_ratio > 0 and self.retriever is None:
+            raise OptionError("index_rate (cluster_ratio) is above 0 but no .index file is loaded.")
+        self.vocoder_dtype(opts)  # refuse an unsupported precision before any work
+        self.encoder.precision_dtype(opts.encoder_precision)
+        self.begin_conversion(speaker, len(wav), sr)
+        return convert_rvc(self, wav, sr, speaker, opts, progress, noise=noise, use_cache=cache)
 
     def convert_file(self, source, destination, speaker: Speaker, transpose: float = 0,
                      f0_predictor: str = "rmvpe", progress: Optional[ProgressFn] = None, cache: bool = True,

@@ -4,7 +4,8 @@
 on an RMS curve computed from those blocks, reads each piece again when its turn comes, and writes every finished
 stretch of output straight into `dst`. The samples are the same as `load_audio` + `Svc.slice_inference` +
 `write_audio` give; only about one piece of input and output is held at a time. Inputs soundfile cannot seek
-through (containers decoded by librosa/audioread) are decoded whole, as `load_audio` does.
+through (containers decoded by librosa/audioread) are decoded whole, as `load_audio` does. RVC voices run RVC's
+whole-clip recipe (svc_core.rvc.recipe) on the decoded input.
 
 The output is written to a temporary file beside `dst` and renamed when complete, so a failed or cancelled
 conversion never leaves a truncated file under the requested name.
@@ -151,6 +152,8 @@ def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, t
                                       f0_predictor=f0_predictor, **options)
     src = require_file(src, "Audio file", AudioError)
     audio_io.check_output_path(dst, src)
+    if svc.family.is_rvc:
+        return _convert_rvc_file(svc, src, dst, speaker, opts, progress, max_seconds, cache)
     samples = open_samples(src)
     if samples is None:
         wav, sr = audio_io.load_audio(src, max_seconds)
@@ -171,3 +174,17 @@ def convert_file(svc, src: str | os.PathLike, dst: str | os.PathLike, speaker, t
             svc.convert_chunks(samples, sr, chunks, speaker, opts, progress, sink=writer, cache=cache)
     log.info("wrote %s (%.2f s at %d Hz)", dst, writer.samples / svc.sample_rate, svc.sample_rate)
     return ConvertedFile(Path(dst), writer.samples / svc.sample_rate, svc.sample_rate, True)
+
+
+def _convert_rvc_file(svc, src, dst, speaker, opts: ConvertOptions, progress, max_seconds: float,
+                      cache: bool) -> ConvertedFile:
+    """An RVC voice's file conversion. RVC's recipe needs the whole input (f0 and the loudness mix span the
+    clip), so the input is decoded whole and the output written at the end; memory grows with the input's
+    length (svc_core.rvc.recipe says by how much)."""
+    wav, sr = audio_io.load_audio(src, max_seconds)
+    out = svc.convert_rvc(wav, sr, speaker, opts, progress, cache=cache)
+    rate = svc.output_rate(opts)
+    with AudioWriter(dst, rate, svc.last_times) as writer:
+        writer.write(out)
+    log.info("wrote %s (%.2f s at %d Hz)", dst, len(out) / rate, rate)
+    return ConvertedFile(Path(dst), len(out) / rate, rate, False)

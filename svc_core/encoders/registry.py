@@ -18,6 +18,11 @@ PRETRAIN_DIR = "pretrain"  # relative to the working directory, as in so-vits-sv
 ONNX_SUFFIX = "-onnx"  # upstream's ONNX variants give the same features as the plain names
 CONTENTVEC_FILE = "checkpoint_best_legacy_500.pt"
 HUBERT_SOFT_FILE = "hubert-soft-0d54a1f4.pt"
+RVC_HUBERT_FILE = "hubert_base.pt"  # RVC's name for the same ContentVec checkpoint
+RVC_HUBERT_DIR = os.path.join("assets", "hubert")  # where RVC WebUI keeps it (relative to the working directory)
+# default file -> other names the same weights go by, and the extra folders those are looked for in
+ALTERNATIVE_FILES: dict[str, tuple[str, ...]] = {CONTENTVEC_FILE: (RVC_HUBERT_FILE,)}
+ALTERNATIVE_DIRS: dict[str, tuple[str, ...]] = {RVC_HUBERT_FILE: (RVC_HUBERT_DIR,)}
 
 CONTENTVEC_SOURCE = (
     f"Get ContentVec's legacy checkpoint '{CONTENTVEC_FILE}' from the ContentVec project (github.com/auspicious3000/"
@@ -115,21 +120,26 @@ def _no_file_alternatives() -> str:
 
 def find_weights(name: str, path: str | os.PathLike | None = None) -> str:
     """The weights file for encoder `name`: `path` (a file, or a folder holding the default file), else
-    $SVC_PRETRAIN_DIR/<default_file>, else ./pretrain/<default_file>, else the copy shipped in the repo (phonevec256:
+    $SVC_PRETRAIN_DIR/<default_file>, else ./pretrain/<default_file>, then the same for the file's other names
+    (ContentVec: RVC's hubert_base.pt, also in ./assets/hubert/), else the copy shipped in the repo (phonevec256:
     voices/starter/phonevec256.pt). Raises MissingWeightsError."""
     info = encoder_info(name)
     component = f"The '{info.name}' content encoder"
+    names = (info.default_file,) + ALTERNATIVE_FILES.get(info.default_file, ())
     if path is not None:
         path = os.fspath(path)
-        candidate = os.path.join(path, info.default_file) if os.path.isdir(path) else path
-        if os.path.isfile(candidate):
-            return candidate
-        raise MissingWeightsError(component, candidate, info.where_to_get, _no_file_alternatives())
+        candidates = [os.path.join(path, n) for n in names] if os.path.isdir(path) else [path]
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                return candidate
+        raise MissingWeightsError(component, candidates[0], info.where_to_get, _no_file_alternatives())
     candidates = []
     env_dir = os.environ.get(PRETRAIN_ENV)
-    if env_dir:
-        candidates.append(os.path.join(env_dir, info.default_file))
-    candidates.append(os.path.join(PRETRAIN_DIR, info.default_file))
+    for name in names:
+        if env_dir:
+            candidates.append(os.path.join(env_dir, name))
+        candidates.append(os.path.join(PRETRAIN_DIR, name))
+        candidates += [os.path.join(folder, name) for folder in ALTERNATIVE_DIRS.get(name, ())]
     if info.shipped:
         candidates.append(os.path.join(REPO_ROOT, info.shipped))
     for candidate in candidates:
