@@ -115,3 +115,34 @@ def test_one_row_in_a_fresh_process(tmp_path, small_files):
     result = rvc.run_row(row, str(workdir), size="small")
     assert result["decoder_calls"] == 1 and result["peak_rss_mb"] > 0 and Path(result["output"]).is_file()
     assert set(rvc.STAGES) - {"load"} >= set(result["stages"])
+
+
+def test_fast_paths_compute_the_same_attention(monkeypatch):
+    import copy
+
+    from bench import rvc_fast
+    from svc_core.encoders.hubert_fairseq import SelfAttention
+    from svc_core.models.attentions import MultiHeadAttention
+
+    torch.manual_seed(0)
+    monkeypatch.setattr(rvc_fast, "QUERY_BLOCK", 64)  # several blocks, the last one short
+    attention = MultiHeadAttention(32, 32, 2, window_size=10)
+    x = torch.randn(1, 32, 150)
+    mask = torch.ones(1, 1, 150, 150)
+    mask[..., 140:] = 0
+    mask[..., 140:, :] = 0
+    banded = copy.deepcopy(attention)
+    assert rvc_fast.banded_relative_attention(banded) == 1
+    with torch.no_grad():
+        expected, got = attention(x, x, mask), banded(x, x, mask)
+        assert torch.allclose(expected, got, atol=1e-5) and expected.abs().max() > 0.1
+        banded.emb_rel_v.mul_(1.1)  # the relative values are used
+        assert not torch.allclose(expected, banded(x, x, mask), atol=1e-4)
+    hubert_attention = SelfAttention(64, 4)
+    fused = copy.deepcopy(hubert_attention)
+    assert rvc_fast.sdpa_attention(fused) == 1
+    h = torch.randn(1, 40, 64)
+    padding = torch.zeros(1, 40, dtype=torch.bool)
+    padding[:, 35:] = True
+    with torch.no_grad():
+        assert torch.allclose(hubert_attention(h, padding), fused(h, padding), atol=1e-5)
