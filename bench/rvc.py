@@ -5,7 +5,8 @@ once per backend / f0 method / thread count, each row in a fresh process (bench.
 `Svc.convert_file` for memory. Prints the markdown section and saves the raw figures (bench/last_rvc.json).
 
     python -m bench.rvc [--seconds 40] [--long-seconds 160,600] [--threads 2,1] [--f0 pm,rmvpe]
-                        [--backends rvc-reference,torch] [--long-backends torch] [--workdir /tmp/svc-bench-rvc]
+                        [--backends rvc-reference,torch] [--extra-backends torch-fast,torch-bf16]
+                        [--long-backends torch] [--workdir /tmp/svc-bench-rvc] [--no-count | --count-only]
     python -m bench.rvc --render bench/last_rvc.json   (print the section of a saved run)
 
 The idle check before each row is the system-wide CPU use over 3 s (bench.__main__._busy_percent); above 10 % the
@@ -32,12 +33,14 @@ COUNTS_PATH = Path(__file__).resolve().parent / "last_rvc_counts.json"  # arithm
 
 
 def plan(f0s: list[str], threads: list[int], backends: list[str], seconds: float, long_seconds: list[float],
-         long_backends: list[str]) -> list[dict]:
-    """Rows in run order: per f0 and thread count the baseline first, then the others (in memory); then the file
-    rows (convert_file) at the largest thread count and the first f0: the short input, then the long ones."""
+         long_backends: list[str], extra_backends: list[str] = ()) -> list[dict]:
+    """Rows in run order: per f0 and thread count the baseline first, then the others (in memory; extra_backends
+    only with the first f0 and thread count); then the file rows (convert_file) at the largest thread count and the
+    first f0: the short input, then the long ones."""
     order = [BASELINE] + [b for b in backends if b != BASELINE] if BASELINE in backends else list(backends)
     rows = [{"backend": b, "threads": t, "f0": f, "seconds": seconds, "file": False}
-            for f in f0s for t in threads for b in order]
+            for f in f0s for t in threads
+            for b in order + ([b for b in extra_backends if b not in order] if (f, t) == (f0s[0], threads[0]) else [])]
     if long_seconds:
         rows += [{"backend": b, "threads": max(threads), "f0": f0s[0], "seconds": s, "file": True}
                  for s in [seconds] + [s for s in long_seconds if s != seconds] for b in long_backends]
@@ -82,8 +85,11 @@ def compare_outputs(rows: list[dict]) -> None:
         r["max_abs_diff"] = float(np.abs(ours[:n] - theirs[:n]).max()) if len(ours) == len(theirs) else float("inf")
 
 
+COUNT_ALIASES = {"torch-bf16": "torch"}  # same arithmetic (bf16 is counted in the float32 work it replaces)
+
+
 def count_key(backend: str, f0: str, seconds: float) -> str:
-    return f"{backend}|{f0}|{seconds:.0f}"
+    return f"{COUNT_ALIASES.get(backend, backend)}|{f0}|{seconds:.0f}"
 
 
 def counts_for(rows: list[dict], workdir: str, saved: Path = COUNTS_PATH) -> dict[str, dict[str, float]]:
@@ -95,7 +101,7 @@ def counts_for(rows: list[dict], workdir: str, saved: Path = COUNTS_PATH) -> dic
         if row["file"] or key in counts:
             continue
         print(f"-> counting the arithmetic of {key}", flush=True)
-        counts[key] = run_row(dict(row, threads=1), workdir, count=True)["gflop"]
+        counts[key] = run_row(dict(row, threads=1, backend=key.split("|")[0]), workdir, count=True)["gflop"]
         saved.write_text(json.dumps(counts, indent=1), encoding="utf-8")
     return counts
 
@@ -109,7 +115,12 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
     build_rvc(args.workdir)
     planned = plan(args.f0.split(","), [int(t) for t in args.threads.split(",")], args.backends.split(","),
                    args.seconds, [float(s) for s in args.long_seconds.split(",") if s.strip()],
-                   args.long_backends.split(","))
+                   args.long_backends.split(","), [b for b in args.extra_backends.split(",") if b])
+    if any(r["backend"] == "onnx" for r in planned):
+        print("exporting / reusing the ONNX voice", flush=True)
+        code = f"from bench.rvc_one import onnx_voice; from bench.rvc_models import build_rvc; " \
+               f"onnx_voice(build_rvc({args.workdir!r})['voice'], export=True)"
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
     counts = {} if args.no_count else counts_for(planned, args.workdir)
     if args.count_only:
         return [], counts
@@ -152,7 +163,7 @@ def table(rows: list[dict]) -> list[str]:
         seconds = f"{r['audio_seconds']:.0f}" + (" (file)" if r["io"] == "file" else "")
         tail = [_cell(r["end_to_end"], b and b["end_to_end"]), _cell(r["rtf"], b and b["rtf"], "{:.3f}"), speed,
                 _cell(r["peak_rss_mb"], b and b["peak_rss_mb"], "{:.0f}"), diff,
-                f"{r.get('decoded_frames', '-')} ({r.get('decoder_calls', '-')})",
+                f"{r.get('decoded_frames') or '-'} ({r.get('decoder_calls') or '-'})",
                 f"{r.get('cpu_busy_before', float('nan')):.0f}"]
         lines.append(f"| {r['provider']} | {r['f0']} | {r['threads']} | {seconds} | " + " | ".join(cells + tail) + " |")
     return lines
@@ -218,6 +229,8 @@ def main() -> None:
     p.add_argument("--f0", default="pm,rmvpe")
     p.add_argument("--backends", default="rvc-reference,torch")
     p.add_argument("--long-backends", default="torch")
+    p.add_argument("--extra-backends", default="", help="more backends, only with the first f0 and thread count "
+                   "(e.g. torch-fast,torch-bf16,torch-c1024)")
     p.add_argument("--workdir", default="/tmp/svc-bench-rvc")
     p.add_argument("--json", default=str(JSON_PATH), help="where the raw figures go")
     p.add_argument("--render", metavar="JSON", help="only print the section of a saved run")

@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import time
+from pathlib import Path
 
 BACKENDS = {
     "rvc-reference": "torch eager, RVC's procedure (weight norm kept, each segment decoded whole incl. its 1 s pads, "
@@ -23,6 +24,8 @@ BACKENDS = {
     "torch": "svc_core torch eager (Svc: weight norm folded, 256-frame decoder chunks, trimmed pads not decoded)",
     "torch-whole": "svc_core torch eager, decoder_chunk_frames=0 (diagnostic: one decoder call, pads skipped)",
     "torch-bf16": "svc_core torch eager, vocoder bf16 (opt-in, outside the 1e-3 parity)",
+    "onnx": "svc_core on ONNX Runtime (RvcOnnxVoice: our split export, prior once, decoder in chunks; encoder, f0 "
+            "and retrieval as torch)",
     "torch-fast": "svc_core torch eager + bench.rvc_fast (banded blocked prior attention, HuBERT through SDPA) + "
                   "1024-frame decoder chunks (proposal)",
 }
@@ -71,13 +74,43 @@ def run_reference(paths: dict, f0: str, source) -> tuple:
     return out, times, load, frames
 
 
-def run_engine(backend: str, paths: dict, f0: str, source, dst: str | None) -> tuple:
+def onnx_svc_class(threads: int) -> type:
+    """An Svc whose RVC ONNX voice runs ONNX Runtime with `threads` intra-op threads (the family table's loader
+    takes the physical cores)."""
+    from svc_core import Svc
+    from svc_core.onnx.rvc_runtime import RvcOnnxVoice
+
+    class OnnxThreads(Svc):
+        def _load_model(self, model_path, config_path, device):
+            return RvcOnnxVoice(model_path, device=device, threads=threads)
+
+    return OnnxThreads
+
+
+def onnx_voice(voice: Path, export: bool = False) -> Path:
+    """The voice exported with svc_core.onnx.rvc_export (our split pair + manifest) beside it; export=True makes
+    it when missing (bench.rvc does that in a process of its own, so no row's peak RSS holds the export)."""
+    from svc_core.onnx.rvc_export import export_rvc
+    from svc_core.onnx.split_export import split_paths
+
+    out = voice.with_suffix(".onnx")
+    if not (out.is_file() and all(p.is_file() for p in split_paths(out).values())):
+        if not export:
+            raise SystemExit(f"{out} is missing: `python -m bench.rvc` exports it before the onnx rows")
+        export_rvc(voice, out, verify=False)
+    return out
+
+
+def run_engine(backend: str, paths: dict, f0: str, source, dst: str | None, threads: int = 0) -> tuple:
     """(output or None (file rows), StageTimes, load seconds, decoded frames) of svc_core's engine."""
     from svc_core import Svc
 
+    voice, svc_class = paths["voice"], Svc
+    if backend == "onnx":
+        voice, svc_class = onnx_voice(Path(paths["voice"])), onnx_svc_class(threads)
     start = time.perf_counter()
-    svc = Svc(paths["voice"], None, encoder_path=str(paths["encoder"]), cluster_path=str(paths["index"]),
-              f0_weights={"rmvpe": str(paths["rmvpe"])})
+    svc = svc_class(voice, None, encoder_path=str(paths["encoder"]), cluster_path=str(paths["index"]),
+                    f0_weights={"rmvpe": str(paths["rmvpe"])})
     load = time.perf_counter() - start
     options = dict(OPTIONS)
     if backend == "torch-whole":
@@ -92,13 +125,14 @@ def run_engine(backend: str, paths: dict, f0: str, source, dst: str | None) -> t
         options["decoder_chunk_frames"] = FAST_CHUNK_FRAMES
         banded_relative_attention(svc.model.net.enc_p)
         sdpa_attention(svc.encoder.model)
-    frames, hook = _decoded_frames(svc.model.dec)
+    frames, hook = ([], None) if backend == "onnx" else _decoded_frames(svc.model.dec)
     if dst is not None:
         svc.convert_file(source, dst, 0, f0_predictor=f0, cache=False, **options)
         out = None
     else:
         out = svc.slice_inference(*source, 0, f0_predictor=f0, **options)
-    hook.remove()
+    if hook is not None:
+        hook.remove()
     return out, svc.last_times, load, frames
 
 
@@ -157,7 +191,7 @@ def main() -> None:
             source = audio_io.load_audio(source)  # RVC decodes the whole file first
         out, times, load, frames = run_reference(paths, args.f0, source)
     else:
-        out, times, load, frames = run_engine(args.backend, paths, args.f0, source, dst)
+        out, times, load, frames = run_engine(args.backend, paths, args.f0, source, dst, threads)
     cpu_end = cpu_seconds()
     result = {
         "backend": args.backend, "provider": provider, "threads": threads, "f0": args.f0,
@@ -165,7 +199,7 @@ def main() -> None:
         "stages": dict(times.seconds), "convert": times.total, "rtf": times.rtf, "end_to_end": load + times.total,
         "peak_rss_mb": peak_rss_mb(), "loadavg_before": load_before, "cpu_seconds": cpu_end - cpu_start,
         "stage_cpu_seconds": dict(stage_cpu), "wait_policy": wait_policy(),
-        "decoder_calls": len(frames), "decoded_frames": int(sum(frames)), "size": args.size,
+        "decoder_calls": len(frames) or None, "decoded_frames": int(sum(frames)) or None, "size": args.size,
     }
     if out is not None:
         result["output_samples"] = int(len(out))

@@ -146,3 +146,10 @@ def test_fast_paths_compute_the_same_attention(monkeypatch):
     padding[:, 35:] = True
     with torch.no_grad():
         assert torch.allclose(hubert_attention(h, padding), fused(h, padding), atol=1e-5)
+
+
+def test_extra_backends_only_with_the_first_f0_and_thread_count():
+    rows = rvc.plan(["pm", "rmvpe"], [2, 1], ["rvc-reference", "torch"], 40.0, [], [], ["torch-fast"])
+    assert [(r["backend"], r["f0"], r["threads"]) for r in rows if r["backend"] == "torch-fast"] == [
+        ("torch-fast", "pm", 2)]
+    assert len(rows) == 9
