@@ -145,11 +145,18 @@ def _cell(value: float | None, base: float | None, fmt: str = "{:.2f}") -> str:
     return fmt.format(value) + (f" ({value / base:.2f}x)" if base else "")
 
 
+def peak_stage(row: dict) -> str:
+    """The stage during which the sampled RSS was highest (bench.rss_stages), as " (stage)", or ""."""
+    peaks = row.get("rss_by_stage") or {}
+    return f" ({max(peaks, key=peaks.get)})" if peaks else ""
+
+
 def table(rows: list[dict]) -> list[str]:
     """Markdown rows: stage seconds (ratio to the baseline of the same f0 / threads / input), speed-up."""
     base = {(r["f0"], r["threads"], r["audio_seconds"], r["io"]): r for r in rows if r["backend"] == BASELINE}
     lines = ["| backend | f0 | threads | audio s | " + " | ".join(STAGES) + " | end-to-end s | RTF | speed-up vs RVC's "
-             "procedure: end-to-end / conversion only | peak RSS MB | max abs diff to RVC's procedure | decoded "
+             "procedure: end-to-end / conversion only | peak RSS MB (stage at the peak) | max abs diff to RVC's "
+             "procedure | decoded "
              "frames (calls) | CPU busy before % |", "|" + "---|" * (len(STAGES) + 11)]
     for r in rows:
         b = base.get((r["f0"], r["threads"], r["audio_seconds"], r["io"]))
@@ -162,7 +169,7 @@ def table(rows: list[dict]) -> list[str]:
         diff = f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else "-"
         seconds = f"{r['audio_seconds']:.0f}" + (" (file)" if r["io"] == "file" else "")
         tail = [_cell(r["end_to_end"], b and b["end_to_end"]), _cell(r["rtf"], b and b["rtf"], "{:.3f}"), speed,
-                _cell(r["peak_rss_mb"], b and b["peak_rss_mb"], "{:.0f}"), diff,
+                _cell(r["peak_rss_mb"], b and b["peak_rss_mb"], "{:.0f}") + peak_stage(r), diff,
                 f"{r.get('decoded_frames') or '-'} ({r.get('decoder_calls') or '-'})",
                 f"{r.get('cpu_busy_before', float('nan')):.0f}"]
         lines.append(f"| {r['provider']} | {r['f0']} | {r['threads']} | {seconds} | " + " | ".join(cells + tail) + " |")

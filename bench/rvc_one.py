@@ -183,6 +183,9 @@ def main() -> None:
                           "gflop": count_stage_flops(run)}))
         return
     stage_cpu = record_stage_cpu()
+    from .rss_stages import RssByStage
+
+    rss = RssByStage().start()
     cpu_start = cpu_seconds()
     if args.backend == "rvc-reference":
         if args.file:
@@ -193,12 +196,13 @@ def main() -> None:
     else:
         out, times, load, frames = run_engine(args.backend, paths, args.f0, source, dst, threads)
     cpu_end = cpu_seconds()
+    rss_by_stage = rss.stop()
     result = {
         "backend": args.backend, "provider": provider, "threads": threads, "f0": args.f0,
         "audio_seconds": args.seconds, "io": "file" if args.file else "memory", "load": load,
         "stages": dict(times.seconds), "convert": times.total, "rtf": times.rtf, "end_to_end": load + times.total,
         "peak_rss_mb": peak_rss_mb(), "loadavg_before": load_before, "cpu_seconds": cpu_end - cpu_start,
-        "stage_cpu_seconds": dict(stage_cpu), "wait_policy": wait_policy(),
+        "stage_cpu_seconds": dict(stage_cpu), "wait_policy": wait_policy(), "rss_by_stage": rss_by_stage,
         "decoder_calls": len(frames) or None, "decoded_frames": int(sum(frames)) or None, "size": args.size,
     }
     if out is not None:
