@@ -51,10 +51,13 @@ def out_path(workdir: str, row: dict) -> str:
     return os.path.join(workdir, "rvc-out", f"{row['backend']}_{row['f0']}_{row['threads']}_{row['seconds']:.0f}.npy")
 
 
-def run_row(row: dict, workdir: str, size: str = "full", count: bool = False) -> dict:
-    """One fresh `python -m bench.rvc_one` process -> its JSON result (count: its arithmetic instead)."""
+def run_row(row: dict, workdir: str, size: str = "full", count: bool = False, peak: bool = True) -> dict:
+    """One fresh `python -m bench.rvc_one` process -> its JSON result (count: its arithmetic instead; peak=False:
+    without the matrix-multiply peak measurement)."""
     cmd = [sys.executable, "-m", "bench.rvc_one", "--backend", row["backend"], "--threads", str(row["threads"]),
            "--f0", row["f0"], "--seconds", str(row["seconds"]), "--workdir", workdir, "--size", size]
+    if not peak:
+        cmd.append("--no-peak")
     if count:
         cmd.append("--count")
     elif row["file"]:
