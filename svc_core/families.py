@@ -31,7 +31,7 @@ SOVITS_CONTROLS = COMMON_CONTROLS + (
     "encoder_precision", "max_pieces", "shallow_diffusion", "only_diffusion", "k_step", "diffusion_method",
     "diffusion_speedup", "diffusion_precision", "second_encoding", "enhance", "enhancer_adaptive_key")
 RVC_CONTROLS = COMMON_CONTROLS + ("protect", "filter_radius", "resample_sr", "decoder_chunk_frames",
-                                  "encoder_precision")
+                                  "encoder_precision", "vocoder_precision")
 RVC_PITCH_CONTROLS = ("transpose", "f0_predictor", "f0_threshold", "protect", "filter_radius")  # need an f0 model
 RVC_DEFAULTS = {"loudness_mix": 0.25}  # RVC WebUI's rms_mix_rate default (so-vits keeps the model's loudness: 1)
 RVC_INDEX_RATE = 0.75  # RVC WebUI's index_rate default, used when the voice has an index file

@@ -2,6 +2,7 @@
 `python -m svc_core export-onnx --encoder vec768l12 [--encoder-path FILE] -o vec768l12.onnx [--int8]`, and
 `python -m svc_core export-onnx --f0 rmvpe [--f0-path rmvpe.pt] -o rmvpe.onnx`; `--int8-vocoder [--calibration
 CLIPS...]` adds the int8 vocoder to a synthesizer export (with -m/-c, or alone for an existing model.onnx);
+`python -m svc_core export-onnx -m voice.pth -o voice.onnx` exports an RVC voice (RVC's ONNX interface, rvc_export.py);
 `python -m svc_core export-onnx --diffusion model_*.pt --diffusion-config config.yaml [--vocoder PATH] -o
 diffusion.onnx` writes the diffusion denoiser and (beside it, `<o stem>.vocoder.onnx`) the NSF-HiFiGAN mel vocoder."""
 from __future__ import annotations
@@ -13,8 +14,10 @@ import json
 def add_parser(sub) -> None:
     p = sub.add_parser("export-onnx", help="export a G_*.pth (upstream's input/output names) or a content encoder "
                                            "to ONNX")
-    p.add_argument("-m", "--model", default=None, help="generator checkpoint G_*.pth")
-    p.add_argument("-c", "--config", default=None, help="the model's config.json")
+    p.add_argument("-m", "--model", default=None, help="generator checkpoint G_*.pth, or an RVC voice .pth "
+                   "(RVC WebUI / Applio; needs no -c)")
+    p.add_argument("-c", "--config", default=None, help="the model's config.json (RVC: only for a training G_*.pth "
+                   "without its logs/<exp>/config.json beside it)")
     p.add_argument("--encoder", default=None,
                    help="export this content encoder instead (vec768l12, vec256l9, hubertsoft, phonevec256, ...)")
     p.add_argument("--encoder-path", default=None, help="its weights (default: ./pretrain or $SVC_PRETRAIN_DIR); with "
@@ -70,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.int8_vocoder and not args.model:
         return _run_int8_vocoder(args)
+    if args.model and _is_rvc(args.model):
+        return _run_rvc(args)
     if not (args.model and args.config):
         raise OptionError("export-onnx needs -m G_*.pth and -c config.json (or --encoder NAME for an encoder).")
     mix = {"auto": None, "on": True, "off": False}[args.speaker_mix]
@@ -94,6 +99,42 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"MoeVoiceStudio descriptor (save as <name>.json beside the model folder): {json.dumps(descriptor)}")
     return _run_int8_vocoder(args) if args.int8_vocoder else 0
+
+
+def _is_rvc(model: str) -> bool:
+    """Whether -m is an RVC voice (RVC WebUI / Applio small model, or an RVC training G_*.pth)."""
+    from .rvc_export import is_rvc_checkpoint
+
+    return is_rvc_checkpoint(model)
+
+
+def _run_rvc(args: argparse.Namespace) -> int:
+    from ..errors import OptionError
+    from .export import manifest_path
+    from .rvc_export import export_rvc
+
+    if args.int8_vocoder or args.speaker_mix != "auto":
+        raise OptionError(f"{'--int8-vocoder' if args.int8_vocoder else '--speaker-mix'} is for so-vits-svc "
+                          "exports; an RVC export takes one speaker id in its RVC-layout file and speaker mixes in "
+                          "its split pair already.")
+    m = export_rvc(args.model, args.output, opset=args.opset, verify=not args.no_verify, split=not args.no_split,
+                   config_path=args.config)
+    inputs = ", ".join(f"{n} {v['dtype']} {v['shape']}" for n, v in m["inputs"].items())
+    print(f"wrote {args.output}: RVC {m['version']} {'pitch' if m['f0'] else 'no-pitch'} voice, {m['sample_rate']} Hz, "
+          f"hop {m['hop_length']}, {m['n_speakers']} speaker(s), opset {m['opset']}, RVC's exporter interface")
+    print(f"inputs: {inputs}")
+    print(f"output: audio float32 {m['outputs']['audio']['shape']} (NSF noise drawn inside the graph, as RVC's)")
+    if "parity" in m:
+        print(f"check: onnx.checker passed; ONNX Runtime vs torch max abs difference {m['parity']['max_abs_diff']:.2e}"
+              f" on {m['parity']['frames']} frames (same draws)")
+    if "split" in m:
+        sp = m["split"]
+        print(f"wrote {sp['prior']} + {sp['decoder']} (chunked decoding, {sp['context_frames']} context frames)"
+              + (f"; chunked vs one-shot max abs difference {sp['parity']['max_abs_diff']:.2e}" if "parity" in sp
+                 else ""))
+    print(f"manifest: {manifest_path(args.output)} (checkpoint sha256 {m['source_checkpoint']['sha256'][:12]}...); "
+          "run it with svc_core.onnx.rvc_runtime.RvcOnnxVoice")
+    return 0
 
 
 def _check_output(args: argparse.Namespace) -> None:

@@ -66,8 +66,11 @@ def pick_providers(device: str = "auto") -> list[str]:
 
 
 def make_session(path: str | os.PathLike, device: str = "auto", threads: Optional[int] = None,
-                 inter_op_threads: int = 1):
-    """(onnxruntime.InferenceSession, SessionInfo). threads None/0 = physical cores; sequential execution."""
+                 inter_op_threads: int = 1, model_bytes: Optional[bytes] = None, memory_arena: bool = True):
+    """(onnxruntime.InferenceSession, SessionInfo). threads None/0 = physical cores; sequential execution.
+    model_bytes: run this serialized model instead of the file's (a graph rewritten from the checked file at
+    `path`, e.g. rvc_layout.with_noise_inputs). memory_arena False: no CPU arena (ORT then frees what a run used
+    instead of keeping its largest size; for graphs run once per input whose working memory grows with it)."""
     ort = _ort()
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -78,13 +81,15 @@ def make_session(path: str | os.PathLike, device: str = "auto", threads: Optiona
     opts.inter_op_num_threads = int(inter_op_threads)
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.enable_cpu_mem_arena = bool(memory_arena)
     opts.log_severity_level = 3  # errors only: shape-merge warnings of dynamic axes are noise
     from ..threads import spinning_wanted
 
     if not spinning_wanted():  # idle pool threads sleep: on a busy box spinning takes the CPU others need
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(path, sess_options=opts, providers=pick_providers(device))
+        session = ort.InferenceSession(path if model_bytes is None else model_bytes, sess_options=opts,
+                                       providers=pick_providers(device))
     except Exception as err:  # onnxruntime raises its own exception types for unreadable graphs
         raise ModelError(f"ONNX Runtime cannot load '{os.path.basename(path)}': {err}") from err
     return session, SessionInfo(session.get_providers()[0], opts.intra_op_num_threads, opts.inter_op_num_threads)

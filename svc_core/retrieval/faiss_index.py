@@ -14,7 +14,7 @@ import math
 import mmap
 import os
 import pickle
-from typing import Any, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import numpy as np
 
@@ -197,12 +197,14 @@ def load_index_file(path: str | os.PathLike) -> FaissRetriever:
     return retriever
 
 
-def build_faiss_index(features: np.ndarray, seed: int = 0, n_cpu: int | None = None) -> Any:
+def build_faiss_index(features: np.ndarray, seed: int = 0, n_cpu: int | None = None,
+                      on_trained: Callable[[Any, np.ndarray], None] | None = None) -> Any:
     """Build a speaker's retrieval index as upstream's train_index does (spec e.2).
 
     features: [N, C] float32 content frames. Rows are shuffled; above MAX_TRAIN_ROWS they are replaced by
     REDUCED_ROWS MiniBatchKMeans centres. Index "IVF{n_ivf},Flat" with n_ivf = min(int(16 sqrt(n)), n // 39),
-    nprobe 1, trained and filled in batches of ADD_BATCH rows.
+    nprobe 1, trained and filled in batches of ADD_BATCH rows. `on_trained(index, rows)` is called after training
+    and before the rows are added (RVC writes its trained_*.index and total_fea.npy at that point).
     """
     faiss = _import_faiss()
     rows = np.asarray(features, dtype=np.float32)
@@ -226,6 +228,8 @@ def build_faiss_index(features: np.ndarray, seed: int = 0, n_cpu: int | None = N
     index = faiss.index_factory(rows.shape[1], f"IVF{n_ivf},Flat")
     faiss.extract_index_ivf(index).nprobe = 1
     index.train(rows)
+    if on_trained is not None:
+        on_trained(index, rows)
     for start in range(0, n, ADD_BATCH):
         index.add(rows[start : start + ADD_BATCH])
     return index

@@ -7,10 +7,15 @@ import sys
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("train", help="train a so-vits-svc 4.x model on a preprocessed dataset",
+    p = sub.add_parser("train", help="train a so-vits-svc 4.x model (or an RVC voice: --arch rvc) on a dataset",
                        description="Writes upstream-compatible G_{step}.pth / D_{step}.pth into --out. Multi-GPU: "
-                                   "torchrun --nproc_per_node N -m svc_core train ... --device cuda")
-    p.add_argument("--data", required=True, help="preprocessed dataset folder (config.json, filelists/, speakers)")
+                                   "torchrun --nproc_per_node N -m svc_core train ... --device cuda. With --arch rvc: "
+                                   "RVC's experiment folder (pieces, f0, features), G_/D_ files, the small model "
+                                   "<name>.pth and the added_IVF*.index in --out.")
+    p.add_argument("--arch", choices=("sovits", "rvc"), default="sovits",
+                   help="so-vits-svc 4.x (default) or RVC v1/v2 (see the RVC options below)")
+    p.add_argument("--data", required=True, help="preprocessed dataset folder (config.json, filelists/, speakers); "
+                                                 "--arch rvc also takes a folder of recordings")
     p.add_argument("--out", required=True, help="run folder, e.g. logs/NAME (checkpoints, config.json, eval audio)")
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: config epochs)")
     p.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (default: config)")
@@ -43,6 +48,9 @@ def add_parsers(sub) -> None:
                         "train.gan_start_step, else 0 as upstream)")
     p.add_argument("--d-width-divisor", type=int, default=None,
                    help="divide the discriminator's channels (faster on CPU; D files are then not upstream-sized)")
+    from ..rvc.train.cli import add_arguments as add_rvc_arguments
+
+    add_rvc_arguments(p)
 
     v = sub.add_parser("validate-checkpoint", help="mel L1 and f0 following of G_*.pth on a dataset's val clips",
                        description="Infers the validation clips with the checkpoint and reports the mel L1 and how "
@@ -54,13 +62,16 @@ def add_parsers(sub) -> None:
     v.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
 
     q = sub.add_parser("train-index", help="build a k-means cluster file or a faiss feature index from a dataset")
-    q.add_argument("--data", required=True, help="preprocessed dataset folder (speaker folders with *.soft.pt)")
-    q.add_argument("--kind", choices=("kmeans", "faiss"), default="kmeans")
+    q.add_argument("--data", required=True, help="preprocessed dataset folder (speaker folders with *.soft.pt); "
+                                                 "--kind rvc: an RVC experiment folder (train --arch rvc --out)")
+    q.add_argument("--kind", choices=("kmeans", "faiss", "rvc"), default="kmeans",
+                   help="rvc: RVC's added_IVF*_Flat_nprobe_1_<name>_<version>.index written into the experiment "
+                        "folder (-o is not used)")
     q.add_argument("--clusters", type=int, default=10000, help="k-means centres per speaker (kmeans only)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--max-frames", type=int, default=0,
                    help="kmeans: fit on at most this many frames per speaker, drawn at random (0 = all)")
-    q.add_argument("-o", "--output", required=True, help="kmeans_10000.pt or feature_and_index.pkl")
+    q.add_argument("-o", "--output", default=None, help="kmeans_10000.pt or feature_and_index.pkl")
 
 
 def _setup_logging() -> None:
@@ -80,9 +91,13 @@ def run_train(args: argparse.Namespace) -> int:
     from .settings import TrainSettings
     from .trainer import Trainer
 
+    _setup_logging()
+    if args.arch == "rvc":
+        from ..rvc.train.cli import run_rvc_train
+
+        return run_rvc_train(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    _setup_logging()
     config = load_config(f"{args.data}/config.json")
     settings = TrainSettings.from_config(
         config, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, eval_interval=args.eval_interval,
@@ -123,7 +138,16 @@ def run_validate_checkpoint(args: argparse.Namespace) -> int:
 
 
 def run_train_index(args: argparse.Namespace) -> int:
+    from ..errors import OptionError
     from .index import train_index
+
+    if args.kind == "rvc":
+        from ..rvc.train.cli import run_rvc_index
+
+        _setup_logging()
+        return run_rvc_index(args)
+    if args.output is None:
+        raise OptionError(f"train-index --kind {args.kind} needs -o/--output (the file to write).")
 
     train_index(args.data, args.output, kind=args.kind, clusters=args.clusters, seed=args.seed,
                 max_frames=args.max_frames)

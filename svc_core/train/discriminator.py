@@ -97,17 +97,21 @@ class DiscriminatorP(nn.Module):
 
 
 class MultiPeriodDiscriminator(nn.Module):
-    """forward(y, y_hat) -> (real logits, fake logits, real feature maps, fake feature maps), one per sub-D."""
+    """forward(y, y_hat) -> (real logits, fake logits, real feature maps, fake feature maps), one per sub-D.
 
-    def __init__(self, use_spectral_norm: bool = False, width_divisor: int = 1) -> None:
+    `periods`: the DiscriminatorP periods after the DiscriminatorS (so-vits: 2, 3, 5, 7, 11; RVC passes its own)."""
+
+    def __init__(self, use_spectral_norm: bool = False, width_divisor: int = 1,
+                 periods: tuple[int, ...] = PERIODS) -> None:
         super().__init__()
         if width_divisor < 1:
             raise ValueError("width_divisor must be >= 1")
         self.use_spectral_norm = use_spectral_norm
         self.width_divisor = width_divisor
+        self.periods = tuple(periods)
         self.discriminators = nn.ModuleList(
             [DiscriminatorS(use_spectral_norm, width_divisor)]
-            + [DiscriminatorP(p, use_spectral_norm, width_divisor) for p in PERIODS])
+            + [DiscriminatorP(p, use_spectral_norm, width_divisor) for p in self.periods])
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> tuple[list, list, list, list]:
         real, fake, fmap_real, fmap_fake = [], [], [], []
@@ -141,8 +145,8 @@ class MultiPeriodDiscriminator(nn.Module):
                      if keys]
             hint = (" The file uses spectral norm (model.use_spectral_norm) differently."
                     if any(k.endswith(("weight_orig", "weight_g")) for k in missing) else "")
-            raise ModelError("The discriminator checkpoint does not match a so-vits-svc MultiPeriodDiscriminator ("
-                             + "; ".join(parts) + ")." + hint)
+            raise ModelError(f"The discriminator checkpoint does not match a MultiPeriodDiscriminator with periods "
+                             f"{list(self.periods)} (" + "; ".join(parts) + ")." + hint)
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         internal = state if self.use_spectral_norm else to_internal(self, state)
         self.load_state_dict(internal, strict=True)

@@ -5,7 +5,9 @@ folder, keyed by the sha256 of the checkpoint and config, and reuses the file fo
 keep the work folder; its content encoder is exported the same way (float32, keyed by the weights' sha256) and runs
 on ONNX Runtime too, falling back to torch when an encoder cannot be exported. `describe(svc)` is the line the page
 shows for "which backend / execution provider ran". A voice that is only an ONNX file (upstream's
-`<name>_SoVits.onnx`) runs on ONNX Runtime whichever backend is asked for (`backend_for`).
+`<name>_SoVits.onnx`) runs on ONNX Runtime whichever backend is asked for (`backend_for`). Which engine a voice
+file needs is its family's (svc_core.families); RVC voices run in torch unless this install can export them to ONNX
+(`rvc_onnx_available`: svc_core.onnx.rvc_export), then the same export-once path applies.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .. import families
 from ..errors import OptionError
 from .models import ModelEntry
 
@@ -34,13 +37,30 @@ def check_backend(name: str | None) -> str:
     return name
 
 
+def rvc_onnx_available() -> bool:
+    """This install can export RVC voices to ONNX and run them there (svc_core.onnx.rvc_export / rvc_runtime)."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(f"svc_core.onnx.{name}") is not None
+                   for name in ("rvc_export", "rvc_runtime"))
+    except ImportError:  # svc_core.onnx itself cannot be imported (ONNX Runtime missing)
+        return False
+
+
 def backend_for(entry: ModelEntry, name: str | None) -> str:
-    """The backend that runs `entry` when `name` is asked for: ONNX for a voice that is only an ONNX file, torch
-    for a diffusion model alone (there is no synthesizer to export)."""
+    """The backend that runs `entry` when `name` is asked for: the family's engine for a voice that is only an
+    ONNX file, torch for a diffusion model alone (there is no synthesizer to export) and for an RVC voice when RVC's
+    ONNX export is not available."""
     backend = check_backend(name)
     if entry.diffusion_only:
         return TORCH
-    return ONNX if entry.onnx_only else backend
+    kind = families.family(entry.family)
+    if kind.engine == families.ONNX:
+        return ONNX
+    if kind.is_rvc and not rvc_onnx_available():
+        return TORCH
+    return backend
 
 
 def diffusion_kwargs(entry: ModelEntry) -> dict[str, Any]:
@@ -92,6 +112,13 @@ def onnx_file_for(entry: ModelEntry, export_dir: Path) -> Path:
     from ..onnx.export import sha256_file
     from ..onnx.split_export import split_paths
 
+    if families.family(entry.family).is_rvc:
+        from ..onnx.rvc_export import export_rvc
+
+        target = export_dir / f"rvc-{sha256_file(entry.model_path)[:16]}.onnx"
+        files = [Path(str(target) + ".json"), *split_paths(target).values()]
+        return _export_once(target, files, lambda out: export_rvc(entry.model_path, out,
+                                                                       config_path=entry.config_path))
     key = sha256_file(entry.model_path)[:16] + "-" + sha256_file(entry.config_path)[:8]
     target = export_dir / f"{key}.onnx"
     files = [Path(str(target) + ".json"), *split_paths(target).values()]
@@ -110,9 +137,11 @@ def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, expor
     if backend_for(entry, backend) == TORCH:
         return Svc(entry.model_path, entry.config_path, cluster_path=entry.cluster_path, device=device,
                    encoder=encoder, **diffusion)
+    path = onnx_path or (entry.model_path if entry.onnx_only else onnx_file_for(entry, export_dir))
+    if families.family(entry.family).is_rvc:  # the family table loads the export as an RvcOnnxVoice
+        return Svc(path, None, cluster_path=entry.cluster_path, device=device, encoder=encoder)
     from ..onnx import OnnxSvc
 
-    path = onnx_path or (entry.model_path if entry.onnx_only else onnx_file_for(entry, export_dir))
     return OnnxSvc(path, entry.config_path, cluster_path=entry.cluster_path, encoder=encoder,
                    device="cuda" if str(device).startswith("cuda") else "auto", **diffusion)
 
@@ -120,8 +149,8 @@ def load_voice(entry: ModelEntry, backend: str, encoder: Any, device: str, expor
 def describe(svc: Any) -> str:
     """'torch eager on cpu (2 threads)' or 'onnxruntime CPUExecutionProvider (intra-op threads 2, inter-op 1);
     encoder on ONNX Runtime'."""
-    info = getattr(svc, "session_info", None)
-    if info is not None:
+    info = getattr(svc, "session_info", None) or getattr(getattr(svc, "model", None), "session_info", None)
+    if info is not None:  # OnnxSvc, or Svc running an RVC voice's export (RvcOnnxVoice)
         on_onnx = getattr(getattr(svc, "encoder", None), "session_info", None) is not None
         stage = getattr(svc, "diffusion", None)
         diffusion = "" if stage is None else "; diffusion model and mel vocoder " + (
@@ -133,4 +162,4 @@ def describe(svc: Any) -> str:
 
 
 __all__ = ["BACKENDS", "BACKEND_LABELS", "ONNX", "TORCH", "backend_for", "check_backend", "describe",
-           "diffusion_kwargs", "load_voice", "onnx_encoder_for", "onnx_file_for"]
+           "diffusion_kwargs", "load_voice", "onnx_encoder_for", "onnx_file_for", "rvc_onnx_available"]

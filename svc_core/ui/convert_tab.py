@@ -17,25 +17,34 @@ offline.apply()
 import gradio as gr  # noqa: E402  (after offline.apply)
 
 from ..errors import SvcError  # noqa: E402
+from ..options import ConvertOptions  # noqa: E402
 from ..precision import available_precisions  # noqa: E402
 from . import backends, views  # noqa: E402
 from .jobs import ConvertRequest, JobContext, start_job  # noqa: E402
 from .models import WHERE_TO_GET_MODELS, ModelLibrary  # noqa: E402
 from .result_view import build_result_view, render  # noqa: E402
 from .diffusion_section import MODEL_DEFAULT, SPEEDUP_DEFAULT, engine_values, enhancer_updates  # noqa: E402
-from .settings_section import build_more_settings, control_updates, controls_for, speaker_labels  # noqa: E402
+from .rvc_section import rvc_values  # noqa: E402
+from .settings_section import (build_more_settings, control_updates, controls_for, f0_choices,  # noqa: E402,F401
+                               speaker_labels)
 from .upload_section import build_upload_section, wire_upload  # noqa: E402
 
 API_NAME = "convert"
-CONVERT_API_DOC = """Convert a clip with a so-vits-svc voice. Inputs: audio (file), model (voice folder name), speaker,
-transpose (semitones), f0_predictor (auto, pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe), auto_f0, cluster_ratio,
-noise_scale, slice_db, pad_seconds, clip_seconds, crossfade_seconds, loudness_mix, backend (torch or onnx; optional,
-default torch), vocoder_precision and encoder_precision (optional, default fp32); for a voice with a so-vits-svc 4.1
-diffusion model (all optional): shallow_diffusion (false), only_diffusion (false; a diffusion-only voice always is),
-k_step (100; 1 to the model's k_step_max), diffusion_method ("default" = the model's own, or dpm-solver++,
-dpm-solver, unipc, pndm, ddim, ddpm), diffusion_speedup (0 = the model's own), second_encoding (false), enhance
-(false; the NSF-HiFiGAN enhancer, ignored while diffusing), enhancer_adaptive_key (0 semitones). Outputs: converted
-audio (wav at the model rate), log text, timing table, f0 plot data, timing summary, progress html."""
+CONVERT_API_DOC = """Convert a clip with a so-vits-svc or RVC voice. Inputs: audio (file), model (voice folder name),
+speaker, transpose (semitones), f0_predictor (auto, pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe), auto_f0,
+cluster_ratio (RVC: index_rate), noise_scale, slice_db, pad_seconds, clip_seconds, crossfade_seconds, loudness_mix
+(RVC: rms_mix_rate), backend (torch or onnx; optional, default torch), vocoder_precision and encoder_precision
+(optional, default fp32); for a voice with a so-vits-svc 4.1 diffusion model (all optional): shallow_diffusion
+(false), only_diffusion (false; a diffusion-only voice always is), k_step (100; 1 to the model's k_step_max),
+diffusion_method ("default" = the model's own, or dpm-solver++, dpm-solver, unipc, pndm, ddim, ddpm),
+diffusion_speedup (0 = the model's own), second_encoding (false), enhance (false; the NSF-HiFiGAN enhancer, ignored
+while diffusing), enhancer_adaptive_key (0 semitones); for an RVC voice (all optional): protect (0.33; 0 to 0.5,
+0.5 = off), filter_radius (3; 0 to 7, harvest only), resample_sr (0 = the model's rate, or 16000 to 96000 Hz).
+Options a voice does not use must stay at their defaults (the error names them); an RVC voice ignores noise_scale,
+auto_f0, slicing and diffusion, and an RVC model without pitch also transpose and f0_predictor. Send cluster_ratio
+(RVC's index_rate, 0.75 in RVC) and loudness_mix (RVC's rms_mix_rate, 0.25 in RVC) for an RVC voice: their
+endpoint defaults are so-vits' (0 and 1). Outputs: converted audio (wav at the model rate, or resample_sr), log
+text, timing table, f0 plot data, timing summary, progress html."""
 
 
 @dataclass
@@ -57,7 +66,8 @@ def models_notice(library: ModelLibrary) -> str:
         parts.append(
             f"**No voice model found in `{library.models_dir}`.** To convert, put a so-vits-svc 4.x voice in "
             f"`{library.models_dir}/<name>/` (`G_*.pth` + `config.json`, optionally `kmeans_10000.pt` or "
-            "`feature_and_index.pkl`, and a 4.1 diffusion model as `diffusion/model_*.pt` + `diffusion/config.yaml`) "
+            "`feature_and_index.pkl`, and a 4.1 diffusion model as `diffusion/model_*.pt` + `diffusion/config.yaml`), "
+            "or an RVC v1/v2 voice (`<name>.pth`, optionally its `added_*.index`), "
             "and press **Rescan models folder**, or upload its files under **Upload a voice** "
             "below. The content encoder it was trained with (usually ContentVec's "
             "`checkpoint_best_legacy_500.pt`) goes in `./pretrain/`; the About/Status tab shows what is missing. "
@@ -65,19 +75,6 @@ def models_notice(library: ModelLibrary) -> str:
     if scan.problems:
         parts.append("Skipped folders: " + "; ".join(f"`{p}`" for p in scan.problems))
     return "\n\n".join(parts)
-
-
-def f0_choices() -> tuple[list[tuple[str, str]], str]:
-    """Dropdown choices (only predictors usable here) and a note saying why the others are not offered."""
-    from ..f0 import describe_predictor, predictor_status
-
-    status = predictor_status()
-    auto = "rmvpe" if status.get("rmvpe") is None else "fcpe"
-    choices = [(f"auto (here: {auto})", "auto")]
-    choices += [(f"{name}: {describe_predictor(name)}", name) for name, why in status.items() if why is None]
-    missing = [f"**{name}** {why}" for name, why in status.items() if why is not None]
-    note = ("Pitch trackers not available here: " + " · ".join(missing)) if missing else ""
-    return choices, note
 
 
 def speaker_update(library: ModelLibrary, key: str | None) -> dict:
@@ -116,10 +113,10 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
             with gr.Row(equal_height=True):
                 transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)", scale=3,
                                       info="+12 = an octave up, -12 = an octave down",
-                                      elem_id="transpose")
+                                      visible=first_controls.shows("transpose"), elem_id="transpose")
                 choices, f0_note = f0_choices()
                 f0 = gr.Dropdown(choices, value="auto", label="Pitch tracker", allow_custom_value=True, scale=2,
-                                 elem_id="f0-picker")
+                                 visible=first_controls.shows("f0_predictor"), elem_id="f0-picker")
             with gr.Row():
                 convert = gr.Button("Convert", variant="primary", scale=3, elem_id="convert-button")
                 stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop-button")
@@ -130,16 +127,17 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
             result = build_result_view()
 
     # ------------------------------------------------------------------ voice and engine -> controls
-    control_outputs = [*more.per_voice(), voice_note]
+    control_outputs = [*more.per_voice(), transpose, f0, voice_note]
 
-    def on_controls(key: str | None, engine_name: str | None):
-        return control_updates(controls_for(library, key, engine_name, torch_precisions))
+    def on_controls(key: str | None, engine_name: str | None, f0_name: str | None):
+        return control_updates(controls_for(library, key, engine_name, torch_precisions), f0_value=f0_name)
 
     model.change(lambda key: speaker_update(library, key), model, speaker, queue=False, api_visibility="private")
     # on page load too: the components start with the widest values the API accepts (diffusion_section.py)
     root = gr.context.Context.root_block
     voice_picked = [model.change] + ([root.load] if root is not None else [])
-    gr.on(voice_picked, on_controls, [model, more.engine], control_outputs, queue=False, api_visibility="private")
+    gr.on(voice_picked, on_controls, [model, more.engine, f0], control_outputs, queue=False,
+          api_visibility="private")
     more.engine.input(lambda key, engine_name: control_updates(
         controls_for(library, key, engine_name, torch_precisions), voice_changed=False), [model, more.engine],
         control_outputs, queue=False, api_visibility="private")
@@ -183,8 +181,14 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                     shallow_diffusion: bool = False, only_diffusion: bool = False, k_step: float = 100,
                     diffusion_method: str = MODEL_DEFAULT, diffusion_speedup: float = SPEEDUP_DEFAULT,
                     second_encoding: bool = False, enhance: bool = False, enhancer_adaptive_key: float = 0.0,
+                    protect: float = ConvertOptions.protect, filter_radius: float = ConvertOptions.filter_radius,
+                    resample_sr: float = ConvertOptions.resample_sr,
                     request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
-        """Convert a clip with a so-vits-svc voice; streams the log and progress, ends with the audio."""
+        """Convert a clip with a so-vits-svc or RVC voice; streams the log and progress, ends with the audio."""
+        try:
+            rvc = rvc_values(protect, filter_radius, resample_sr)
+        except SvcError as err:
+            raise gr.Error(str(err), print_exception=False) from None
         job_request = ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
                                      float(transpose or 0), f0_predictor or "auto", bool(auto_f0),
                                      float(cluster_ratio or 0), float(noise_scale), float(slice_db),
@@ -193,7 +197,8 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
                                      encoder_precision or "fp32",
                                      **engine_values(shallow_diffusion, only_diffusion, k_step, diffusion_method,
                                                      diffusion_speedup, second_encoding, enhance,
-                                                     enhancer_adaptive_key))
+                                                     enhancer_adaptive_key),
+                                     **rvc)
         first_yield = True
         for update in start_job(job_request, ctx.jobs, request).run():  # fair share: request's client
             yield render(update, clear=first_yield)

@@ -6,10 +6,11 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
+from .. import families
 from ..audio import AUDIO_SUFFIXES
 from ..errors import AudioError
 from ..options import ConvertOptions
@@ -36,13 +37,13 @@ class ConvertRequest:
     transpose: float = ConvertOptions.transpose
     f0_predictor: str = "auto"  # "auto" is resolved by resolve_f0 (rmvpe where usable, else fcpe)
     auto_f0: bool = ConvertOptions.auto_predict_f0
-    cluster_ratio: float = ConvertOptions.cluster_ratio
+    cluster_ratio: float | None = None  # None: the voice's default (0; RVC's index rate 0.75 with an index)
     noise_scale: float = ConvertOptions.noise_scale
     slice_db: float = ConvertOptions.slice_db
     pad_seconds: float = ConvertOptions.pad_seconds
     clip_seconds: float = ConvertOptions.clip_seconds
     crossfade_seconds: float = ConvertOptions.crossfade_seconds
-    loudness_mix: float = ConvertOptions.loudness_mix
+    loudness_mix: float | None = None  # None: the voice's default (1; RVC's rms mix rate 0.25)
     backend: str = "torch"  # "torch" (eager) or "onnx" (ONNX Runtime, see backends.py)
     vocoder_precision: str = ConvertOptions.vocoder_precision  # torch: fp32 / bf16 / fp16 where fast; ONNX: int8
     encoder_precision: str = ConvertOptions.encoder_precision  # a content encoder running in torch: fp32/bf16/fp16
@@ -55,29 +56,49 @@ class ConvertRequest:
     second_encoding: bool = ConvertOptions.second_encoding
     enhance: bool = ConvertOptions.enhance
     enhancer_adaptive_key: float = ConvertOptions.enhancer_adaptive_key
+    # an RVC voice (svc_core.rvc)
+    protect: float = ConvertOptions.protect
+    filter_radius: int = ConvertOptions.filter_radius
+    resample_sr: int = ConvertOptions.resample_sr  # 0: the model's own rate
 
     @property
     def diffusing(self) -> bool:
         return bool(self.shallow_diffusion or self.only_diffusion)
 
-    def options(self, f0_predictor: str = "rmvpe") -> ConvertOptions:
-        """The request as checked engine options (OptionError names a value out of range, see options.RANGES)."""
-        return ConvertOptions.from_kwargs(transpose=float(self.transpose), f0_predictor=f0_predictor,
+    def options(self, f0_predictor: str = "rmvpe", defaults: Mapping[str, Any] | None = None) -> ConvertOptions:
+        """The request as checked engine options (OptionError names a value out of range, see options.RANGES);
+        `defaults`: the voice's own (Svc.option_defaults()), for what the request leaves to the voice."""
+        return ConvertOptions.from_kwargs(defaults, transpose=float(self.transpose), f0_predictor=f0_predictor,
                                           **self.engine_options())
 
+    def voice_options(self, f0_predictor: str, kind: families.Family, has_f0: bool = True) -> dict[str, Any]:
+        """Keyword options for `Svc.slice_inference` for a voice of family `kind` (has_f0=False: an RVC model
+        without pitch input): the options the family uses, and any other only when it differs from its default
+        (then the engine names it as not applying, as the CLI does: svc_core.families.check_options)."""
+        values = {"transpose": float(self.transpose), "f0_predictor": f0_predictor, **self.engine_options()}
+        if not has_f0 and self.f0_predictor == "auto":  # "auto" asks for nothing: the voice takes no pitch
+            values.pop("f0_predictor")
+        used = set(kind.controls) - (set() if has_f0 else set(families.RVC_PITCH_CONTROLS))
+        return {name: value for name, value in values.items()
+                if name in used or value != getattr(ConvertOptions, name)}
+
     def engine_options(self) -> dict[str, Any]:
-        """Keyword options for `Svc.slice_inference` (besides speaker/transpose/f0_predictor)."""
-        return {"auto_predict_f0": bool(self.auto_f0), "cluster_ratio": float(self.cluster_ratio),
+        """Keyword options for `Svc.slice_inference` (besides speaker/transpose/f0_predictor); what the request
+        leaves to the voice (cluster_ratio / loudness_mix None) is left out."""
+        voice = {"cluster_ratio": self.cluster_ratio, "loudness_mix": self.loudness_mix}
+        return {"auto_predict_f0": bool(self.auto_f0),
+                **{name: float(value) for name, value in voice.items() if value is not None},
                 "noise_scale": float(self.noise_scale), "slice_db": float(self.slice_db),
                 "pad_seconds": float(self.pad_seconds), "clip_seconds": float(self.clip_seconds),
-                "crossfade_seconds": float(self.crossfade_seconds), "loudness_mix": float(self.loudness_mix),
+                "crossfade_seconds": float(self.crossfade_seconds),
                 "vocoder_precision": str(self.vocoder_precision or "fp32"),
                 "encoder_precision": str(self.encoder_precision or "fp32"),
                 "shallow_diffusion": bool(self.shallow_diffusion), "only_diffusion": bool(self.only_diffusion),
                 "k_step": int(self.k_step), "diffusion_method": self.diffusion_method or None,
                 "diffusion_speedup": int(self.diffusion_speedup) if self.diffusion_speedup else None,
                 "second_encoding": bool(self.second_encoding), "enhance": bool(self.enhance),
-                "enhancer_adaptive_key": float(self.enhancer_adaptive_key)}
+                "enhancer_adaptive_key": float(self.enhancer_adaptive_key), "protect": float(self.protect),
+                "filter_radius": int(self.filter_radius), "resample_sr": int(self.resample_sr)}
 
 
 @dataclass
@@ -128,6 +149,24 @@ def cost_factor(request: ConvertRequest, traits: Any = None) -> float:
         k_step = traits.max_k_step if traits is not None else ONLY_DIFFUSION_STEPS
     base = 0.0 if request.only_diffusion else 1.0  # only-diffusion skips the so-vits synthesizer
     return base + MEL_VOCODER_COST + DENOISER_CALL_COST * denoiser_calls(k_step, speedup, method)
+
+
+def family_of(svc: Any) -> families.Family:
+    """The voice family of a loaded engine (Svc.family: a families.Family, or its name)."""
+    kind = getattr(svc, "family", "so-vits")
+    return kind if isinstance(kind, families.Family) else families.family(str(kind))
+
+
+def rvc_words(svc: Any, opts: Any, has_f0: bool) -> str:
+    """The log's words for an RVC voice's own settings, e.g. ", index rate 0.75, protect 0.33, rms mix 0.25"."""
+    if not family_of(svc).is_rvc:
+        return ""
+    words = ([f"index rate {opts.cluster_ratio:g}"] if svc.retriever is not None else []) + (
+        [f"protect {opts.protect:g}", f"filter radius {opts.filter_radius}"] if has_f0 else [])
+    words.append(f"rms mix rate {opts.loudness_mix:g}")
+    if opts.resample_sr:
+        words.append(f"output {opts.resample_sr} Hz")
+    return ", " + ", ".join(words)
 
 
 def resolve_f0(name: str) -> str:

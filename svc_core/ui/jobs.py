@@ -25,11 +25,12 @@ from .. import cancel
 from ..audio import AUDIO_SUFFIXES
 from ..cancel import ConversionCancelled
 from ..errors import OptionError, SvcError
+from ..options import ConvertOptions
 from ..paths import safe_file_name
 from . import backends
 from .eta import JobProgress, StageRates, Work, expected_seconds, job_rates
 from .job_io import (ConvertRequest, JobResult, JobUpdate, check_audio_file, cost_factor, denoiser_calls,
-                     prune_results, resolve_f0)
+                     family_of, prune_results, resolve_f0, rvc_words)
 from .limits import WAIT_POLL_SECONDS, JobLimits, JobSlots, Ticket, client_key
 from .models import ModelLibrary
 from .voice_cache import VoiceCache
@@ -199,7 +200,8 @@ class ConversionJob:
         backend = backends.backend_for(entry, req.backend)
         if backend != backends.check_backend(req.backend):
             self._say(f"{entry.key} is an ONNX file ({entry.model_path.name}): it runs on ONNX Runtime"
-                      if entry.onnx_only else f"{entry.key} is a diffusion model alone: it runs in torch")
+                      if entry.onnx_only else f"{entry.key} is a diffusion model alone: it runs in torch"
+                      if entry.diffusion_only else f"{entry.key} is an RVC voice: it runs in torch here")
         if ctx.cache.peek(entry.key, backend) is None:
             extra = " and exporting it to ONNX" if backend == backends.ONNX and not entry.onnx_only else ""
             self._say(f"loading voice {entry.key} (first use{extra})")
@@ -226,8 +228,13 @@ class ConversionJob:
             self.watch.check()
             if req.vocoder_precision == "int8":
                 self._prepare_int8_vocoder(svc)
-            self._say(f"converting: speaker {speaker}, transpose {req.transpose:+g}, f0 {f0_name}"
-                      + (" (auto-f0)" if req.auto_f0 else "") + self._second_stage_words(req, traits))
+            has_f0 = bool(getattr(svc.model, "has_f0", True))
+            options = req.voice_options(f0_name, family_of(svc), has_f0)
+            opts = ConvertOptions.from_kwargs(svc.option_defaults(), **options)  # what the engine will use
+            pitch = (f"transpose {req.transpose:+g}, f0 {f0_name}" + (" (auto-f0)" if req.auto_f0 else "")
+                     if has_f0 else "no pitch input")
+            self._say(f"converting: speaker {speaker}, {pitch}" + self._second_stage_words(req, traits)
+                      + rvc_words(svc, opts, has_f0))
             self._events.items.put(("stage", LOADED_FRACTION, "converting"))
             previous: dict[str, float] = {}
 
@@ -241,8 +248,7 @@ class ConversionJob:
 
             self.watch.tracking = True
             try:
-                out = svc.slice_inference(wav, sr, speaker, transpose=float(req.transpose), f0_predictor=f0_name,
-                                          progress=progress, **req.engine_options())
+                out = svc.slice_inference(wav, sr, speaker, progress=progress, **options)
             finally:
                 self.watch.tracking = False
             times = svc.last_times
@@ -252,18 +258,19 @@ class ConversionJob:
         self._events.items.put(("stage", CONVERT_START + CONVERT_SPAN, "measuring the output's f0"))
         from .plots import f0_comparison
 
+        out_rate = int(svc.output_rate(opts)) if hasattr(svc, "output_rate") else svc.sample_rate
         with times.stage("f0 plot"):  # a fast tracker on both sides (plots.py): ~0.2 s for 40 s
-            plot = f0_comparison(wav, sr, out, svc.sample_rate, float(req.transpose))
+            plot = f0_comparison(wav, sr, out, out_rate, float(req.transpose))
         self._say(f"f0 plot: {times.seconds['f0 plot']:.2f} s")
         prune_results(ctx.results_dir)
         out_dir = ctx.results_dir / uuid.uuid4().hex
         name = "_".join(safe_file_name(part) for part in (path.stem, entry.key, speaker)) + f"_{req.transpose:+g}.wav"
         with times.stage("write"):
-            write_audio(out_dir / name, out, svc.sample_rate)
+            write_audio(out_dir / name, out, out_rate)
         self._say(f"done: {times.audio_seconds:.2f} s of audio in {times.total:.2f} s (real-time factor "
                   f"{times.rtf:.3f})")
         ctx.rates.learn(rates_key, times.seconds, self.watch.voiced_seconds, times.audio_seconds, work)
-        return JobResult(out_dir / name, svc.sample_rate, times, None if cached else voice.load_seconds, f0_name,
+        return JobResult(out_dir / name, out_rate, times, None if cached else voice.load_seconds, f0_name,
                          str(getattr(svc.encoder, "name", "?")), plot, engine)
 
     def _second_stage_request(self, entry: Any) -> tuple[ConvertRequest, Any]:

@@ -1,17 +1,19 @@
 """The voices the page offers: folders under the models directory, plus models people upload.
 
-A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step wins when there are several) or,
-without one, an ONNX export (upstream's `<name>_SoVits.onnx`, or ours), its `config.json` (for an ONNX file, or its
-MoeVoiceStudio descriptor: `<models_dir>/<name>.json` or inside the folder), and optionally a
-cluster/retrieval file (`kmeans*.pt`, `*.pkl`, `*.index`). Uploads are copied into a fresh folder under the work
-dir and checked by loading them through svc_core (safe loading only: no code stored in a file ever runs). Uploaded
-voices get an unguessable id, are kept across restarts with the manifest of what was checked (upload_store.py), and
-are listed only to the browser that uploaded them (unless the server shows all uploads, see ModelLibrary).
+A voice folder is `<models_dir>/<name>/` holding one `G_*.pth` (the highest step wins when there are several), or
+a WORLD `W_*.pth`, or an RVC WebUI / Applio model `<name>.pth` (rvc_files.py), or, without those, an ONNX export
+(upstream's `<name>_SoVits.onnx`, or ours); its `config.json` (not needed by an RVC model; for an ONNX file, or its
+MoeVoiceStudio descriptor: `<models_dir>/<name>.json` or inside the folder), and optionally a cluster/retrieval
+file (`kmeans*.pt`, `*.pkl`, `*.index`; for an RVC model its `added_*.index`). Which family the model file belongs to
+(so-vits, WORLD, RVC, an ONNX export) is svc_core.families' answer, read from the file's content. Uploads are copied
+into a fresh folder under the work dir and checked by loading them through svc_core (safe loading only: no code
+stored in a file ever runs). Uploaded voices get an unguessable id, are kept across restarts with the manifest of
+what was checked (upload_store.py), and are listed only to the browser that uploaded them (unless the server shows
+all uploads, see ModelLibrary).
 """
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import threading
 import time
@@ -20,15 +22,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .. import families
 from ..errors import ModelError, SvcError
 from . import diffusion_files as dfiles
-from .upload_checks import CLUSTER_SUFFIXES, UPLOAD_SUFFIXES, check_upload, classify_uploads  # noqa: F401
+from . import rvc_files
+from .upload_checks import (CLUSTER_SUFFIXES, GENERATOR_PATTERN, UPLOAD_SUFFIXES, check_upload,  # noqa: F401
+                            classify_uploads, stored_model_name)
 from .upload_store import (DAY_SECONDS, KEY_PREFIX, UploadBudget, UploadRecord, UploadStore, browser_keys,
                            clean_name, owner_id, upload_label)
 
 log = logging.getLogger("svc_core.ui")
 
-GENERATOR_PATTERN = re.compile(r"^[GW]_(\d+)\.pth$", re.IGNORECASE)
 PRUNE_INTERVAL_SECONDS = 600  # expired uploads are also removed while serving, checked at most this often
 UPLOAD_PREFIX = KEY_PREFIX  # uploads are keyed "upload-<16 hex digits>" (upload_store.py)
 
@@ -36,7 +40,8 @@ WHERE_TO_GET_MODELS = (
     "so-vits-svc 4.0/4.1 voices are trained with so-vits-svc (github.com/svc-develop-team/so-vits-svc) and many "
     "are shared on Hugging Face (search the model hub for \"so-vits-svc\"). A voice is a `G_*.pth` generator "
     "plus its `config.json`, optionally with `kmeans_10000.pt` or `feature_and_index.pkl`, and with a 4.1 "
-    "shallow-diffusion model in its `diffusion/` folder (`model_*.pt` + `config.yaml`)."
+    "shallow-diffusion model in its `diffusion/` folder (`model_*.pt` + `config.yaml`). An RVC v1/v2 voice (RVC "
+    "WebUI or Applio) is its `<name>.pth` alone, optionally with its `added_*.index`."
 )
 
 
@@ -47,7 +52,7 @@ class ModelEntry:
     key: str  # folder name, or "upload-<16 hex digits>" for uploads
     label: str  # what the dropdown shows
     model_path: Path
-    config_path: Path
+    config_path: Path | None  # None: an RVC model (it carries its own settings)
     cluster_path: Path | None
     speakers: tuple[str, ...]
     speech_encoder: str
@@ -55,11 +60,14 @@ class ModelEntry:
     diffusion: dfiles.DiffusionFiles | None = None  # its 4.1 diffusion model (diffusion/model_*.pt + yaml)
     vocoder_path: Path | None = None  # its own mel vocoder (nsf_hifigan/model); None: found as the engine does
     diffusion_only: bool = False  # no so-vits model: model_path/config_path are the diffusion model and yaml
+    family: str = "so-vits"  # svc_core.families name of the model file (so-vits, world, rvc, so-vits-onnx, ...)
+    rvc: rvc_files.RvcInfo | None = None  # an RVC voice: version, rate, pitch or not, kind
 
     @property
     def onnx_only(self) -> bool:
-        """The voice is an ONNX export without its G_*.pth: it runs on ONNX Runtime whichever backend is asked."""
-        return self.model_path.suffix.lower() == ".onnx"
+        """The voice is an ONNX export without its checkpoint: it runs on ONNX Runtime whichever backend is asked
+        (the family table's engine for it)."""
+        return not self.diffusion_only and families.family(self.family).engine == families.ONNX
 
     @property
     def folder(self) -> Path:
@@ -73,15 +81,21 @@ def _generator_step(path: Path) -> int:
 
 
 def _pick_generator(folder: Path) -> Path:
-    for prefix in ("G_", "W_"):  # a so-vits generator, else a WORLD voice (svc_core.worldvoice)
+    """The folder's model file: the highest-step G_*.pth, else W_*.pth, else an RVC-style <name>.pth, else an ONNX
+    export. Only which file: what it is (so-vits, WORLD, RVC, ...) is svc_core.families.identify's answer."""
+    for prefix in ("G_", "W_"):  # a generator (so-vits, or RVC's training G_*.pth), else a WORLD voice
         candidates = sorted((p for p in folder.glob("*.pth") if p.is_file() and p.name.upper().startswith(prefix)),
                             key=_generator_step)
         if candidates:
             return candidates[-1]
+    single = rvc_files.pick_rvc_model(folder)  # an RVC WebUI / Applio model file
+    if single is not None:
+        return single
     exported = _pick_onnx(folder)  # else an ONNX export (upstream's <name>_SoVits.onnx or ours)
     if exported is not None:
         return exported
-    raise ModelError(f"no G_*.pth generator (or W_*.pth WORLD voice, or <name>_SoVits.onnx export) in {folder.name}/")
+    raise ModelError(f"no G_*.pth generator (or RVC model <name>.pth, W_*.pth WORLD voice, or <name>_SoVits.onnx "
+                     f"export) in {folder.name}/")
 
 
 def _pick_onnx(folder: Path) -> Path | None:
@@ -119,19 +133,21 @@ def _folder_descriptor(folder: Path) -> Path | None:
     return next((p for p in candidates if p.is_file() and is_descriptor(read_json(p))), None)
 
 
-def voice_label(key: str, n_speakers: int, model_path: Path, has_cluster: bool, encoder: str,
+FAMILY_WORDS = {"so-vits": "so-vits-svc", "world": "WORLD voice", "so-vits-onnx": "so-vits-svc, ONNX file",
+                "rvc": "RVC", "rvc-onnx": "RVC, ONNX file"}  # svc_core.families name -> the picker's words
+
+
+def voice_label(key: str, n_speakers: int, kind: str, has_cluster: bool, encoder: str,
                 has_diffusion: bool = False, diffusion_only: bool = False) -> str:
-    """The picker's words for a voice: its name, how many voices it has, what kind of model (the content encoder,
-    for people who match models to encoders, last), e.g. "demo-voice (3 speakers; so-vits-svc, ONNX file; vec256l9)",
-    "choir (2 speakers; so-vits-svc, with diffusion; vec768l12)", "solo (1 speaker; diffusion model only; ...)"."""
+    """The picker's words for a voice: its name, how many voices it has, what kind of model (`kind`: FAMILY_WORDS,
+    or an RVC voice's "RVC v2 40k"; the content encoder, for people who match models to encoders, last), e.g.
+    "demo-voice (3 speakers; so-vits-svc, ONNX file; vec256l9)", "choir (2 speakers; so-vits-svc, with diffusion;
+    vec768l12)", "solo (1 speaker; diffusion model only; ...)", "lead (1 speaker; RVC v2 40k, with index;
+    vec768l12)"."""
     if diffusion_only:
         kind = "diffusion model only"
-    elif model_path.name.startswith("W_"):
-        kind = "WORLD voice"
-    else:
-        kind = "so-vits-svc" + (", ONNX file" if model_path.suffix.lower() == ".onnx" else "")
-    extra = (", with diffusion" if has_diffusion and not diffusion_only else "") + (
-        ", with timbre index" if has_cluster else "")
+    index = ", with index" if kind.startswith("RVC") else ", with timbre index"
+    extra = (", with diffusion" if has_diffusion and not diffusion_only else "") + (index if has_cluster else "")
     return f"{key} ({n_speakers} speaker{'s' if n_speakers != 1 else ''}; {kind}{extra}; {encoder})"
 
 
@@ -143,24 +159,44 @@ def describe_folder(folder: Path, key: str, uploaded: bool = False) -> ModelEntr
     vocoder = dfiles.folder_vocoder(folder)
     if found is not None and not _has_synthesizer(folder):
         return _diffusion_only_entry(folder, key, found, vocoder, uploaded)
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        config_path = _folder_descriptor(folder)
-        if config_path is None:
-            raise ModelError(f"no config.json in {folder.name}/")
     model_path = _pick_generator(folder)
-    if config_path.name != "config.json" and model_path.suffix.lower() != ".onnx":
-        raise ModelError(f"no config.json in {folder.name}/ (a MoeVoiceStudio descriptor describes ONNX files only)")
+    onnx = model_path.suffix.lower() == ".onnx"
+    config_path = folder / "config.json"
+    config_json = config_path if config_path.is_file() else None
+    if config_json is None:
+        config_path = _folder_descriptor(folder)
+        if config_path is not None and not onnx:
+            raise ModelError(f"no config.json in {folder.name}/ (a MoeVoiceStudio descriptor describes ONNX files "
+                             "only)")
+    kind = families.identify(model_path, None if onnx else config_json)  # from the file's content
+    if kind.is_rvc:
+        return _rvc_entry(folder, key, model_path, config_json, uploaded, kind)
+    if config_path is None:
+        raise ModelError(f"no config.json in {folder.name}/")
     config, _ = load_voice_config(config_path)
     speakers = tuple(name for name, _ in sorted(config.spk.items(), key=lambda kv: kv[1])) or tuple(
         str(i) for i in range(config.n_speakers))
     cluster = _pick_cluster(folder)
     if found is not None:
         dfiles.read_config(found)  # a broken yaml is named now, not at the first conversion
-    label = voice_label(key, len(speakers), model_path, cluster is not None, config.speech_encoder,
+    label = voice_label(key, len(speakers), FAMILY_WORDS[kind.name], cluster is not None, config.speech_encoder,
                         has_diffusion=found is not None)
     return ModelEntry(key, label, model_path, config_path, cluster, speakers, config.speech_encoder, uploaded,
-                      diffusion=found, vocoder_path=vocoder)
+                      diffusion=found, vocoder_path=vocoder, family=kind.name)
+
+
+def _rvc_entry(folder: Path, key: str, model_path: Path, config_json: Path | None, uploaded: bool,
+               kind: families.Family) -> ModelEntry:
+    """An RVC voice (a .pth, or its ONNX export: kind rvc-onnx): settings and speakers from the model file itself;
+    a config.json is RVC's training config (logs/<exp>/config.json) and is used only by a training G_*.pth. A
+    diffusion model beside it is not used."""
+    onnx = kind.engine == families.ONNX
+    info = rvc_files.read_rvc_onnx_info(model_path) if onnx else rvc_files.read_rvc_info(model_path, config_json)
+    cluster = rvc_files.pick_rvc_index(folder, model_path)
+    label = voice_label(key, len(info.speakers), info.label, cluster is not None, info.speech_encoder)
+    config = config_json if info.kind == "rvc-training" else None
+    return ModelEntry(key, label, model_path, config, cluster, info.speakers, info.speech_encoder, uploaded,
+                      family=kind.name, rvc=info)
 
 
 def _has_synthesizer(folder: Path) -> bool:
@@ -178,7 +214,7 @@ def _diffusion_only_entry(folder: Path, key: str, found: dfiles.DiffusionFiles, 
     config = dfiles.read_config(found)
     speakers = dfiles.diffusion_speakers(config)
     cluster = _pick_cluster(folder)
-    label = voice_label(key, len(speakers), found.model, cluster is not None, config.encoder, has_diffusion=True,
+    label = voice_label(key, len(speakers), "", cluster is not None, config.encoder, has_diffusion=True,
                         diffusion_only=True)
     return ModelEntry(key, label, found.model, found.config, cluster, speakers, config.encoder, uploaded,
                       diffusion=found, vocoder_path=vocoder, diffusion_only=True)
@@ -327,11 +363,12 @@ class ModelLibrary:
 
         Raises ModelError/UnsafeFileError with the engine's message; nothing is kept when a check fails.
         """
-        sources = classify_uploads(Path(f) for f in files)
-        size = sum(path.stat().st_size for path in sources.values())
-        if size > self.budget.max_bytes:
+        paths = [Path(f) for f in files]
+        size = sum(path.stat().st_size for path in paths if path.is_file())
+        if size > self.budget.max_bytes:  # before any file is opened
             raise ModelError(f"This voice is {size / 1024**2:.0f} MB; this server keeps at most "
                              f"{self.budget.max_bytes / 1024**2:.0f} MB of uploaded voices.")
+        sources = classify_uploads(paths)
         folder = self._store.new_folder()
         key = folder.name
         try:
@@ -340,12 +377,9 @@ class ModelLibrary:
                                     folder)
             model = sources.get("model", sources.get("diffusion_model"))
             if "model" in sources:
-                if model.suffix.lower() == ".onnx":
-                    model_name = model.name if model.stem.endswith("_SoVits") else "model.onnx"
-                else:
-                    model_name = model.name if GENERATOR_PATTERN.match(model.name) else "G_0.pth"
-                shutil.copyfile(model, folder / model_name)
-                shutil.copyfile(sources["config"], folder / "config.json")  # a descriptor is read by its content
+                shutil.copyfile(model, folder / stored_model_name(model))
+                if "config" in sources:  # a descriptor is read by its content; an RVC model may come without
+                    shutil.copyfile(sources["config"], folder / "config.json")
             encoder = folder / sources["encoder"].name if "encoder" in sources else None
             if encoder is not None:
                 shutil.copyfile(sources["encoder"], encoder)
@@ -360,7 +394,10 @@ class ModelLibrary:
             if entry.cluster_path is not None:
                 from ..retrieval import load_retrieval
 
-                load_retrieval(entry.cluster_path).check_dim(ssl_dim, entry.speech_encoder)
+                retriever = load_retrieval(entry.cluster_path)
+                if entry.rvc is not None:
+                    rvc_files.check_index_width(retriever.dim, entry.rvc, sources["cluster"].name)
+                retriever.check_dim(ssl_dim, entry.speech_encoder)
             name = clean_name(name)
             step = _generator_step(model) if GENERATOR_PATTERN.match(model.name) else dfiles.diffusion_step(model)
             summary = {"model_file": model.name, "original_files": sorted(p.name for p in sources.values()),
@@ -368,10 +405,12 @@ class ModelLibrary:
                        "ssl_dim": ssl_dim, "onnx": entry.onnx_only,
                        "cluster": entry.cluster_path.name if entry.cluster_path else None,
                        "diffusion": entry.diffusion.model.name if entry.diffusion else None,
-                       "diffusion_only": entry.diffusion_only}
+                       "diffusion_only": entry.diffusion_only, "family": entry.family,
+                       "rvc": entry.rvc.label if entry.rvc else None}
             with self._lock:
                 taken = [e.label for e in self._scan.entries] + [e.label for e, _ in self._uploads.values()]
-            label = upload_label(name, entry.speakers, model.name, step, self._store.clock(), taken)
+            shown_name = name or (f"{Path(model.name).stem}, {entry.rvc.label}" if entry.rvc else "")
+            label = upload_label(shown_name, entry.speakers, model.name, step, self._store.clock(), taken)
             record = self._store.commit(folder, owner_id(owner), label, name, summary)  # hashes: outside the lock
             entry = replace(entry, label=label)
             with self._lock:

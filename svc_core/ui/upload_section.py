@@ -18,11 +18,13 @@ from ..errors import SvcError  # noqa: E402
 from .models import UPLOAD_SUFFIXES, ModelLibrary  # noqa: E402
 from .upload_store import new_owner_token  # noqa: E402
 
+LISTED_SPEAKERS = 8  # the status line names this many speakers (an RVC model has 109 speaker rows)
 UPLOAD_TOAST_SECONDS = 8  # the toast draws the eye; the status line under the files keeps the message
 UPLOAD_HELP = ("A so-vits-svc 4.x voice: its `G_*.pth` (or `<name>_SoVits.onnx`) and `config.json`, optionally the "
                "`kmeans_*.pt` / `.index` file and its 4.1 diffusion model (`model_*.pt` + its `config.yaml`, from "
-               "logs/44k/diffusion/; a diffusion model may also come alone). Files are checked without running any "
-               "code stored in them.")
+               "logs/44k/diffusion/; a diffusion model may also come alone). Or an RVC v1/v2 voice (RVC WebUI or "
+               "Applio): its `<name>.pth`, optionally with its `added_*.index`. Files are checked without running "
+               "any code stored in them.")
 
 
 @dataclass
@@ -41,12 +43,14 @@ def upload_failed(message: str) -> str:
 
 def upload_loaded(label: str, speakers: list[str], diffusion: str = "") -> str:
     """The status line of a loaded upload; `diffusion` says what its diffusion model adds ("" when none)."""
-    return f"Loaded **{label}**: speakers {', '.join(speakers)}{diffusion}. It is selected above."
+    shown = ", ".join(speakers[:LISTED_SPEAKERS]) + (f" and {len(speakers) - LISTED_SPEAKERS} more"
+                                                     if len(speakers) > LISTED_SPEAKERS else "")
+    return f"Loaded **{label}**: speakers {shown}{diffusion}. It is selected above."
 
 
 def build_upload_section(open_: bool) -> UploadSection:
     """Widgets of the accordion (call inside a Column); `open_` when there is no voice to pick yet."""
-    with gr.Accordion("Upload a voice (your own so-vits-svc model)", open=open_, elem_id="upload-accordion"):
+    with gr.Accordion("Upload a voice (your own so-vits-svc or RVC model)", open=open_, elem_id="upload-accordion"):
         gr.Markdown(UPLOAD_HELP, elem_classes=["svc-note"])
         files = gr.File(label="Voice files", file_count="multiple", file_types=list(UPLOAD_SUFFIXES),
                         elem_id="model-upload", height=110)
@@ -66,7 +70,8 @@ def wire_upload(section: UploadSection, library: ModelLibrary, model: gr.Dropdow
 
     def on_upload(files: list[str] | None, token: str):
         if not files:
-            return gr.skip(), upload_failed("choose the model files first: a G_*.pth and its config.json."), token
+            return gr.skip(), upload_failed("choose the model files first: a G_*.pth and its config.json, or an RVC "
+                                            "model <name>.pth."), token
         token = token or new_owner_token()
         try:
             entry = library.add_upload(files, owner=token)
@@ -81,6 +86,8 @@ def wire_upload(section: UploadSection, library: ModelLibrary, model: gr.Dropdow
 
 
 def _diffusion_words(entry) -> str:
+    if entry.rvc is not None:
+        return f"; an {entry.rvc.label} voice" + (" with its index" if entry.cluster_path else "")
     if entry.diffusion_only:
         return "; a diffusion model alone (it renders the voice from noise)"
     if entry.diffusion is not None:

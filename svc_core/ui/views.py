@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -84,15 +84,34 @@ def stopped_progress() -> str:
 # --------------------------------------------------------------------------- per-voice controls
 @dataclass(frozen=True)
 class VoiceTraits:
-    """What a voice can use, read from its entry and config (see convert_tab.voice_traits)."""
+    """What a voice can use, read from its entry and config (see settings_section.voice_traits)."""
 
-    world: bool = False  # a WORLD voice (svc_core.worldvoice): no noise, no vocoder network, no auto-f0, no ONNX
-    onnx_only: bool = False  # only an ONNX export: runs on ONNX Runtime whatever engine is picked
-    has_cluster: bool = False  # a kmeans / index file sits beside it (the cluster ratio does something)
+    family: str = "so-vits"  # svc_core.families name: so-vits, world, rvc, so-vits-onnx, rvc-onnx
+    has_cluster: bool = False  # a kmeans / index file sits beside it (the cluster ratio / index rate does something)
     auto_f0: bool = True  # its config says it was trained with an f0 predictor (use_automatic_f0_prediction)
     diffusion: DiffusionTraits | None = None  # its 4.1 diffusion model's limits and defaults (None: it has none)
     diffusion_only: bool = False  # a diffusion model alone: it renders every note from noise, no so-vits model
     vocoder: bool = False  # a NSF-HiFiGAN mel vocoder would be found for it (the enhancer needs one)
+    has_f0: bool = True  # False: an RVC model without pitch input (RVC's *_nono): no transpose or pitch tracker
+    model_words: str = ""  # what kind of model, for the note: "RVC v2 40k" ("" for so-vits / WORLD)
+
+    @property
+    def world(self) -> bool:
+        """A WORLD voice (svc_core.worldvoice): no noise, no vocoder network, no auto-f0, no ONNX."""
+        return self.family == "world"
+
+    @property
+    def onnx_only(self) -> bool:
+        """Only an ONNX export: runs on ONNX Runtime whatever engine is picked (the family table's engine)."""
+        from .. import families
+
+        return families.family(self.family).engine == families.ONNX
+
+    @property
+    def rvc(self) -> bool:
+        from .. import families
+
+        return families.family(self.family).is_rvc
 
 
 @dataclass(frozen=True)
@@ -121,10 +140,35 @@ class ControlSet:
     note: str  # one line on what this voice uses; "" when nothing is special
     diffusion: DiffusionControls | None = None  # None: the Diffusion part is hidden
     enhancer: bool = False  # the enhancer switch + adaptive key (a vocoder is there; hidden while diffusing)
+    family: str = "so-vits"  # svc_core.families name of the voice
+    shown: frozenset[str] = frozenset()  # ConvertOptions fields whose knobs are shown (the family's controls, less
+    # what this voice or engine cannot use)
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # the family's own option defaults (RVC: index rate
+    # 0.75 with an index, rms mix 0.25): the knobs take them when the voice is picked
+
+    def shows(self, option: str) -> bool:
+        """Whether the knob of ConvertOptions field `option` is shown."""
+        return option in self.shown
+
+    def default(self, option: str) -> Any:
+        """The value the knob of `option` takes when the voice is picked (the family's, else ConvertOptions')."""
+        from ..options import ConvertOptions
+
+        return self.defaults.get(option, getattr(ConvertOptions, option))
 
 
 DIFFUSION_ONLY_NOTE = ("Diffusion model only: this voice has no so-vits model; its diffusion model renders the "
                        "whole voice from noise (sampler and speedup under More settings).")
+WORLD_NOTE = ("WORLD voice: it sings exactly the pitch of your clip (moved by Transpose); noise scale and vocoder "
+              "settings do not apply.")
+ONNX_NOTE = "ONNX file: this voice always runs on the fast engine (ONNX Runtime)."
+RVC_NOTE = ("{words} voice (RVC WebUI / Applio model): converted with RVC's own steps; its settings (RMS mix rate, "
+            "output sample rate, and where they apply index rate, protect, filter radius) are under More settings.")
+RVC_NO_PITCH_NOTE = (" This model has no pitch input (an RVC \"no f0\" model): it follows the melody of your clip "
+                     "as it hears it, so Transpose and the pitch tracker do not apply.")
+RVC_TORCH_ONLY_NOTE = " It runs in torch (the Fast engine does not take RVC voices on this server)."
+# so-vits knobs a voice without a so-vits synthesizer network (WORLD, a diffusion model alone) cannot use
+NO_SOVITS_NETWORK = ("noise_scale", "vocoder_precision", "auto_predict_f0")
 
 
 def diffusion_controls(traits: VoiceTraits) -> DiffusionControls | None:
@@ -140,36 +184,78 @@ def diffusion_controls(traits: VoiceTraits) -> DiffusionControls | None:
                              k_step=min(ConvertOptions.k_step, d.max_k_step), method=d.method, speedup=d.speedup)
 
 
+def shown_options(traits: VoiceTraits, engine: str, torch_precisions: Sequence[str]) -> frozenset[str]:
+    """The ConvertOptions fields whose knobs a voice of `traits` gets on `engine`: its family's `controls`
+    (svc_core.families), less what this voice cannot use (no index file, no pitch input, no auto-f0 decoder, no
+    synthesizer network) or this engine does not run (auto-f0 and the torch encoder precision on ONNX)."""
+    from .. import families
+
+    kind = families.family(traits.family)
+    shown = set(kind.controls)
+    if kind.is_rvc and not traits.has_f0:
+        shown -= set(families.RVC_PITCH_CONTROLS)
+    if not traits.has_cluster:
+        shown.discard("cluster_ratio")
+    if not traits.auto_f0 or engine == "onnx":
+        shown.discard("auto_predict_f0")
+    if traits.world or traits.diffusion_only:
+        shown -= set(NO_SOVITS_NETWORK)
+    if engine == "onnx" or len(torch_precisions) <= 1:
+        shown.discard("encoder_precision")
+    if traits.diffusion is None:
+        shown -= {"shallow_diffusion", "only_diffusion", "k_step", "diffusion_method", "diffusion_speedup",
+                  "second_encoding"}
+    if not traits.vocoder:
+        shown -= {"enhance", "enhancer_adaptive_key"}
+    return frozenset(shown)
+
+
+def _engine(traits: VoiceTraits, engine: str, rvc_onnx: bool) -> tuple[str, bool, str]:
+    """(engine that runs, whether the picker is shown, the note's words about it) for a voice of `traits`."""
+    if traits.diffusion_only or traits.world:
+        return "torch", False, ""
+    if traits.onnx_only:
+        return "onnx", False, ONNX_NOTE if not traits.rvc else ""
+    if traits.rvc and not rvc_onnx:
+        return "torch", False, RVC_TORCH_ONLY_NOTE
+    return engine, True, ""
+
+
 def control_set(traits: VoiceTraits, engine: str, torch_precisions: Sequence[str],
-                onnx_precisions: Sequence[str] = ("fp32", "int8")) -> ControlSet:
+                onnx_precisions: Sequence[str] = ("fp32", "int8"), rvc_onnx: bool = False) -> ControlSet:
     """The controls that do something for a voice of `traits` on `engine` ("torch" / "onnx").
 
+    Which option knobs show comes from the voice's family (svc_core.families `controls`, see shown_options).
     WORLD voices render with WORLD on torch: no noise scale, vocoder precision, auto-f0 or ONNX engine. ONNX-only
     voices run on ONNX Runtime: no torch precisions, no auto-f0 (upstream's export has no f0 predictor). The content
     encoder runs on ONNX Runtime with the ONNX engine, so its torch precision is hidden there. A voice with a
     diffusion model gets the Diffusion controls on either engine (the Fast engine runs diffusion on ONNX Runtime
-    too); a diffusion-only voice has no so-vits knobs (noise, auto-f0, vocoder precision, engine). The enhancer is offered where a mel vocoder is.
+    too); a diffusion-only voice has no so-vits knobs (noise, auto-f0, vocoder precision, engine). The enhancer is
+    offered where a mel vocoder is. RVC voices get RVC's knobs (index rate, protect, RMS mix rate, filter radius,
+    output rate) and run in torch unless `rvc_onnx` (the server can export RVC voices to ONNX).
     """
-    diffusion = diffusion_controls(traits)
-    if traits.diffusion_only:
-        return ControlSet(noise=False, cluster=traits.has_cluster, auto_f0=False, engine_picker=False,
-                          engine="torch", vocoder_precisions=(), encoder_precision=len(torch_precisions) > 1,
-                          note=DIFFUSION_ONLY_NOTE, diffusion=diffusion)
-    if traits.world:
-        return ControlSet(noise=False, cluster=traits.has_cluster, auto_f0=False, engine_picker=False,
-                          engine="torch", vocoder_precisions=(), encoder_precision=len(torch_precisions) > 1,
-                          note="WORLD voice: it sings exactly the pitch of your clip (moved by Transpose); "
-                               "noise scale and vocoder settings do not apply.", diffusion=diffusion,
-                          enhancer=traits.vocoder)
-    engine = "onnx" if traits.onnx_only else engine
+    from .. import families
+
+    engine, picker, engine_note = _engine(traits, engine, rvc_onnx)
     onnx = engine == "onnx"
+    shown = shown_options(traits, engine, torch_precisions)
+    diffusion = diffusion_controls(traits) if "k_step" in shown else None
     precisions = tuple(onnx_precisions if onnx else torch_precisions)
-    note = "ONNX file: this voice always runs on the fast engine (ONNX Runtime)." if traits.onnx_only else ""
-    return ControlSet(noise=True, cluster=traits.has_cluster, auto_f0=traits.auto_f0 and not onnx,
-                      engine_picker=not traits.onnx_only, engine=engine,
-                      vocoder_precisions=precisions if len(precisions) > 1 else (),
-                      encoder_precision=not onnx and len(torch_precisions) > 1, note=note, diffusion=diffusion,
-                      enhancer=traits.vocoder)
+    if traits.diffusion_only:
+        note = DIFFUSION_ONLY_NOTE
+    elif traits.world:
+        note = WORLD_NOTE
+    elif traits.rvc:
+        note = RVC_NOTE.format(words=traits.model_words or "RVC") + (
+            "" if traits.has_f0 else RVC_NO_PITCH_NOTE) + engine_note
+    else:
+        note = engine_note
+    return ControlSet(noise="noise_scale" in shown, cluster="cluster_ratio" in shown,
+                      auto_f0="auto_predict_f0" in shown, engine_picker=picker, engine=engine,
+                      vocoder_precisions=precisions if "vocoder_precision" in shown and len(precisions) > 1 else (),
+                      encoder_precision="encoder_precision" in shown, note=note, diffusion=diffusion,
+                      enhancer="enhance" in shown, family=traits.family, shown=shown,
+                      defaults=families.option_defaults(families.family(traits.family), traits.has_cluster))
 
 
 # --------------------------------------------------------------------------- human labels

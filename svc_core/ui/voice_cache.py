@@ -98,11 +98,13 @@ class VoiceCache:
 
     @staticmethod
     def _unit_width(entry: ModelEntry) -> int:
-        """The content units the voice takes: its config.json's ssl_dim (or an ONNX voice's descriptor), or for a
-        diffusion model alone its config.yaml's encoder_out_channels."""
+        """The content units the voice takes: its config.json's ssl_dim (or an ONNX voice's descriptor), for a
+        diffusion model alone its config.yaml's encoder_out_channels, for an RVC voice its model's content width."""
         from ..onnx.moevs import load_voice_config
         from .diffusion_files import read_config
 
+        if entry.rvc is not None:
+            return entry.rvc.content_dim
         if entry.diffusion_only:
             return int(read_config(entry.diffusion).encoder_out_channels)
         config, _ = load_voice_config(entry.config_path)  # config.json, or an ONNX voice's descriptor

@@ -167,3 +167,17 @@ def test_rerun_reuses_f0_and_features(voice):
     np.testing.assert_array_equal(cached, fresh)
     voice.slice_inference(wav, SR_IN, 0, f0_predictor="pm")
     assert {"f0", "encoder"} <= set(voice.last_times.seconds)  # the cache=False run stored nothing
+
+
+def test_bf16_vocoder_is_an_rvc_option_close_to_float32(voice):
+    """vocoder_precision applies to RVC voices (the decoder under autocast); not bit-exact, close."""
+    from svc_core.precision import cpu_has_native_bf16
+
+    if not cpu_has_native_bf16():
+        with pytest.raises(OptionError, match="bf16"):
+            voice.slice_inference(_tone(), SR_IN, None, vocoder_precision="bf16")
+        return
+    ref = voice.slice_inference(_tone(), SR_IN, None, f0_predictor="pm")
+    out = voice.slice_inference(_tone(), SR_IN, None, f0_predictor="pm", vocoder_precision="bf16")
+    assert out.shape == ref.shape
+    assert 0 < np.abs(out - ref).max() < 0.05 * max(1e-3, np.abs(ref).max())

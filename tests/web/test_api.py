@@ -58,7 +58,8 @@ def test_api_is_documented_under_convert(client):
                      "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds", "loudness_mix",
                      "backend", "vocoder_precision", "encoder_precision", "shallow_diffusion", "only_diffusion",
                      "k_step", "diffusion_method", "diffusion_speedup", "second_encoding", "enhance",
-                     "enhancer_adaptive_key"]  # issue #21's inputs last: older calls keep working
+                     "enhancer_adaptive_key", "protect", "filter_radius",
+                     "resample_sr"]  # issue #21's inputs, then #22's, last: older calls keep working
     assert [r["component"] for r in endpoint["returns"]][:2] == ["Audio", "Textbox"]
     assert len(info["named_endpoints"]) == 1  # the page's helper events are private
 

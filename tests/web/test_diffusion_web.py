@@ -67,8 +67,8 @@ def test_the_new_inputs_come_last_with_defaults(diffusion_client):
     assert names[:16] == ["audio", "model", "speaker", "transpose", "f0_predictor", "auto_f0", "cluster_ratio",
                           "noise_scale", "slice_db", "pad_seconds", "clip_seconds", "crossfade_seconds",
                           "loudness_mix", "backend", "vocoder_precision", "encoder_precision"]
-    assert names[16:] == list(NEW_INPUTS)
-    assert {p["parameter_name"]: p["parameter_default"] for p in params[16:]} == NEW_INPUTS
+    assert names[16:24] == list(NEW_INPUTS)  # then RVC's (issue #22, tests/web/test_rvc_web.py)
+    assert {p["parameter_name"]: p["parameter_default"] for p in params[16:24]} == NEW_INPUTS
     assert all(p["parameter_has_default"] for p in params[13:])
 
 

@@ -70,8 +70,8 @@ def test_scan_finds_voice_and_explains_skipped(web_voice, tmp_path):
     entry = scan.entries[0]
     assert entry.model_path.name == "G_800.pth"  # the highest step
     assert entry.speakers == ("alto", "tenor", "bass") and entry.speech_encoder == "vec256l9"
-    assert scan.problems == ("only-config: no G_*.pth generator (or W_*.pth WORLD voice, or <name>_SoVits.onnx "
-                             "export) in only-config/",)
+    assert scan.problems == ("only-config: no G_*.pth generator (or RVC model <name>.pth, W_*.pth WORLD voice, or "
+                             "<name>_SoVits.onnx export) in only-config/",)
 
 
 def test_scan_finds_onnx_only_voices(web_voice, tmp_path):

@@ -16,20 +16,25 @@ AUDIO = (".wav", ".flac")
 
 # ------------------------------------------------------------------ per-voice controls
 def test_world_voice_shows_no_noise_auto_f0_engine_or_vocoder_precision():
-    c = control_set(VoiceTraits(world=True), "onnx", TORCH_FAST)
+    c = control_set(VoiceTraits(family="world"), "onnx", TORCH_FAST)
     assert (c.noise, c.auto_f0, c.engine_picker, c.vocoder_precisions, c.cluster) == (False, False, False, (), False)
     assert c.engine == "torch"  # WORLD voices do not export to ONNX
     assert c.encoder_precision and "WORLD" in c.note
 
 
 def test_world_voice_with_an_index_keeps_the_cluster_ratio():
-    assert control_set(VoiceTraits(world=True, has_cluster=True), "torch", TORCH_FAST).cluster
+    assert control_set(VoiceTraits(family="world", has_cluster=True), "torch", TORCH_FAST).cluster
 
 
 def test_sovits_voice_on_torch_shows_everything_it_uses():
+    from svc_core.families import SOVITS_CONTROLS
+
     c = control_set(VoiceTraits(has_cluster=True), "torch", TORCH_FAST)
+    diffusion = {"shallow_diffusion", "only_diffusion", "k_step", "diffusion_method", "diffusion_speedup",
+                 "second_encoding", "enhance", "enhancer_adaptive_key"}  # no diffusion model, no vocoder
     assert c == ControlSet(noise=True, cluster=True, auto_f0=True, engine_picker=True, engine="torch",
-                           vocoder_precisions=("fp32", "bf16"), encoder_precision=True, note="")
+                           vocoder_precisions=("fp32", "bf16"), encoder_precision=True, note="",
+                           shown=frozenset(SOVITS_CONTROLS) - diffusion, defaults={})
 
 
 def test_sovits_voice_on_onnx_offers_int8_and_no_auto_f0_or_torch_encoder_precision():
@@ -39,7 +44,7 @@ def test_sovits_voice_on_onnx_offers_int8_and_no_auto_f0_or_torch_encoder_precis
 
 
 def test_onnx_only_voice_runs_on_onnx_whatever_is_picked():
-    c = control_set(VoiceTraits(onnx_only=True), "torch", TORCH_FAST)
+    c = control_set(VoiceTraits(family="so-vits-onnx"), "torch", TORCH_FAST)
     assert (c.engine, c.engine_picker, c.auto_f0) == ("onnx", False, False)
     assert "bf16" not in c.vocoder_precisions and "ONNX" in c.note
 
@@ -136,7 +141,7 @@ def test_starter_voices_traits_and_speaker_names():
     from svc_core.ui.settings import STARTER_SOVITS, STARTER_VOICES
 
     world = describe_folder(STARTER_VOICES, "starter")
-    assert voice_traits(world) == VoiceTraits(world=True, onnx_only=False, has_cluster=False, auto_f0=True)
+    assert voice_traits(world) == VoiceTraits(family="world", has_cluster=False, auto_f0=True)
     assert not control_set(voice_traits(world), "torch", TORCH_FAST).noise
     sovits = describe_folder(STARTER_SOVITS, "starter-sovits")
     assert not voice_traits(sovits).world and control_set(voice_traits(sovits), "torch", TORCH_FAST).noise
@@ -157,8 +162,8 @@ def test_voice_labels_say_what_kind_of_voice_in_plain_words():
     from svc_core.ui.models import describe_folder, voice_label
     from svc_core.ui.settings import STARTER_VOICES
 
-    assert voice_label("demo", 3, Path("G_100.pth"), False, "vec256l9") == "demo (3 speakers; so-vits-svc; vec256l9)"
-    assert voice_label("solo", 1, Path("solo_SoVits.onnx"), True, "vec768l12") == (
+    assert voice_label("demo", 3, "so-vits-svc", False, "vec256l9") == "demo (3 speakers; so-vits-svc; vec256l9)"
+    assert voice_label("solo", 1, "so-vits-svc, ONNX file", True, "vec768l12") == (
         "solo (1 speaker; so-vits-svc, ONNX file, with timbre index; vec768l12)")
     if (STARTER_VOICES / "config.json").is_file():
         starter = describe_folder(STARTER_VOICES, "starter")
