@@ -155,3 +155,13 @@ def test_extra_backends_only_with_the_first_f0_and_thread_count():
     assert [(r["backend"], r["f0"], r["threads"]) for r in rows if r["backend"] == "torch-fast"] == [
         ("torch-fast", "pm", 2)]
     assert len(rows) == 9
+
+
+def test_onnx_row_gives_the_reference_output(small_files, clip):
+    from bench.rvc_one import onnx_voice
+
+    onnx_voice(Path(small_files["voice"]), export=True)
+    ref_out, _, _, _ = run_reference(small_files, "pm", clip)
+    ours, times, _, _ = run_engine("onnx", small_files, "pm", clip, None, threads=1)
+    assert ours.shape == ref_out.shape and np.abs(ours - ref_out).max() <= rvc.SAME_OUTPUT
+    assert times.seconds["synthesizer"] > 0
