@@ -88,7 +88,8 @@ def compare_outputs(rows: list[dict]) -> None:
         r["max_abs_diff"] = float(np.abs(ours[:n] - theirs[:n]).max()) if len(ours) == len(theirs) else float("inf")
 
 
-COUNT_ALIASES = {"torch-bf16": "torch"}  # same arithmetic (bf16 is counted in the float32 work it replaces)
+COUNT_ALIASES = {"torch-bf16": "torch", "onnx": "torch"}  # same arithmetic and plan (bf16: counted in the float32
+# work it replaces; onnx: FlopCounterMode cannot see ONNX Runtime, whose decoder follows the same chunk plan)
 # FlopCounterMode does not see CPU scaled_dot_product_attention: torch-fast's HuBERT does torch's arithmetic
 STAGE_COUNT_ALIASES = {("torch-fast", "encoder"): "torch"}
 
