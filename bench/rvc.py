@@ -138,6 +138,7 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], dict]:
         result = run_row(row, args.workdir)
         result["cpu_busy_before"] = busy
         rows.append(result)
+        Path(args.json).with_suffix(".partial.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
         stages = json.dumps({k: round(v, 2) for k, v in result["stages"].items()})
         print(f"   end-to-end {result['end_to_end']:.2f} s, RTF {result['rtf']:.3f}, peak RSS "
               f"{result['peak_rss_mb']:.0f} MB, stages {stages}", flush=True)
