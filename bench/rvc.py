@@ -162,9 +162,10 @@ def table(rows: list[dict]) -> list[str]:
     """Markdown rows: stage seconds (ratio to the baseline of the same f0 / threads / input), speed-up."""
     base = {(r["f0"], r["threads"], r["audio_seconds"], r["io"]): r for r in rows if r["backend"] == BASELINE}
     lines = ["| backend | f0 | threads | audio s | " + " | ".join(STAGES) + " | end-to-end s | RTF | speed-up vs RVC's "
-             "procedure: end-to-end / conversion only | peak RSS MB (stage at the peak) | max abs diff to RVC's "
+             "procedure: end-to-end / conversion only | CPU-seconds, load + conversion (speed-up) "
+             "| peak RSS MB (stage at the peak) | max abs diff to RVC's "
              "procedure | decoded "
-             "frames (calls) | CPU busy before % |", "|" + "---|" * (len(STAGES) + 11)]
+             "frames (calls) | CPU busy before % |", "|" + "---|" * (len(STAGES) + 12)]
     for r in rows:
         b = base.get((r["f0"], r["threads"], r["audio_seconds"], r["io"]))
         b = None if b is r else b
@@ -175,7 +176,8 @@ def table(rows: list[dict]) -> list[str]:
                  "1 (baseline)" if r["backend"] == BASELINE else "-")
         diff = f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else "-"
         seconds = f"{r['audio_seconds']:.0f}" + (" (file)" if r["io"] == "file" else "")
-        tail = [_cell(r["end_to_end"], b and b["end_to_end"]), _cell(r["rtf"], b and b["rtf"], "{:.3f}"), speed,
+        cpu = f"{r['cpu_seconds']:.1f}" + (f" ({b['cpu_seconds'] / r['cpu_seconds']:.2f}x)" if b else "")
+        tail = [_cell(r["end_to_end"], b and b["end_to_end"]), _cell(r["rtf"], b and b["rtf"], "{:.3f}"), speed, cpu,
                 _cell(r["peak_rss_mb"], b and b["peak_rss_mb"], "{:.0f}") + peak_stage(r), diff,
                 f"{r.get('decoded_frames') or '-'} ({r.get('decoder_calls') or '-'})",
                 f"{r.get('cpu_busy_before', float('nan')):.0f}"]
@@ -234,6 +236,29 @@ def section(run: dict) -> str:
         + arithmetic_table(run["rows"], run.get("counts", {})) if run.get("counts") else []))
 
 
+def rerun_busy(run: dict, workdir: str, limit: float = BUSY_LIMIT) -> int:
+    """Run again (fresh processes, in order) every row of a saved run that started on a busy machine (CPU busy
+    above `limit` %), replacing it when the machine was idler this time; outputs compared again. -> rows rerun."""
+    from .__main__ import _busy_percent
+
+    done = 0
+    for i, old in enumerate(run["rows"]):
+        if old.get("cpu_busy_before", 0.0) <= limit:
+            continue
+        row = {"backend": old["backend"], "threads": old["threads"], "f0": old["f0"], "seconds": old["audio_seconds"],
+               "file": old["io"] == "file"}
+        busy = _busy_percent()
+        print(f"-> again: {row}  CPU busy {busy:.0f}% (before: {old['cpu_busy_before']:.0f}%)", flush=True)
+        if busy >= old["cpu_busy_before"]:
+            continue
+        result = run_row(row, workdir)
+        result["cpu_busy_before"] = busy
+        run["rows"][i] = result
+        done += 1
+    compare_outputs(run["rows"])
+    return done
+
+
 def machine() -> str:
     from .__main__ import machine as bench_machine
 
@@ -253,11 +278,20 @@ def main() -> None:
     p.add_argument("--workdir", default="/tmp/svc-bench-rvc")
     p.add_argument("--json", default=str(JSON_PATH), help="where the raw figures go")
     p.add_argument("--render", metavar="JSON", help="only print the section of a saved run")
+    p.add_argument("--rerun-busy", metavar="JSON", help="run again the rows of a saved run that started on a busy "
+                   "machine (when it is idler now) and save it")
     p.add_argument("--no-count", action="store_true", help="skip the arithmetic (bench.flops) of missing counts")
     p.add_argument("--count-only", action="store_true", help="only count the plan's arithmetic (untimed; any load)")
     args = p.parse_args()
     if args.render:
         print(section(json.loads(Path(args.render).read_text(encoding="utf-8"))))
+        return
+    if args.rerun_busy:
+        run = json.loads(Path(args.rerun_busy).read_text(encoding="utf-8"))
+        print(f"{rerun_busy(run, args.workdir)} row(s) run again")
+        run["command"] += f"; busy rows again: python -m bench.rvc --rerun-busy {Path(args.rerun_busy).name}"
+        Path(args.rerun_busy).write_text(json.dumps(run, indent=1), encoding="utf-8")
+        print(section(run))
         return
     if args.long_seconds.strip() in ("", "0"):
         args.long_seconds = ""

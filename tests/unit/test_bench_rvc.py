@@ -86,7 +86,7 @@ def test_plan_puts_the_baseline_first_and_the_file_rows_last():
 def _row(backend, out, e2e, io="memory"):
     return {"backend": backend, "provider": backend, "f0": "pm", "threads": 2, "audio_seconds": 40.0, "io": io,
             "load": 1.0, "stages": {"f0": 1.0, "encoder": 0.5, "synthesizer": 0.5, "vocoder": e2e - 3.0},
-            "convert": e2e - 1.0, "end_to_end": e2e,
+            "convert": e2e - 1.0, "end_to_end": e2e, "cpu_seconds": e2e * 1.5,
             "rtf": e2e / 40, "peak_rss_mb": 900.0, "output": out, "decoded_frames": 4200, "decoder_calls": 1,
             "cpu_busy_before": 0.0, "gemm_peak": {"fp32": 100.0}, "rss_by_stage": {"encoder": 800.0, "vocoder": 900.0}}
 
@@ -104,6 +104,7 @@ def test_outputs_compared_and_tabled(tmp_path):
                         "counts": counts})
     line = [ln for ln in text.splitlines() if ln.startswith("| torch | pm | 2 | 40 |")][0]
     assert "2.00x / 2.11x" in line and "2.0e-04" in line and "(0.50x)" in line and "900 (1.00x) (vocoder)" in line
+    assert "| 15.0 (2.00x) |" in line
     assert "| 40 (file) |" in text
     arithmetic = [ln for ln in text.splitlines() if ln.startswith("| rvc-reference | pm | 2 | 50 / 10 / 170 |")]
     assert arithmetic == ["| rvc-reference | pm | 2 | 50 / 10 / 170 | 100 (100%) | 20 (20%) | 10 (10%) | 100 | 2.3 |"]
