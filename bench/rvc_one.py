@@ -32,7 +32,8 @@ BACKENDS = {
 FAST_CHUNK_FRAMES = 1024  # torch-fast's decoder chunk: 28 context frames per chunk are 3 % (256-frame chunks: 12 %)
 # imported before the clock starts (RVC's pipeline module imports them at start-up; svc_core on first use): no row
 # pays for them
-WARM_IMPORTS = ("scipy.signal", "librosa", "librosa.feature", "parselmouth", "faiss", "soxr")
+WARM_IMPORTS = ("scipy.signal", "librosa", "librosa.feature", "librosa.feature.spectral", "parselmouth", "faiss",
+                "soxr")  # librosa.feature.spectral (rms): its import compiles numba code, ~1-30 s
 CHUNK_PREFIX = "torch-c"  # "torch-c<N>": the torch engine with decoder_chunk_frames=N (diagnostic)
 
 
