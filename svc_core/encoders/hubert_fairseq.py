@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelError
+from ..models.attentions import fast_inference
 from .conv_extractor import ConvFeatureExtractor
 from .hubert_config import HubertArch
 from .layers import WeightNormConv1d, trim_same_pad
@@ -39,6 +40,11 @@ class SelfAttention(nn.Module):
         def split(y: torch.Tensor) -> torch.Tensor:
             return y.view(b, t, self.heads, head_dim).transpose(1, 2)
 
+        if fast_inference() and x.dtype == torch.float32:  # fused kernel, no [B, H, T, T] matrix: same numbers (4e-8)
+            mask = None if key_padding is None else ~key_padding[:, None, None, :]
+            out = F.scaled_dot_product_attention(split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x)),
+                                                 attn_mask=mask)
+            return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
         q = split(self.q_proj(x)) * (head_dim**-0.5)
         k, v = split(self.k_proj(x)), split(self.v_proj(x))
         scores = q @ k.transpose(-1, -2)  # [B, H, T, T]

@@ -80,7 +80,7 @@ class MultiHeadAttention(nn.Module):
         value = value.view(b, self.n_heads, self.k_channels, t_s).transpose(2, 3)
 
         scaled_query = query / math.sqrt(self.k_channels)
-        if self.window_size is not None and t_s == t_t and _inference():  # same numbers, memory linear in T
+        if self.window_size is not None and t_s == t_t and fast_inference():  # same numbers, memory linear in T
             out = banded_attention(scaled_query, key, value, self.emb_rel_k, self.emb_rel_v, self.window_size, mask)
             return out.transpose(2, 3).contiguous().view(b, d, t_t)
         scores = torch.matmul(scaled_query, key.transpose(-2, -1))
@@ -123,8 +123,9 @@ def whole_matrix_attention() -> Iterator[None]:
         _WHOLE_MATRIX[0] = previous
 
 
-def _inference() -> bool:
-    """No gradients and no graph capture (ONNX export / tracing keep the whole-matrix form, whose shapes are
+def fast_inference() -> bool:
+    """Whether attention may take its inference forms (banded relative terms here, fused attention in the content
+    encoders): no gradients and no graph capture (ONNX export / tracing keep the whole-matrix form, whose shapes are
     symbolic in T), unless whole_matrix_attention() asks for upstream's form."""
     return not (_WHOLE_MATRIX[0] or torch.is_grad_enabled() or torch.onnx.is_in_onnx_export()
                 or torch.jit.is_tracing())
