@@ -68,9 +68,12 @@ def run_reference(paths: dict, f0: str, source) -> tuple:
     load = time.perf_counter() - start
     frames, hook = _decoded_frames(ref.net.dec)
     times = StageTimes()
-    out = ref.convert(*source, ReferenceOptions(f0_method=f0, index_rate=OPTIONS["cluster_ratio"],
-                                                rms_mix_rate=OPTIONS["loudness_mix"], protect=OPTIONS["protect"],
-                                                filter_radius=OPTIONS["filter_radius"]), times)
+    from svc_core.models.attentions import whole_matrix_attention  # RVC's attention (and HuBERT's), not ours
+
+    with whole_matrix_attention():
+        out = ref.convert(*source, ReferenceOptions(f0_method=f0, index_rate=OPTIONS["cluster_ratio"],
+                                                    rms_mix_rate=OPTIONS["loudness_mix"], protect=OPTIONS["protect"],
+                                                    filter_radius=OPTIONS["filter_radius"]), times)
     hook.remove()
     return out, times, load, frames
 
