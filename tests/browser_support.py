@@ -7,3 +7,19 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-default-apps", "--disable-domain-reliability", "--no-pings"]
 GUARD_MS = 180_000  # upper bound for browser waits (a hang guard, not a timing assertion)
+
+
+def until(page, script: str, arg=None, limit_ms: int = GUARD_MS) -> None:
+    """Wait until the JavaScript `script` (called with `arg`) returns true in `page` (a hang guard, not a timing)."""
+    page.wait_for_function(script, arg=arg, timeout=limit_ms, polling=200)
+
+
+def pick_voice(page, key: str) -> None:
+    """Choose the voice whose picker entry starts with `key (` and wait until the picker shows it."""
+    page.click("#model-picker input")
+    page.locator("ul[role=listbox] li", has_text=f"{key} (").first.click()
+    until(page, "(k) => document.querySelector('#model-picker input').value.startsWith(k)", key)
+
+
+def shown(page, selector: str) -> bool:
+    return page.locator(selector).is_visible()

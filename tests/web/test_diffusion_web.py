@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import soundfile as sf
 
-from browser_support import GUARD_MS
+from browser_support import GUARD_MS, pick_voice, shown, until
 from diffusion_voice_factories import diffusion_only_voice, diffusion_voice
 
 API = "/convert"
@@ -112,20 +112,6 @@ def test_api_call_without_the_new_inputs_on_a_diffusion_only_voice(diffusion_cli
 
 
 # ------------------------------------------------------------------ the page
-def _until(page, script: str, arg=None) -> None:
-    page.wait_for_function(script, arg=arg, timeout=GUARD_MS, polling=200)
-
-
-def _pick_voice(page, key: str) -> None:
-    page.click("#model-picker input")
-    page.locator("ul[role=listbox] li", has_text=f"{key} (").first.click()
-    _until(page, "(k) => document.querySelector('#model-picker input').value.startsWith(k)", key)
-
-
-def _shown(page, selector: str) -> bool:
-    return page.locator(selector).is_visible()
-
-
 def test_page_diffusion_controls_follow_the_voice_and_shallow_diffusion_shows_its_stages(chromium,
                                                                                           diffusion_server):
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
@@ -134,16 +120,16 @@ def test_page_diffusion_controls_follow_the_voice_and_shallow_diffusion_shows_it
         page.wait_for_selector("#convert-button", timeout=GUARD_MS)
         page.get_by_text("More settings").click()
         page.wait_for_selector("#slice-db", state="visible", timeout=GUARD_MS)
-        _pick_voice(page, "demo-voice")
+        pick_voice(page, "demo-voice")
         page.wait_for_selector("#k-step", state="hidden", timeout=GUARD_MS)
-        assert not _shown(page, "#enhance")  # no vocoder for it on this server
+        assert not shown(page, "#enhance")  # no vocoder for it on this server
 
-        _pick_voice(page, "diff-voice")
+        pick_voice(page, "diff-voice")
         page.wait_for_selector("#k-step", state="visible", timeout=GUARD_MS)
-        for shown in ("#shallow-diffusion", "#diffusion-method", "#diffusion-speedup",
-                      "#second-encoding", "#enhance"):
-            assert _shown(page, shown), shown
-        assert not _shown(page, "#only-diffusion")  # a shallow-only model (k_step_max 40)
+        for knob in ("#shallow-diffusion", "#diffusion-method", "#diffusion-speedup",
+                     "#second-encoding", "#enhance"):
+            assert shown(page, knob), knob
+        assert not shown(page, "#only-diffusion")  # a shallow-only model (k_step_max 40)
         assert page.locator("#k-step input[type=number]").get_attribute("max") == str(K_STEP_MAX)
         assert page.locator("#diffusion-method input").input_value() == "The model's own (dpm-solver++)"
         page.locator("#shallow-diffusion input").check()
@@ -154,20 +140,20 @@ def test_page_diffusion_controls_follow_the_voice_and_shallow_diffusion_shows_it
         page.set_input_files("#input-audio input[type=file]", str(diffusion_server.clip))
         page.wait_for_selector("#input-audio audio", state="attached", timeout=GUARD_MS)
         page.click("#convert-button")
-        _until(page, "() => document.querySelector('#job-progress [data-state=\"done\"]') !== null")
+        until(page, "() => document.querySelector('#job-progress [data-state=\"done\"]') !== null")
         log = page.input_value("#log-panel textarea")
         assert "shallow diffusion k_step 10, dpm-solver++ speedup 10" in log and "mel vocoder" in log
         page.get_by_text("Time per stage").click()
-        _until(page, "() => (document.querySelector('#timing-table') || {innerText: ''}).innerText"
+        until(page, "() => (document.querySelector('#timing-table') || {innerText: ''}).innerText"
                      ".includes('mel vocoder')")
         table = page.locator("#timing-table").inner_text()
         assert "diffusion" in table and "synthesizer" in table
 
-        _pick_voice(page, "diff-only")  # no so-vits knobs, no shallow switch: it always diffuses
+        pick_voice(page, "diff-only")  # no so-vits knobs, no shallow switch: it always diffuses
         page.wait_for_selector("#shallow-diffusion", state="hidden", timeout=GUARD_MS)
-        assert _shown(page, "#k-step") and _shown(page, "#diffusion-method")
+        assert shown(page, "#k-step") and shown(page, "#diffusion-method")
         for hidden in ("#noise-scale", "#backend-picker", "#only-diffusion", "#enhance"):
-            assert not _shown(page, hidden), hidden
+            assert not shown(page, hidden), hidden
         assert "Diffusion model only" in page.locator("#voice-note").inner_text()
     finally:
         page.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import soundfile as sf
 
-from browser_support import GUARD_MS
+from browser_support import GUARD_MS, pick_voice, shown, until
 from rvc_web_factories import rvc_voice_folder
 from svc_core.ui import backends
 
@@ -110,20 +110,6 @@ def test_api_refuses_what_a_voice_does_not_use(rvc_client, rvc_server):
 
 
 # ------------------------------------------------------------------ the page
-def _until(page, script: str, arg=None) -> None:
-    page.wait_for_function(script, arg=arg, timeout=GUARD_MS, polling=200)
-
-
-def _pick_voice(page, key: str) -> None:
-    page.click("#model-picker input")
-    page.locator("ul[role=listbox] li", has_text=f"{key} (").first.click()
-    _until(page, "(k) => document.querySelector('#model-picker input').value.startsWith(k)", key)
-
-
-def _shown(page, selector: str) -> bool:
-    return page.locator(selector).is_visible()
-
-
 def _slider(page, elem_id: str) -> float:
     return float(page.locator(f"#{elem_id} input[type=number]").input_value())
 
@@ -138,37 +124,37 @@ def test_page_shows_rvc_knobs_for_an_rvc_voice_and_converts(chromium, rvc_server
         page.goto(rvc_server.url)
         page.wait_for_selector("#convert-button", timeout=GUARD_MS)
         page.get_by_text("More settings", exact=True).click()
-        _pick_voice(page, "demo-voice")
+        pick_voice(page, "demo-voice")
         page.wait_for_selector("#noise-scale", state="visible", timeout=GUARD_MS)
-        assert not any(_shown(page, knob) for knob in RVC_KNOBS)
+        assert not any(shown(page, knob) for knob in RVC_KNOBS)
 
-        _pick_voice(page, "alto")
+        pick_voice(page, "alto")
         page.wait_for_selector("#rvc-protect", state="visible", timeout=GUARD_MS)
-        assert all(_shown(page, knob) for knob in RVC_KNOBS + ("#cluster-ratio", "#transpose", "#f0-picker"))
-        assert not any(_shown(page, knob) for knob in SOVITS_KNOBS + ("#auto-f0",))
-        _until(page, "() => document.querySelector('#cluster-ratio').innerText.includes('Index rate')")  # relabelled
-        _until(page, "() => document.querySelector('#loudness-mix').innerText.includes('RMS mix rate')")
+        assert all(shown(page, knob) for knob in RVC_KNOBS + ("#cluster-ratio", "#transpose", "#f0-picker"))
+        assert not any(shown(page, knob) for knob in SOVITS_KNOBS + ("#auto-f0",))
+        until(page, "() => document.querySelector('#cluster-ratio').innerText.includes('Index rate')")  # relabelled
+        until(page, "() => document.querySelector('#loudness-mix').innerText.includes('RMS mix rate')")
         assert (_slider(page, "cluster-ratio"), _slider(page, "loudness-mix")) == (0.75, 0.25)  # RVC's defaults
         assert (_slider(page, "rvc-protect"), _slider(page, "rvc-filter-radius")) == (0.33, 3)
         assert "RVC v1 40k" in page.locator("#voice-note").inner_text()
-        assert _shown(page, "#backend-picker") == backends.rvc_onnx_available()  # the Fast engine takes RVC voices
+        assert shown(page, "#backend-picker") == backends.rvc_onnx_available()  # the Fast engine takes RVC voices
 
         page.set_input_files("#input-audio input[type=file]", str(rvc_server.clip))
         page.wait_for_selector("#input-audio audio", state="attached", timeout=GUARD_MS)
         page.click("#convert-button")
-        _until(page, "() => document.querySelector('#job-progress [data-state=\"done\"]') !== null")
+        until(page, "() => document.querySelector('#job-progress [data-state=\"done\"]') !== null")
         log = page.input_value("#log-panel textarea")
         assert "index rate 0.75" in log and "rms mix rate 0.25" in log and "done:" in log
 
-        _pick_voice(page, "hush")  # no pitch input: no transpose, pitch tracker, protect or filter radius
+        pick_voice(page, "hush")  # no pitch input: no transpose, pitch tracker, protect or filter radius
         page.wait_for_selector("#transpose", state="hidden", timeout=GUARD_MS)
         for hidden in ("#f0-picker", "#rvc-protect", "#rvc-filter-radius", "#cluster-ratio"):
-            assert not _shown(page, hidden), hidden
-        assert _shown(page, "#rvc-resample-sr") and "no pitch input" in page.locator("#voice-note").inner_text()
+            assert not shown(page, hidden), hidden
+        assert shown(page, "#rvc-resample-sr") and "no pitch input" in page.locator("#voice-note").inner_text()
 
-        _pick_voice(page, "demo-voice")  # back to so-vits: its knobs and its loudness default
+        pick_voice(page, "demo-voice")  # back to so-vits: its knobs and its loudness default
         page.wait_for_selector("#noise-scale", state="visible", timeout=GUARD_MS)
-        assert _shown(page, "#transpose") and not _shown(page, "#rvc-protect")
+        assert shown(page, "#transpose") and not shown(page, "#rvc-protect")
         assert _slider(page, "loudness-mix") == 1.0
         assert "Loudness follows" in page.locator("#loudness-mix").inner_text()
     finally:
