@@ -85,14 +85,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} (opset {manifest['opset']}, {'speaker-mix' if manifest['speaker_mix'] else 'one speaker id'})")
     print(f"inputs: {inputs}")
     print(f"output: audio float32 {manifest['outputs']['audio']['shape']}")
-    if "parity" in manifest:
-        print(f"check: onnx.checker passed; ONNX Runtime vs torch max abs difference "
-              f"{manifest['parity']['max_abs_diff']:.2e} on {manifest['parity']['frames']} frames")
-    if "split" in manifest:
-        sp = manifest["split"]
-        print(f"wrote {sp['prior']} + {sp['decoder']} (chunked decoding, {sp['context_frames']} context frames)"
-              + (f"; chunked vs one-shot max abs difference {sp['parity']['max_abs_diff']:.2e}" if "parity" in sp
-                 else ""))
+    _print_checks(manifest)
     print(f"manifest: {manifest_path(args.output)} (checkpoint sha256 {manifest['source_checkpoint']['sha256'][:12]}...)")
     descriptor = manifest["moevoicestudio"]
     if descriptor is None:
@@ -100,6 +93,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"MoeVoiceStudio descriptor (save as <name>.json beside the model folder): {json.dumps(descriptor)}")
     return _run_int8_vocoder(args) if args.int8_vocoder else 0
+
+
+def _print_checks(manifest: dict, note: str = "") -> None:
+    """The export's parity line and its split pair (prior + decoder) line, from its manifest."""
+    if "parity" in manifest:
+        print(f"check: onnx.checker passed; ONNX Runtime vs torch max abs difference "
+              f"{manifest['parity']['max_abs_diff']:.2e} on {manifest['parity']['frames']} frames{note}")
+    if "split" in manifest:
+        sp = manifest["split"]
+        print(f"wrote {sp['prior']} + {sp['decoder']} (chunked decoding, {sp['context_frames']} context frames)"
+              + (f"; chunked vs one-shot max abs difference {sp['parity']['max_abs_diff']:.2e}" if "parity" in sp
+                 else ""))
 
 
 def _is_rvc(model: str) -> bool:
@@ -132,14 +137,7 @@ def _run_rvc(args: argparse.Namespace) -> int:
           f"hop {m['hop_length']}, {m['n_speakers']} speaker(s), opset {m['opset']}, RVC's exporter interface")
     print(f"inputs: {inputs}")
     print(f"output: audio float32 {m['outputs']['audio']['shape']} (NSF noise drawn inside the graph, as RVC's)")
-    if "parity" in m:
-        print(f"check: onnx.checker passed; ONNX Runtime vs torch max abs difference {m['parity']['max_abs_diff']:.2e}"
-              f" on {m['parity']['frames']} frames (same draws)")
-    if "split" in m:
-        sp = m["split"]
-        print(f"wrote {sp['prior']} + {sp['decoder']} (chunked decoding, {sp['context_frames']} context frames)"
-              + (f"; chunked vs one-shot max abs difference {sp['parity']['max_abs_diff']:.2e}" if "parity" in sp
-                 else ""))
+    _print_checks(m, " (same draws)")
     print(f"manifest: {manifest_path(args.output)} (checkpoint sha256 {m['source_checkpoint']['sha256'][:12]}...); "
           "run it with svc_core.onnx.rvc_runtime.RvcOnnxVoice")
     return _run_int8_vocoder(args) if args.int8_vocoder else 0
