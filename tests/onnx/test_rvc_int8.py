@@ -4,16 +4,16 @@ vocoder_precision="int8" in `Svc`, the manifest record, the CLI, and the refusal
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from audio_factories import sung_phrase
+from onnx_files import copy_export
 from rvc_factories import make_rvc_model
 from svc_core.errors import ModelError, OptionError
-from svc_core.onnx.split_export import int8_decoder_path, split_paths
+from svc_core.onnx.split_export import int8_decoder_path
 from svc_core.onnx.vocoder_int8 import FLOAT_LAYERS, INT8_MANIFEST_KEY, add_int8_vocoder
 from svc_core.pipeline import Svc
 
@@ -24,13 +24,6 @@ SNR_CEILING_DB = 80.0  # above this the "int8" output would be float32 in disgui
 def _snr(ref: np.ndarray, got: np.ndarray) -> float:
     diff = ref.astype(np.float64) - got
     return float(10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / np.sum(diff ** 2)))
-
-
-def _copy(src, dst):
-    dst.mkdir(parents=True, exist_ok=True)
-    for path in [src, *split_paths(src).values(), src.with_name(src.name + ".json")]:
-        shutil.copy(path, dst / path.name)
-    return dst / src.name
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +47,7 @@ def clips_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def int8_voice(rvc_export, encoder768, clips_dir, tmp_path_factory):
-    onnx_path = _copy(rvc_export[1], tmp_path_factory.mktemp("rvc_int8_voice"))
+    onnx_path = copy_export(rvc_export[1], tmp_path_factory.mktemp("rvc_int8_voice"))
     svc = Svc(onnx_path, None, encoder_path=str(encoder768))
     entry = add_int8_vocoder(svc, [clips_dir])
     return svc, entry
@@ -131,7 +124,7 @@ def test_int8_conversion_is_close_to_float(int8_voice, clips_dir):
 
 
 def test_int8_needs_its_file(rvc_export, encoder768, tmp_path):
-    svc = Svc(_copy(rvc_export[1], tmp_path), None, encoder_path=str(encoder768))
+    svc = Svc(copy_export(rvc_export[1], tmp_path), None, encoder_path=str(encoder768))
     wav = sung_phrase(1.0)
     with pytest.raises(OptionError, match="no int8 vocoder \\(voice.dec.int8.onnx\\).*--int8-vocoder"):
         svc.slice_inference(wav, 44100, 0, f0_predictor="pm", vocoder_precision="int8")

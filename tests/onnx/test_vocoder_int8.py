@@ -3,26 +3,18 @@ quantised graph contains, its use by OnnxSvc, the manifest record, and the refus
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from audio_factories import sung_phrase
+from onnx_files import copy_export
 from svc_core.errors import OptionError
 from svc_core.onnx import OnnxSvc
-from svc_core.onnx.split_export import int8_decoder_path, split_paths
+from svc_core.onnx.split_export import int8_decoder_path
 from svc_core.onnx.vocoder_int8 import (FLOAT_LAYERS, INT8_MANIFEST_KEY, MAX_CALIBRATION_WINDOWS, _spread,
                                         add_int8_vocoder, calibration_clips, compare_decoders)
-
-
-def _copy_export(src, dst):
-    """A private copy of a session-scoped export (adding the int8 file changes its manifest)."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for path in [src, *split_paths(src).values(), src.with_name(src.name + ".json")]:
-        shutil.copy(path, dst / path.name)
-    return dst / src.name
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +27,7 @@ def clips_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def int8_export(exported, encoder256, clips_dir, tmp_path_factory):
-    onnx_path = _copy_export(exported["mix"].onnx, tmp_path_factory.mktemp("int8"))
+    onnx_path = copy_export(exported["mix"].onnx, tmp_path_factory.mktemp("int8"))
     svc = OnnxSvc(onnx_path, encoder_path=str(encoder256))
     entry = add_int8_vocoder(svc, [clips_dir])
     return svc, entry
@@ -128,7 +120,7 @@ def test_capture_and_compare(int8_export, encoder256, clips_dir):
 
 
 def test_int8_needs_its_file(exported, encoder256, clip, tmp_path):
-    onnx_path = _copy_export(exported["mix"].onnx, tmp_path)
+    onnx_path = copy_export(exported["mix"].onnx, tmp_path)
     svc = OnnxSvc(onnx_path, encoder_path=str(encoder256))
     with pytest.raises(OptionError, match="no int8 vocoder.*--int8-vocoder"):
         svc.slice_inference(*clip, "alto", f0_predictor="pm", vocoder_precision="int8")
@@ -185,7 +177,7 @@ def test_calibration_clips(tmp_path, clips_dir):
 
 
 def test_silent_calibration_clip_is_a_message(exported, encoder256, tmp_path):
-    onnx_path = _copy_export(exported["mix"].onnx, tmp_path / "export")
+    onnx_path = copy_export(exported["mix"].onnx, tmp_path / "export")
     hiss = np.random.default_rng(0).standard_normal(44100).astype(np.float32) * 1e-3  # -60 dBFS: all "silence"
     sf.write(tmp_path / "hiss.wav", hiss, 44100)
     with pytest.raises(OptionError, match="hiss.wav' has no voiced audio"):
@@ -197,7 +189,7 @@ def test_cli_adds_the_int8_vocoder_and_infer_uses_it(exported, encoder256, clips
     """`export-onnx -o model.onnx --int8-vocoder` on an existing export, then `infer --vocoder-precision int8`."""
     from svc_core.cli import main
 
-    onnx_path = _copy_export(exported["vec256l9"].onnx, tmp_path / "export")
+    onnx_path = copy_export(exported["vec256l9"].onnx, tmp_path / "export")
     assert main(["export-onnx", "-o", str(onnx_path), "--int8-vocoder", "--calibration", str(clips_dir),
                  "--encoder-path", str(encoder256)]) == 0
     text = capsys.readouterr().out
