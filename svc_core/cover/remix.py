@@ -19,7 +19,10 @@ from .loudness import db_to_gain, gain_to_target, integrated_lufs
 CEILING_DBTP = -1.0  # dB true peak the mix is limited to (EBU R128 / streaming services' ceiling)
 OVERSAMPLE = 4  # peaks are looked for at 4x the rate (inter-sample peaks, BS.1770 true-peak style)
 LIMITER_WINDOW_SECONDS = 0.005  # look-ahead = release hold: the gain reaches a peak's level this early
-LIMITER_PASSES = 3  # loudness -> limit rounds: each brings the limited mix back towards the target
+MASTER_PASSES = 8  # limiter runs at most while searching the gain that meets the target after limiting
+MASTER_TOLERANCE_LU = 0.1  # close enough to the target loudness
+MAX_LIMITER_DRIVE_DB = 18.0  # dB the search may push into the limiter beyond the unlimited gain
+MIN_SLOPE = 0.05  # LU per dB: the flattest loudness-vs-gain slope a secant step trusts (bounds one step to 20x)
 REVERB_SECONDS = 1.6  # RT60 of the synthetic room (s)
 REVERB_IR_SECONDS = 2.0  # impulse response length (s)
 REVERB_PREDELAY_SECONDS = 0.02  # gap before the first reflection (s)
@@ -95,17 +98,30 @@ def limit(audio: np.ndarray, sample_rate: int, ceiling_db: float = CEILING_DBTP)
 
 def master(mix: np.ndarray, sample_rate: int, target_lufs: float,
            ceiling_db: float = CEILING_DBTP) -> tuple[np.ndarray, float]:
-    """Bring the mix to `target_lufs` and limit it at `ceiling_db`, repeated LIMITER_PASSES times (limiting lowers
-    the loudness a little; the next pass makes it up) -> (mastered mix [C, N], total gain before limiting in dB)."""
-    out = mix.astype(np.float32)
-    total = 0.0
-    for _ in range(LIMITER_PASSES):
-        gain = gain_to_target(out, sample_rate, target_lufs)
-        if abs(gain) < 0.05 and true_peak_envelope(out).max() <= db_to_gain(ceiling_db):
+    """Bring the mix to `target_lufs`, limited at `ceiling_db` -> (mastered mix [C, N], gain before the limiter in
+    dB). Limiting lowers the loudness, so the gain is searched (secant steps on loudness-after-limiting, which
+    grows with the gain) until it is within MASTER_TOLERANCE_LU, at most MASTER_PASSES limiter runs and
+    MAX_LIMITER_DRIVE_DB above the unlimited gain; a target that needs more is left short (the report says how
+    loud the mix is)."""
+    x = mix.astype(np.float32)
+    first = gain_to_target(x, sample_rate, target_lufs)
+    gain, out = first, limit(x * db_to_gain(first), sample_rate, ceiling_db)
+    loud = integrated_lufs(out, sample_rate)
+    previous: tuple[float, float] | None = None
+    for _ in range(MASTER_PASSES - 1):
+        if abs(loud - target_lufs) <= MASTER_TOLERANCE_LU:
             break
-        total += gain
-        out = limit(out * db_to_gain(gain), sample_rate, ceiling_db)
-    return out, total
+        slope = 1.0
+        if previous is not None and gain != previous[0]:
+            slope = float(np.clip((loud - previous[1]) / (gain - previous[0]), MIN_SLOPE, 1.0))
+        step = (target_lufs - loud) / slope
+        new = float(np.clip(gain + step, first - MAX_LIMITER_DRIVE_DB, first + MAX_LIMITER_DRIVE_DB))
+        if new == gain:
+            break
+        previous = (gain, loud)
+        gain, out = new, limit(x * db_to_gain(new), sample_rate, ceiling_db)
+        loud = integrated_lufs(out, sample_rate)
+    return out, gain
 
 
 @dataclass(frozen=True)
