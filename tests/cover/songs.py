@@ -70,3 +70,18 @@ class KnownStems(Separator):
         assert audio.shape == vocals.shape, (audio.shape, vocals.shape)
         assert np.allclose(audio, vocals + accomp, atol=1e-5), "not the synthetic song"
         return {VOCALS: vocals.copy(), ACCOMPANIMENT: accomp.copy()}
+
+
+class SplitHalves(Separator):
+    """A second-pass separator for the tests: "vocals" is `share` of its input, "accompaniment" the rest (a lead /
+    backing or dry / reverb split whose answer is known)."""
+
+    name = "halves"
+    chunk_seconds = 3600.0
+    share = 0.75
+
+    def __init__(self, model_path=None, **options) -> None:
+        self.model_path = model_path
+
+    def separate_chunk(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        return {VOCALS: self.share * audio, ACCOMPANIMENT: (1 - self.share) * audio}

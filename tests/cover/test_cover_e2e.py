@@ -126,3 +126,24 @@ def test_a_cover_can_be_cancelled(song, known_separator, tmp_path):
     with pytest.raises(cancel.ConversionCancelled, match="stopped by the test"):
         run_cover(request, tmp_path, progress, watch=watch)
     assert "remix" not in stages and not list(tmp_path.glob("*.wav"))
+
+
+def test_lead_and_dereverb_passes(song, known_separator, tmp_path, monkeypatch):
+    """A lead/backing pass keeps its "vocals" as the lead and moves the backing into the accompaniment; a dereverb
+    pass keeps its "vocals" (dry) and drops the rest; both go through the separator registry by name."""
+    from svc_core.separation import registry
+
+    path, stems = song
+    model = tmp_path / "karaoke.onnx"
+    model.write_bytes(b"a model file the test separator ignores")
+    monkeypatch.setitem(registry._REGISTRY, "halves", registry.SeparatorEntry(
+        "cover.songs.SplitHalves", "Halves (test)", "community", file_suffixes=(".onnx",)))
+    request = CoverRequest(path, VOICE_MODEL, VOICE_CONFIG, speaker="flite_slt", separator=known_separator,
+                           lead_separator="halves", lead_model=model, dereverb_separator="halves",
+                           dereverb_model=model, options={"f0_predictor": "pm"}, formats=("wav",))
+    result = run_cover(request, tmp_path / "out")
+    lead = read(result.stems["original_vocals"]["wav"])
+    accomp = read(result.stems["accompaniment"]["wav"])
+    assert np.abs(lead - 0.75 * 0.75 * stems["vocals"]).max() < 1e-4  # lead pass, then the dry part of the lead
+    assert np.abs(accomp - (stems["accompaniment"] + 0.25 * stems["vocals"])).max() < 1e-4  # + backing only
+    assert result.separator == "known + halves (lead) + halves (dereverb)"
