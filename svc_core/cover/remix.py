@@ -18,6 +18,8 @@ from .loudness import db_to_gain, gain_to_target, integrated_lufs
 
 CEILING_DBTP = -1.0  # dB true peak the mix is limited to (EBU R128 / streaming services' ceiling)
 OVERSAMPLE = 4  # peaks are looked for at 4x the rate (inter-sample peaks, BS.1770 true-peak style)
+PEAK_BLOCK = 2**18  # samples per block of the oversampled peak search (6 s at 44.1 kHz)
+PEAK_BLOCK_MARGIN = 256  # samples of context each side of a block (resample_poly's filter is ~80 taps at 4x)
 LIMITER_WINDOW_SECONDS = 0.005  # look-ahead = release hold: the gain reaches a peak's level this early
 MASTER_PASSES = 8  # limiter runs at most while searching the gain that meets the target after limiting
 MASTER_TOLERANCE_LU = 0.1  # close enough to the target loudness
@@ -71,22 +73,30 @@ def add_reverb(vocal: np.ndarray, sample_rate: int, wet: float) -> np.ndarray:
 
 
 def true_peak_envelope(audio: np.ndarray) -> np.ndarray:
-    """[C, N] -> [N]: per sample, the largest |value| over the channels of the OVERSAMPLE x upsampled signal."""
-    up = resample_poly(audio.astype(np.float64), OVERSAMPLE, 1, axis=1)
-    n = audio.shape[1]
-    per = np.abs(up[:, : n * OVERSAMPLE]).reshape(audio.shape[0], n, OVERSAMPLE).max(axis=2)
-    return np.maximum(per.max(axis=0), np.abs(audio).max(axis=0))
+    """[C, N] -> float32 [N]: per sample, the largest |value| over the channels of the OVERSAMPLE x upsampled
+    signal (between this sample and the next). Computed in blocks with PEAK_BLOCK_MARGIN samples of context each
+    side, so memory stays ~OVERSAMPLE x one block instead of the whole song."""
+    c, n = audio.shape
+    out = np.empty(n, np.float32)
+    for start in range(0, n, PEAK_BLOCK):
+        stop = min(n, start + PEAK_BLOCK)
+        a, b = max(0, start - PEAK_BLOCK_MARGIN), min(n, stop + PEAK_BLOCK_MARGIN)
+        up = resample_poly(audio[:, a:b].astype(np.float64), OVERSAMPLE, 1, axis=1)
+        mid = np.abs(up[:, (start - a) * OVERSAMPLE:(stop - a) * OVERSAMPLE]).reshape(c, stop - start, OVERSAMPLE)
+        out[start:stop] = np.maximum(mid.max(axis=(0, 2)), np.abs(audio[:, start:stop]).max(axis=0))
+    return out
 
 
-def limit(audio: np.ndarray, sample_rate: int, ceiling_db: float = CEILING_DBTP) -> np.ndarray:
+def limit(audio: np.ndarray, sample_rate: int, ceiling_db: float = CEILING_DBTP,
+          peaks: np.ndarray | None = None) -> np.ndarray:
     """Look-ahead peak limiter: float32 [C, N] -> [C, N] with peaks (4x oversampled) at most `ceiling_db`.
 
     The needed gain per sample, min(1, ceiling / peak), is taken as a running minimum over a centred window and
     then averaged over the same window: each averaged value only mixes minima whose window holds the sample, so
     it never exceeds the needed gain there (no overshoot) while moving smoothly (no clicks). A final clip at the
-    ceiling catches the last inter-sample residue."""
+    ceiling catches the last inter-sample residue. peaks: true_peak_envelope(audio) when already known."""
     ceiling = db_to_gain(ceiling_db)
-    peaks = true_peak_envelope(audio)
+    peaks = true_peak_envelope(audio) if peaks is None else peaks
     need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     if need.min() >= 1.0:
         return audio.astype(np.float32)
@@ -104,8 +114,13 @@ def master(mix: np.ndarray, sample_rate: int, target_lufs: float,
     MAX_LIMITER_DRIVE_DB above the unlimited gain; a target that needs more is left short (the report says how
     loud the mix is)."""
     x = mix.astype(np.float32)
+    peaks = true_peak_envelope(x)  # scales with the gain: found once
+
+    def limited(db: float) -> np.ndarray:
+        return limit(x * db_to_gain(db), sample_rate, ceiling_db, peaks * db_to_gain(db))
+
     first = gain_to_target(x, sample_rate, target_lufs)
-    gain, out = first, limit(x * db_to_gain(first), sample_rate, ceiling_db)
+    gain, out = first, limited(first)
     loud = integrated_lufs(out, sample_rate)
     previous: tuple[float, float] | None = None
     for _ in range(MASTER_PASSES - 1):
@@ -119,7 +134,7 @@ def master(mix: np.ndarray, sample_rate: int, target_lufs: float,
         if new == gain:
             break
         previous = (gain, loud)
-        gain, out = new, limit(x * db_to_gain(new), sample_rate, ceiling_db)
+        gain, out = new, limited(new)
         loud = integrated_lufs(out, sample_rate)
     return out, gain
 

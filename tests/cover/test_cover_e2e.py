@@ -147,3 +147,26 @@ def test_lead_and_dereverb_passes(song, known_separator, tmp_path, monkeypatch):
     assert np.abs(lead - 0.75 * 0.75 * stems["vocals"]).max() < 1e-4  # lead pass, then the dry part of the lead
     assert np.abs(accomp - (stems["accompaniment"] + 0.25 * stems["vocals"])).max() < 1e-4  # + backing only
     assert result.separator == "known + halves (lead) + halves (dereverb)"
+
+
+class Recording(cancel.Watch):
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[str] = []
+        self.plans = 0
+
+    def on_plan(self, pieces) -> None:
+        self.plans += 1
+
+    def on_step(self, piece: int, stage: str, fraction: float) -> None:
+        self.steps.append(stage)
+
+
+def test_a_watch_sees_separation_chunks_and_conversion_pieces(song, known_separator, tmp_path):
+    path, _ = song
+    watch = Recording()
+    request = CoverRequest(path, VOICE_MODEL, VOICE_CONFIG, speaker="flite_slt", separator=known_separator,
+                           options={"f0_predictor": "pm"})
+    run_cover(request, tmp_path, watch=watch)
+    assert "separation" in watch.steps and {"f0", "encoder", "synthesizer"} <= set(watch.steps)
+    assert watch.plans == 1 and watch.steps.index("separation") < watch.steps.index("f0")

@@ -74,3 +74,14 @@ def test_remix_matches_the_converted_vocal_to_the_original():
     assert integrated_lufs(v, SR) == pytest.approx(integrated_lufs(vocal, SR) - 6, abs=0.2)
     assert np.array_equal(a, accomp)
     assert report.mix_lufs == pytest.approx(-16, abs=0.5)
+
+
+def test_blocked_peak_search_equals_the_whole_signal():
+    from scipy.signal import resample_poly
+
+    from svc_core.cover import remix as remix_module
+
+    x = (np.random.default_rng(0).standard_normal((2, 3 * remix_module.PEAK_BLOCK + 1234)) * 0.3).astype(np.float32)
+    up = resample_poly(x.astype(np.float64), 4, 1, axis=1)
+    whole = np.maximum(np.abs(up).reshape(2, -1, 4).max(axis=(0, 2)), np.abs(x).max(axis=0))
+    assert np.abs(true_peak_envelope(x) - whole).max() < 1e-6
