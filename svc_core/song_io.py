@@ -65,7 +65,7 @@ def extract_video_audio(path: Path, max_seconds: float) -> tuple[np.ndarray, int
     if done.returncode != 0 or not done.stdout:
         why = done.stderr.decode(errors="replace").strip().splitlines()
         raise AudioError(f"Could not extract an audio track from '{path.name}' with ffmpeg"
-                         f"{': ' + why[-1] if why else ''}. Does the video have sound?")
+                         f"{': ' + why[-1].rstrip('.') if why else ''}. Does the video have sound?")
     data, sr = sf.read(io.BytesIO(done.stdout), dtype="float32", always_2d=True)
     return data, int(sr)
 

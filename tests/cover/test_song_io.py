@@ -149,3 +149,37 @@ def test_a_corrupt_voice_model_is_refused_before_separation(song, known_separato
 def test_request_settings_are_checked(kwargs, message):
     with pytest.raises(OptionError, match=message):
         CoverRequest("song.wav", "G.pth", **kwargs)
+
+
+FAKE_FFMPEG = """#!{python}
+import sys
+args = sys.argv[1:]
+assert "-vn" in args and args[args.index("-t") + 1] == "601" and args[-1] == "-", args
+src = args[args.index("-i") + 1]
+if src.endswith("silent.mp4"):
+    sys.stderr.write("Stream map '0:a:0' matches no streams.\\n")
+    sys.exit(1)
+sys.stdout.buffer.write(open({wav!r}, "rb").read())
+"""
+
+
+def test_the_audio_track_of_a_video_through_the_ffmpeg_program(tmp_path, monkeypatch):
+    """The ffmpeg call's plumbing (arguments, audio on stdout, its error message), with a stand-in program that
+    checks the arguments and answers as ffmpeg does (ffmpeg itself is not installed in this CI)."""
+    import sys
+
+    wav = tmp_path / "track.wav"
+    sf.write(str(wav), melody(channels=2), SR, subtype="FLOAT")
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(FAKE_FFMPEG.format(python=sys.executable, wav=str(wav)))
+    fake.chmod(0o755)
+    monkeypatch.setattr(audio_io, "ffmpeg_path", lambda: str(fake))
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(bytes(100))
+    song, sr = read_song(video)
+    assert sr == SR and np.array_equal(song, melody(channels=2).T)
+    silent = tmp_path / "silent.mp4"
+    silent.write_bytes(bytes(100))
+    with pytest.raises(AudioError, match=r"Could not extract an audio track from 'silent.mp4' with ffmpeg: Stream "
+                                         r"map '0:a:0' matches no streams\. Does the video have sound\?"):
+        read_song(silent)
