@@ -146,6 +146,8 @@ def _run_cover(args: argparse.Namespace) -> int:
         print(f"wrote {', '.join(str(p) for p in by_format.values())}")
     if result.zip_path is not None:
         print(f"wrote {result.zip_path}")
+    for note in result.notes:
+        print(f"note: {note}")
     return 0
 
 

@@ -27,6 +27,7 @@ from .remix import MixSettings, remix
 from .request import CoverRequest
 from .result import STAGES, CoverProgress, CoverResult, KeySuggestion
 
+MISSED_TARGET_LU = 0.5  # a mix further than this from its target loudness gets a note
 LEAD_EXTRA = ("lead_vocals", "backing_vocals")  # a separator that splits lead from backing itself returns these
 
 
@@ -227,5 +228,20 @@ def _run(request: CoverRequest, out_dir: Path, progress: Optional[CoverProgress]
             stages.report("export", 0.95, "zip")
             zip_path = write_zip(out_dir / f"{name}_cover.zip",
                                  [p for by_fmt in paths.values() for p in by_fmt.values()])
-    return CoverResult(paths, zip_path, transpose, shift, suggestion, report.mix_lufs, report.peak_db, sr,
-                       mix.shape[1] / sr, label, cached, dict(stages.seconds))
+    result = CoverResult(paths, zip_path, transpose, shift, suggestion, report.mix_lufs, report.peak_db, sr,
+                         mix.shape[1] / sr, label, cached, dict(stages.seconds))
+    result.notes.extend(_notes(request, result))
+    return result
+
+
+def _notes(request: CoverRequest, result: CoverResult) -> list[str]:
+    """What a person should know about this cover beyond its files."""
+    notes = []
+    if request.auto_transpose and result.suggestion is not None and \
+            result.suggestion.voice_source.startswith("assumed"):
+        notes.append("The voice's range is not known (its files carry no pitch statistics), so the automatic "
+                     "transpose assumed a typical range; check it by ear.")
+    if abs(result.mix_lufs - request.target_lufs) > MISSED_TARGET_LU:
+        notes.append(f"The mix reached {result.mix_lufs:.1f} LUFS, not {request.target_lufs:g}: more would need "
+                     "heavy limiting. Lower the target or the accompaniment gain.")
+    return notes

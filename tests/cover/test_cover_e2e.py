@@ -170,3 +170,18 @@ def test_a_watch_sees_separation_chunks_and_conversion_pieces(song, known_separa
     run_cover(request, tmp_path, watch=watch)
     assert "separation" in watch.steps and {"f0", "encoder", "synthesizer"} <= set(watch.steps)
     assert watch.plans == 1 and watch.steps.index("separation") < watch.steps.index("f0")
+
+
+def test_auto_transpose_without_voice_statistics_says_so(song, known_separator, tmp_path):
+    import shutil
+
+    path, _ = song
+    voice = tmp_path / "voice"
+    voice.mkdir()
+    for f in (VOICE_MODEL, VOICE_CONFIG, VOICE_MODEL.with_name("phonevec256.pt")):
+        shutil.copy(f, voice / f.name)  # no manifest.json: no per-speaker ranges
+    result = run_cover(CoverRequest(path, voice / VOICE_MODEL.name, voice / VOICE_CONFIG.name, speaker="flite_slt",
+                                    separator=known_separator, options={"f0_predictor": "pm"}, transpose="auto"),
+                       tmp_path / "out")
+    assert result.suggestion.voice_source.startswith("assumed")
+    assert any("range is not known" in note for note in result.notes)
