@@ -37,8 +37,11 @@ def _separator_arguments(p: argparse.ArgumentParser, model_flags: tuple[str, ...
 
 
 def add_cover_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("song", help="the song: audio file (wav, flac, mp3, ogg, ...; mono or stereo, up to 10 min) or a "
-                                "video file (its audio track, needs ffmpeg)")
+    p.add_argument("song", nargs="?", default=None,
+                   help="the song: audio file (wav, flac, mp3, ogg, ...; mono or stereo, up to 10 min) or a video "
+                        "file (its audio track, needs ffmpeg); leave it out with --vocals/--accompaniment")
+    p.add_argument("--vocals", default=None, help="bring your own stems: the vocal track (no separation)")
+    p.add_argument("--accompaniment", default=None, help="bring your own stems: the accompaniment")
     infer_cli.add_voice_arguments(p)
     p.add_argument("-o", "--output", required=True, help="output folder: SONG_{original_vocals,converted_vocals,"
                    "accompaniment,mix}.FORMAT, and a stems cache (.stems-cache/) reused by later covers of the song")
@@ -115,13 +118,18 @@ def _run_cover(args: argparse.Namespace) -> int:
     infer_cli.refuse_unsupported(args)
     if args.only_diffusion:
         raise OptionError("A cover converts with a voice model (-m); only-diffusion (-od) is not offered here.")
+    own = None
+    if args.vocals or args.accompaniment:
+        if not (args.vocals and args.accompaniment):
+            raise OptionError("Give both --vocals and --accompaniment to cover your own stems.")
+        own = (args.vocals, args.accompaniment)
     request = CoverRequest(  # every cover setting checked before anything loads
         args.song, args.model, args.config, separator=args.separator, separator_model=args.separator_model,
         lead_separator=args.lead_separator, lead_model=args.lead_model,
         dereverb_separator=args.dereverb_separator, dereverb_model=args.dereverb_model, transpose=args.transpose,
         shift_accompaniment=args.shift_accompaniment, vocal_gain_db=args.vocal_gain,
         accompaniment_gain_db=args.accompaniment_gain, reverb=args.reverb, target_lufs=args.lufs,
-        formats=args.formats, zip=args.zip)
+        formats=args.formats, zip=args.zip, own_stems=own)
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise OptionError(f"-o is the output folder; '{args.output}' is a file.")
     args.thread_choice = use_threads(args.threads)

@@ -151,6 +151,28 @@ def separate_song(song: np.ndarray, sr: int, request: CoverRequest, stages: _Sta
     return vocals.astype(np.float32), accompaniment.astype(np.float32), label, False
 
 
+def read_own_stems(sources) -> tuple[np.ndarray, int, np.ndarray]:
+    """(vocals, accompaniment) sources -> (vocals [2, N], rate, accompaniment [2, N]); the accompaniment is resampled
+    to the vocals' rate and cut or padded with silence to their length. A silent accompaniment is allowed."""
+    from ..audio import resample
+    from ..errors import AudioError
+    from ..song_io import read_song
+
+    vocals, sr = read_song(sources[0])
+    try:
+        accompaniment, acc_sr = read_song(sources[1])
+    except AudioError as err:
+        if "silent" not in str(err):
+            raise
+        accompaniment, acc_sr = np.zeros_like(vocals), sr
+    if acc_sr != sr:
+        accompaniment = np.stack([resample(c, acc_sr, sr) for c in accompaniment])
+    n = vocals.shape[1]
+    accompaniment = accompaniment[:, :n] if accompaniment.shape[1] >= n else \
+        np.pad(accompaniment, ((0, 0), (0, n - accompaniment.shape[1])))
+    return vocals, sr, np.ascontiguousarray(accompaniment, np.float32)
+
+
 def convert_vocal(voice, vocals: np.ndarray, sr: int, speaker: Any, transpose: float, options: Mapping[str, Any],
                   f0_name: str, stages: _Stages) -> np.ndarray:
     """Lead vocal [2, N] -> converted vocal [2, N] at `sr`: converted in mono, then spread over the channels with
@@ -212,16 +234,22 @@ def _run(request: CoverRequest, out_dir: Path, progress: Optional[CoverProgress]
     request.check()
     stages = _Stages(progress)
     with stages.stage("separate", "reading the song"):
-        song, sr = read_song(request.song)
+        if request.own_stems is not None:
+            song, sr, own = read_own_stems(request.own_stems)
+        else:
+            (song, sr), own = read_song(request.song), None
         if voice is None:
             stages.report("separate", 0.0, "loading the voice")
             voice = load_voice(request)
         options, f0_name = conversion_options(voice, request)
         speakers = _speaker_weights(voice, request.speaker)
         out_dir.mkdir(parents=True, exist_ok=True)
-        vocals, accompaniment, label, cached = separate_song(song, sr, request, stages,
-                                                             out_dir if cache else None)
-        del song
+        if own is not None:
+            vocals, accompaniment, label, cached = song, own, "own stems", False
+        else:
+            vocals, accompaniment, label, cached = separate_song(song, sr, request, stages,
+                                                                 out_dir if cache else None)
+        del song, own
     with stages.stage("key", "measuring the vocal's range"):
         low, high, source = voice_range(getattr(voice, "model_path", None), speakers)
         suggestion = suggest_transpose(vocal_midi(vocals, sr), low, high, source, request.shift_accompaniment)
@@ -239,7 +267,7 @@ def _run(request: CoverRequest, out_dir: Path, progress: Optional[CoverProgress]
         vocal_in_mix, accomp_in_mix, mix, report = remix(vocals, converted, accompaniment, sr, settings)
         del converted, accompaniment
     with stages.stage("export", "writing the stems"):
-        name = request.name or song_name(request.song)
+        name = request.name or song_name(request.song if request.song is not None else request.own_stems[0])
         tracks = {"original_vocals": vocals, "converted_vocals": vocal_in_mix, "accompaniment": accomp_in_mix,
                   "mix": mix}
         paths = export_stems(tracks, name, sr, request.formats, out_dir, stages)

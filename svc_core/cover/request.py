@@ -53,6 +53,8 @@ class CoverRequest:
     formats: tuple[str, ...] = ("wav",)  # of EXPORT_FORMATS
     zip: bool = False  # also one zip of every written file
     name: str = ""  # file name stem of the outputs (default: the song's name)
+    own_stems: Optional[tuple[SongSource, SongSource]] = None  # (vocals, accompaniment) made elsewhere: no
+    # separation (the separator settings are ignored); `song` may then be None
 
     def __post_init__(self) -> None:
         self.formats = tuple(self.formats.split(",") if isinstance(self.formats, str) else self.formats)
@@ -88,6 +90,10 @@ class CoverRequest:
                 separator_entry(name)  # OptionError listing the names
         if self.lead_model is not None and self.lead_separator is None:
             raise OptionError("A lead/backing model needs its separator family (lead_separator, e.g. 'mdx').")
+        if self.song is None and self.own_stems is None:
+            raise OptionError("A cover needs a song (or own_stems: its vocals and accompaniment).")
+        if self.own_stems is not None and len(self.own_stems) != 2:
+            raise OptionError("own_stems is (vocals, accompaniment): two files or (array, rate) pairs.")
         if self.dereverb_model is not None and self.dereverb_separator is None:
             raise OptionError("A de-reverb model needs its separator family (dereverb_separator, e.g. 'vr').")
 

@@ -41,6 +41,10 @@ def test_cover_command_errors(song, known_separator, tmp_path, capsys):
         main(base + ["-m", str(VOICE_MODEL), "--format", "wav,ogg"])
     assert main(base + ["-m", str(VOICE_MODEL), "-c", str(VOICE_CONFIG), "-s", "nobody"]) == 2
     assert "nobody" in capsys.readouterr().err
+    assert main(["cover", "-m", str(VOICE_MODEL), "-o", str(tmp_path / "o"), "--vocals", str(path)]) == 2
+    assert "Give both --vocals and --accompaniment" in capsys.readouterr().err
+    assert main(["cover", "-m", str(VOICE_MODEL), "-o", str(tmp_path / "o")]) == 2
+    assert "A cover needs a song" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.wav"))
 
 

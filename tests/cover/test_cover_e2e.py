@@ -185,3 +185,17 @@ def test_auto_transpose_without_voice_statistics_says_so(song, known_separator, 
                        tmp_path / "out")
     assert result.suggestion.voice_source.startswith("assumed")
     assert any("range is not known" in note for note in result.notes)
+
+
+def test_own_stems_skip_separation(song, tmp_path):
+    path, stems = song
+    vocals, accomp = tmp_path / "v.wav", tmp_path / "a.flac"
+    sf.write(str(vocals), stems["vocals"].T, SR, subtype="FLOAT")
+    sf.write(str(accomp), stems["accompaniment"][:, : SR * 3].T, SR)  # shorter: padded
+    request = CoverRequest(None, VOICE_MODEL, VOICE_CONFIG, speaker="flite_slt", separator="mdx",  # not used
+                           own_stems=(vocals, accomp), options={"f0_predictor": "pm"})
+    result = run_cover(request, tmp_path / "out")
+    assert result.separator == "own stems" and result.stems["mix"]["wav"].name == "v_mix.wav"
+    got = read(result.stems["accompaniment"]["wav"])
+    assert got.shape == stems["vocals"].shape and not got[:, SR * 3:].any()
+    assert np.abs(got[:, : SR * 3] - stems["accompaniment"][:, : SR * 3]).max() < 1e-4
