@@ -113,6 +113,21 @@ def _separation_passes(request: CoverRequest) -> list[tuple[str, Optional[str], 
     return [(n, None if m is None else os.fspath(m), role) for n, m, role in passes]
 
 
+def check_separators(request: CoverRequest) -> None:
+    """OptionError now (before the voice loads) for a separator pass that cannot run here or lacks its model file."""
+    from ..separation.registry import models_dir, separator_entry, separator_status
+
+    status = separator_status()
+    for name, model, role in _separation_passes(request):
+        if status.get(name) is not None:
+            raise OptionError(f"The '{name}' separator cannot run here: it {status[name]}")
+        entry = separator_entry(name)
+        if entry.kind == "community" and model is None:
+            raise OptionError(f"The '{name}' separator ({role} pass) needs a model file "
+                              f"({', '.join(entry.file_suffixes)}); download one into {models_dir()} "
+                              "(see docs/covers.md).")
+
+
 def separate_song(song: np.ndarray, sr: int, request: CoverRequest, stages: _Stages,
                   cache_dir: Optional[Path]) -> tuple[np.ndarray, np.ndarray, str, bool]:
     """song [2, N] -> (lead vocal [2, N], accompaniment [2, N] (with any backing vocals), label, from cache)."""
@@ -238,6 +253,8 @@ def _run(request: CoverRequest, out_dir: Path, progress: Optional[CoverProgress]
             song, sr, own = read_own_stems(request.own_stems)
         else:
             (song, sr), own = read_song(request.song), None
+        if own is None:
+            check_separators(request)
         if voice is None:
             stages.report("separate", 0.0, "loading the voice")
             voice = load_voice(request)

@@ -12,7 +12,10 @@ from svc_core import audio as audio_io
 from svc_core import song_io
 from svc_core.cover import CoverRequest, run_cover
 from svc_core.errors import AudioError, ModelError, OptionError
+from svc_core.separation.registry import separator_status
 from svc_core.song_io import read_song, write_stem, write_zip
+
+STATUS_MDX = separator_status()["mdx"]
 
 
 def melody(seconds: float = 2.0, channels: int = 1) -> np.ndarray:
@@ -183,3 +186,20 @@ def test_the_audio_track_of_a_video_through_the_ffmpeg_program(tmp_path, monkeyp
     with pytest.raises(AudioError, match=r"Could not extract an audio track from 'silent.mp4' with ffmpeg: Stream "
                                          r"map '0:a:0' matches no streams\. Does the video have sound\?"):
         read_song(silent)
+
+
+def test_a_community_separator_without_its_model_is_refused_before_the_voice_loads(song, known_separator, tmp_path,
+                                                                                   monkeypatch):
+    from svc_core.cover import pipeline
+    from svc_core.separation import registry
+
+    path, _ = song
+    monkeypatch.setitem(registry._REGISTRY, "halves", registry.SeparatorEntry(
+        "cover.songs.SplitHalves", "Halves (test)", "community", file_suffixes=(".onnx",)))
+    monkeypatch.setattr(pipeline, "load_voice", lambda request: pytest.fail("voice loaded"))
+    with pytest.raises(OptionError, match=r"The 'halves' separator \(lead pass\) needs a model file \(.onnx\)"):
+        run_cover(CoverRequest(path, VOICE_MODEL, VOICE_CONFIG, separator=known_separator, lead_separator="halves"),
+                  tmp_path)
+    if STATUS_MDX is not None:  # a family that is not in this build is named as such
+        with pytest.raises(OptionError, match="'mdx' separator cannot run here"):
+            run_cover(CoverRequest(path, VOICE_MODEL, VOICE_CONFIG, separator="mdx"), tmp_path)
