@@ -121,14 +121,6 @@ def song_name(source, default: str = "song") -> str:
     return default
 
 
-def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
-    formats = tuple(formats)
-    for fmt in formats:
-        if fmt not in STEM_SUBTYPES:
-            raise OptionError(f"Unknown export format '{fmt}'; choose from {', '.join(STEM_SUBTYPES)}.")
-    return formats
-
-
 def write_stem(path: str | os.PathLike, audio: np.ndarray, sr: int) -> Path:
     """Write float32 [C, N] audio; the format from the suffix (wav / flac: 24-bit, mp3: ~256 kbit/s CBR).
     Samples are clipped to [-1, 1] (the mix is limited below that before it comes here)."""

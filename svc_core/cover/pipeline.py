@@ -9,7 +9,6 @@ time. Stems are cached in the out folder per (song, separator passes) (svc_core.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from contextlib import contextmanager, nullcontext
@@ -20,12 +19,11 @@ import numpy as np
 
 from .. import cancel
 from ..errors import ModelError, OptionError
-from ..separation.base import ACCOMPANIMENT, VOCALS
 from . import stems_cache
 from .key import shift_pitch, suggest_transpose, vocal_midi, voice_range
 from .remix import MixSettings, remix
 from .request import CoverRequest
-from .result import STAGES, CoverProgress, CoverResult, KeySuggestion
+from .result import STAGES, CoverProgress, CoverResult
 
 EXPORT_WORKERS = 4  # stem files written at once (bounded by the CPU count)
 MISSED_TARGET_LU = 0.5  # a mix further than this from its target loudness gets a note

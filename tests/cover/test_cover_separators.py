@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cover.songs import SR, VOICE_CONFIG, VOICE_MODEL
+from cover.songs import VOICE_CONFIG, VOICE_MODEL
 from svc_core.cover import CoverRequest, run_cover
 from svc_core.separation.registry import separator_status
 

@@ -9,7 +9,6 @@ import soundfile as sf
 
 from cover.songs import SR, VOICE_CONFIG, VOICE_MODEL
 from svc_core import audio as audio_io
-from svc_core import song_io
 from svc_core.cover import CoverRequest, run_cover
 from svc_core.errors import AudioError, ModelError, OptionError
 from svc_core.separation.registry import separator_status
