@@ -149,7 +149,8 @@ def _run_cover(args: argparse.Namespace) -> int:
           f"separator: {result.separator}{' (cached stems)' if result.separation_cached else ''}")
     print(f"mix: {result.mix_lufs:.1f} LUFS, peak {result.mix_peak_db:.1f} dBFS, {result.seconds:.1f} s at "
           f"{result.sample_rate} Hz; threads: {args.thread_choice.describe()}")
-    print("stage seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.stage_seconds.items()))
+    print("stage seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.stage_seconds.items())
+          + " (convert: " + ", ".join(f"{k} {v:.2f}" for k, v in result.conversion_seconds.items()) + ")")
     for stem, by_format in result.stems.items():
         print(f"wrote {', '.join(str(p) for p in by_format.values())}")
     if result.zip_path is not None:

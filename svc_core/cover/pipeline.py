@@ -292,7 +292,8 @@ def _run(request: CoverRequest, out_dir: Path, progress: Optional[CoverProgress]
             zip_path = write_zip(out_dir / f"{name}_cover.zip",
                                  [p for by_fmt in paths.values() for p in by_fmt.values()])
     result = CoverResult(paths, zip_path, transpose, shift, suggestion, report.mix_lufs, report.peak_db, sr,
-                         mix.shape[1] / sr, label, cached, dict(stages.seconds))
+                         mix.shape[1] / sr, label, cached, dict(stages.seconds),
+                         dict(getattr(getattr(voice, "last_times", None), "seconds", {}) or {}))
     result.notes.extend(_notes(request, result))
     return result
 

@@ -43,6 +43,8 @@ class CoverResult:
     separator: str  # label of the separator(s) used
     separation_cached: bool  # the stems came from the out folder's cache (same song, same separator)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # STAGES -> wall seconds
+    conversion_seconds: dict[str, float] = field(default_factory=dict)  # inside "convert": f0, encoder, synthesizer,
+    # vocoder, ... (the voice's svc_core.timing.StageTimes)
     notes: list[str] = field(default_factory=list)  # things a person should know (file ends early, ...)
 
     def files(self) -> list[Path]:

@@ -55,6 +55,7 @@ def test_cover_of_a_synthetic_song(song, known_separator, tmp_path, transpose):
     order = [s for i, (s, _) in enumerate(seen) if i == 0 or seen[i - 1][0] != s]
     assert order == list(STAGES)
     assert all((s, 1.0) in seen for s in STAGES) and set(result.stage_seconds) == set(STAGES)
+    assert {"f0", "synthesizer"} <= set(result.conversion_seconds)
     # every stem in every format, all the song's length
     n = stems["mixture"].shape[1]
     assert set(result.stems) == set(STEM_NAMES)
