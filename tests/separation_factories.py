@@ -26,30 +26,35 @@ def _envelope(n: int, sr: int, attack: float, decay: float) -> np.ndarray:
     return np.minimum(t / attack, 1.0) * np.exp(-t / decay)
 
 
-def backing_track(seconds: float, sr: int = 44100, seed: int = 0) -> np.ndarray:
-    """float32 [2, seconds * sr]: a 120 bpm loop of LOOP_BARS bars (a minor/major chord per bar, a bass line in
-    eighths, kick / snare / hi-hat), peak 0.5. The loop is rendered once and tiled, so it repeats exactly."""
+PARTS = ("chords", "bass", "drums")
+
+
+def backing_track(seconds: float, sr: int = 44100, seed: int = 0, parts: tuple[str, ...] = PARTS,
+                  bars: int = LOOP_BARS) -> np.ndarray:
+    """float32 [2, seconds * sr]: a 120 bpm loop of `bars` bars (a minor/major chord per bar, a bass line in
+    eighths, kick / snare / hi-hat; `parts` picks which), peak 0.5. The loop is rendered once and tiled, so it
+    repeats exactly."""
     rng = np.random.default_rng(seed)
     key = KEY_MIDI[seed % len(KEY_MIDI)]
     roots = PROGRESSIONS[seed % len(PROGRESSIONS)]
     bar = int(BEAT_SECONDS * BEATS_PER_BAR * sr)
     beat = int(BEAT_SECONDS * sr)
-    loop = np.zeros((2, bar * LOOP_BARS))
+    loop = np.zeros((2, bar * bars))
     noise = rng.standard_normal(beat)
-    for b, root in enumerate(roots):
+    for b, root in enumerate(roots[:bars]):
         start = b * bar
         third = 3 if rng.random() < 0.5 else 4
-        for i, step in enumerate((0, third, 7)):
+        for i, step in enumerate((0, third, 7) if "chords" in parts else ()):
             note = key + root + step
             for ch, det in enumerate((-0.002, 0.002)):  # a slightly detuned pad per side: stereo width
                 pad = _tone(_midi_hz(note), bar, sr, 6, 1.5, det) * _envelope(bar, sr, 0.05, 1.5)
                 loop[ch, start:start + bar] += 0.12 * pad
-        for e in range(BEATS_PER_BAR * 2):  # bass: eighth notes on the root, octave jumps
+        for e in range(BEATS_PER_BAR * 2 if "bass" in parts else 0):  # bass: eighth notes on the root, octave jumps
             n8 = beat // 2
             s = start + e * n8
             note = key + root - 12 + (12 if e % 4 == 3 else 0)
             loop[:, s:s + n8] += 0.18 * _tone(_midi_hz(note), n8, sr, 4, 2.0) * _envelope(n8, sr, 0.005, 0.12)
-        for k in range(BEATS_PER_BAR):
+        for k in range(BEATS_PER_BAR if "drums" in parts else 0):
             s = start + k * beat
             t = np.arange(beat) / sr
             if k % 2 == 0:  # kick
@@ -94,11 +99,11 @@ def sung_line(seconds: float, sr: int = 44100, seed: int = 0) -> np.ndarray:
     return (0.5 * wav / max(np.max(np.abs(wav)), 1e-9)).astype(np.float32)
 
 
-def synthetic_song(seconds: float, sr: int = 44100, seed: int = 0,
-                   vocal_db: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_song(seconds: float, sr: int = 44100, seed: int = 0, vocal_db: float = 0.0,
+                   parts: tuple[str, ...] = PARTS, bars: int = LOOP_BARS) -> tuple[np.ndarray, np.ndarray]:
     """(vocals, accompaniment), float32 [2, seconds * sr] each: sung_line (slightly left of centre) over
     backing_track, the vocal's RMS `vocal_db` dB against the backing's."""
-    accompaniment = backing_track(seconds, sr, seed)
+    accompaniment = backing_track(seconds, sr, seed, parts, bars)
     voice = sung_line(seconds, sr, seed)
     gain = 10 ** (vocal_db / 20) * np.sqrt(np.mean(accompaniment ** 2) / max(np.mean(voice ** 2), 1e-12))
     vocals = np.stack([1.1 * voice, 0.9 * voice]) * gain
