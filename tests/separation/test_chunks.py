@@ -1,5 +1,5 @@
-"""run_chunked: chunk placement, exact joins, progress, cancellation, bad separators; chunked HPSS equals
-whole-song HPSS away from the chunk edges."""
+"""run_chunked: chunk placement, exact joins, progress, cancellation, bad separators; chunked HPSS (and the
+starter network, when it is in the build) equals whole-song separation away from the chunk edges."""
 import numpy as np
 import pytest
 
@@ -7,7 +7,7 @@ from separation_factories import synthetic_song
 from svc_core import cancel
 from svc_core.errors import SvcError
 from svc_core.separation.chunks import chunk_starts, fade_in, run_chunked
-from svc_core.separation.dsp import HOP, HpssSeparator
+from svc_core.separation.dsp import HOP
 
 
 def _identity(audio):
@@ -82,20 +82,41 @@ def test_a_separator_returning_wrong_shapes_is_a_clear_bug_report():
         run_chunked(lambda a: {k: a for k in next(names)}, audio, 200, 10)
 
 
-def test_chunked_hpss_equals_whole_song_hpss_away_from_chunk_edges():
+def _local_separator(name, tmp_path):
+    """(separator, STFT hop, reach in samples: how far an output sample's inputs lie) of a chunk-local separator;
+    the starter network with seeded random weights (locality does not depend on the training)."""
+    from svc_core.separation import get_separator, separator_status
+
+    if separator_status()[name] is not None:
+        pytest.skip(f"{name} cannot run here: {separator_status()[name]}")
+    if name == "hpss":
+        sep = get_separator(name)
+        return sep, HOP, (sep.kernel_frames // 2 + 4) * HOP + 2048  # the median filter's reach, the STFT window
+    import torch
+
+    from svc_core.separation.starter_net import MaskNet, NetConfig, StarterSeparator, save_weights
+
+    torch.manual_seed(0)
+    save_weights(MaskNet(NetConfig(hidden=32)), tmp_path / "random.pt")
+    sep = StarterSeparator(weights=tmp_path / "random.pt")
+    config = sep.net.config  # starter: a convolutional mask network with a finite receptive field
+    return sep, config.hop, (config.receptive_frames // 2 + 4) * config.hop + config.n_fft
+
+
+@pytest.mark.parametrize("name", ["hpss", "starter"])
+def test_chunked_equals_whole_song_away_from_chunk_edges(name, tmp_path):
     """Chunk length, step and the moved-back last start on the STFT hop grid: every output sample that only
-    chunks far (MARGIN) from their own edges contributed to equals the whole-song separation's."""
-    sep = HpssSeparator()
+    chunks far (their reach) from their own edges contributed to equals the whole-song separation's."""
+    sep, hop, margin = _local_separator(name, tmp_path)
     sr = sep.sample_rate
-    chunk, overlap = 200 * HOP, 40 * HOP  # 2.3 s, 0.46 s
-    n = chunk + 3 * (chunk - overlap) + 70 * HOP  # 4 steps: the last chunk moved back by a whole number of hops
+    chunk, overlap = 200 * hop, 40 * hop  # hpss: 2.3 s, 0.46 s
+    n = chunk + 3 * (chunk - overlap) + 70 * hop  # 4 steps: the last chunk moved back by a whole number of hops
     vocals, accompaniment = synthetic_song(n / sr + 0.1, sr, seed=3)
     audio = np.ascontiguousarray((vocals + accompaniment)[:, :n])
     starts = chunk_starts(n, chunk, overlap)
-    assert len(starts) == 5 and all(s % HOP == 0 for s in starts) and starts[-1] - starts[-2] < chunk - overlap
+    assert len(starts) == 5 and all(s % hop == 0 for s in starts) and starts[-1] - starts[-2] < chunk - overlap
     whole = sep.separate_chunk(audio)
     chunked = run_chunked(sep.separate_chunk, audio, chunk, overlap)
-    margin = (sep.kernel_frames // 2 + 4) * HOP + 2048  # the median filter's reach, the STFT window
 
     def near_edge(piece):  # 1 within `margin` of the chunk's edges, through the same crossfades
         flag = np.zeros(piece.shape[1], np.float32)
@@ -103,7 +124,7 @@ def test_chunked_hpss_equals_whole_song_hpss_away_from_chunk_edges():
         return {"edge": np.broadcast_to(flag, piece.shape).copy()}
 
     interior = run_chunked(near_edge, audio, chunk, overlap)["edge"][0] == 0
-    assert interior.sum() > n / 3  # the comparison covers a good part of the song
+    assert interior.sum() > n / 4  # the comparison covers a good part of the song
     for stem in ("vocals", "accompaniment"):
-        np.testing.assert_allclose(chunked[stem][:, interior], whole[stem][:, interior], atol=1e-5)
-        assert np.abs(chunked[stem] - whole[stem]).max() > 1e-4  # the edges do differ: the test can see it
+        np.testing.assert_allclose(chunked[stem][:, interior], whole[stem][:, interior], atol=1e-4)
+        assert np.abs(chunked[stem] - whole[stem]).max() > 1e-3  # the edges do differ: the test can see it
