@@ -123,7 +123,17 @@ def evaluate(root: Path, separators: dict, limit: int = 0) -> dict:
         print(f"  {i + 1}/{len(songs)} {folder.name}: " + ", ".join(
             f"{k} {per_song[k][-1]['vocals']['sdr']:.1f}" for k in separators) + " (vocals SDR dB)", flush=True)
     return {"songs": [p.name for p in songs], "audio_seconds": audio_seconds, "per_song": per_song,
-            "separation_seconds": seconds}
+            "separation_seconds": seconds, "manifest": manifest_header(root)}
+
+
+def manifest_header(root: Path) -> dict:
+    """The test set's manifest.json without its per-song items (format, split, seconds, ...), or {}."""
+    path = root / "manifest.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in doc.items() if k != "items"} if isinstance(doc, dict) else {"songs": len(doc)}
 
 
 def summary(result: dict) -> dict:
