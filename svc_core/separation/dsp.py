@@ -48,9 +48,12 @@ REPET_CHUNK_SECONDS = 30.0  # similarity is searched within one chunk: cost grow
 
 
 def _stft(audio: np.ndarray) -> np.ndarray:
-    """float32 [C, T] -> complex64 [C, F, frames]."""
+    """float32 [C, T] -> complex64 [C, F, frames] (inputs shorter than one window are zero-padded to one)."""
     import librosa
 
+    short = N_FFT - audio.shape[-1]
+    if short > 0:
+        audio = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, short)])
     return librosa.stft(audio, n_fft=N_FFT, hop_length=HOP)
 
 
@@ -78,8 +81,8 @@ def similar_frames(mag: np.ndarray, k: int, width: int) -> np.ndarray:
     norm = np.linalg.norm(mag, axis=0)
     unit = mag / np.maximum(norm, np.finfo(np.float32).tiny)  # silent frames: similarity 0 to every frame
     sim = unit.T @ unit  # [frames, frames]
-    offsets = np.abs(np.arange(sim.shape[0])[:, None] - np.arange(sim.shape[0])[None, :])
-    sim[offsets < width] = -np.inf
+    for i in range(sim.shape[0]):  # frames closer than `width` (itself included) are not candidates
+        sim[i, max(0, i - width + 1):i + width] = -np.inf
     return np.argpartition(-sim, k - 1, axis=1)[:, :k]
 
 
