@@ -8,9 +8,10 @@ a fresh process (`--child`, so its peak RSS is its own) with its thread count gi
 before each row the driver measures the system-wide CPU use over 3 s (the idle check; above BUSY_LIMIT % the row is
 marked). Rows: separation only (`Separator.separate` on the song read from the file) with each built-in separator
 that can run here, at each thread count; then the whole cover (`run_cover`: read, separate, key, convert with the
-starter voice voices/starter (speaker STARTER_SPEAKER), remix, export wav) per cover separator and thread count. Baselines in the same run:
-a separation row's ratio is to repet-sim at the same thread count, a cover row's to the separation-only row of its
-separator and thread count. Writes bench/last_cover.json and prints a markdown table.
+starter voice voices/starter (speaker STARTER_SPEAKER), remix, export wav) per cover separator and thread count.
+Baselines in the same run: a separation row's ratio is to repet-sim at the same thread count, a cover row's to the
+separation-only row of its separator and thread count ("load" in a separation row: reading the song and building
+the separator). Writes bench/last_cover.json and prints a markdown table.
 
     python -m bench.cover_speed [--seconds 180] [--threads 2,1] [--separators starter,repet-sim,hpss]
         [--cover-separators starter] [--workdir /tmp/svc-bench-cover] [--json PATH]

@@ -5,9 +5,10 @@ compared (cosine similarity) with the frames most like it, at least `min_distanc
 median is the repeating background, capped by the frame itself. That is librosa.decompose.nn_filter(
 aggregate=np.median, metric="cosine", mode="distance"), computed here from one matrix product and a blocked median
 (tests check it equals librosa's); librosa's example uses its default mode="connectivity", whose top-k pruning
-ranks equal weights and so keeps the first k candidates by index rather than the nearest k. A soft mask from it (as in librosa's vocal
-separation example) gives the vocals. The similarity is computed once on the mid channel (L+R)/2 and the mask is
-shared by both channels: half the work of a per-channel run and no image shift between the sides.
+ranks equal weights and so keeps the first k candidates by index rather than the nearest k. A soft mask from the
+background (as in librosa's vocal separation example) gives the vocals. The similarity is computed once on the
+mid channel (L+R)/2 and the mask is shared by both channels: half the work of a per-channel run and no image
+shift between the sides.
 
 HPSS (FitzGerald 2010, librosa.decompose.hpss with a margin): median filters across time keep sustained partials
 (harmonic), across frequency keep onsets (percussive); the rest is the residual. Which part serves as the vocal
@@ -19,8 +20,8 @@ Defaults chosen by measurement (bench.separation_quality on a development set of
 synthetic looped backings): REPET-SIM with librosa's example mask (margin 10, power 2) and librosa's neighbour count
 scored the best vocals SDR (-0.58 dB mean vs -1.54 for the mixture as is; the paper's plain ratio mask -1.03, 41
 neighbours -1.83, 21 neighbours -2.81); HPSS's harmonic part as the vocals (-1.05 dB; percussive -8.6, residual
--6.2, harmonic+residual -1.3) with margin 2 (1: -1.4, 3: -1.4), the mid mask (-1.05) over per-side masks (-1.29)
-at half the work.
+-6.2, harmonic+residual -1.3) with margin 2 (1: -1.37, 3: -1.43, both with per-side masks), the mid mask
+(-1.05) over per-side masks (-1.29) at half the work.
 
 Both give accompaniment = mixture - vocals (the two stems sum to the input).
 """
