@@ -19,7 +19,7 @@ from chunk edges (when the chunk starts fall on the STFT's hop grid).
 Defaults chosen by measurement (bench.separation_quality on a development set of 6 x 20 s songs: example clips over
 synthetic looped backings): REPET-SIM with librosa's example mask (margin 10, power 2) and librosa's neighbour count
 scored the best vocals SDR (-0.58 dB mean vs -1.54 for the mixture as is; the paper's plain ratio mask -1.03, 41
-neighbours -1.83, 21 neighbours -2.81); HPSS's harmonic part as the vocals (-1.05 dB; percussive -8.6, residual
+neighbours -1.83, 21 neighbours -2.81; that count + 1, odd, -0.57 in half the time, so that is the default); HPSS's harmonic part as the vocals (-1.05 dB; percussive -8.6, residual
 -6.2, harmonic+residual -1.3) with margin 2 (1: -1.37, 3: -1.43, both with per-side masks), the mid mask
 (-1.05) over per-side masks (-1.29) at half the work.
 
@@ -89,11 +89,17 @@ def similar_frames(mag: np.ndarray, k: int, width: int) -> np.ndarray:
 
 def median_of_frames(mag: np.ndarray, idx: np.ndarray, block: int = 64) -> np.ndarray:
     """mag [F, frames], idx int [frames, k] -> [F, frames]: per bin the median of mag over each frame's k frames
-    (librosa.decompose.nn_filter(aggregate=np.median)'s output, vectorised in blocks of `block` frames)."""
-    out = np.empty_like(mag)
-    for s in range(0, mag.shape[1], block):
-        out[:, s:s + block] = np.median(mag[:, idx[s:s + block]], axis=-1)
-    return out
+    (librosa.decompose.nn_filter(aggregate=np.median)'s output). Gathered as [k, block, F] and reduced with one
+    np.partition over the first axis (about 7x faster than np.median over a last axis of k)."""
+    k = idx.shape[1]
+    half = k // 2
+    kth = half if k % 2 else [half - 1, half]
+    rows = np.ascontiguousarray(mag.T)  # [frames, F]
+    out = np.empty_like(rows)
+    for s in range(0, rows.shape[0], block):
+        part = np.partition(rows[idx[s:s + block].T], kth, axis=0)  # [k, block, F]
+        out[s:s + block] = part[half] if k % 2 else (part[half - 1] + part[half]) / 2
+    return out.T
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ class RepetSimSettings:
     min_distance_seconds: float = REPET_MIN_DISTANCE_SECONDS
     margin_vocals: float = REPET_MARGIN_VOCALS
     power: float = REPET_POWER
-    neighbours: Optional[int] = None  # similar frames per frame; None: librosa's 2 * ceil(sqrt(frames - 2 w + 1))
+    neighbours: Optional[int] = None  # similar frames per frame; None: librosa's 2 * ceil(sqrt(frames - 2 w + 1)) + 1
 
 
 class RepetSimSeparator(Separator):
@@ -136,10 +142,11 @@ class RepetSimSeparator(Separator):
         return max(1, min(wanted, frames // 4))
 
     def neighbours(self, frames: int, width: int) -> int:
-        """Similar frames per frame: the setting, else librosa's default 2 * ceil(sqrt(frames - 2 w + 1)); at most
-        the frames available outside the width."""
+        """Similar frames per frame: the setting, else librosa's default 2 * ceil(sqrt(frames - 2 w + 1)) plus one
+        (odd: the median is one element, one partition; 2.6x less time than the even count); at most the frames
+        available outside the width."""
         available = frames - 2 * width + 1
-        k = self.settings.neighbours or 2 * int(np.ceil(np.sqrt(available)))
+        k = self.settings.neighbours or 2 * int(np.ceil(np.sqrt(available))) + 1
         return max(1, min(k, available))
 
     def separate_chunk(self, audio: np.ndarray) -> dict[str, np.ndarray]:
