@@ -17,11 +17,11 @@ side). HPSS is local in time (31-frame median filter), so chunked separation equ
 from chunk edges (when the chunk starts fall on the STFT's hop grid).
 
 Defaults chosen by measurement (bench.separation_quality on a development set of 6 x 20 s songs: example clips over
-synthetic looped backings): REPET-SIM with librosa's example mask (margin 10, power 2) and librosa's neighbour count
+synthetic looped backings). REPET-SIM: librosa's example mask (margin 10, power 2) and librosa's neighbour count
 scored the best vocals SDR (-0.58 dB mean vs -1.54 for the mixture as is; the paper's plain ratio mask -1.03, 41
-neighbours -1.83, 21 neighbours -2.81; that count + 1, odd, -0.57 in half the time, so that is the default); HPSS's harmonic part as the vocals (-1.05 dB; percussive -8.6, residual
--6.2, harmonic+residual -1.3) with margin 2 (1: -1.37, 3: -1.43, both with per-side masks), the mid mask
-(-1.05) over per-side masks (-1.29) at half the work.
+neighbours -1.83, 21 neighbours -2.81); that count + 1 (odd) scored -0.57 in half the time, so it is the default.
+HPSS: the harmonic part as the vocals (-1.05 dB; percussive -8.6, residual -6.2, harmonic+residual -1.3), margin 2
+(1: -1.37, 3: -1.43, both with per-side masks), the mid mask (-1.05) over per-side masks (-1.29) at half the work.
 
 Both give accompaniment = mixture - vocals (the two stems sum to the input).
 """
