@@ -92,8 +92,11 @@ def build_separators(names: list[str], model: str | None, family: str | None) ->
                 skipped[name] = str(e)
     if model:
         if family is None:
-            from svc_core.separation.community.files import identify_model_file
-
+            try:
+                from svc_core.separation.community.files import identify_model_file
+            except ImportError:
+                raise SystemExit("this build cannot identify model files (no svc_core.separation.community): give "
+                                 "--family mdx|demucs|roformer|vr") from None
             family = identify_model_file(model)
         built[f"{family}:{Path(model).name}"] = get_separator(family, model_path=model)
     return built, skipped
