@@ -93,3 +93,32 @@ def write_yaml(path: str | os.PathLike, doc: dict) -> Path:
 
     Path(path).write_text(yaml.safe_dump(doc))
     return Path(path)
+
+
+# -- Demucs ----------------------------------------------------------------------------------------------------
+DEMUCS_SOURCES = ["drums", "bass", "other", "vocals"]
+DEMUCS_SIZES = {
+    "small": dict(channels=4, depth=4, nfft=2048, t_layers=1, t_heads=2, dconv_comp=4, t_hidden_scale=1.0,
+                  segment=Fraction(2)),
+    # htdemucs as published (demucs's htdemucs config: 48 channels, depth 4, nfft 4096, 5 cross-transformer
+    # layers over a 384-wide bottom, segment 7.8 s)
+    "full": dict(channels=48, depth=4, nfft=4096, t_layers=5, bottom_channels=512, dconv_mode=3,
+                 segment=Fraction(39, 5)),
+}
+
+
+def demucs_package(size: str = "small", seed: int = 0, klass: object = None) -> dict:
+    """The dict demucs's serialize_model writes: class by reference, its arguments, fp16 state, training args."""
+    from demucs.htdemucs import HTDemucs
+
+    kwargs = dict(sources=list(DEMUCS_SOURCES), audio_channels=2, samplerate=44100, **DEMUCS_SIZES[size])
+    torch.manual_seed(seed)
+    model = HTDemucs(**kwargs)
+    state = {k: v.detach().half() for k, v in model.state_dict().items()}
+    return {"klass": klass or HTDemucs, "args": (), "kwargs": kwargs, "state": state,
+            "training_args": {"dset": {"name": "musdb", "segment": 11}, "seed": seed, "optim": {"lr": 3e-4}}}
+
+
+def make_demucs_th(path: str | os.PathLike, size: str = "small", seed: int = 0) -> Path:
+    torch.save(demucs_package(size, seed), os.fspath(path))
+    return Path(path)
