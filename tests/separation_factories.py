@@ -122,3 +122,98 @@ def demucs_package(size: str = "small", seed: int = 0, klass: object = None) -> 
 def make_demucs_th(path: str | os.PathLike, size: str = "small", seed: int = 0) -> Path:
     torch.save(demucs_package(size, seed), os.fspath(path))
     return Path(path)
+
+
+# -- RoFormer (MSST layout) ------------------------------------------------------------------------------------
+ROFORMER_SIZES = {
+    # small: 129 STFT bins (n_fft 256) in 16 bands / 8 mel bands, width 16
+    "small": dict(dim=16, depth=1, heads=2, dim_head=8, stft_n_fft=256, stft_win_length=256, stft_hop_length=64,
+                  mask_estimator_depth=2, chunk_size=22050, bands=(8,) * 15 + (9,), num_bands=8),
+    # the common vocals BS-RoFormer (viperx ep_317 / MSST config_vocals_bs_roformer: 512 wide, 12 deep, 62 bands)
+    "full": dict(dim=512, depth=12, heads=8, dim_head=64, stft_n_fft=2048, stft_win_length=2048,
+                 stft_hop_length=441, mask_estimator_depth=2, chunk_size=352800,
+                 bands=(2,) * 24 + (4,) * 12 + (12,) * 8 + (24,) * 8 + (48,) * 8 + (128, 129), num_bands=60),
+}
+
+
+def roformer_yaml(kind: str, size: str = "small", target: str | None = "vocals") -> str:
+    """An MSST-style config (the shape of configs/viperx/*.yaml), band tuples tagged !!python/tuple."""
+    s = ROFORMER_SIZES[size]
+    band_line = ("  freqs_per_bands: !!python/tuple\n" + "".join(f"  - {n}\n" for n in s["bands"])
+                 if kind == "bs" else f"  num_bands: {s['num_bands']}\n  sample_rate: 44100\n")
+    target_line = f"  target_instrument: {target}\n" if target else ""
+    return (f"audio:\n  chunk_size: {s['chunk_size']}\n  n_fft: {s['stft_n_fft']}\n  num_channels: 2\n"
+            f"  sample_rate: 44100\n  min_mean_abs: 0.000\n"
+            f"model:\n  dim: {s['dim']}\n  depth: {s['depth']}\n  stereo: true\n  num_stems: 1\n"
+            f"  time_transformer_depth: 1\n  freq_transformer_depth: 1\n  linear_transformer_depth: 0\n{band_line}"
+            f"  dim_head: {s['dim_head']}\n  heads: {s['heads']}\n  attn_dropout: 0.1\n  ff_dropout: 0.1\n"
+            f"  flash_attn: true\n  dim_freqs_in: {s['stft_n_fft'] // 2 + 1}\n  stft_n_fft: {s['stft_n_fft']}\n"
+            f"  stft_hop_length: {s['stft_hop_length']}\n  stft_win_length: {s['stft_win_length']}\n"
+            f"  stft_normalized: false\n  mask_estimator_depth: {s['mask_estimator_depth']}\n"
+            "  multi_stft_resolution_loss_weight: 1.0\n"
+            "  multi_stft_resolutions_window_sizes: !!python/tuple\n  - 4096\n  - 2048\n  - 1024\n"
+            "  multi_stft_hop_size: 147\n  multi_stft_normalized: False\n"
+            f"training:\n  batch_size: 2\n  instruments:\n  - vocals\n  - other\n{target_line}  use_amp: true\n"
+            "inference:\n  batch_size: 1\n  num_overlap: 2\n")
+
+
+def _mel_bands_per_bin_counts(n_fft: int, num_bands: int) -> list[int]:
+    import librosa
+
+    bank = librosa.filters.mel(sr=44100, n_fft=n_fft, n_mels=num_bands)
+    bank[0, 0] = 1.0
+    bank[-1, -1] = 1.0
+    return (bank > 0).sum(axis=1).tolist()
+
+
+def roformer_state(kind: str, size: str = "small", seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights under MSST's parameter names (written out here, not taken from our network)."""
+    s = ROFORMER_SIZES[size]
+    g = torch.Generator().manual_seed(seed)
+    dim, heads, dh = s["dim"], s["heads"], s["dim_head"]
+    inner = heads * dh
+
+    def rnd(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g) * (shape[-1] ** -0.5 if len(shape) > 1 else 0.1) + \
+            (1.0 if len(shape) == 1 else 0.0)
+
+    state: dict[str, torch.Tensor] = {}
+    freqs = 1.0 / 10000 ** (torch.arange(0, dh, 2).float() / dh)
+    for i in range(s["depth"]):
+        for j in (0, 1):  # time, frequency transformer
+            p = f"layers.{i}.{j}."
+            a, f = p + "layers.0.0.", p + "layers.0.1."
+            state |= {a + "norm.gamma": rnd(dim), a + "to_qkv.weight": rnd(3 * inner, dim),
+                      a + "to_gates.weight": rnd(heads, dim), a + "to_gates.bias": rnd(heads),
+                      a + "to_out.0.weight": rnd(dim, inner), a + "rotary_embed.freqs": freqs.clone(),
+                      f + "net.0.gamma": rnd(dim), f + "net.1.weight": rnd(4 * dim, dim),
+                      f + "net.1.bias": rnd(4 * dim), f + "net.4.weight": rnd(dim, 4 * dim), f + "net.4.bias": rnd(dim)}
+            if kind == "mel":
+                state[p + "norm.gamma"] = rnd(dim)
+    if kind == "bs":
+        state["final_norm.gamma"] = rnd(dim)
+        per_band = list(s["bands"])
+    else:
+        per_band = _mel_bands_per_bin_counts(s["stft_n_fft"], s["num_bands"])
+    linears = s["mask_estimator_depth"] + (1 if kind == "mel" else 0)
+    hidden = dim * 4
+    for b, n in enumerate(per_band):
+        w = 2 * n * 2  # complex x stereo
+        state |= {f"band_split.to_features.{b}.0.gamma": rnd(w), f"band_split.to_features.{b}.1.weight": rnd(dim, w),
+                  f"band_split.to_features.{b}.1.bias": rnd(dim)}
+        dims = [dim] + [hidden] * (linears - 1) + [2 * w]
+        for k, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+            q = f"mask_estimators.0.to_freqs.{b}.0.{2 * k}."
+            state |= {q + "weight": rnd(d_out, d_in), q + "bias": rnd(d_out)}
+    return state
+
+
+def make_roformer(folder: str | os.PathLike, kind: str, size: str = "small", seed: int = 0,
+                  name: str | None = None, target: str | None = "vocals") -> tuple[Path, Path]:
+    """Write <name>.ckpt (bare state dict, as MSST saves) and <name>.yaml beside it; returns both paths."""
+    folder = Path(folder)
+    name = name or f"{kind}_roformer_{size}"
+    ckpt, config = folder / f"{name}.ckpt", folder / f"{name}.yaml"
+    torch.save(roformer_state(kind, size, seed), ckpt)
+    config.write_text(roformer_yaml(kind, size, target))
+    return ckpt, config
