@@ -18,20 +18,22 @@ import torch
 from torch import nn
 
 # -- MDX-Net ---------------------------------------------------------------------------------------------------
-MDX_SIZES = {  # n_fft, dim_f, dim_t, channels, levels
-    "small": (2048, 256, 32, 8, 2),
-    "full": (6144, 3072, 256, 48, 4),  # UVR-MDX-NET-Inst_HQ_3's spectrogram; width of KUIELAB's TFC-TDF nets
+MDX_SIZES = {  # n_fft, dim_f, dim_t, channels (growth per level), levels, convolutions per block, TDF bottleneck
+    "small": (2048, 256, 32, 8, 2, 2, 16),
+    # UVR-MDX-NET-Inst_HQ_3's spectrogram (n_fft 6144, 3072 bins x 256 frames) at the width of KUIELAB's TFC-TDF
+    # U-Net (32 channels growing by 32 over 5 levels, 3 convolutions per block, bottleneck bins / 8)
+    "full": (6144, 3072, 256, 32, 5, 3, 8),
 }
 
 
 class _TfcTdf(nn.Module):
     """Two 3x3 convolutions (TFC) then a dense bottleneck along frequency (TDF), residual. x [B, C, F, T]."""
 
-    def __init__(self, channels: int, bins: int) -> None:
+    def __init__(self, channels: int, bins: int, convs: int = 2, bottleneck: int = 16) -> None:
         super().__init__()
-        self.tfc = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-                                 nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
-        hidden = max(bins // 16, 4)
+        self.tfc = nn.Sequential(*[m for _ in range(convs) for m in (nn.Conv2d(channels, channels, 3, padding=1),
+                                                                     nn.ReLU())])
+        hidden = max(bins // bottleneck, 4)
         self.tdf = nn.Sequential(nn.Linear(bins, hidden), nn.ReLU(), nn.Linear(hidden, bins), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,7 +44,7 @@ class _TfcTdf(nn.Module):
 class MdxLikeNet(nn.Module):
     """[B, 4, F, T] spectrogram -> [B, 4, F, T] spectrogram (a U-Net of TFC-TDF blocks; random weights)."""
 
-    def __init__(self, dim_f: int, channels: int, levels: int) -> None:
+    def __init__(self, dim_f: int, channels: int, levels: int, convs: int = 2, bottleneck: int = 16) -> None:
         super().__init__()
         self.first = nn.Conv2d(4, channels, 1)
         self.down = nn.ModuleList()
@@ -51,14 +53,14 @@ class MdxLikeNet(nn.Module):
         self.dec = nn.ModuleList()
         bins, width = dim_f, channels
         for _ in range(levels):
-            self.enc.append(_TfcTdf(width, bins))
+            self.enc.append(_TfcTdf(width, bins, convs, bottleneck))
             self.down.append(nn.Conv2d(width, width + channels, 2, stride=2))
             bins, width = bins // 2, width + channels
-        self.mid = _TfcTdf(width, bins)
+        self.mid = _TfcTdf(width, bins, convs, bottleneck)
         for _ in range(levels):
             self.up.append(nn.ConvTranspose2d(width, width - channels, 2, stride=2))
             bins, width = bins * 2, width - channels
-            self.dec.append(_TfcTdf(width, bins))
+            self.dec.append(_TfcTdf(width, bins, convs, bottleneck))
         self.last = nn.Conv2d(channels, 4, 1)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
@@ -76,9 +78,9 @@ class MdxLikeNet(nn.Module):
 
 def make_mdx_onnx(path: str | os.PathLike, size: str = "small", seed: int = 0, batch_axis: bool = True) -> dict:
     """Write an MDX-Net-layout .onnx; returns its settings as UVR's model data keys (for a .yaml beside it)."""
-    n_fft, dim_f, dim_t, channels, levels = MDX_SIZES[size]
+    n_fft, dim_f, dim_t, channels, levels, convs, bottleneck = MDX_SIZES[size]
     torch.manual_seed(seed)
-    net = MdxLikeNet(dim_f, channels, levels).eval()
+    net = MdxLikeNet(dim_f, channels, levels, convs, bottleneck).eval()
     dummy = torch.randn(1, 4, dim_f, dim_t)
     axes = {"input": {0: "batch"}, "output": {0: "batch"}} if batch_axis else None
     with torch.no_grad():
@@ -100,8 +102,8 @@ DEMUCS_SOURCES = ["drums", "bass", "other", "vocals"]
 DEMUCS_SIZES = {
     "small": dict(channels=4, depth=4, nfft=2048, t_layers=1, t_heads=2, dconv_comp=4, t_hidden_scale=1.0,
                   segment=Fraction(2)),
-    # htdemucs as published (demucs's htdemucs config: 48 channels, depth 4, nfft 4096, 5 cross-transformer
-    # layers over a 384-wide bottom, segment 7.8 s)
+    # htdemucs as published: 48 channels, depth 4, nfft 4096, 5 cross-transformer layers 512 wide, segment 7.8 s
+    # (42.0 M parameters: the 80 MiB fp16 955dfd88.th)
     "full": dict(channels=48, depth=4, nfft=4096, t_layers=5, bottom_channels=512, dconv_mode=3,
                  segment=Fraction(39, 5)),
 }
