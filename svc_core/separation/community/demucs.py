@@ -19,7 +19,7 @@ import inspect
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import numpy as np
 

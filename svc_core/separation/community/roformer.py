@@ -84,8 +84,6 @@ def _unwrap(state: Any, name: str) -> dict:
 
 def load_roformer(path: str | os.PathLike, config_path: Optional[str | os.PathLike] = None):
     """(Roformer network in eval mode, run settings); ModelError / UnsafeFileError naming what is wrong."""
-    import torch
-
     from ...safe_load import load_torch
     from .roformer_net import build_roformer
 
