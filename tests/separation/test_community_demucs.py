@@ -13,17 +13,22 @@ from svc_core.separation import get_separator
 from svc_core.separation.community import demucs
 
 RATE = 44100
-RAN = []  # filled by Evil's constructor if anything ever instantiates it
+RAN = []  # filled by record() / Evil's constructor whenever code named by a file runs
+
+
+def record(what: str) -> str:
+    RAN.append(what)
+    return what
 
 
 class Evil:
-    """A class a hostile checkpoint could name; building it would record that code ran."""
+    """A class a hostile checkpoint could name; building or unpickling it records that code ran."""
 
     def __init__(self, *args, **kwargs):
         RAN.append("init")
 
     def __reduce__(self):
-        return (RAN.append, ("reduce",))
+        return (record, ("reduce",))
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +89,10 @@ def test_a_class_outside_the_allow_list_is_refused_without_running(tmp_path):
     package = demucs_package()
     package["kwargs"]["channels"] = Evil()
     torch.save(package, reducer)
-    RAN.clear()  # building the test's own Evil() above ran its constructor; nothing may run from here on
-    with pytest.raises(UnsafeFileError):
+    torch.load(reducer, weights_only=False)  # what demucs's own loader does: it runs the file's code
+    assert RAN == ["init", "reduce"]  # our Evil() above, then the unsafe load
+    RAN.clear()
+    with pytest.raises(UnsafeFileError, match="record"):
         demucs.DemucsSeparator(reducer)
     assert RAN == []
     plain = tmp_path / "plain.th"
