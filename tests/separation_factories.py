@@ -219,3 +219,27 @@ def make_roformer(folder: str | os.PathLike, kind: str, size: str = "small", see
     torch.save(roformer_state(kind, size, seed), ckpt)
     config.write_text(roformer_yaml(kind, size, target))
     return ckpt, config
+
+
+def make_demucs_safetensors(path: str | os.PathLike, size: str = "small", seed: int = 0,
+                            klass: str = "demucs.htdemucs.HTDemucs") -> Path:
+    """demucs 4.1's Hugging Face layout: flat fp16 weights, class name and JSON arguments in the header."""
+    import json
+
+    from safetensors.torch import save_file
+
+    package = demucs_package(size, seed)
+
+    def encode(value):
+        if isinstance(value, Fraction):
+            return {"_type": "fraction", "numerator": value.numerator, "denominator": value.denominator}
+        if isinstance(value, dict):
+            return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [encode(v) for v in value]
+        return value
+
+    meta = {"klass": klass, "args": json.dumps(list(package["args"])),
+            "kwargs": json.dumps(encode(package["kwargs"]))}
+    save_file({k: v.contiguous() for k, v in package["state"].items()}, os.fspath(path), metadata=meta)
+    return Path(path)

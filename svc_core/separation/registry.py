@@ -45,7 +45,7 @@ _REGISTRY: dict[str, SeparatorEntry] = {
                           description="UVR-MDX-NET models such as Inst_HQ_3, Kim_Vocal_2 (settings by file hash or "
                                       "a .yaml beside the file)"),
     "demucs": SeparatorEntry(".community.demucs.DemucsSeparator", "Demucs v4 (htdemucs)", "community",
-                             (("torch", "torch"), ("demucs", "demucs")), (".th", ".yaml"),
+                             (("torch", "torch"), ("demucs", "demucs")), (".th", ".safetensors", ".yaml"),
                              description="Hybrid Transformer Demucs htdemucs (.th) / htdemucs_ft (bag .yaml + its "
                                          ".th files); 4 stems"),
     "roformer": SeparatorEntry(".community.roformer.RoformerSeparator", "BS-/Mel-RoFormer (.ckpt + .yaml)",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from separation_factories import demucs_package, make_demucs_th, write_yaml
+from separation_factories import demucs_package, make_demucs_safetensors, make_demucs_th, write_yaml
 from svc_core.errors import ModelError, UnsafeFileError
 from svc_core.separation import get_separator
 from svc_core.separation.community import demucs
@@ -132,3 +132,23 @@ def test_damaged_and_wrong_files(th_file, tmp_path):
     torch.save(package, novocals)
     with pytest.raises(ModelError, match="without vocals"):
         demucs.DemucsSeparator(novocals)
+
+
+def test_safetensors_file_is_the_same_model(th_file, tmp_path):
+    st = make_demucs_safetensors(tmp_path / "955dfd88.safetensors", seed=1)
+    song = _song(1.0)
+    a = demucs.DemucsSeparator(th_file).separate_chunk(song)
+    b = demucs.DemucsSeparator(st).separate_chunk(song)
+    np.testing.assert_allclose(a["vocals"], b["vocals"], atol=1e-6)
+    bag = write_yaml(tmp_path / "htdemucs.yaml", {"models": ["955dfd88"]})
+    assert len(demucs.DemucsSeparator(bag).model.models) == 1
+
+
+def test_safetensors_naming_another_class_is_refused(tmp_path):
+    st = make_demucs_safetensors(tmp_path / "x.safetensors", klass="subprocess.Popen")
+    with pytest.raises(UnsafeFileError, match="subprocess.Popen"):
+        demucs.DemucsSeparator(st)
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(st.read_bytes()[:3000])
+    with pytest.raises(ModelError, match="cut.safetensors"):
+        demucs.DemucsSeparator(cut)

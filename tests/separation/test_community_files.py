@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from separation_factories import make_demucs_th, make_mdx_onnx, make_roformer, write_yaml
+from separation_factories import (make_demucs_safetensors, make_demucs_th, make_mdx_onnx, make_roformer,
+                                  write_yaml)
 from svc_core.errors import ModelError
 from svc_core.separation import get_separator
 from svc_core.separation.community.files import find_model_files, identify_model_file
@@ -23,6 +24,8 @@ def models(tmp_path_factory):
     make_demucs_th(repo / "aaaa1111-12345678.th", seed=1)
     make_demucs_th(repo / "bbbb2222.th", seed=2)
     make_demucs_th(repo / "cccc3333.th", seed=3)  # in no bag: listed on its own
+    make_demucs_safetensors(repo / "dddd4444.safetensors", seed=4)
+    (root / "weights.safetensors").write_bytes(b"\x08" + bytes(7) + b"{}")  # a safetensors of no family
     write_yaml(repo / "tiny_ft.yaml", {"models": ["aaaa1111", "bbbb2222"]})
     make_roformer(root, "mel", name="mel_tiny")
     (root / "notes.txt").write_text("hello")
@@ -34,9 +37,9 @@ def models(tmp_path_factory):
 def test_find_lists_each_usable_model_once(models):
     rows = find_model_files(models)
     names = [(entry, path.name) for entry, path, _ in rows]
-    assert names == [("mdx", "Tiny_Inst.onnx"), ("demucs", "cccc3333.th"), ("demucs", "tiny_ft.yaml"),
-                     ("roformer", "mel_tiny.ckpt"), ("vr", "UVR-DeEcho.pth")]
-    assert rows[0][2] == "MDX-Net: Tiny_Inst" and rows[3][2] == "RoFormer: mel_tiny"
+    assert names == [("mdx", "Tiny_Inst.onnx"), ("demucs", "cccc3333.th"), ("demucs", "dddd4444.safetensors"),
+                     ("demucs", "tiny_ft.yaml"), ("roformer", "mel_tiny.ckpt"), ("vr", "UVR-DeEcho.pth")]
+    assert rows[0][2] == "MDX-Net: Tiny_Inst" and rows[4][2] == "RoFormer: mel_tiny"
     assert find_model_files(models / "absent") == []
 
 
@@ -56,6 +59,8 @@ def test_identify_explains_what_a_file_is_not(models):
         identify_model_file(models / "orphan.ckpt")
     with pytest.raises(ModelError, match="no separation family reads '.txt'"):
         identify_model_file(models / "notes.txt")
+    with pytest.raises(ModelError, match="without a demucs model class"):
+        identify_model_file(models / "weights.safetensors")
     with pytest.raises(ModelError, match="not a file"):
         identify_model_file(models / "MDX_Net_Models")
 

@@ -6,8 +6,10 @@ constructor arguments), "state" (weights, fp16), "training_args"}; demucs itself
 (svc_core.safe_load.load_torch): the class is resolved to an inert stand-in, then mapped to the real class only
 if it is one of DEMUCS_CLASSES; the arguments must be plain values (numbers, strings, lists, dicts, fractions);
 the model is first built on the "meta" device (no memory) and its weights' names and shapes compared with the
-file's before the real one is built. A bag of models (htdemucs_ft.yaml: `models: [signature, ...]`, optional
-`weights`, `segment`) loads each `<signature>[-<checksum>].th` beside it the same way.
+file's before the real one is built. demucs 4.1's Hugging Face files (`<signature>.safetensors`: weights, with
+the class name and its arguments as JSON in the header) go through the same checks without any pickle. A bag of
+models (htdemucs_ft.yaml: `models: [signature, ...]`, optional `weights`, `segment`) loads each
+`<signature>[-<checksum>].th` (or `<signature>.safetensors`) beside it the same way.
 
 Separation is demucs.apply.apply_model (its own overlapped segments, no random shifts: deterministic) on the
 chunk normalised as demucs does (mean/std of the mono mix); vocals = the "vocals" source, accompaniment = the sum
@@ -16,6 +18,7 @@ of the others, which are also returned as extra stems (drums, bass, other, ...).
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -34,6 +37,7 @@ DEMUCS_CLASSES = {
     "demucs.demucs.Demucs": ("demucs.demucs", "Demucs"),  # v2 waveform models
 }
 PACKAGE_KEYS = ("klass", "args", "kwargs", "state")
+MODEL_SUFFIXES = (".th", ".safetensors")
 PLAIN_TYPES = (int, float, str, bool, type(None), Fraction)
 MAX_BAG_MODELS = 16  # htdemucs_ft has 4
 DEMUCS_OVERLAP = 0.25  # fraction of a demucs segment shared with its neighbour (demucs's default)
@@ -51,8 +55,7 @@ def _plain(value: Any, where: str, name: str) -> Any:
     raise UnsafeFileError(f"Demucs model '{name}': {where} holds a {type(value).__name__}, not plain data; refused.")
 
 
-def _model_class(klass: Any, name: str) -> type:
-    qualified = f"{getattr(klass, '__module__', '?')}.{getattr(klass, '__qualname__', repr(klass))}"
+def _model_class(qualified: str, name: str) -> type:
     if qualified not in DEMUCS_CLASSES:
         raise UnsafeFileError(f"Demucs model '{name}' names the class {qualified}, which is not a demucs model "
                               f"class ({', '.join(DEMUCS_CLASSES)}); refused.")
@@ -66,20 +69,58 @@ def _state_shapes(module: Any) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-def load_demucs_file(path: str | os.PathLike) -> Any:
-    """One demucs .th -> the model (eval mode, float32, CPU). UnsafeFileError / ModelError with the reason."""
-    import torch
+def _json_value(value: Any) -> Any:
+    """demucs's JSON for constructor arguments -> values (fractions are {"_type": "fraction", ...})."""
+    if isinstance(value, dict):
+        if value.get("_type") == "fraction":
+            return Fraction(int(value["numerator"]), int(value["denominator"]))
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
 
+
+def _read_safetensors(path: str, name: str) -> tuple[str, dict]:
+    """(class name, package) of a demucs .safetensors; no pickle involved."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if "structure" in meta:
+                raise ModelError(f"'{name}' holds a nested (quantized) demucs state; not supported.")
+            if not all(key in meta for key in ("klass", "args", "kwargs")):
+                raise ModelError(f"'{name}' is not a demucs model file: its header lacks klass / args / kwargs.")
+            state = {key: fh.get_tensor(key) for key in fh.keys()}
+        args, kwargs = _json_value(json.loads(meta["args"])), _json_value(json.loads(meta["kwargs"]))
+    except (SafetensorError, OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ModelError(f"'{name}' is not a readable demucs .safetensors file: {err}") from None
+    return str(meta["klass"]), {"args": args, "kwargs": kwargs, "state": state}
+
+
+def _read_package(path: str, name: str) -> tuple[str, Mapping]:
+    """(qualified class name, {"args", "kwargs", "state", ...}) of a .th or .safetensors."""
     from ...safe_load import load_torch
 
-    path = require_model_file(path, "Demucs model")
-    name = os.path.basename(path)
+    if path.lower().endswith(".safetensors"):
+        return _read_safetensors(path, name)
     package = load_torch(path, "Demucs model", inert=DEMUCS_CLASSES, allowed=[Fraction])
     if not isinstance(package, Mapping) or any(key not in package for key in PACKAGE_KEYS):
         raise ModelError(f"'{name}' is not a demucs model file: it lacks "
                          f"{', '.join(k for k in PACKAGE_KEYS if not isinstance(package, Mapping) or k not in package)}"
                          " (a demucs .th holds klass, args, kwargs and state).")
-    cls = _model_class(package["klass"], name)
+    klass = package["klass"]
+    return f"{getattr(klass, '__module__', '?')}.{getattr(klass, '__qualname__', repr(klass))}", package
+
+
+def load_demucs_file(path: str | os.PathLike) -> Any:
+    """One demucs .th / .safetensors -> the model (eval mode, float32, CPU). UnsafeFileError / ModelError."""
+    import torch
+
+    path = require_model_file(path, "Demucs model")
+    name = os.path.basename(path)
+    qualified, package = _read_package(path, name)
+    cls = _model_class(qualified, name)
     args = _plain(list(package["args"]), "args", name)
     kwargs = _plain(dict(package["kwargs"]), "kwargs", name)
     state = package["state"]
@@ -109,15 +150,16 @@ def load_demucs_file(path: str | os.PathLike) -> Any:
 
 
 def _bag_member(folder: Path, signature: str, bag_name: str) -> Path:
-    found = sorted(p for p in folder.glob(f"{signature}*.th") if p.stem.split("-")[0] == signature)
+    found = sorted(p for p in folder.glob(f"{signature}*") if p.suffix.lower() in MODEL_SUFFIXES
+                   and p.stem.split("-")[0] == signature)
     if not found:
-        raise ModelError(f"Demucs bag '{bag_name}' needs '{signature}.th' (or '{signature}-<checksum>.th') beside "
-                         f"it in {folder}; download all the files the bag lists.")
+        raise ModelError(f"Demucs bag '{bag_name}' needs '{signature}.th' (or '{signature}-<checksum>.th', "
+                         f"'{signature}.safetensors') beside it in {folder}; download all the files the bag lists.")
     return found[0]
 
 
 def load_demucs(path: str | os.PathLike) -> Any:
-    """A .th (one model) or a bag .yaml (models beside it) -> a demucs model or BagOfModels, eval mode."""
+    """A .th / .safetensors (one model) or a bag .yaml (models beside it) -> a demucs model or BagOfModels."""
     from demucs.apply import BagOfModels
 
     path = require_model_file(path, "Demucs model")
@@ -140,7 +182,7 @@ def load_demucs(path: str | os.PathLike) -> Any:
 
 
 class DemucsSeparator(Separator):
-    """Demucs v4 models (.th or a bag .yaml). Options: shifts (random time shifts averaged, demucs's --shifts;
+    """Demucs v4 models (.th, .safetensors or a bag .yaml). Options: shifts (random time shifts averaged, demucs's --shifts;
     0 = deterministic), segment_overlap (fraction)."""
 
     name = "demucs"

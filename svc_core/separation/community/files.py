@@ -49,6 +49,11 @@ def identify_model_file(path: str | os.PathLike) -> str:
         return "mdx"
     if suffix == ".th":
         return "demucs"
+    if suffix == ".safetensors":
+        if _safetensors_class(path) is None:
+            raise ModelError(f"'{name}' is a .safetensors file without a demucs model class in its header; no "
+                             "separation family reads it.")
+        return "demucs"
     if suffix in YAML_SUFFIXES:
         if _yaml_kind(read_yaml(path, "model file")) == "demucs":
             return "demucs"
@@ -69,7 +74,18 @@ def identify_model_file(path: str | os.PathLike) -> str:
             raise ModelError(f"'{name}' is not a PyTorch file.")
         return "vr"
     raise ModelError(f"'{name}': no separation family reads '{suffix or 'files without an ending'}' files "
-                     "(.onnx MDX-Net, .th / bag .yaml Demucs, .ckpt + .yaml RoFormer, .pth VR arch).")
+                     "(.onnx MDX-Net, .th / .safetensors / bag .yaml Demucs, .ckpt + .yaml RoFormer, .pth VR arch).")
+
+
+def _safetensors_class(path: Path) -> Optional[str]:
+    """The `klass` a demucs .safetensors header names (None when absent or unreadable)."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return (fh.metadata() or {}).get("klass")
+    except Exception:  # any unreadable file: not a demucs model
+        return None
 
 
 def _bag_signatures(paths: list[Path]) -> set[tuple[Path, str]]:
@@ -113,7 +129,8 @@ def find_model_files(folder: str | os.PathLike) -> list[tuple[str, Path, str]]:
             entry = identify_model_file(path)
         except (ModelError, OSError):
             continue
-        if entry == "demucs" and path.suffix.lower() == ".th" and (path.parent, path.stem.split("-")[0]) in in_bags:
+        if entry == "demucs" and path.suffix.lower() in (".th", ".safetensors") \
+                and (path.parent, path.stem.split("-")[0]) in in_bags:
             continue
         label = f"{FAMILY_LABELS[entry]}: {path.stem}"
         if entry == "mdx":
