@@ -10,8 +10,11 @@ synthetic stereo song; reported: seconds of compute per minute of audio, load se
     python -m bench.separation_models [--families demucs,mdx,roformer] [--seconds 30] [--threads 2]
                                       [--size full|small] [--workdir /tmp/svc-bench-separation]
 
-Files are built once into --workdir and reused. Run it on an idle machine: the CPU use over the 3 s before each
-row is printed and rows above BUSY_LIMIT % are marked. Writes bench/last_separation_models.json (size full).
+Files are built once into --workdir and reused (full size: 84 MB htdemucs .th, 44 MB .onnx, 639 MB BS-RoFormer
+.ckpt: the size of viperx's published one). Run it on an idle machine: the CPU use over the 3 s before each row is
+printed and rows above BUSY_LIMIT % are marked. Writes bench/last_separation_models.json (size full).
+Expect minutes for the RoFormer row: one 8 s window of the 160 M-parameter network is about 7.6 TFLOP (49,600
+band-frame tokens through 24 transformers), and MSST's two overlaps run two windows per 8 s of audio.
 """
 from __future__ import annotations
 
