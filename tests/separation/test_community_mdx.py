@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from separation_factories import make_mdx_onnx, write_yaml
-from svc_core.errors import ModelError
+from svc_core.errors import ModelError, OptionError
 from svc_core.separation import get_separator
 from svc_core.separation.community import mdx
 
@@ -54,7 +54,7 @@ def test_primary_matches_a_direct_model_run(mdx_file, tmp_path):
     import torch
 
     path, settings = mdx_file
-    sep = mdx.MdxSeparator(path, config_path=write_yaml(tmp_path / "s.yaml", settings))
+    sep = mdx.MdxSeparator(path, config_path=write_yaml(tmp_path / "s.yaml", settings), overlap=0.0)
     p = sep.params
     audio = _song(1.0, seed=1)[:, :p.window - 2 * p.trim]
     padded = np.pad(audio, ((0, 0), (p.trim, p.trim)))
@@ -129,3 +129,16 @@ def test_an_onnx_of_another_shape_is_not_mdx(tmp_path):
     write_yaml(tmp_path / "encoder.onnx.yaml", {"n_fft": 2048, "dim_f": 256, "dim_t": 32})
     with pytest.raises(ModelError, match="not an MDX-Net model"):
         mdx.MdxSeparator(other)
+
+
+def test_overlapped_windows_blend_to_the_same_length(mdx_file, tmp_path):
+    path, settings = mdx_file
+    config = write_yaml(tmp_path / "s.yaml", settings)
+    song = _song(1.7, seed=3)
+    plain = mdx.MdxSeparator(path, config_path=config, overlap=0.0).primary(song)
+    blended = mdx.MdxSeparator(path, config_path=config, overlap=0.5).primary(song)
+    assert plain.shape == blended.shape == song.shape and np.isfinite(blended).all()
+    # the first window's kept part starts at 0 in both; where only it covers the song, both agree
+    np.testing.assert_allclose(blended[:, :1000], plain[:, :1000], atol=1e-5)
+    with pytest.raises(OptionError, match="overlap"):
+        mdx.MdxSeparator(path, config_path=config, overlap=1.0)

@@ -8,7 +8,8 @@ mdx_table.KNOWN_MDX_MODELS by UVR's file hash, or from a .yaml beside the file, 
 model data: mdx_n_fft_scale_set, mdx_dim_f_set, mdx_dim_t_set (log2 of frames), compensate, primary_stem).
 
 The song is cut into windows of hop * (dim_t - 1) samples; each window's outer n_fft / 2 samples on both sides are
-dropped (the STFT's edges), so windows advance by that much less. The other stem is the mix minus the primary.
+dropped (the STFT's edges). The kept parts overlap by `overlap` (default 0.25, audio-separator's) and are blended
+with a Hann-shaped weight. The other stem is the mix minus the primary.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from ...errors import ModelError
+from ...errors import ModelError, OptionError
 from ..base import ACCOMPANIMENT, VOCALS, Separator
 from .common import read_yaml, require_model_file, yaml_beside
 from .mdx_table import KNOWN_MDX_MODELS
@@ -28,6 +29,7 @@ from .mdx_table import KNOWN_MDX_MODELS
 MDX_HOP = 1024  # samples; every published MDX-Net model uses it
 MDX_CHANNELS = 4  # left re, left im, right re, right im
 HASH_TAIL_BYTES = 10000 * 1024  # UVR hashes the file's last 10,000 KiB (the whole file when shorter)
+DEFAULT_OVERLAP = 0.25  # fraction of a window's kept part shared with the next (audio-separator's mdx_overlap)
 VOCAL_STEMS = ("vocals",)
 INSTRUMENTAL_STEMS = ("instrumental", "other", "no vocals")
 
@@ -126,16 +128,20 @@ def _check_shape(shape: list, params: MdxParams, name: str) -> None:
 
 class MdxSeparator(Separator):
     """UVR MDX-Net .onnx through ONNX Runtime. Options: config_path (.yaml of settings), threads, denoise (run the
-    model on the mix and its negation and average: UVR's "denoise", twice the time)."""
+    model on the mix and its negation and average: UVR's "denoise", twice the time), overlap (0 <= f < 1: share of
+    neighbouring windows; more is slower and smoother)."""
 
     name = "mdx"
     chunk_seconds = 30.0
     overlap_seconds = 1.0
 
     def __init__(self, model_path: str | os.PathLike, config_path: Optional[str | os.PathLike] = None,
-                 threads: Optional[int] = None, denoise: bool = False) -> None:
+                 threads: Optional[int] = None, denoise: bool = False, overlap: float = DEFAULT_OVERLAP) -> None:
         from ...onnx.runtime import make_session
 
+        if not 0 <= overlap < 1:
+            raise OptionError(f"MDX overlap must be in [0, 1); got {overlap}.")
+        self.overlap = float(overlap)
         path = require_model_file(model_path, "MDX-Net model")
         self.params = read_params(path, config_path)
         self.session, self.session_info = make_session(path, device="cpu", threads=threads)
@@ -188,16 +194,21 @@ class MdxSeparator(Separator):
         """audio float32 [2, T] -> the model's primary stem float32 [2, T] (compensated)."""
         p = self.params
         n = audio.shape[1]
-        step = p.window - 2 * p.trim
-        padded_len = -(-n // step) * step
-        padded = np.zeros((2, p.trim + padded_len + p.trim + (p.window - step)), np.float32)
+        kept = p.window - 2 * p.trim  # samples of a window's output that are used
+        step = max(1, int(kept * (1 - self.overlap)))
+        starts = list(range(0, max(n - kept, 0) + 1, step))
+        if starts[-1] + kept < n:
+            starts.append(n - kept)
+        padded = np.zeros((2, p.trim + max(n, kept) + p.trim), np.float32)
         padded[:, p.trim:p.trim + n] = audio
-        out = np.zeros((2, padded_len), np.float32)
-        for start in range(0, padded_len, step):
-            piece = padded[:, start:start + p.window]
-            wave = self._istft(self._run(self._stft(piece)), p.window)
-            out[:, start:start + step] = wave[:, p.trim:p.trim + step]
-        return out[:, :n] * np.float32(p.compensate)
+        weight = np.hanning(kept + 2)[1:-1].astype(np.float32)  # > 0 everywhere: every sample gets some weight
+        out = np.zeros((2, max(n, kept)), np.float32)
+        total = np.zeros(max(n, kept), np.float32)
+        for start in starts:
+            wave = self._istft(self._run(self._stft(padded[:, start:start + p.window])), p.window)
+            out[:, start:start + kept] += wave[:, p.trim:p.trim + kept] * weight
+            total[start:start + kept] += weight
+        return out[:, :n] / total[:n] * np.float32(p.compensate)
 
     def separate_chunk(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """audio float32 [2, T] at 44.1 kHz -> {"vocals", "accompaniment"} float32 [2, T]."""
