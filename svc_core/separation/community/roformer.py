@@ -149,6 +149,8 @@ class RoformerSeparator(Separator):
                              f"stems ({self.outputs}) for a network with {self.net.cfg.num_stems}.")
         if not self.net.cfg.stereo:
             raise ModelError(f"'{os.path.basename(self.model_path)}' is a mono model; covers need a stereo one.")
+        named = {VOCALS, *INSTRUMENTAL_NAMES}
+        self.stems = (VOCALS, ACCOMPANIMENT) + tuple(s.lower() for s in self.outputs if s.lower() not in named)
 
     @property
     def label(self) -> str:
