@@ -98,6 +98,8 @@ def test_settings_for_another_model_are_refused(mdx_file, tmp_path):
     wrong = dict(settings, mdx_dim_f_set=128)
     with pytest.raises(ModelError, match="belong to another model"):
         mdx.MdxSeparator(path, config_path=write_yaml(tmp_path / "w.yaml", wrong))
+    with pytest.raises(ModelError, match="separates drums, not vocals"):
+        mdx.MdxSeparator(path, config_path=write_yaml(tmp_path / "d.yaml", dict(settings, primary_stem="Drums")))
     with pytest.raises(ModelError, match="lacks mdx_n_fft_scale_set"):
         mdx.MdxSeparator(path, config_path=write_yaml(tmp_path / "x.yaml", {"mdx_dim_f_set": 256}))
 

@@ -30,8 +30,9 @@ MDX_HOP = 1024  # samples; every published MDX-Net model uses it
 MDX_CHANNELS = 4  # left re, left im, right re, right im
 HASH_TAIL_BYTES = 10000 * 1024  # UVR hashes the file's last 10,000 KiB (the whole file when shorter)
 DEFAULT_OVERLAP = 0.25  # fraction of a window's kept part shared with the next (audio-separator's mdx_overlap)
-VOCAL_STEMS = ("vocals",)
-INSTRUMENTAL_STEMS = ("instrumental", "other", "no vocals")
+VOCAL_STEMS = ("vocals",)  # primary stems taken as the vocals; any other primary is the accompaniment side
+# (instrumental, reverb: a dereverb model's dry output is then the "vocals", as the cover's dereverb pass expects)
+INSTRUMENT_STEMS = ("drums", "bass", "other")  # models of one instrument (kuielab_a_drums, ...): refused
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ class MdxSeparator(Separator):
         first = self.session.get_inputs()[0]
         _check_shape(list(first.shape), self.params, os.path.basename(path))
         self.input_name = first.name
+        if self.params.primary_stem.strip().lower() in INSTRUMENT_STEMS:
+            raise ModelError(f"'{os.path.basename(path)}' separates {self.params.primary_stem.lower()}, not vocals; "
+                             "pick a vocal or instrumental MDX-Net model (e.g. Kim_Vocal_2, Inst_HQ_3).")
         self.denoise = bool(denoise)
         self.model_path = path
         self.window = np.hanning(self.params.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
