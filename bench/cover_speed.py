@@ -2,7 +2,7 @@
 targets: separation with our network <= 30 s, the whole cover with the starter voice <= 60 s, peak RSS <= 1.5 GB,
 on 2 cores).
 
-The song is generated (tests/separation_factories.synthetic_song: a non-repeating harmonic voice over a looped
+The song is generated (tests/separation_songs.synthetic_song: a non-repeating harmonic voice over a looped
 chords / bass / drums backing, stereo 44.1 kHz, written once to the work folder as a float WAV). Every row runs in
 a fresh process (`--child`, so its peak RSS is its own) with its thread count given (torch, OpenMP, OpenBLAS);
 before each row the driver measures the system-wide CPU use over 3 s (the idle check; above BUSY_LIMIT % the row is
@@ -47,7 +47,7 @@ def song_path(workdir: Path, seconds: float) -> Path:
     import soundfile as sf
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from separation_factories import synthetic_song
+    from separation_songs import synthetic_song
 
     path = workdir / f"song_{seconds:.0f}s.wav"
     if not path.is_file():

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # separation_factories (synthetic backing tracks for --make-dev)
+sys.path.insert(0, str(ROOT / "tests"))  # separation_songs (synthetic backing tracks for --make-dev)
 
 JSON_PATH = Path(__file__).resolve().parent / "last_separation_quality.json"
 MIXTURE = "mixture"  # the "separator" that returns the mixture as both stems: the floor every method must beat
@@ -194,7 +194,7 @@ def make_dev(out: Path, n: int, seconds: float, sr: int = 44100) -> None:
     seeded order with gaps, panned a little) over backing_track(seed), at a seeded vocal level."""
     import soundfile as sf
 
-    from separation_factories import backing_track
+    from separation_songs import backing_track
 
     from svc_core.audio import resample
 

@@ -3,7 +3,7 @@ starter network, when it is in the build) equals whole-song separation away from
 import numpy as np
 import pytest
 
-from separation_factories import synthetic_song
+from separation_songs import synthetic_song
 from svc_core import cancel
 from svc_core.errors import SvcError
 from svc_core.separation.chunks import chunk_starts, fade_in, run_chunked

@@ -4,7 +4,7 @@ import librosa
 import numpy as np
 import pytest
 
-from separation_factories import synthetic_song
+from separation_songs import synthetic_song
 from svc_core.errors import OptionError, SvcError
 from svc_core.separation import get_separator
 from svc_core.separation.dsp import HpssSeparator, RepetSimSeparator, median_of_frames, similar_frames
