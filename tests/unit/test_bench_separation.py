@@ -42,3 +42,16 @@ def test_cover_speed_plan_song_and_table(tmp_path):
             for k, s, t in (("separate", "repet-sim", 2.0), ("separate", "hpss", 1.0), ("cover", "hpss", 4.0))]
     lines = cover_speed.table(done)
     assert "(baseline)" in lines[2] and "(0.50x)" in lines[3] and "(4.00x)" in lines[4]
+
+
+def test_a_community_model_file_is_scored_through_the_real_loader(tmp_path):
+    from separation_factories import make_mdx_onnx, write_yaml
+
+    model = tmp_path / "random_mdx.onnx"
+    write_yaml(tmp_path / "random_mdx.onnx.yaml", make_mdx_onnx(model, "small", seed=0))
+    separators, skipped = sq.build_separators([sq.MIXTURE], str(model), None)
+    assert list(separators) == [sq.MIXTURE, "mdx:random_mdx.onnx"] and not skipped
+    sq.make_dev(tmp_path / "set", n=1, seconds=2)
+    result = sq.evaluate(tmp_path / "set", separators)
+    scores = result["per_song"]["mdx:random_mdx.onnx"][0]
+    assert np.isfinite(scores["vocals"]["sdr"]) and np.isfinite(scores["accompaniment"]["si_sdr"])
