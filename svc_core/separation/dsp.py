@@ -109,6 +109,13 @@ class RepetSimSettings:
     power: float = REPET_POWER
     neighbours: Optional[int] = None  # similar frames per frame; None: librosa's 2 * ceil(sqrt(frames - 2 w + 1)) + 1
 
+    def __post_init__(self) -> None:
+        if self.min_distance_seconds <= 0 or self.margin_vocals <= 0 or self.power <= 0:
+            raise OptionError("repet-sim: min_distance_seconds, margin_vocals and power must be > 0; got "
+                              f"{self.min_distance_seconds}, {self.margin_vocals}, {self.power}.")
+        if self.neighbours is not None and self.neighbours < 1:
+            raise OptionError(f"repet-sim: neighbours must be at least 1; got {self.neighbours}.")
+
 
 class RepetSimSeparator(Separator):
     """REPET-SIM over each chunk (similar frames are searched within the chunk)."""
@@ -181,7 +188,7 @@ class HpssSeparator(Separator):
         return f"HPSS ({self.vocals_part} as vocals)"
 
     def separate_chunk(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        """audio float32 [2, T] -> vocals / accompaniment [2, T]: masks per channel (median filters are local)."""
+        """audio float32 [2, T] -> vocals / accompaniment [2, T]: one mask from the mid (or one per side)."""
         import librosa
 
         spec = _stft(audio)  # [2, F, frames]

@@ -63,4 +63,8 @@ def test_options_and_model_files_are_checked():
         HpssSeparator(vocals_part="drums")
     with pytest.raises(OptionError, match="repet-sim"):
         RepetSimSeparator(neighbors=3)
+    with pytest.raises(OptionError, match="neighbours must be at least 1"):
+        RepetSimSeparator(neighbours=0)
+    with pytest.raises(OptionError, match="must be > 0"):
+        RepetSimSeparator(power=0)
     assert "harmonic" in HpssSeparator().label and HpssSeparator(vocals_part="percussive").vocals_part == "percussive"
