@@ -27,9 +27,9 @@ def _formats(value: str) -> tuple[str, ...]:
 
 
 def _separator_arguments(p: argparse.ArgumentParser, model_flags: tuple[str, ...]) -> None:
-    p.add_argument("--separator", default=DEFAULT_SEPARATOR, choices=list_separators(),
-                   help=f"separation backend (default {DEFAULT_SEPARATOR}); community families (mdx, demucs, "
-                        "roformer, vr) need a model file (docs/covers.md)")
+    p.add_argument("--separator", default=None, choices=list_separators(),
+                   help=f"separation backend (default: {DEFAULT_SEPARATOR}, or the family of the model file given); "
+                        "community families (mdx, demucs, roformer, vr) need a model file (docs/covers.md)")
     p.add_argument(*model_flags, dest="separator_model", default=None,
                    help="the separator's model file (community families)")
     p.add_argument("--format", dest="formats", type=_formats, default=("wav",),
@@ -47,13 +47,15 @@ def add_cover_arguments(p: argparse.ArgumentParser) -> None:
                    "accompaniment,mix}.FORMAT, and a stems cache (.stems-cache/) reused by later covers of the song")
     p.add_argument("-s", "--speaker", default=None, help="speaker name or id (optional for a single-speaker voice)")
     _separator_arguments(p, ("--separator-model",))
+    p.add_argument("--lead-model", default=None,
+                   help="a second pass over the separated vocals that keeps the lead (a karaoke model, e.g. an MDX "
+                        ".onnx); the backing vocals stay, unconverted, in the accompaniment")
     p.add_argument("--lead-separator", choices=list_separators(), default=None,
-                   help="a second pass over the separated vocals that keeps the lead (e.g. mdx with a karaoke model); "
-                        "the backing vocals stay, unconverted, in the accompaniment")
-    p.add_argument("--lead-model", default=None, help="model file of --lead-separator")
+                   help="family of --lead-model (default: read from the file)")
+    p.add_argument("--dereverb-model", default=None,
+                   help="a pass that removes the vocal's reverb before conversion (a de-reverb model file)")
     p.add_argument("--dereverb-separator", choices=list_separators(), default=None,
-                   help="a pass that removes the vocal's reverb before conversion (e.g. vr with a de-reverb model)")
-    p.add_argument("--dereverb-model", default=None, help="model file of --dereverb-separator")
+                   help="family of --dereverb-model (default: read from the file)")
     p.add_argument("-t", "--transpose", default="0",
                    help="semitones for the vocal, or 'auto' (the voice's range against the song's; printed with "
                         "its reasons)")
@@ -170,7 +172,12 @@ def run_separate(args: argparse.Namespace) -> int:
     previous = torch.get_num_threads()
     try:
         choice = use_threads(args.threads)
-        separator = get_separator(args.separator, args.separator_model)
+        name = args.separator
+        if name is None:
+            from .separation.community.files import identify_model_file
+
+            name = identify_model_file(args.separator_model) if args.separator_model else DEFAULT_SEPARATOR
+        separator = get_separator(name, args.separator_model)
         song, sr = read_song(args.song)
         progress = _printer()
         start = time.perf_counter()

@@ -37,9 +37,11 @@ class CoverRequest:
     voice_config: Optional[PathLike] = None  # config.json (so-vits and WORLD voices)
     speaker: Any = None  # name, id or {name: weight}; None: a single-speaker voice's only one
     cluster_path: Optional[PathLike] = None  # k-means / index file of the voice
-    separator: str = DEFAULT_SEPARATOR  # registry key (svc_core.separation.registry)
+    separator: Optional[str] = None  # registry key (svc_core.separation.registry); None: the family of
+    # separator_model (read from the file), or DEFAULT_SEPARATOR without one
     separator_model: Optional[PathLike] = None  # community families: the model file
-    lead_separator: Optional[str] = None  # e.g. "mdx" with a karaoke (lead / backing) model
+    lead_separator: Optional[str] = None  # e.g. "mdx" with a karaoke (lead / backing) model; None with a
+    # lead_model: the model file's family (also for dereverb_separator)
     lead_model: Optional[PathLike] = None
     dereverb_separator: Optional[str] = None  # e.g. "vr" with a de-reverb model
     dereverb_model: Optional[PathLike] = None
@@ -85,21 +87,30 @@ class CoverRequest:
         for fmt in self.formats:
             if fmt not in EXPORT_FORMATS:
                 raise OptionError(f"Unknown export format '{fmt}'; choose from {', '.join(EXPORT_FORMATS)}.")
+        if self.separator is None:
+            self.separator = _family(self.separator_model) if self.separator_model is not None else DEFAULT_SEPARATOR
+        if self.lead_separator is None and self.lead_model is not None:
+            self.lead_separator = _family(self.lead_model)
+        if self.dereverb_separator is None and self.dereverb_model is not None:
+            self.dereverb_separator = _family(self.dereverb_model)
         for name in (self.separator, self.lead_separator, self.dereverb_separator):
             if name is not None:
                 separator_entry(name)  # OptionError listing the names
-        if self.lead_model is not None and self.lead_separator is None:
-            raise OptionError("A lead/backing model needs its separator family (lead_separator, e.g. 'mdx').")
         if self.song is None and self.own_stems is None:
             raise OptionError("A cover needs a song (or own_stems: its vocals and accompaniment).")
         if self.own_stems is not None and len(self.own_stems) != 2:
             raise OptionError("own_stems is (vocals, accompaniment): two files or (array, rate) pairs.")
-        if self.dereverb_model is not None and self.dereverb_separator is None:
-            raise OptionError("A de-reverb model needs its separator family (dereverb_separator, e.g. 'vr').")
 
     @property
     def auto_transpose(self) -> bool:
         return self.transpose == AUTO
+
+
+def _family(model: PathLike) -> str:
+    """The separation family that reads a community model file (ModelError naming what the file is not)."""
+    from ..separation.community.files import identify_model_file
+
+    return identify_model_file(model)
 
 
 def _in_range(name: str, value: float, bounds: tuple[float, float], unit: str) -> None:

@@ -64,3 +64,22 @@ def test_separate_command_needs_a_model_for_community_families(song, tmp_path, c
     assert main(["separate", str(path), "-o", str(tmp_path), "--separator", "mdx"]) == 2
     err = capsys.readouterr().err
     assert "error: " in err and ("model file" in err or "cannot run here" in err)
+
+
+def test_cover_command_with_a_community_model_file(song, tmp_path, capsys):
+    """A random-weight MDX-Net file through the real loader; its family read from the file (no --separator)."""
+    from separation_factories import make_mdx_onnx, write_yaml
+
+    path, stems = song
+    model = tmp_path / "random_mdx.onnx"
+    write_yaml(tmp_path / "random_mdx.onnx.yaml", make_mdx_onnx(model, "small", seed=0))
+    out = tmp_path / "out"
+    code = main(["cover", str(path), "-m", str(VOICE_MODEL), "-c", str(VOICE_CONFIG), "-s", "flite_slt", "-o",
+                 str(out), "--separator-model", str(model), "--f0", "pm", "--format", "flac"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "separator: MDX" in printed.out or "separator: mdx" in printed.out.lower()
+    data, sr = sf.read(str(out / "song_mix.flac"))
+    assert sr == SR and data.shape == (stems["mixture"].shape[1], 2) and np.isfinite(data).all()
+    code = main(["separate", str(path), "-o", str(tmp_path / "sep"), "--model", str(model)])
+    assert code == 0 and (tmp_path / "sep" / "song_vocals.wav").is_file()

@@ -146,11 +146,22 @@ def test_a_corrupt_voice_model_is_refused_before_separation(song, known_separato
     ({"formats": ("wav", "aiff")}, "Unknown export format 'aiff'"),
     ({"separator": "nope"}, "Unknown separator 'nope'"),
     ({"options": {"transpose": 2}}, "CoverRequest.transpose"),
-    ({"lead_model": "x.onnx"}, "lead_separator"),
 ])
 def test_request_settings_are_checked(kwargs, message):
     with pytest.raises(OptionError, match=message):
         CoverRequest("song.wav", "G.pth", **kwargs)
+
+
+def test_a_separation_model_file_names_its_family(tmp_path):
+    from separation_factories import make_mdx_onnx
+
+    model = tmp_path / "Kim_Vocal_2.onnx"
+    make_mdx_onnx(model, "small", seed=1)
+    assert CoverRequest("song.wav", "G.pth", separator_model=model).separator == "mdx"
+    assert CoverRequest("song.wav", "G.pth", lead_model=model).lead_separator == "mdx"
+    assert CoverRequest("song.wav", "G.pth").separator == "starter"
+    with pytest.raises(ModelError, match="is not a file"):
+        CoverRequest("song.wav", "G.pth", dereverb_model=tmp_path / "missing.pth")
 
 
 FAKE_FFMPEG = """#!{python}
