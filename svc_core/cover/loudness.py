@@ -25,7 +25,7 @@ def _meter(sample_rate: int):
 
 def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
     """Integrated loudness of float audio [C, N] or [N] in LUFS; SILENT_LUFS for silence."""
-    x = np.asarray(audio, dtype=np.float64)
+    x = np.asarray(audio, dtype=np.float32)  # pyloudnorm filters in float64 itself; no copy here
     x = x[None] if x.ndim == 1 else x
     need = int(math.ceil(MIN_METER_SECONDS * sample_rate))
     if x.shape[1] < need:

@@ -88,22 +88,29 @@ def true_peak_envelope(audio: np.ndarray) -> np.ndarray:
 
 
 def limit(audio: np.ndarray, sample_rate: int, ceiling_db: float = CEILING_DBTP,
-          peaks: np.ndarray | None = None) -> np.ndarray:
-    """Look-ahead peak limiter: float32 [C, N] -> [C, N] with peaks (4x oversampled) at most `ceiling_db`.
+          peaks: np.ndarray | None = None, scale: float = 1.0) -> np.ndarray:
+    """Look-ahead peak limiter: float32 [C, N] (times `scale`) -> float32 [C, N] with peaks (4x oversampled) at
+    most `ceiling_db`.
 
     The needed gain per sample, min(1, ceiling / peak), is taken as a running minimum over a centred window and
     then averaged over the same window: each averaged value only mixes minima whose window holds the sample, so
     it never exceeds the needed gain there (no overshoot) while moving smoothly (no clicks). A final clip at the
-    ceiling catches the last inter-sample residue. peaks: true_peak_envelope(audio) when already known."""
+    ceiling catches the last inter-sample residue. peaks: true_peak_envelope(audio) when already known (of the
+    unscaled audio). Works in float32: one output array and a few [N] gain arrays."""
     ceiling = db_to_gain(ceiling_db)
     peaks = true_peak_envelope(audio) if peaks is None else peaks
-    need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
+    need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(peaks * np.float32(scale), np.float32(1e-12)))
+    need = need.astype(np.float32, copy=False)
     if need.min() >= 1.0:
-        return audio.astype(np.float32)
+        return (audio * np.float32(scale)).astype(np.float32, copy=False)
     width = 2 * int(LIMITER_WINDOW_SECONDS * sample_rate) + 1
     gain = uniform_filter1d(minimum_filter1d(need, width, mode="nearest"), width, mode="nearest")
-    gain = np.minimum(gain, need)  # float rounding of the average
-    return np.clip(audio * gain[None], -ceiling, ceiling).astype(np.float32)
+    np.minimum(gain, need, out=gain)  # float rounding of the average
+    del need
+    gain *= np.float32(scale)
+    out = audio.astype(np.float32, copy=False) * gain[None]
+    np.clip(out, -ceiling, ceiling, out=out)
+    return out
 
 
 def master(mix: np.ndarray, sample_rate: int, target_lufs: float,
@@ -113,11 +120,11 @@ def master(mix: np.ndarray, sample_rate: int, target_lufs: float,
     grows with the gain) until it is within MASTER_TOLERANCE_LU, at most MASTER_PASSES limiter runs and
     MAX_LIMITER_DRIVE_DB above the unlimited gain; a target that needs more is left short (the report says how
     loud the mix is)."""
-    x = mix.astype(np.float32)
+    x = mix.astype(np.float32, copy=False)
     peaks = true_peak_envelope(x)  # scales with the gain: found once
 
     def limited(db: float) -> np.ndarray:
-        return limit(x * db_to_gain(db), sample_rate, ceiling_db, peaks * db_to_gain(db))
+        return limit(x, sample_rate, ceiling_db, peaks, db_to_gain(db))
 
     first = gain_to_target(x, sample_rate, target_lufs)
     gain, out = first, limited(first)
@@ -134,6 +141,7 @@ def master(mix: np.ndarray, sample_rate: int, target_lufs: float,
         if new == gain:
             break
         previous = (gain, loud)
+        out = None  # one mix-sized array at a time
         gain, out = new, limited(new)
         loud = integrated_lufs(out, sample_rate)
     return out, gain
@@ -155,10 +163,16 @@ def remix(original_vocal: np.ndarray, converted_vocal: np.ndarray, accompaniment
     original_lufs = integrated_lufs(original_vocal, sample_rate)
     converted_lufs = integrated_lufs(converted_vocal, sample_rate)
     match = gain_to_target(converted_vocal, sample_rate, original_lufs) if original_lufs > -70 else 0.0
-    vocal = converted_vocal * db_to_gain(match + settings.vocal_gain_db)
-    vocal = add_reverb(vocal.astype(np.float32), sample_rate, settings.reverb)
-    accomp = (accompaniment * db_to_gain(settings.accompaniment_gain_db)).astype(np.float32)
+    vocal = _gained(converted_vocal, match + settings.vocal_gain_db)
+    vocal = add_reverb(vocal, sample_rate, settings.reverb)
+    accomp = _gained(accompaniment, settings.accompaniment_gain_db)
     mix, master_gain = master(vocal + accomp, sample_rate, settings.target_lufs)
     report = MixReport(original_lufs, converted_lufs, match, master_gain, integrated_lufs(mix, sample_rate),
                        float(20 * np.log10(max(np.abs(mix).max(), 1e-12))))
-    return vocal.astype(np.float32), accomp, mix, report
+    return vocal, accomp, mix, report
+
+
+def _gained(audio: np.ndarray, db: float) -> np.ndarray:
+    """float32 audio times a gain in dB (the same array at 0 dB: no copy)."""
+    audio = audio.astype(np.float32, copy=False)
+    return audio if db == 0 else audio * np.float32(db_to_gain(db))
