@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..cover.request import EXPORT_FORMATS as STEM_FORMATS
 from ..errors import OptionError
 from ..separation.registry import (DEFAULT_SEPARATOR, list_separators, models_dir, separator_entry,
                                    separator_status)
 
 log = logging.getLogger("svc_core.ui")
 
-STEM_FORMATS = ("wav", "flac", "mp3")  # what svc_core.song_io writes
 DEFAULT_FORMATS = ("wav",)
 COMMUNITY_SEPARATOR = "{family}:{file}"  # a community model's choice value
 NO_SEPARATOR_NOTE = ("No separator can run here: the built-in network and the DSP baselines need torch / librosa "
@@ -33,6 +33,7 @@ class SeparatorChoice:
     name: str  # the registry name (svc_core.separation.registry)
     kind: str  # "network", "dsp", "community"
     model_path: Path | None = None  # a community model's file
+    short: str = ""  # the name alone (logs, the summary)
 
 
 def _builtin_choices(status: dict[str, str | None]) -> list[SeparatorChoice]:
@@ -42,7 +43,7 @@ def _builtin_choices(status: dict[str, str | None]) -> list[SeparatorChoice]:
         if entry.kind == "community" or status.get(name) is not None:
             continue
         label = entry.label + (f": {entry.description}" if entry.description else "")
-        choices.append(SeparatorChoice(name, label, name, entry.kind))
+        choices.append(SeparatorChoice(name, label, name, entry.kind, short=entry.label))
     choices.sort(key=lambda c: c.name != DEFAULT_SEPARATOR)  # the default first, then the registry's order
     return choices
 
@@ -76,7 +77,7 @@ def _community_choices(folder: Path, status: dict[str, str | None]) -> list[Sepa
             continue
         text = f"{label or path.name} ({entry.label})" + (f": {entry.description}" if entry.description else "")
         choices.append(SeparatorChoice(COMMUNITY_SEPARATOR.format(family=family, file=relative), text, family,
-                                       "community", path))
+                                       "community", path, short=f"{label or path.name} ({entry.label})"))
     return choices
 
 

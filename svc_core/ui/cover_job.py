@@ -23,11 +23,14 @@ from .. import cancel
 from ..audio import AUDIO_SUFFIXES
 from ..cancel import ConversionCancelled
 from ..errors import AudioError, OptionError, SvcError
+from ..paths import safe_file_name
+from ..cover.request import DEFAULT_TARGET_LUFS
 from .cover_choices import SeparatorChoice, check_formats, resolve_separator, separator_choices
 from .cover_progress import CoverProgress, CoverRates, CoverWork
-from .job_io import ConvertRequest, prune_results, resolve_f0
+from . import backends
+from .job_io import ConvertRequest, family_of, prune_results
 from .jobs import HEARTBEAT_SECONDS, JobContext, _JobWatch
-from .limits import client_key
+from .limits import WAIT_POLL_SECONDS, client_key
 
 log = logging.getLogger("svc_core.ui")
 
@@ -38,12 +41,7 @@ COVER_COST = 1.5
 COVER_COST_WHY = "a cover (separation, conversion, remix)"
 STOPPED = "Stopped: the cover was cancelled (the Stop button, an API cancel, or the page was closed)."
 KEY_AUTO, KEY_MANUAL = "auto", "manual"
-REVERB_RANGE = (0.0, 1.0)  # wet share of the converted vocal's reverb
-TARGET_LUFS_RANGE = (-30.0, -6.0)  # LUFS (BS.1770 integrated) of the mix; streaming services use -14
-GAIN_RANGE_DB = (-24.0, 12.0)  # dB, the vocal's and the accompaniment's gain before the loudness match
-DEFAULT_TARGET_LUFS = -14.0
 READ_FRACTION, VOICE_FRACTION = 0.01, 0.03  # milestones before the pipeline: song checked, voice found
-STEM_NAMES = ("original_vocals", "converted_vocals", "accompaniment", "mix")  # svc_core.cover.result's stems
 
 Runner = Callable[..., Any]  # svc_core.cover.run_cover(request, out_dir, progress=None) -> CoverResult
 
@@ -67,22 +65,23 @@ class CoverJobRequest:
     make_zip: bool = True
 
     def checked(self) -> "CoverJobRequest":
-        """The request with its values checked (OptionError naming the first one out of range)."""
+        """The request with its values checked (OptionError naming the first one out of range): the cover's
+        settings by svc_core.cover.CoverRequest's own check (one place for their ranges), the voice options by
+        svc_core.options.RANGES."""
         from dataclasses import replace
+
+        from ..cover import CoverRequest
 
         key = (self.key or KEY_AUTO).strip().lower()
         if key not in (KEY_AUTO, KEY_MANUAL):
             raise OptionError(f"key is '{self.key}'; it must be 'auto' (the suggested transpose) or 'manual' (the "
                               "transpose value).")
-        for name, value, (low, high) in (("reverb", self.reverb, REVERB_RANGE),
-                                          ("target_lufs", self.target_lufs, TARGET_LUFS_RANGE),
-                                          ("vocal_gain_db", self.vocal_gain_db, GAIN_RANGE_DB),
-                                          ("accompaniment_gain_db", self.accompaniment_gain_db, GAIN_RANGE_DB)):
-            if not low <= float(value) <= high:
-                raise OptionError(f"{name} is {float(value):g}; it must be {low:g} to {high:g}.")
-        self.voice.options()  # the voice options' ranges (svc_core.options.RANGES), the transpose's too
-        ConvertRequest(None, "", "", transpose=float(self.transpose)).options()
-        return replace(self, key=key, formats=check_formats(self.formats))
+        checked = replace(self, key=key, formats=check_formats(self.formats))
+        CoverRequest(b"", transpose=checked.transpose_value, vocal_gain_db=float(self.vocal_gain_db),
+                     accompaniment_gain_db=float(self.accompaniment_gain_db), reverb=float(self.reverb),
+                     target_lufs=float(self.target_lufs), formats=checked.formats)
+        self.voice.options()  # the voice options' ranges
+        return checked
 
     @property
     def transpose_value(self) -> float | str:
@@ -194,67 +193,88 @@ class CoverJob:
 
     def _cover(self, request: CoverJobRequest, choice: SeparatorChoice) -> CoverOutcome:
         from .. import song_io
-        from ..threads import use_threads
 
         ctx = self.context.jobs
-        path = check_song_file(request.song_path, ctx.max_file_size, getattr(song_io, "VIDEO_SUFFIXES", ()))
+        path = check_song_file(request.song_path, ctx.max_file_size, song_io.VIDEO_SUFFIXES)
         self._say(f"reading {path.name}")
-        max_seconds = min(song_io.COVER_MAX_SECONDS, ctx.max_audio_seconds)
-        song, sr = song_io.read_song(path, max_seconds=max_seconds)
+        song, sr = song_io.read_song(path, max_seconds=min(song_io.COVER_MAX_SECONDS, ctx.max_audio_seconds))
         seconds = song.shape[-1] / sr
         self._say(f"song: {seconds:.2f} s at {sr} Hz")
-        budget = ctx.limits.budget(seconds, COVER_COST, COVER_COST_WHY)
-        self.watch.deadline = time.monotonic() + budget.seconds
-        self.watch.deadline_reason = (f"Stopped: the cover ran out of its time budget of {budget.seconds:.0f} s "
-                                      f"({budget.explanation}). Cover a shorter song, or ask the server's owner to "
-                                      "raise --max-job-seconds.")
-        self._say(f"time budget: {budget.seconds:.0f} s ({budget.explanation})")
-        self._items.put(("stage", READ_FRACTION, "finding the voice"))
+        self._start_budget(seconds)
+        self._items.put(("stage", READ_FRACTION, "loading the voice"))
         entry = ctx.library.get(request.voice.model)
-        speaker = request.voice.speaker.strip() or (entry.speakers[0] if len(entry.speakers) == 1 else "")
-        if not speaker:
-            raise OptionError(f"{entry.key} has {len(entry.speakers)} speakers: "
-                              f"{', '.join(entry.speakers)}. Choose one with the speaker field.")
-        if speaker not in entry.speakers:
-            raise OptionError(f"Unknown speaker '{speaker}' for {entry.key}; choose one of: "
-                              f"{', '.join(entry.speakers)}.")
-        threads = use_threads(ctx.cache.threads)
-        self._say(f"voice {entry.key}, speaker {speaker}; separator {choice.label.split(':')[0]}; "
-                  f"{threads.describe()}")
+        backend = backends.backend_for(entry, backends.TORCH)
+        if ctx.cache.peek(entry.key, backend) is None:
+            self._say(f"loading voice {entry.key} (first use)")
+        voice, cached = ctx.cache.get(entry, backend)  # also sets this thread's torch threads (svc_core.threads)
+        self._say("voice already in memory" if cached else f"voice loaded in {voice.load_seconds:.2f} s")
+        self.watch.check()
         pair = f"{choice.value}|{entry.key}"
         work = CoverWork(choice.kind, len(request.formats), request.shift_accompaniment)
         self._items.put(("rates", self.context.rates.for_pair(pair, work)))
-        self._items.put(("stage", VOICE_FRACTION, "starting the cover"))
-        self._items.put(("start", seconds))
-        prune_results(ctx.results_dir)
-        out_dir = ctx.results_dir / uuid.uuid4().hex
-        cover_request = self._pipeline_request(request, choice, entry, speaker, path)
-        runner = self.context.runner or _run_cover()
-        started = time.perf_counter()
-        result = runner(cover_request, out_dir, progress=self._progress)
-        stage_seconds = dict(getattr(result, "stage_seconds", {}) or {})
-        self.context.rates.learn(pair, stage_seconds, seconds)
+        cover_request = self._pipeline_request(request, choice, entry, voice.svc, (song, sr), path.stem)
+        del song
+        self._acquire_voice(voice)
+        try:
+            self._say(f"separator: {choice.short}; voice {entry.key}, speaker "
+                      f"{cover_request.speaker or 'its only one'}; key {request.key}"
+                      + (f" ({request.transpose:+g})" if request.key == KEY_MANUAL else ""))
+            self._items.put(("stage", VOICE_FRACTION, "separating"))
+            self._items.put(("start", seconds))
+            prune_results(ctx.results_dir)
+            out_dir = ctx.results_dir / uuid.uuid4().hex
+            runner = self.context.runner or _run_cover()
+            started = time.perf_counter()
+            result = runner(cover_request, out_dir, progress=self._progress, voice=voice.svc, cache=False)
+        finally:
+            voice.lock.release()
+        self.context.rates.learn(pair, dict(result.stage_seconds), seconds)
+        for note in getattr(result, "notes", None) or ():
+            self._say(f"note: {self._without_server_paths(str(note))}")
         self._say(f"done: {seconds:.1f} s of song in {time.perf_counter() - started:.1f} s")
-        return CoverOutcome(result, seconds, choice.label, entry.key, speaker, time.perf_counter() - self._start)
+        return CoverOutcome(result, seconds, choice.short, entry.key, str(cover_request.speaker or ""),
+                            time.perf_counter() - self._start)
+
+    def _start_budget(self, seconds: float) -> None:
+        """The job's deadline: a conversion's budget for this much song, times COVER_COST, from now."""
+        budget = self.context.jobs.limits.budget(seconds, COVER_COST, COVER_COST_WHY)
+        self.watch.deadline = time.monotonic() + budget.seconds
+        self.watch.deadline_reason = (
+            f"Stopped after {budget.seconds:.4g} s: this cover used up its time budget ({budget.explanation}), so "
+            "that others get a turn. Cover a shorter song (or a part of it), or ask the server's owner to raise "
+            "--job-time-factor or --max-job-seconds.")
+        self._say(f"time budget: {budget.seconds:.4g} s ({budget.explanation})")
+
+    def _acquire_voice(self, voice: Any) -> None:
+        """Take the voice's lock, waiting (cancellably, off the budget) while another job uses it."""
+        if voice.lock.acquire(blocking=False):
+            return
+        self._say("waiting for another conversion with this voice to finish")
+        self._items.put(("stage", READ_FRACTION, "waiting for the voice"))
+        start = time.monotonic()
+        while not voice.lock.acquire(timeout=WAIT_POLL_SECONDS):
+            self.watch.check()
+        if self.watch.deadline is not None:
+            self.watch.deadline += time.monotonic() - start
 
     def _progress(self, stage: str, fraction: float, message: str = "") -> None:
-        self.watch.check()
         self._items.put(("progress", stage, float(fraction), str(message or "")))
 
-    def _pipeline_request(self, request: CoverJobRequest, choice: SeparatorChoice, entry: Any, speaker: str,
-                          song: Path) -> Any:
-        """svc_core.cover.CoverRequest for this job."""
+    def _pipeline_request(self, request: CoverJobRequest, choice: SeparatorChoice, entry: Any, svc: Any,
+                          song: tuple, name: str) -> Any:
+        """svc_core.cover.CoverRequest for this job (its settings checked: OptionError)."""
         from ..cover import CoverRequest
 
-        f0_name = resolve_f0(request.voice.f0_predictor)
-        options = request.voice.voice_options(f0_name, _family_of_entry(entry), _has_f0(entry))
+        has_f0 = bool(getattr(svc.model, "has_f0", True))
+        options = request.voice.voice_options(request.voice.f0_predictor, family_of(svc), has_f0)
         options.pop("transpose", None)  # the cover's key decides it
-        return CoverRequest(song=song, model_path=entry.model_path, config_path=entry.config_path, speaker=speaker,
-                            separator=choice.name, separator_model=choice.model_path, options=options,
-                            transpose=request.transpose_value, shift_accompaniment=request.shift_accompaniment,
-                            vocal_gain_db=request.vocal_gain_db, accompaniment_gain_db=request.accompaniment_gain_db,
-                            reverb=request.reverb, target_lufs=request.target_lufs, formats=request.formats,
-                            zip=request.make_zip)
+        speaker = request.voice.speaker.strip() or None  # None: a single-speaker voice's only one
+        return CoverRequest(song, speaker=speaker, separator=choice.name,
+                            separator_model=choice.model_path, options=options, transpose=request.transpose_value,
+                            shift_accompaniment=request.shift_accompaniment, vocal_gain_db=request.vocal_gain_db,
+                            accompaniment_gain_db=request.accompaniment_gain_db, reverb=request.reverb,
+                            target_lufs=request.target_lufs, formats=request.formats, zip=request.make_zip,
+                            name=safe_file_name(name))
 
     # ----------------------------------------------------------------- streaming side
     def run(self) -> Iterator[CoverUpdate]:
@@ -339,16 +359,6 @@ def _run_cover() -> Runner:
     from ..cover import run_cover
 
     return run_cover
-
-
-def _family_of_entry(entry: Any):
-    from .. import families
-
-    return families.family(entry.family)
-
-
-def _has_f0(entry: Any) -> bool:
-    return entry.rvc is None or bool(entry.rvc.has_f0)
 
 
 def start_cover(request: CoverJobRequest, context: CoverContext, gradio_request: Any = None) -> CoverJob:

@@ -1,4 +1,4 @@
-"""Stage-weighted progress and ETA of one cover (separate -> convert -> key -> remix -> export).
+"""Stage-weighted progress and ETA of one cover (separate -> key -> convert -> remix -> export).
 
 Each stage is weighed in expected seconds: its rate (seconds of work per second of song) times the song's length.
 The rates are the defaults below until a separator / voice pair has made a cover on this server, then what that
@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-STAGES = ("separate", "convert", "key", "remix", "export")  # the cover pipeline's stages, in order
+from ..cover.result import STAGES  # the pipeline's stages, in the order they run
+
 # Seconds per second of song before a pair has measured its own. Only their ratios shape the bar at first (the
 # ETA uses the speed measured in the job as soon as 2 % is done). From the contract's targets on the 2-core box:
 # a 3-min song separated by the starter network in <= 30 s (0.17) and covered with the starter voice in <= 60 s;

@@ -23,8 +23,8 @@ from ..options import ConvertOptions  # noqa: E402
 from ..separation.registry import DEFAULT_SEPARATOR, models_dir  # noqa: E402
 from . import backends  # noqa: E402
 from .cover_choices import DEFAULT_FORMATS, STEM_FORMATS, SeparatorChoice  # noqa: E402
-from .cover_job import (DEFAULT_TARGET_LUFS, GAIN_RANGE_DB, KEY_AUTO, KEY_MANUAL, REVERB_RANGE,  # noqa: E402
-                        TARGET_LUFS_RANGE, CoverContext, CoverJobRequest, start_cover)
+from ..cover.request import DEFAULT_TARGET_LUFS, GAIN_RANGE_DB, LUFS_RANGE, TRANSPOSE_RANGE  # noqa: E402
+from .cover_job import KEY_AUTO, KEY_MANUAL, CoverContext, CoverJobRequest, start_cover  # noqa: E402
 from .cover_view import build_cover_view, idle_progress, render, summary_text  # noqa: E402
 from .job_io import ConvertRequest  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
@@ -38,9 +38,9 @@ repet-sim, hpss, or "<family>:<file>" for a community model file in the server's
 the built-in network), key ("auto": the transpose suggested from the vocal's and the voice's ranges; "manual": use
 transpose), transpose (semitones, -24 to 24, used with key "manual"), f0_predictor (auto, pm, dio, harvest, crepe,
 fcpe, rmvpe: those usable on the server), shift_accompaniment (false; pitch-shift the accompaniment by the same
-semitones), reverb (0 to 1 on the converted vocal; 0), target_lufs (loudness of the mix, -30 to -6 LUFS; -14),
+semitones), reverb (0 to 1 on the converted vocal; 0), target_lufs (loudness of the mix, -40 to -5 LUFS; -14),
 formats (list of wav, flac, mp3; ["wav"]), make_zip (true: also a zip of every stem), vocal_gain_db and
-accompaniment_gain_db (-24 to 12 dB before the loudness match; 0), auto_f0 (false), cluster_ratio (0; RVC: index
+accompaniment_gain_db (-30 to 30 dB; 0), auto_f0 (false), cluster_ratio (0; RVC: index
 rate), noise_scale (0.4). Outputs: original vocals, converted vocals, accompaniment, mix (audio files, in the first
 of wav/flac/mp3 asked for), every stem file (and the zip) as a list of files, a JSON summary (song_seconds,
 separator, voice, speaker, transpose, suggested_transpose, mix_lufs, stage_seconds, seconds, files, zip), the log
@@ -119,7 +119,7 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                 key = gr.Radio([("Auto (suggested from the ranges)", KEY_AUTO), ("Manual", KEY_MANUAL)],
                                value=KEY_AUTO, label="Key", scale=2, elem_id="cover-key",
                                info="auto moves the vocal into the voice's range; the result shows the suggestion")
-                transpose = gr.Slider(-24, 24, value=0, step=1, label="Transpose (semitones)", scale=2,
+                transpose = gr.Slider(*TRANSPOSE_RANGE, value=0, step=1, label="Transpose (semitones)", scale=2,
                                       visible=False, elem_id="cover-transpose")
                 f0_list, _ = f0_choices(first_controls.family)
                 f0 = gr.Dropdown(f0_list, value="auto", label="Pitch tracker", allow_custom_value=True, scale=2,
@@ -136,9 +136,9 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                 shift = gr.Checkbox(False, label="Shift the accompaniment by the same semitones",
                                     info="keeps the song in tune with a transposed vocal (rubberband)",
                                     elem_id="cover-shift")
-                reverb = gr.Slider(*REVERB_RANGE, value=0.0, step=0.05, label="Reverb on the converted vocal",
+                reverb = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Reverb on the converted vocal",
                                    elem_id="cover-reverb")
-                target = gr.Slider(*TARGET_LUFS_RANGE, value=DEFAULT_TARGET_LUFS, step=0.5,
+                target = gr.Slider(*LUFS_RANGE, value=DEFAULT_TARGET_LUFS, step=0.5,
                                    label="Loudness of the mix (LUFS)", info="-14 is what streaming services use",
                                    elem_id="cover-target-lufs")
                 with gr.Row():

@@ -19,7 +19,8 @@ offline.apply()
 import gradio as gr  # noqa: E402  (after offline.apply)
 
 from . import views  # noqa: E402
-from .cover_job import STEM_NAMES, CoverOutcome, CoverUpdate  # noqa: E402
+from ..cover.result import STEM_NAMES  # noqa: E402
+from .cover_job import CoverOutcome, CoverUpdate  # noqa: E402
 
 OUTPUT_ORDER = ("original_vocals", "converted_vocals", "accompaniment", "mix", "files", "summary", "log",
                 "progress")
@@ -69,7 +70,7 @@ def player_file(by_format: dict[str, Path]) -> str | None:
 
 def stems_of(result: Any) -> dict[str, dict[str, Path]]:
     """{stem: {format: path}} of a CoverResult."""
-    stems = getattr(result, "stems", None) or {}
+    stems = result.stems or {}
     return {name: {fmt: Path(p) for fmt, p in by_format.items()} for name, by_format in stems.items()}
 
 
@@ -85,38 +86,44 @@ def summary_of(outcome: CoverOutcome) -> dict[str, Any]:
     """The JSON summary of a finished cover (what the API returns beside the files)."""
     r = outcome.result
     stems = stems_of(r)
-    zip_path = getattr(r, "zip_path", None)
+    suggestion = getattr(r, "suggestion", None)
     return {
         "song_seconds": _number(outcome.song_seconds),
         "separator": outcome.separator,
         "voice": outcome.voice,
         "speaker": outcome.speaker,
-        "transpose": _number(getattr(r, "transpose", None)),
-        "suggested_transpose": _number(getattr(r, "suggestion", None)),
-        "mix_lufs": _number(getattr(r, "mix_lufs", None)),
-        "stage_seconds": {k: _number(v, 3) for k, v in (getattr(r, "stage_seconds", None) or {}).items()},
+        "transpose": _number(r.transpose),
+        "suggested_transpose": None if suggestion is None else int(suggestion.semitones),
+        "key_explanation": "" if suggestion is None else suggestion.explanation,
+        "accompaniment_shift": _number(r.accompaniment_shift),
+        "mix_lufs": _number(r.mix_lufs),
+        "mix_peak_db": _number(r.mix_peak_db),
+        "sample_rate": int(r.sample_rate),
+        "stage_seconds": {k: _number(v, 3) for k, v in (r.stage_seconds or {}).items()},
         "seconds": _number(outcome.seconds),
         "files": {name: {fmt: p.name for fmt, p in by_format.items()} for name, by_format in stems.items()},
-        "zip": Path(zip_path).name if zip_path else None,
+        "zip": Path(r.zip_path).name if r.zip_path else None,
+        "notes": [str(n) for n in (r.notes or [])],
     }
 
 
 def summary_text(summary: dict[str, Any] | None) -> str:
-    """One paragraph for the page: length, time, key used and suggested, loudness."""
+    """A few lines for the page: length and time, the key used and suggested (and why), the mix's loudness."""
     if not summary:
         return ""
-    words = [f"**{summary['song_seconds']:.1f} s** of song covered in **{summary['seconds']:.1f} s**"]
-    if summary.get("transpose") is not None:
-        key = f"key: **{summary['transpose']:+g} semitones**"
-        if summary.get("suggested_transpose") is not None:
-            key += f" (suggested {summary['suggested_transpose']:+g})"
-        words.append(key)
+    lines = [f"**{summary['song_seconds']:.1f} s** of song covered in **{summary['seconds']:.1f} s**"
+             + (f" ({', '.join(f'{k} {v:.1f} s' for k, v in summary['stage_seconds'].items() if v is not None)})"
+                if summary.get("stage_seconds") else "") + "."]
+    key = f"Key: **{summary['transpose']:+g} semitones**"
+    if summary.get("suggested_transpose") is not None:
+        key += f" (suggested: {summary['suggested_transpose']:+d})"
+    if summary.get("accompaniment_shift"):
+        key += f"; accompaniment shifted {summary['accompaniment_shift']:+g}"
+    lines.append(key + ". " + (summary.get("key_explanation") or ""))
     if summary.get("mix_lufs") is not None:
-        words.append(f"mix loudness **{summary['mix_lufs']:.1f} LUFS**")
-    stages = summary.get("stage_seconds") or {}
-    if stages:
-        words.append("stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items() if v is not None))
-    return "; ".join(words) + "."
+        lines.append(f"Mix: **{summary['mix_lufs']:.1f} LUFS**, peak {summary['mix_peak_db']:.1f} dBFS.")
+    lines += [f"Note: {n}" for n in summary.get("notes") or ()]
+    return "\n\n".join(line.strip() for line in lines)
 
 
 def render(update: CoverUpdate, clear: bool) -> tuple[Any, ...]:
@@ -124,7 +131,7 @@ def render(update: CoverUpdate, clear: bool) -> tuple[Any, ...]:
     if update.outcome is not None:
         stems = stems_of(update.outcome.result)
         files = [str(p) for name in STEM_NAMES for p in stems.get(name, {}).values()]
-        zip_path = getattr(update.outcome.result, "zip_path", None)
+        zip_path = update.outcome.result.zip_path
         if zip_path:
             files.append(str(zip_path))
         return (*(player_file(stems.get(name, {})) for name in STEM_NAMES), files, summary_of(update.outcome),
