@@ -25,7 +25,7 @@ from . import backends  # noqa: E402
 from .cover_choices import DEFAULT_FORMATS, STEM_FORMATS, SeparatorChoice  # noqa: E402
 from ..cover.request import DEFAULT_TARGET_LUFS, GAIN_RANGE_DB, LUFS_RANGE, TRANSPOSE_RANGE  # noqa: E402
 from .cover_job import KEY_AUTO, KEY_MANUAL, CoverContext, CoverJobRequest, start_cover  # noqa: E402
-from .cover_view import build_cover_view, idle_progress, render, summary_text  # noqa: E402
+from .cover_view import build_cover_view, build_log, idle_progress, render, summary_text  # noqa: E402
 from .job_io import ConvertRequest  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
 from .settings_section import controls_for, f0_choices  # noqa: E402
@@ -154,8 +154,9 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                 go = gr.Button("Make cover", variant="primary", scale=3, elem_id="cover-button")
                 stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="cover-stop")
             progress_html = gr.HTML(idle_progress(), elem_id="cover-progress")
+            log = build_log()
         with gr.Column(scale=5, elem_id="cover-result-column"):
-            view = build_cover_view()
+            view = build_cover_view(log)
 
     # ------------------------------------------------------------------ voice -> its controls
     voice_outputs = [speaker, f0, auto_f0, cluster_ratio, noise, voice_note]

@@ -43,8 +43,13 @@ class CoverView:
         return [*(self.players[name] for name in STEM_NAMES), self.files, self.summary, self.log, progress]
 
 
-def build_cover_view() -> CoverView:
-    """Widgets of the result column (call inside a Column)."""
+def build_log() -> gr.Textbox:
+    """The job's log (the tab puts it under the progress bar)."""
+    return gr.Textbox(label="Log", lines=8, max_lines=8, interactive=False, autoscroll=True, elem_id="cover-log")
+
+
+def build_cover_view(log: gr.Textbox) -> CoverView:
+    """Widgets of the result column (call inside a Column); `log` is the tab's log box."""
     mix = gr.Audio(label=STEM_LABELS["mix"], type="filepath", interactive=False, buttons=["download"],
                    elem_id="cover-mix")
     players = {"mix": mix}
@@ -54,7 +59,6 @@ def build_cover_view() -> CoverView:
                                  buttons=["download"], elem_id=f"cover-{name.replace('_', '-')}")
     files = gr.File(label="Downloads (every stem, and the zip)", file_count="multiple", interactive=False,
                     elem_id="cover-files")
-    log = gr.Textbox(label="Log", lines=6, max_lines=6, interactive=False, autoscroll=True, elem_id="cover-log")
     with gr.Accordion("Summary (JSON)", open=False):
         summary = gr.JSON(None, label="Summary", show_label=False, elem_id="cover-summary")
     return CoverView(players, files, text, summary, log)
