@@ -217,3 +217,31 @@ def test_a_song_in_a_stereo_float_file_and_a_mono_file_both_cover(context, tmp_p
     assert last.error is None, last.log
     mix, sr = sf.read(str(last.outcome.result.stems["mix"]["wav"]))
     assert mix.shape == (sf.info(str(mono)).frames, 2) and sr == 44100 and np.abs(mix).max() <= 1.0
+
+
+def test_the_bar_weighs_the_stages_by_their_expected_work_and_learns_each_pair():
+    from svc_core.cover import STAGES
+    from svc_core.ui.cover_progress import CoverProgress, CoverRates, CoverWork, default_rates
+
+    work = CoverWork("community", formats=2, shift_accompaniment=True)
+    rates = default_rates(work)
+    assert rates["separate"] > default_rates(CoverWork("dsp"))["separate"] and rates["export"] > 0
+    progress = CoverProgress(rates)
+    progress.at_least(0.03)
+    assert progress.eta() is None  # nothing planned yet
+    progress.start(10.0, now=0.0)
+    total = sum(rates[s] for s in STAGES)
+    progress.stage("separate", 0.5)
+    assert progress.fraction == pytest.approx(0.03 + 0.97 * 0.5 * rates["separate"] / total)
+    progress.stage("separate", 0.2)  # never back
+    assert progress.fraction == pytest.approx(0.03 + 0.97 * 0.5 * rates["separate"] / total)
+    done = 0.5 * rates["separate"] * 10
+    assert progress.eta(now=4.0) == pytest.approx((total * 10 - done) * 4.0 / done)  # this job's own speed
+    progress.stage("export", 1.0)
+    assert progress.fraction == pytest.approx(1.0)
+    learnt = CoverRates()
+    learnt.learn("hpss|starter", {"separate": 3.0, "convert": 1.0, "key": 0.01}, 10.0)
+    pair = learnt.for_pair("hpss|starter", CoverWork("dsp"))
+    assert pair["separate"] == pytest.approx(0.3) and pair["convert"] == pytest.approx(0.1)
+    assert pair["key"] == default_rates(CoverWork("dsp"))["key"]  # too short to learn from
+    assert learnt.for_pair("hpss|other", CoverWork("dsp")) == default_rates(CoverWork("dsp"))
