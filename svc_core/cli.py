@@ -30,6 +30,8 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "mix-models": (".model_mix", "run"),  # upstream webUI's static voice mixing
     "prepare-world": (".worldvoice.cli", "run_prepare"),  # WORLD voices (the starter voices)
     "train-world": (".worldvoice.cli", "run_train"),
+    "cover": (".cover_cli", "run"),  # song covers: separate -> key -> convert -> remix -> export (svc_core.cover)
+    "separate": (".cover_cli", "run_separate"),
 }
 # commands whose module defines its arguments with add_arguments(parser): command -> (module, one-line help)
 ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -44,7 +46,7 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
 }
 # modules that add their own sub-parsers (several commands, or their own help): (module, function(subparsers))
 SUBPARSERS = [(".train.cli", "add_parsers"), (".diffusion.train.cli", "add_parsers"), (".onnx.cli", "add_parser"),
-              (".worldvoice.cli", "add_parsers"), (".vocoders.train.cli", "add_parsers")]
+              (".worldvoice.cli", "add_parsers"), (".vocoders.train.cli", "add_parsers"), (".cover_cli", "add_parsers")]
 
 
 def _function(module: str, name: str):

@@ -50,6 +50,17 @@ def _predictors() -> list[dict[str, Any]]:
             for name, reason in predictor_status().items()]
 
 
+def _separators() -> list[dict[str, Any]]:
+    from .separation import separator_entry, separator_status
+
+    rows = []
+    for name, reason in separator_status().items():
+        entry = separator_entry(name)
+        rows.append({"name": name, "label": entry.label, "kind": entry.kind, "usable": reason is None,
+                     "problem": reason, "needs_file": list(entry.file_suffixes)})
+    return rows
+
+
 def _starter_voices() -> dict[str, Any]:
     """The shipped starter voices (voices/starter, and voices/starter-sovits when present): present, speakers, and
     whether every file matches its sha256."""
@@ -89,6 +100,7 @@ def collect() -> dict[str, Any]:
         "pretrain_dir": os.environ.get("SVC_PRETRAIN_DIR") or os.path.abspath("pretrain"),
         "encoders": _encoders(),
         "f0_predictors": _predictors(),
+        "separators": _separators(),
         "starter_voices": _starter_voices(),
         "mel_vocoder": _mel_vocoder(),
     }
@@ -139,6 +151,11 @@ def report(info: dict[str, Any] | None = None) -> str:
     lines.append("f0 predictors:")
     for row in info["f0_predictors"]:
         lines.append(f"  {row['name']:<10} {'ready' if row['usable'] else row['problem']}")
+    lines.append("separators (covers; community families read a model file you download, see docs/covers.md):")
+    for row in info["separators"]:
+        need = f", with a {' / '.join(row['needs_file'])} file" if row["needs_file"] else ""
+        state = f"ready{need}" if row["usable"] else row["problem"]
+        lines.append(f"  {row['name']:<10} {row['label']}: {state}")
     mv = info["mel_vocoder"]
     lines.append(f"NSF-HiFiGAN mel vocoder: {'ready (' + mv['found'] + ')' if mv['usable'] else mv['problem']}")
     sv = info["starter_voices"]

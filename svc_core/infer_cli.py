@@ -36,11 +36,7 @@ NOT_SUPPORTED = [
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-m", "--model", default=None,
-                   help="voice model: a so-vits-svc G_*.pth, an RVC / Applio <name>.pth (v1/v2, read from the file), "
-                        "or an .onnx export (runs on ONNX Runtime); svc_core.families says which")
-    p.add_argument("-c", "--config", default=None, help="the model's config.json (so-vits G_*.pth; optional for .onnx "
-                   "exports, where an upstream <name>_SoVits.onnx uses the one beside it; RVC files carry theirs)")
+    add_voice_arguments(p)
     p.add_argument("-i", "--input", "-n", "--clean_names", dest="input", required=True, nargs="+",
                    help="audio files or folders to convert (any rate, mono or stereo); as upstream, a name not found "
                         "is also looked for in raw/ (with .wav added when it has no extension)")
@@ -55,6 +51,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--transpose", "--trans", dest="transpose", type=float, default=[0.0], nargs="+",
                    help="pitch shift in semitones (default 0); several: one per -i item, in order (missing ones "
                         "take the first, as upstream)")
+    add_conversion_arguments(p)
+
+
+def add_voice_arguments(p: argparse.ArgumentParser) -> None:
+    """-m/--model and -c/--config (also used by `cover`)."""
+    p.add_argument("-m", "--model", default=None,
+                   help="voice model: a so-vits-svc G_*.pth, an RVC / Applio <name>.pth (v1/v2, read from the file), "
+                        "or an .onnx export (runs on ONNX Runtime); svc_core.families says which")
+    p.add_argument("-c", "--config", default=None, help="the model's config.json (so-vits G_*.pth; optional for .onnx "
+                   "exports, where an upstream <name>_SoVits.onnx uses the one beside it; RVC files carry theirs)")
+
+
+def add_conversion_arguments(p: argparse.ArgumentParser) -> None:
+    """The conversion flags after the input/output/speaker/transpose ones: f0, encoder, cluster, noise, slicing,
+    loudness, RVC, threads, precisions, diffusion (also used by `cover`; read back by `_load` and
+    `conversion_options`)."""
     p.add_argument("--f0", "-f0p", "--f0_predictor", dest="f0", default="auto",
                    help="f0 predictor: pm, dio, harvest, crepe, crepe-tiny, fcpe, rmvpe, or auto (rmvpe when rmvpe.pt "
                         "is available, else fcpe)")

@@ -143,10 +143,13 @@ def check_tensors(obj: Any, path: str, what: str) -> None:
             todo.extend(vars(item).values())
 
 
-def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterable[str] = (), mmap: bool = True) -> Any:
+def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterable[str] = (), mmap: bool = True,
+               allowed: Iterable[Any] = ()) -> Any:
     """Read a torch.save() file with weights_only=True; tensors land on the CPU.
 
     `inert` lists fully qualified class names to replace by data-only stand-ins (see `inert_class`).
+    `allowed`: more globals the caller vouches for (value classes such as fractions.Fraction, which the file may
+    call with its own arguments: nothing with effects beyond building a value).
     mmap (zip-format files): tensors are mapped from the file, not read, so parts a caller never touches (the
     optimizer state inside a training G_*.pth, about twice the model) cost no memory.
     Raises UnsafeFileError for anything that would need other globals, ModelError for unreadable files.
@@ -154,9 +157,9 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint", inert: Iterabl
     path = os.fspath(path)
     _check_readable(path, what)
     is_zip = check_torch_file(path, what)
-    allowed = _numpy_globals() + [inert_class(name) for name in inert]
+    permitted = _numpy_globals() + [inert_class(name) for name in inert] + list(allowed)
     try:
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals(permitted):
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and is_zip)
     except pickle.UnpicklingError as err:
         if "Weights only load failed" in str(err) or "Unsupported global" in str(err):

@@ -41,14 +41,16 @@ _REGISTRY: dict[str, SeparatorEntry] = {
     "hpss": SeparatorEntry(".dsp.HpssSeparator", "HPSS (DSP baseline)", "dsp", (("librosa", "librosa"),),
                            description="harmonic/percussive split; a weak vocal separator, for comparison"),
     "mdx": SeparatorEntry(".community.mdx.MdxSeparator", "MDX-Net (UVR .onnx)", "community",
-                          (("onnxruntime", "onnxruntime"),), (".onnx",),
-                          description="UVR-MDX-NET models such as Inst_HQ_3, Kim_Vocal_2"),
+                          (("onnxruntime", "onnxruntime"), ("torch", "torch")), (".onnx",),
+                          description="UVR-MDX-NET models such as Inst_HQ_3, Kim_Vocal_2 (settings by file hash or "
+                                      "a .yaml beside the file)"),
     "demucs": SeparatorEntry(".community.demucs.DemucsSeparator", "Demucs v4 (htdemucs)", "community",
-                             (("torch", "torch"),), (".th", ".yaml"),
-                             description="Hybrid Transformer Demucs htdemucs / htdemucs_ft"),
+                             (("torch", "torch"), ("demucs", "demucs")), (".th", ".safetensors", ".yaml"),
+                             description="Hybrid Transformer Demucs htdemucs (.th) / htdemucs_ft (bag .yaml + its "
+                                         ".th files); 4 stems"),
     "roformer": SeparatorEntry(".community.roformer.RoformerSeparator", "BS-/Mel-RoFormer (.ckpt + .yaml)",
-                               "community", (("torch", "torch"),), (".ckpt",),
-                               description="band-split / mel-band RoFormer checkpoints"),
+                               "community", (("torch", "torch"), ("librosa", "librosa")), (".ckpt",),
+                               description="band-split / mel-band RoFormer checkpoints with their MSST .yaml"),
     "vr": SeparatorEntry(".community.vr.VrSeparator", "VR arch (UVR .pth)", "community", (("torch", "torch"),),
                          (".pth",), description="UVR VR-architecture models"),
 }

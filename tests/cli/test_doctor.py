@@ -85,3 +85,17 @@ def test_doctor_finds_the_mel_vocoder(tmp_path, monkeypatch):
     make_vocoder(tmp_path / "nsf_hifigan")
     ready = collect()["mel_vocoder"]
     assert ready["usable"] and ready["found"].endswith("nsf_hifigan/model")
+
+
+def test_doctor_lists_the_separators():
+    from svc_core import doctor
+    from svc_core.separation import list_separators
+
+    info = doctor.collect()
+    rows = {row["name"]: row for row in info["separators"]}
+    assert list(rows) == list_separators()
+    assert rows["mdx"]["needs_file"] == [".onnx"] and rows["repet-sim"]["needs_file"] == []
+    text = doctor.report(info)
+    assert "separators (covers" in text
+    for name, row in rows.items():
+        assert (f"  {name:<10} {row['label']}: " + ("ready" if row["usable"] else row["problem"])) in text
