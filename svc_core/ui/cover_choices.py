@@ -75,9 +75,10 @@ def _community_choices(folder: Path, status: dict[str, str | None]) -> list[Sepa
             relative = path.resolve().relative_to(folder.resolve()).as_posix()
         except ValueError:  # outside the folder (a link): not offered
             continue
-        text = f"{label or path.name} ({entry.label})" + (f": {entry.description}" if entry.description else "")
+        name = label or f"{entry.label}: {path.stem}"
+        text = f"{name} ({path.name})" + (f": {entry.description}" if entry.description else "")
         choices.append(SeparatorChoice(COMMUNITY_SEPARATOR.format(family=family, file=relative), text, family,
-                                       "community", path, short=f"{label or path.name} ({entry.label})"))
+                                       "community", path, short=name))
     return choices
 
 

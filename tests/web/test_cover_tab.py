@@ -195,20 +195,25 @@ def test_the_separator_menu_shows_quality_and_speed(tmp_path):
     assert default == ("starter" if "starter" in runnable else pairs[0][1])
 
 
-def test_community_model_files_in_the_folder_are_offered_by_name(tmp_path, monkeypatch):
-    """A file the community package's listing finds is offered as "<family>:<file>" with its family's words; the
-    folder's listing is the community package's (find_model_files), taken here as given."""
+def test_a_community_model_file_in_the_folder_is_offered_and_covers(tmp_path, song_path):
+    """A UVR MDX-Net .onnx (random weights, upstream layout, its settings in a .yaml beside it) dropped in the
+    separation models folder is offered as "mdx:<file>" with its family's words, and a cover runs with it."""
+    from separation_factories import make_mdx_onnx, write_yaml
     from svc_core.ui.cover_choices import separator_choices
 
-    files = pytest.importorskip("svc_core.separation.community.files")
-    folder = tmp_path / "separation_models"
-    folder.mkdir()
-    found = [("mdx", folder / "Kim_Vocal_2.onnx", "Kim Vocal 2")]
-    monkeypatch.setattr(files, "find_model_files", lambda _folder: found)  # the listing, not a model: no file read
-    monkeypatch.setattr("svc_core.ui.cover_choices.separator_status", lambda: {"mdx": None, SEPARATOR: None})
-    community = [c for c in separator_choices(folder) if c.kind == "community"]
-    assert [(c.value, c.model_path) for c in community] == [("mdx:Kim_Vocal_2.onnx", folder / "Kim_Vocal_2.onnx")]
-    assert community[0].label.startswith("Kim Vocal 2 (MDX-Net")
+    context = cover_context(tmp_path)
+    folder = context.separation_dir / "MDX_Net_Models"
+    folder.mkdir(parents=True)
+    write_yaml(folder / "Tiny_Inst.onnx.yaml", make_mdx_onnx(folder / "Tiny_Inst.onnx"))
+    community = [c for c in separator_choices(context.separation_dir) if c.kind == "community"]
+    assert [(c.value, c.model_path.name) for c in community] == [("mdx:MDX_Net_Models/Tiny_Inst.onnx",
+                                                                  "Tiny_Inst.onnx")]
+    assert community[0].label.startswith("MDX-Net: Tiny_Inst (Tiny_Inst.onnx): UVR-MDX-NET")
+    last = finished(run_job(cover_request(song_path, separator="mdx:MDX_Net_Models/Tiny_Inst.onnx",
+                                          make_zip=False), context))
+    assert last.error is None, last.log
+    assert "separator: MDX-Net: Tiny_Inst" in last.log
+    assert sf.info(str(last.outcome.result.stems["accompaniment"]["wav"])).frames == sf.info(str(song_path)).frames
 
 
 def test_a_song_in_a_stereo_float_file_and_a_mono_file_both_cover(context, tmp_path):
