@@ -94,3 +94,28 @@ def test_a_bad_song_is_a_message_and_the_server_keeps_serving(cover_client, cove
     *_, summary, log, _ = cover(cover_client, song, make_zip=False)
     assert summary["zip"] is None and "done:" in log
     assert cover_server.state.jobs.slots.running == 0
+
+
+def test_cancelling_a_cover_frees_its_slot(cover_client, cover_server):
+    """gradio_client's job.cancel() (the page's Stop does the same) closes the update stream: the worker stops at
+    its next checkpoint and gives the slot back; the next cover runs."""
+    import time
+
+    from gradio_client import handle_file
+
+    song = write_song(cover_server.songs / "to_cancel.wav", seconds=8.0, seed=4)
+    job = cover_client.submit(song=handle_file(str(song)), model=VOICE, speaker=SPEAKER, separator=SEPARATOR,
+                              f0_predictor="pm", api_name=API)
+    slots = cover_server.state.jobs.slots
+    end = time.monotonic() + 120  # hang guards, not timings
+    while slots.running == 0 and not job.done():
+        assert time.monotonic() < end, "the cover never started"
+        time.sleep(0.05)
+    job.cancel()
+    while slots.running or slots.waiting:
+        assert time.monotonic() < end, "the cancelled cover kept its slot"
+        time.sleep(0.05)
+    assert not list(cover_server.state.jobs.results_dir.rglob("to_cancel_mix.wav"))  # it stopped before export
+    short = write_song(cover_server.songs / "after_cancel.wav", seconds=1.5, seed=5)
+    *_, summary, log, _ = cover(cover_client, short, make_zip=False)
+    assert "done:" in log and summary["song_seconds"] == 1.5
