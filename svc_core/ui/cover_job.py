@@ -99,6 +99,7 @@ class CoverOutcome:
     voice: str  # the voice's key
     speaker: str
     seconds: float  # wall time of the whole job
+    threads: int = 0  # torch threads the job ran with
 
 
 @dataclass
@@ -208,6 +209,9 @@ class CoverJob:
             self._say(f"loading voice {entry.key} (first use)")
         voice, cached = ctx.cache.get(entry, backend)  # also sets this thread's torch threads (svc_core.threads)
         self._say("voice already in memory" if cached else f"voice loaded in {voice.load_seconds:.2f} s")
+        import torch
+
+        threads = torch.get_num_threads()  # this thread's, as VoiceCache.get chose them (svc_core.threads)
         self.watch.check()
         pair = f"{choice.value}|{entry.key}"
         work = CoverWork(choice.kind, len(request.formats), request.shift_accompaniment)
@@ -218,7 +222,7 @@ class CoverJob:
         try:
             self._say(f"separator: {choice.short}; voice {entry.key}, speaker "
                       f"{cover_request.speaker or 'its only one'}; key {request.key}"
-                      + (f" ({request.transpose:+g})" if request.key == KEY_MANUAL else ""))
+                      + (f" ({request.transpose:+g})" if request.key == KEY_MANUAL else "") + f"; {threads} threads")
             self._items.put(("stage", VOICE_FRACTION, "separating"))
             self._items.put(("start", seconds))
             prune_results(ctx.results_dir)
@@ -233,7 +237,7 @@ class CoverJob:
             self._say(f"note: {self._without_server_paths(str(note))}")
         self._say(f"done: {seconds:.1f} s of song in {time.perf_counter() - started:.1f} s")
         return CoverOutcome(result, seconds, choice.short, entry.key, str(cover_request.speaker or ""),
-                            time.perf_counter() - self._start)
+                            time.perf_counter() - self._start, threads)
 
     def _start_budget(self, seconds: float) -> None:
         """The job's deadline: a conversion's budget for this much song, times COVER_COST, from now."""

@@ -32,19 +32,20 @@ from .settings_section import controls_for, f0_choices  # noqa: E402
 
 API_NAME = "cover"
 COVER_API_DOC = """Make a cover of a song with a voice: separate its vocals, convert them, remix them with the
-accompaniment. Inputs: song (file: wav, flac, mp3, ogg, ...; mono or stereo, at most the server's file size and
-song length), model (voice name, as for /convert), speaker, separator (a name from the page's Separator menu: starter,
-repet-sim, hpss, or "<family>:<file>" for a community model file in the server's separation models folder; default
-the built-in network), key ("auto": the transpose suggested from the vocal's and the voice's ranges; "manual": use
-transpose), transpose (semitones, -24 to 24, used with key "manual"), f0_predictor (auto, pm, dio, harvest, crepe,
-fcpe, rmvpe: those usable on the server), shift_accompaniment (false; pitch-shift the accompaniment by the same
-semitones), reverb (0 to 1 on the converted vocal; 0), target_lufs (loudness of the mix, -40 to -5 LUFS; -14),
-formats (list of wav, flac, mp3; ["wav"]), make_zip (true: also a zip of every stem), vocal_gain_db and
-accompaniment_gain_db (-30 to 30 dB; 0), auto_f0 (false), cluster_ratio (0; RVC: index
-rate), noise_scale (0.4). Outputs: original vocals, converted vocals, accompaniment, mix (audio files, in the first
-of wav/flac/mp3 asked for), every stem file (and the zip) as a list of files, a JSON summary (song_seconds,
-separator, voice, speaker, transpose, suggested_transpose, mix_lufs, stage_seconds, seconds, files, zip), the log
-text and the progress html."""
+accompaniment. Inputs: song (file: wav, flac, mp3, ogg, ... or a video's audio track; mono or stereo, within the
+server's file size and 10-minute song limit), model (voice name, as for /convert), speaker (empty: a one-speaker
+voice's only one), separator (a value of the page's Separator menu: starter, repet-sim, hpss, or
+"<family>:<file>" for a community model file found in the server's separation models folder; default the built-in
+network), key ("auto": the transpose suggested from the vocal's and the voice's ranges; "manual": use transpose),
+transpose (semitones, -24 to 24, with key "manual"), f0_predictor (auto, pm, dio, harvest, crepe, fcpe, rmvpe:
+those usable on the server), shift_accompaniment (false; pitch-shift the accompaniment by the same semitones),
+reverb (0 to 1 on the converted vocal; 0), target_lufs (loudness of the mix, -40 to -5 LUFS; -14), formats (list
+of wav, flac, mp3; ["wav"]), make_zip (true: also a zip of every stem file), vocal_gain_db and
+accompaniment_gain_db (-30 to 30 dB; 0), auto_f0 (false), cluster_ratio (0; RVC: index rate), noise_scale (0.4).
+Outputs: original vocals, converted vocals, accompaniment, mix (audio files, in the first of wav/flac/mp3 asked
+for), every stem file and the zip (a list of files), a JSON summary (song_seconds, separator, voice, speaker,
+transpose, suggested_transpose, key_explanation, accompaniment_shift, mix_lufs, mix_peak_db, sample_rate,
+stage_seconds, seconds, threads, files, zip, notes), the log text and the progress html."""
 
 
 @dataclass

@@ -105,6 +105,7 @@ def summary_of(outcome: CoverOutcome) -> dict[str, Any]:
         "sample_rate": int(r.sample_rate),
         "stage_seconds": {k: _number(v, 3) for k, v in (r.stage_seconds or {}).items()},
         "seconds": _number(outcome.seconds),
+        "threads": outcome.threads,
         "files": {name: {fmt: p.name for fmt, p in by_format.items()} for name, by_format in stems.items()},
         "zip": Path(r.zip_path).name if r.zip_path else None,
         "notes": [str(n) for n in (r.notes or [])],
@@ -115,7 +116,8 @@ def summary_text(summary: dict[str, Any] | None) -> str:
     """A few lines for the page: length and time, the key used and suggested (and why), the mix's loudness."""
     if not summary:
         return ""
-    lines = [f"**{summary['song_seconds']:.1f} s** of song covered in **{summary['seconds']:.1f} s**"
+    lines = [f"**{summary['song_seconds']:.1f} s** of song covered in **{summary['seconds']:.1f} s** on "
+             f"{summary.get('threads') or '?'} threads"
              + (f" ({', '.join(f'{k} {v:.1f} s' for k, v in summary['stage_seconds'].items() if v is not None)})"
                 if summary.get("stage_seconds") else "") + "."]
     key = f"Key: **{summary['transpose']:+g} semitones**"
