@@ -27,6 +27,7 @@ from ..cover.request import DEFAULT_TARGET_LUFS, GAIN_RANGE_DB, LUFS_RANGE, TRAN
 from .cover_job import KEY_AUTO, KEY_MANUAL, CoverContext, CoverJobRequest, start_cover  # noqa: E402
 from .cover_view import build_cover_view, build_log, idle_progress, render, summary_text  # noqa: E402
 from .job_io import ConvertRequest  # noqa: E402
+from .convert_tab import speaker_update  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
 from .settings_section import controls_for, f0_choices  # noqa: E402
 
@@ -68,17 +69,16 @@ def separator_menu(choices: list[SeparatorChoice]) -> tuple[list[tuple[str, str]
 
 
 def separator_note(ctx: CoverContext, choices: list[SeparatorChoice]) -> str:
+    """The menu's info line: where community model files go and how many are there."""
     folder = models_dir(ctx.separation_dir)
     found = sum(c.kind == "community" for c in choices)
-    return (f"Community models (UVR MDX-Net `.onnx`, Demucs `.th`/`.yaml`, RoFormer `.ckpt` + `.yaml`, VR `.pth`) "
-            f"go in `{folder}`: {found} found. See docs/covers.md for where to get them.")
+    return (f"community model files (UVR MDX-Net, Demucs, RoFormer; docs/covers.md) go in {folder}: "
+            f"{found} found")
 
 
 def _voice_updates(library: ModelLibrary, key: str | None, f0_value: str | None = None) -> tuple[dict, ...]:
     """(speaker, f0, auto_f0, cluster_ratio, noise_scale, note) for the voice `key`: the knobs its family uses
     (views.control_set, as the Convert tab shows them); a hidden knob goes back to its neutral value."""
-    from .convert_tab import speaker_update
-
     controls = controls_for(library, key, backends.TORCH, [])
     choices, _ = f0_choices(controls.family)
     values = [v for _, v in choices]
@@ -100,31 +100,30 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
     menu, default = separator_menu(choices)
     with gr.Row(equal_height=False, elem_id="cover-row"):
         with gr.Column(scale=6, elem_id="cover-input-column"):
-            song = gr.Audio(sources=["upload"], type="filepath", label="Song (wav, flac, mp3, ogg, ...)",
-                            elem_id="cover-song")
-            separator = gr.Dropdown(menu, value=default, label="Separator (quality / speed)",
-                                    allow_custom_value=True, elem_id="cover-separator",
-                                    info="how the vocals are pulled out of the song")
-            sep_note = gr.Markdown(separator_note(ctx.cover, choices), elem_classes=["svc-note"],
-                                   elem_id="cover-separator-note")
             with gr.Row():
                 model = gr.Dropdown(library.choices(), value=first.key if first else None, label="Voice",
                                     allow_custom_value=True, scale=3, elem_id="cover-voice")
-                from .convert_tab import speaker_update
-
                 first_speakers = speaker_update(library, first.key if first else None)
                 speaker = gr.Dropdown(first_speakers["choices"], value=first_speakers["value"], label="Speaker",
                                       allow_custom_value=True, scale=2, elem_id="cover-speaker")
             voice_note = gr.Markdown(first_controls.note, elem_classes=["svc-note"], elem_id="cover-voice-note")
+            song = gr.Audio(sources=["upload"], type="filepath", label="Song (wav, flac, mp3, ogg, ... or a video)",
+                            elem_id="cover-song")
+            separator = gr.Dropdown(menu, value=default, label="Separator (quality / speed)",
+                                    allow_custom_value=True, elem_id="cover-separator",
+                                    info=separator_note(ctx.cover, choices))
             with gr.Row(equal_height=True):
-                key = gr.Radio([("Auto (suggested from the ranges)", KEY_AUTO), ("Manual", KEY_MANUAL)],
-                               value=KEY_AUTO, label="Key", scale=2, elem_id="cover-key",
-                               info="auto moves the vocal into the voice's range; the result shows the suggestion")
+                key = gr.Radio([("Auto", KEY_AUTO), ("Manual", KEY_MANUAL)], value=KEY_AUTO, label="Key", scale=2,
+                               elem_id="cover-key", info="auto: into the voice's range (the result says why)")
                 transpose = gr.Slider(*TRANSPOSE_RANGE, value=0, step=1, label="Transpose (semitones)", scale=2,
                                       visible=False, elem_id="cover-transpose")
                 f0_list, _ = f0_choices(first_controls.family)
                 f0 = gr.Dropdown(f0_list, value="auto", label="Pitch tracker", allow_custom_value=True, scale=2,
                                  elem_id="cover-f0")
+            with gr.Row():
+                go = gr.Button("Make cover", variant="primary", scale=3, elem_id="cover-button")
+                stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="cover-stop")
+            progress_html = gr.HTML(idle_progress(), elem_id="cover-progress")
             with gr.Accordion("Voice settings", open=False, elem_id="cover-voice-settings"):
                 auto_f0 = gr.Checkbox(False, label="Let the voice guess the pitch (speech only)",
                                       visible=first_controls.auto_f0, elem_id="cover-auto-f0")
@@ -151,10 +150,6 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                     formats = gr.CheckboxGroup(list(STEM_FORMATS), value=list(DEFAULT_FORMATS),
                                                label="Stem formats", elem_id="cover-formats")
                     make_zip = gr.Checkbox(True, label="Also a zip of every stem", elem_id="cover-zip")
-            with gr.Row():
-                go = gr.Button("Make cover", variant="primary", scale=3, elem_id="cover-button")
-                stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="cover-stop")
-            progress_html = gr.HTML(idle_progress(), elem_id="cover-progress")
             log = build_log()
         with gr.Column(scale=5, elem_id="cover-result-column"):
             view = build_cover_view(log)
@@ -175,12 +170,12 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
             voice = current if current in keys else (convert_voice if convert_voice in keys else
                                                      (keys[0] if keys else None))
             return (gr.update(choices=library.choices(token or ""), value=voice),
-                    gr.update(choices=pairs, value=sep if sep in [v for _, v in pairs] else fallback),
-                    separator_note(ctx.cover, fresh))
+                    gr.update(choices=pairs, value=sep if sep in [v for _, v in pairs] else fallback,
+                              info=separator_note(ctx.cover, fresh)))
 
         token_in = ctx.owner if ctx.owner is not None else gr.State("")
         convert_in = ctx.voice_picker if ctx.voice_picker is not None else gr.State(None)
-        ctx.tab.select(on_select, [token_in, model, convert_in, separator], [model, separator, sep_note],
+        ctx.tab.select(on_select, [token_in, model, convert_in, separator], [model, separator],
                        queue=False, api_visibility="private")
 
     # ------------------------------------------------------------------ make the cover, stop

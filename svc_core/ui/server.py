@@ -67,6 +67,9 @@ CSS = """
 #input-audio .upload-container { height: 96px !important; min-height: 96px !important; }
 #input-audio .upload-container .wrap { min-height: 0 !important; height: 100%; padding: 2px; font-size: 14px; }
 #input-audio .upload-container .or { display: none; }
+#cover-song .upload-container { height: 96px !important; min-height: 96px !important; }
+#cover-song .upload-container .wrap { min-height: 0 !important; height: 100%; padding: 2px; font-size: 14px; }
+#cover-song .upload-container .or { display: none; }
 .tabitem { padding-top: 6px !important; }
 /* F0 plot: the output's line dashed (so two overlapping curves stay two), and room for the legend that Vega
    places below the axes (Gradio sizes the SVG without it, which cut it off) */

@@ -73,9 +73,9 @@ def test_the_key_switch_shows_the_transpose_slider(chromium, cover_page_server):
     page = open_cover_tab(chromium, cover_page_server)
     try:
         assert not page.locator("#cover-transpose").is_visible()
-        page.locator("#cover-key").get_by_text("Manual").click()
+        page.locator("#cover-key").get_by_text("Manual", exact=True).click()
         page.locator("#cover-transpose").wait_for(state="visible", timeout=GUARD_MS)
-        page.locator("#cover-key").get_by_text("Auto (suggested").click()
+        page.locator("#cover-key").get_by_text("Auto", exact=True).click()
         page.locator("#cover-transpose").wait_for(state="hidden", timeout=GUARD_MS)
     finally:
         page.close()
