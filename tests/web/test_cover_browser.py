@@ -79,3 +79,27 @@ def test_the_key_switch_shows_the_transpose_slider(chromium, cover_page_server):
         page.locator("#cover-transpose").wait_for(state="hidden", timeout=GUARD_MS)
     finally:
         page.close()
+
+
+def test_stop_cancels_a_running_cover_and_frees_the_slot(chromium, cover_page_server):
+    import time
+
+    long_song = write_song(cover_page_server.song.parent / "long_song.wav", seconds=40.0, seed=10)
+    page = open_cover_tab(chromium, cover_page_server)
+    try:
+        page.set_input_files("#cover-song input[type=file]", str(long_song))
+        page.wait_for_selector("#cover-song audio", state="attached", timeout=GUARD_MS)
+        page.click("#cover-button")
+        until(page, "() => document.querySelector('#cover-log textarea').value.includes('stage separate')")
+        page.click("#cover-stop")
+        until(page, "() => !!document.querySelector('#cover-progress [data-state=\"stopped\"]')")
+        assert "stopped: you pressed Stop" in page.input_value("#cover-log textarea")
+        slots = cover_page_server.state.jobs.slots
+        end = time.monotonic() + GUARD_MS / 1000  # a hang guard, not a timing
+        while slots.running or slots.waiting:
+            assert time.monotonic() < end, "the stopped cover kept its slot"
+            time.sleep(0.05)
+        assert not list(cover_page_server.state.jobs.results_dir.rglob("long_song_mix.wav"))
+        until(page, "() => { const b = document.querySelector('#cover-stop'); return !b || b.offsetParent === null; }")
+    finally:
+        page.close()
