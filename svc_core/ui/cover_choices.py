@@ -116,3 +116,51 @@ def check_formats(formats: Sequence[str] | str | None) -> tuple[str, ...]:
         raise OptionError(f"Unknown output format {', '.join(repr(f) for f in unknown)}; choose from "
                           f"{', '.join(STEM_FORMATS)}.")
     return names
+
+
+@dataclass(frozen=True)
+class SeparationPlan:
+    """The separator passes of one cover: the main one, then optionally a lead/backing split and a de-reverb pass
+    over the separated vocals (community model files; svc_core.cover.CoverRequest's lead_/dereverb_separator)."""
+
+    main: SeparatorChoice
+    lead: SeparatorChoice | None = None
+    dereverb: SeparatorChoice | None = None
+
+    @property
+    def passes(self) -> tuple[SeparatorChoice, ...]:
+        return tuple(c for c in (self.main, self.lead, self.dereverb) if c is not None)
+
+    @property
+    def key(self) -> str:
+        """Names the passes (for the learnt stage speeds)."""
+        return "+".join(c.value for c in self.passes)
+
+    @property
+    def short(self) -> str:
+        """The passes in words, e.g. "HPSS (DSP baseline) + MDX-Net: Karaoke (lead/backing)"."""
+        return " + ".join([self.main.short] + [f"{c.short} ({role})" for c, role in
+                                                ((self.lead, "lead/backing"), (self.dereverb, "de-reverb"))
+                                                if c is not None])
+
+
+def resolve_model_file(value: str | None, choices: Sequence[SeparatorChoice], what: str) -> SeparatorChoice | None:
+    """The community model file `value` ("<family>:<file>", "" for none) for an extra pass; OptionError naming
+    the files found."""
+    wanted = (value or "").strip()
+    if not wanted:
+        return None
+    community = [c for c in choices if c.kind == "community"]
+    for choice in community:
+        if choice.value == wanted:
+            return choice
+    listed = ", ".join(c.value for c in community) or "none is found there"
+    raise OptionError(f"Unknown {what} model '{wanted}'. Choose a model file of the separation models folder: "
+                      f"{listed}.")
+
+
+def resolve_plan(separator: str | None, lead: str | None, dereverb: str | None,
+                 choices: Sequence[SeparatorChoice]) -> SeparationPlan:
+    """The cover's separator passes from the menu values (OptionError for any that is not offered)."""
+    return SeparationPlan(resolve_separator(separator, choices), resolve_model_file(lead, choices, "lead/backing"),
+                          resolve_model_file(dereverb, choices, "de-reverb"))

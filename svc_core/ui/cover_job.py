@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from .. import cancel
 from ..audio import AUDIO_SUFFIXES
@@ -25,7 +25,7 @@ from ..cancel import ConversionCancelled
 from ..errors import AudioError, OptionError, SvcError
 from ..paths import safe_file_name
 from ..cover.request import DEFAULT_TARGET_LUFS
-from .cover_choices import SeparatorChoice, check_formats, resolve_separator, separator_choices
+from .cover_choices import SeparationPlan, SeparatorChoice, check_formats, resolve_plan, separator_choices
 from .cover_progress import CoverProgress, CoverRates, CoverWork
 from . import backends
 from .job_io import ConvertRequest, family_of, prune_results
@@ -42,8 +42,6 @@ COVER_COST_WHY = "a cover (separation, conversion, remix)"
 STOPPED = "Stopped: the cover was cancelled (the Stop button, an API cancel, or the page was closed)."
 KEY_AUTO, KEY_MANUAL = "auto", "manual"
 READ_FRACTION, VOICE_FRACTION = 0.01, 0.03  # milestones before the pipeline: song checked, voice found
-
-Runner = Callable[..., Any]  # svc_core.cover.run_cover(request, out_dir, progress=None) -> CoverResult
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,8 @@ class CoverJobRequest:
     accompaniment_gain_db: float = 0.0
     formats: tuple[str, ...] = ("wav",)
     make_zip: bool = True
+    lead_model: str = ""  # a community model file ("<family>:<file>") splitting lead from backing vocals; "": none
+    dereverb_model: str = ""  # a community model file removing the reverb from the vocals; "": none
 
     def checked(self) -> "CoverJobRequest":
         """The request with its values checked (OptionError naming the first one out of range): the cover's
@@ -127,7 +127,6 @@ class CoverContext:
     jobs: JobContext
     separation_dir: Path | None = None  # None: registry.models_dir() ($SVC_SEPARATION_DIR or ./separation_models)
     rates: CoverRates = field(default_factory=CoverRates)
-    runner: Runner | None = None  # None: svc_core.cover.run_cover
 
     def choices(self) -> list[SeparatorChoice]:
         return separator_choices(self.separation_dir)
@@ -159,12 +158,13 @@ class CoverJob:
         try:
             with cancel.watching(self.watch):
                 request = self.request.checked()  # refused before the job takes a place
-                choice = resolve_separator(request.separator, self.context.choices())
+                plan = resolve_plan(request.separator, request.lead_model, request.dereverb_model,
+                                    self.context.choices())
                 ticket = slots.admit(self.client, self.watch)
                 waited = slots.acquire(ticket, self.watch, self._waiting)
                 if waited >= 1:
                     self._say(f"waited {waited:.1f} s for a free slot")
-                self._items.put(("done", self._cover(request, choice)))
+                self._items.put(("done", self._cover(request, plan)))
         except ConversionCancelled as err:
             self._items.put(("error", str(err) or STOPPED))
         except SvcError as err:
@@ -192,7 +192,7 @@ class CoverJob:
                 message = message.replace(folder + os.sep, "").replace(folder, "")
         return message
 
-    def _cover(self, request: CoverJobRequest, choice: SeparatorChoice) -> CoverOutcome:
+    def _cover(self, request: CoverJobRequest, plan: SeparationPlan) -> CoverOutcome:
         from .. import song_io
 
         ctx = self.context.jobs
@@ -213,30 +213,31 @@ class CoverJob:
 
         threads = torch.get_num_threads()  # this thread's, as VoiceCache.get chose them (svc_core.threads)
         self.watch.check()
-        pair = f"{choice.value}|{entry.key}"
-        work = CoverWork(choice.kind, len(request.formats), request.shift_accompaniment)
+        pair = f"{plan.key}|{entry.key}"
+        work = CoverWork(plan.main.kind, len(request.formats), request.shift_accompaniment, len(plan.passes) - 1)
         self._items.put(("rates", self.context.rates.for_pair(pair, work)))
-        cover_request = self._pipeline_request(request, choice, entry, voice.svc, (song, sr), path.stem)
+        cover_request = self._pipeline_request(request, plan, voice.svc, (song, sr), path.stem)
         del song
         self._acquire_voice(voice)
         try:
-            self._say(f"separator: {choice.short}; voice {entry.key}, speaker "
+            self._say(f"separator: {plan.short}; voice {entry.key}, speaker "
                       f"{cover_request.speaker or 'its only one'}; key {request.key}"
                       + (f" ({request.transpose:+g})" if request.key == KEY_MANUAL else "") + f"; {threads} threads")
             self._items.put(("stage", VOICE_FRACTION, "separating"))
             self._items.put(("start", seconds))
             prune_results(ctx.results_dir)
             out_dir = ctx.results_dir / uuid.uuid4().hex
-            runner = self.context.runner or _run_cover()
+            from ..cover import run_cover
+
             started = time.perf_counter()
-            result = runner(cover_request, out_dir, progress=self._progress, voice=voice.svc, cache=False)
+            result = run_cover(cover_request, out_dir, progress=self._progress, voice=voice.svc, cache=False)
         finally:
             voice.lock.release()
         self.context.rates.learn(pair, dict(result.stage_seconds), seconds)
         for note in getattr(result, "notes", None) or ():
             self._say(f"note: {self._without_server_paths(str(note))}")
         self._say(f"done: {seconds:.1f} s of song in {time.perf_counter() - started:.1f} s")
-        return CoverOutcome(result, seconds, choice.short, entry.key, str(cover_request.speaker or ""),
+        return CoverOutcome(result, seconds, plan.short, entry.key, str(cover_request.speaker or ""),
                             time.perf_counter() - self._start, threads)
 
     def _start_budget(self, seconds: float) -> None:
@@ -264,8 +265,8 @@ class CoverJob:
     def _progress(self, stage: str, fraction: float, message: str = "") -> None:
         self._items.put(("progress", stage, float(fraction), str(message or "")))
 
-    def _pipeline_request(self, request: CoverJobRequest, choice: SeparatorChoice, entry: Any, svc: Any,
-                          song: tuple, name: str) -> Any:
+    def _pipeline_request(self, request: CoverJobRequest, plan: SeparationPlan, svc: Any, song: tuple,
+                          name: str) -> Any:
         """svc_core.cover.CoverRequest for this job (its settings checked: OptionError)."""
         from ..cover import CoverRequest
 
@@ -273,10 +274,14 @@ class CoverJob:
         options = request.voice.voice_options(request.voice.f0_predictor, family_of(svc), has_f0)
         options.pop("transpose", None)  # the cover's key decides it
         speaker = request.voice.speaker.strip() or None  # None: a single-speaker voice's only one
-        return CoverRequest(song, speaker=speaker, separator=choice.name,
-                            separator_model=choice.model_path, options=options, transpose=request.transpose_value,
-                            shift_accompaniment=request.shift_accompaniment, vocal_gain_db=request.vocal_gain_db,
-                            accompaniment_gain_db=request.accompaniment_gain_db, reverb=request.reverb,
+        lead, dereverb = plan.lead, plan.dereverb
+        return CoverRequest(song, speaker=speaker, separator=plan.main.name, separator_model=plan.main.model_path,
+                            lead_separator=lead and lead.name, lead_model=lead and lead.model_path,
+                            dereverb_separator=dereverb and dereverb.name,
+                            dereverb_model=dereverb and dereverb.model_path, options=options,
+                            transpose=request.transpose_value, shift_accompaniment=request.shift_accompaniment,
+                            vocal_gain_db=request.vocal_gain_db, accompaniment_gain_db=request.accompaniment_gain_db,
+                            reverb=request.reverb,
                             target_lufs=request.target_lufs, formats=request.formats, zip=request.make_zip,
                             name=safe_file_name(name))
 
@@ -357,12 +362,6 @@ def check_song_file(path: str | None, max_bytes: int, video_suffixes: tuple[str,
     if size > max_bytes:
         raise AudioError(f"'{p.name}' is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
     return p
-
-
-def _run_cover() -> Runner:
-    from ..cover import run_cover
-
-    return run_cover
 
 
 def start_cover(request: CoverJobRequest, context: CoverContext, gradio_request: Any = None) -> CoverJob:

@@ -34,11 +34,13 @@ class CoverWork:
     separator_kind: str = "network"  # svc_core.separation.registry SeparatorEntry.kind
     formats: int = 1  # how many output formats (wav, flac, mp3)
     shift_accompaniment: bool = False
+    extra_passes: int = 0  # lead/backing and de-reverb passes over the vocals (community models)
 
 
 def default_rates(work: CoverWork) -> dict[str, float]:
     """The expected seconds per second of song of each stage for `work`, before anything was measured."""
     rates = dict(DEFAULT_RATES, separate=SEPARATE_RATES.get(work.separator_kind, SEPARATE_RATES["community"]))
+    rates["separate"] += SEPARATE_RATES["community"] * max(0, work.extra_passes)
     if work.shift_accompaniment:
         rates["key"] += SHIFT_RATE
     rates["export"] = EXPORT_RATE_PER_FORMAT * max(1, work.formats)

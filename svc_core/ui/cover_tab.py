@@ -42,7 +42,10 @@ transpose (semitones, -24 to 24, with key "manual"), f0_predictor (auto, pm, dio
 those usable on the server), shift_accompaniment (false; pitch-shift the accompaniment by the same semitones),
 reverb (0 to 1 on the converted vocal; 0), target_lufs (loudness of the mix, -40 to -5 LUFS; -14), formats (list
 of wav, flac, mp3; ["wav"]), make_zip (true: also a zip of every stem file), vocal_gain_db and
-accompaniment_gain_db (-30 to 30 dB; 0), auto_f0 (false), cluster_ratio (0; RVC: index rate), noise_scale (0.4).
+accompaniment_gain_db (-30 to 30 dB; 0), auto_f0 (false), cluster_ratio (0; RVC: index rate), noise_scale (0.4),
+lead_model and dereverb_model ("": none; else a "<family>:<file>" community model file for a second pass over the
+vocals: a karaoke model splits lead from backing vocals, the backing staying unconverted in the accompaniment; a
+de-reverb model leaves the dry vocal to convert).
 Outputs: original vocals, converted vocals, accompaniment, mix (audio files, in the first of wav/flac/mp3 asked
 for), every stem file and the zip (a list of files), a JSON summary (song_seconds, separator, voice, speaker,
 transpose, suggested_transpose, key_explanation, accompaniment_shift, mix_lufs, mix_peak_db, sample_rate,
@@ -66,6 +69,11 @@ def separator_menu(choices: list[SeparatorChoice]) -> tuple[list[tuple[str, str]
     pairs = [(c.label, c.value) for c in choices]
     values = [c.value for c in choices]
     return pairs, (DEFAULT_SEPARATOR if DEFAULT_SEPARATOR in values else (values[0] if values else None))
+
+
+def model_file_menu(choices: list[SeparatorChoice]) -> list[tuple[str, str]]:
+    """The lead/backing and de-reverb menus: none, then the community model files found."""
+    return [("None", "")] + [(c.label, c.value) for c in choices if c.kind == "community"]
 
 
 def separator_note(ctx: CoverContext, choices: list[SeparatorChoice]) -> str:
@@ -132,6 +140,17 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                 noise = gr.Slider(0, 1, value=ConvertOptions.noise_scale, step=0.01, label="Breathiness",
                                   info="noise scale: 0.4 is the usual", visible=first_controls.noise,
                                   elem_id="cover-noise-scale")
+            with gr.Accordion("Lead/backing split and de-reverb (community models)", open=False,
+                              elem_id="cover-extra-passes"):
+                gr.Markdown("A second pass over the separated vocals, with a model file of the separation models "
+                            "folder: a karaoke (lead/backing) model keeps the backing vocals unconverted with the "
+                            "accompaniment; a de-reverb model converts the dry vocal (add a room with Reverb).",
+                            elem_classes=["svc-note"])
+                with gr.Row():
+                    lead_model = gr.Dropdown(model_file_menu(choices), value="", label="Lead/backing model",
+                                             allow_custom_value=True, elem_id="cover-lead-model")
+                    dereverb_model = gr.Dropdown(model_file_menu(choices), value="", label="De-reverb model",
+                                                 allow_custom_value=True, elem_id="cover-dereverb-model")
             with gr.Accordion("Mix and export", open=False, elem_id="cover-mix-settings"):
                 shift = gr.Checkbox(False, label="Shift the accompaniment by the same semitones",
                                     info="keeps the song in tune with a transposed vocal (rubberband)",
@@ -163,19 +182,25 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
     key.change(lambda k: gr.update(visible=k == KEY_MANUAL), key, transpose, queue=False, api_visibility="private")
 
     if ctx.tab is not None:
-        def on_select(token: str | None, current: str | None, convert_voice: str | None, sep: str | None):
+        def on_select(token: str | None, current: str | None, convert_voice: str | None, sep: str | None,
+                      lead: str | None, dereverb: str | None):
             fresh = ctx.cover.choices()
             pairs, fallback = separator_menu(fresh)
             keys = [k for _, k in library.choices(token or "")]
             voice = current if current in keys else (convert_voice if convert_voice in keys else
                                                      (keys[0] if keys else None))
+            files = model_file_menu(fresh)
+            values = [v for _, v in files]
             return (gr.update(choices=library.choices(token or ""), value=voice),
                     gr.update(choices=pairs, value=sep if sep in [v for _, v in pairs] else fallback,
-                              info=separator_note(ctx.cover, fresh)))
+                              info=separator_note(ctx.cover, fresh)),
+                    gr.update(choices=files, value=lead if lead in values else ""),
+                    gr.update(choices=files, value=dereverb if dereverb in values else ""))
 
         token_in = ctx.owner if ctx.owner is not None else gr.State("")
         convert_in = ctx.voice_picker if ctx.voice_picker is not None else gr.State(None)
-        ctx.tab.select(on_select, [token_in, model, convert_in, separator], [model, separator],
+        ctx.tab.select(on_select, [token_in, model, convert_in, separator, lead_model, dereverb_model],
+                       [model, separator, lead_model, dereverb_model],
                        queue=False, api_visibility="private")
 
     # ------------------------------------------------------------------ make the cover, stop
@@ -184,8 +209,8 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                    reverb: float = 0.0, target_lufs: float = DEFAULT_TARGET_LUFS,
                    formats: list[str] | None = None, make_zip: bool = True, vocal_gain_db: float = 0.0,
                    accompaniment_gain_db: float = 0.0, auto_f0: bool = False, cluster_ratio: float = 0.0,
-                   noise_scale: float = ConvertOptions.noise_scale,
-                   request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
+                   noise_scale: float = ConvertOptions.noise_scale, lead_model: str = "",
+                   dereverb_model: str = "", request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Make a cover; streams the log and progress, ends with the stems, the files and the summary."""
         voice = ConvertRequest(None, model or "", str(speaker if speaker is not None else ""),
                                f0_predictor=f0_predictor or "auto", auto_f0=bool(auto_f0),
@@ -193,7 +218,8 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
         job_request = CoverJobRequest(song, voice, separator or "", key or KEY_AUTO, float(transpose or 0),
                                       bool(shift_accompaniment), float(reverb or 0), float(target_lufs),
                                       float(vocal_gain_db or 0), float(accompaniment_gain_db or 0),
-                                      tuple(formats or DEFAULT_FORMATS), bool(make_zip))
+                                      tuple(formats or DEFAULT_FORMATS), bool(make_zip), str(lead_model or ""),
+                                      str(dereverb_model or ""))
         first = True
         for update in start_cover(job_request, ctx.cover, request).run():
             yield render(update, clear=first)
@@ -202,7 +228,7 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                 raise gr.Error(update.error, print_exception=False)
 
     inputs = [song, model, speaker, separator, key, transpose, f0, shift, reverb, target, formats, make_zip,
-              vocal_gain, acc_gain, auto_f0, cluster_ratio, noise]
+              vocal_gain, acc_gain, auto_f0, cluster_ratio, noise, lead_model, dereverb_model]
     go.click(lambda: (gr.update(visible=True), ""), None, [stop, view.text], queue=False,
              api_visibility="private", show_progress="hidden")
     event = go.click(make_cover, inputs, view.outputs(progress_html), api_name=API_NAME,

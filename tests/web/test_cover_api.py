@@ -13,7 +13,7 @@ from web.cover_songs import SEPARATOR, SPEAKER, VOICE, write_song
 API = "/cover"
 INPUTS = ["song", "model", "speaker", "separator", "key", "transpose", "f0_predictor", "shift_accompaniment",
           "reverb", "target_lufs", "formats", "make_zip", "vocal_gain_db", "accompaniment_gain_db", "auto_f0",
-          "cluster_ratio", "noise_scale"]
+          "cluster_ratio", "noise_scale", "lead_model", "dereverb_model"]
 
 
 @pytest.fixture(scope="module")

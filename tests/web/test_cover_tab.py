@@ -214,6 +214,17 @@ def test_a_community_model_file_in_the_folder_is_offered_and_covers(tmp_path, so
     assert last.error is None, last.log
     assert "separator: MDX-Net: Tiny_Inst" in last.log
     assert sf.info(str(last.outcome.result.stems["accompaniment"]["wav"])).frames == sf.info(str(song_path)).frames
+    # the same file as a second pass over the vocals: lead/backing split, then de-reverb
+    value = community[0].value
+    last = finished(run_job(cover_request(song_path, lead_model=value, dereverb_model=value, make_zip=False),
+                            context))
+    assert last.error is None, last.log
+    words = "HPSS (DSP baseline) + MDX-Net: Tiny_Inst (lead/backing) + MDX-Net: Tiny_Inst (de-reverb)"
+    assert f"separator: {words}" in last.log and last.outcome.separator == words
+    assert "(lead)" in last.outcome.result.separator and "(dereverb)" in last.outcome.result.separator
+    last = finished(run_job(cover_request(song_path, lead_model="mdx:Karaoke.onnx"), context))
+    assert last.error == ("Unknown lead/backing model 'mdx:Karaoke.onnx'. Choose a model file of the separation "
+                          f"models folder: {value}.")
 
 
 def test_a_song_in_a_stereo_float_file_and_a_mono_file_both_cover(context, tmp_path):
