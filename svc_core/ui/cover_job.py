@@ -22,12 +22,12 @@ from typing import Any, Iterator
 from .. import cancel
 from ..audio import AUDIO_SUFFIXES
 from ..cancel import ConversionCancelled
+from ..cover.request import DEFAULT_TARGET_LUFS
 from ..errors import AudioError, OptionError, SvcError
 from ..paths import safe_file_name
-from ..cover.request import DEFAULT_TARGET_LUFS
+from . import backends
 from .cover_choices import SeparationPlan, SeparatorChoice, check_formats, resolve_plan, separator_choices
 from .cover_progress import CoverProgress, CoverRates, CoverWork
-from . import backends
 from .job_io import ConvertRequest, family_of, prune_results
 from .jobs import HEARTBEAT_SECONDS, JobContext, _JobWatch
 from .limits import WAIT_POLL_SECONDS, client_key
@@ -95,7 +95,7 @@ class CoverOutcome:
 
     result: Any  # svc_core.cover.result.CoverResult
     song_seconds: float
-    separator: str  # the menu label of the separator that ran
+    separator: str  # the separator passes that ran, in words (SeparationPlan.short)
     voice: str  # the voice's key
     speaker: str
     seconds: float  # wall time of the whole job
