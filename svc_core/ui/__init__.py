@@ -13,6 +13,11 @@
     settings_section.py  "More settings" and which of them a voice uses (`views.control_set`)
     upload_section.py  "Use your own voice": upload, load, rescan, a message that stays
     result_view.py  the result column and how a `JobUpdate` fills it
+    cover_tab.py    the Cover tab: song, separator, voice, key, mix, formats; Make cover/Stop wired to `cover_job`
+    cover_job.py    one song cover in a worker thread (svc_core.cover.run_cover), streamed as `CoverUpdate`s
+    cover_choices.py  the separators that run here (community model files included) and the stem formats
+    cover_progress.py  the cover's stage-weighted progress and ETA
+    cover_view.py   the Cover tab's result column (a player per stem, downloads, summary) from a `CoverUpdate`
     status_tab.py   the About/Status tab: `svc_core.doctor.collect()`
     server.py       build_app(settings) -> gr.Blocks, launch(settings)
 

@@ -87,9 +87,17 @@ def speaker_update(library: ModelLibrary, key: str | None) -> dict:
                      value=speakers[0] if speakers else None)
 
 
+@dataclass
+class VoicePicker:
+    """What other tabs share with the Convert tab: its voice menu and the browser's upload token."""
+
+    model: gr.Dropdown
+    owner: gr.BrowserState
+
+
 # --------------------------------------------------------------------------- the tab
-def build_convert_tab(ctx: ConvertTabContext) -> None:
-    """Widgets and events of the Convert tab (call inside an open gr.Tab)."""
+def build_convert_tab(ctx: ConvertTabContext) -> VoicePicker:
+    """Widgets and events of the Convert tab (call inside an open gr.Tab) -> its voice picker, for other tabs."""
     library = ctx.library
     first = library.folder_entries()[0] if library.folder_entries() else None
     torch_precisions = available_precisions(ctx.jobs.cache.device)
@@ -223,6 +231,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> None:
 
     stop.click(on_stop, result.log, [progress_html, result.log, stop], cancels=[convert_event], queue=False,
                api_visibility="private", show_progress="hidden")
+    return VoicePicker(model, owner)
 
 
 # --------------------------------------------------------------------------- helpers of the tab

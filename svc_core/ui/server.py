@@ -27,6 +27,8 @@ from .. import __version__  # noqa: E402
 from ..errors import SvcError  # noqa: E402
 from ..tunnel.panel import build_app_panel, supervisor_for_app  # noqa: E402  (issue #5)
 from .convert_tab import ConvertTabContext, build_convert_tab  # noqa: E402
+from .cover_job import CoverContext  # noqa: E402
+from .cover_tab import CoverTabContext, build_cover_tab  # noqa: E402
 from .jobs import AUDIO_SUFFIXES, JobContext  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
 from .settings import AppSettings, SettingsError, parse_args  # noqa: E402
@@ -65,6 +67,9 @@ CSS = """
 #input-audio .upload-container { height: 96px !important; min-height: 96px !important; }
 #input-audio .upload-container .wrap { min-height: 0 !important; height: 100%; padding: 2px; font-size: 14px; }
 #input-audio .upload-container .or { display: none; }
+#cover-song .upload-container { height: 96px !important; min-height: 96px !important; }
+#cover-song .upload-container .wrap { min-height: 0 !important; height: 100%; padding: 2px; font-size: 14px; }
+#cover-song .upload-container .or { display: none; }
 .tabitem { padding-top: 6px !important; }
 /* F0 plot: the output's line dashed (so two overlapping curves stay two), and room for the legend that Vega
    places below the axes (Gradio sizes the SVG without it, which cut it off) */
@@ -130,8 +135,11 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
         build_app_panel(settings, state.tunnel)  # tunnel state + public URL, HTTPS note for the microphone
         with gr.Tabs():
             with gr.Tab("Convert", id="convert"):
-                build_convert_tab(ConvertTabContext(library, jobs, find_examples(settings.examples_dir),
-                                                    jobs.limits.handler_limit))  # jobs wait in jobs.slots
+                picker = build_convert_tab(ConvertTabContext(library, jobs, find_examples(settings.examples_dir),
+                                                             jobs.limits.handler_limit))  # jobs wait in jobs.slots
+            with gr.Tab("Cover", id="cover") as cover_tab:  # covers share the conversion slots and limits
+                build_cover_tab(CoverTabContext(library, CoverContext(jobs, settings.separation_dir),
+                                                jobs.limits.handler_limit, cover_tab, picker.model, picker.owner))
             with gr.Tab("About / Status", id="status"):
                 build_status_tab()
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)

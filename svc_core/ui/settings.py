@@ -51,6 +51,8 @@ class AppSettings:
     concurrency: int = 1  # conversions running at the same time
     queue_size: int = 16  # conversions waiting; more get "the queue is full"
     models_dir: Path = Path("models")
+    separation_dir: Path | None = None  # community separation models (Cover tab); None: $SVC_SEPARATION_DIR or
+    # ./separation_models (svc_core.separation.registry.models_dir)
     shipped_voices: tuple[Path, ...] = (STARTER_VOICES, STARTER_SOVITS)  # listed first; the first is the default
     examples_dir: Path = REPO_ROOT / "examples"
     work_dir: Path | None = None  # uploads, results, caches; None = the per-user cache folder (workdir.py)
@@ -81,6 +83,7 @@ class AppSettings:
         from dataclasses import replace
 
         return replace(self, models_dir=self.models_dir.expanduser().resolve(),
+                       separation_dir=self.separation_dir.expanduser().resolve() if self.separation_dir else None,
                        examples_dir=self.examples_dir.expanduser().resolve(),
                        work_dir=self.work_dir.expanduser().resolve() if self.work_dir else None)
 
