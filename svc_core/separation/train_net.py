@@ -36,7 +36,9 @@ NO_VOCALS_P = 0.05  # share of crops with the vocals removed (instrumental passa
 SWAP_P = 0.5  # share of crops whose accompaniment comes from another clip
 VOCAL_GAIN_DB = (-7.0, 5.0)  # extra vocal gain on top of the pool's mix
 OVERALL_GAIN_DB = (-14.0, 3.0)
-SILENT_CROP_RMS = 1e-4  # crops whose vocals are quieter than this count as "no vocals"
+EQ_DB = 6.0  # on-the-fly spectral EQ: each stem's gain at EQ_POINTS log-spaced frequencies within +-EQ_DB
+EQ_POINTS = 8
+EQ_P = 0.7  # share of stems given such an EQ
 
 
 @dataclass
@@ -103,9 +105,28 @@ class Pool:
         return torch.from_numpy(mix), torch.from_numpy(voc)
 
 
-def loss_fn(net: MaskNet, mix: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
-    """Complex-STFT L1 of the masked mixture against the vocals, relative to the mixture's mean magnitude."""
-    spec_x, spec_v = stft(mix, net.config), stft(vocals, net.config)
+def random_eq_curves(rng: np.random.Generator, count: int, bins: int) -> torch.Tensor:
+    """[count, 1, bins, 1] smooth random gains (EQ_POINTS log-spaced anchors within +-EQ_DB; EQ_P of them)."""
+    log_f = np.log(np.maximum(np.arange(bins), 1.0))
+    anchors = np.linspace(log_f[1], log_f[-1], EQ_POINTS)
+    curves = np.ones((count, bins), np.float32)
+    for i in range(count):
+        if rng.random() < EQ_P:
+            db = rng.uniform(-EQ_DB, EQ_DB, EQ_POINTS)
+            curves[i] = 10.0 ** (np.interp(log_f, anchors, db) / 20.0)
+    return torch.from_numpy(curves)[:, None, :, None]
+
+
+def loss_fn(net: MaskNet, mix: torch.Tensor, vocals: torch.Tensor,
+            rng: Optional[np.random.Generator] = None) -> torch.Tensor:
+    """Complex-STFT L1 of the masked mixture against the vocals, relative to the mixture's mean magnitude.
+    With `rng`, each stem first gets a random smooth EQ in the STFT domain (timbre augmentation)."""
+    spec_v = stft(vocals, net.config)
+    spec_x = stft(mix, net.config)
+    if rng is not None:
+        spec_a = spec_x - spec_v
+        spec_v = spec_v * random_eq_curves(rng, len(mix), net.config.bins)
+        spec_x = spec_v + spec_a * random_eq_curves(rng, len(mix), net.config.bins)
     mask = net(torch.log(spec_x.abs() + 1e-5))
     err = (spec_x * mask - spec_v).abs().mean(dim=(1, 2, 3))
     scale = spec_x.abs().mean(dim=(1, 2, 3)) + 1e-4
@@ -191,7 +212,7 @@ def train(settings: TrainSettings) -> str:
         for group in opt.param_groups:
             group["lr"] = _lr(settings, minutes)
         mix, voc = pool.batch(rng, settings.batch, length)
-        loss = loss_fn(net, mix, voc)
+        loss = loss_fn(net, mix, voc, rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
