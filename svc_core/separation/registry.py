@@ -52,7 +52,7 @@ _REGISTRY: dict[str, SeparatorEntry] = {
                                "community", (("torch", "torch"), ("librosa", "librosa")), (".ckpt",),
                                description="band-split / mel-band RoFormer checkpoints with their MSST .yaml"),
     "vr": SeparatorEntry(".community.vr.VrSeparator", "VR arch (UVR .pth)", "community", (("torch", "torch"),),
-                         (".pth",), description="UVR VR-architecture models"),
+                         (".pth",), description="UVR VR-architecture models (listed; no loader yet)"),
 }
 
 
@@ -83,7 +83,7 @@ def _why_not(name: str) -> str | None:
     except ModuleNotFoundError:  # its parent package is absent
         found = None
     if found is None:
-        return "is not part of this build."
+        return "has no loader in this version: its files are listed, not run (docs/covers.md)."
     return None
 
 
