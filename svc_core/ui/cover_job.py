@@ -29,7 +29,8 @@ from . import backends
 from .cover_choices import SeparationPlan, SeparatorChoice, check_formats, resolve_plan, separator_choices
 from .cover_progress import CoverProgress, CoverRates, CoverWork
 from .job_io import ConvertRequest, family_of, prune_results
-from .jobs import HEARTBEAT_SECONDS, JobContext, _JobWatch
+from .job_pump import JobStream, PumpState, pump_events
+from .jobs import JobContext, _JobWatch
 from .limits import WAIT_POLL_SECONDS, client_key
 
 log = logging.getLogger("svc_core.ui")
@@ -288,62 +289,22 @@ class CoverJob:
     # ----------------------------------------------------------------- streaming side
     def run(self) -> Iterator[CoverUpdate]:
         """Start the worker and yield a snapshot after each event (and every HEARTBEAT_SECONDS). Closing the
-        generator (or abandoning it) stops the worker."""
+        generator (or abandoning it) stops the worker (job_pump.pump_events)."""
         worker = threading.Thread(target=self._work, name="svc-cover", daemon=True)
-        lines: list[str] = []
-        stage = "starting"
-        progress = CoverProgress({})
-        shown_stage = ""
+        state = PumpState(CoverProgress({}), self._start)
+        self._shown_stage = ""  # the pipeline stage last written to the log
+        handlers = {"start": lambda state, item: state.progress.start(item[1]), "progress": self._on_progress}
+        yield from pump_events(JobStream(worker, self._items, self.watch, CoverUpdate, "outcome", STOPPED, handlers),
+                               state)
 
-        def stamp(text: str) -> None:
-            lines.append(f"[{time.perf_counter() - self._start:7.2f} s] {text}")
-
-        def snapshot(**extra: Any) -> CoverUpdate:
-            return CoverUpdate("\n".join(lines), progress.fraction, stage, time.perf_counter() - self._start,
-                               progress.eta(), **extra)
-
-        worker.start()
-        try:
-            last_yield = time.monotonic()
-            while True:
-                self.watch.last_read = time.monotonic()
-                try:
-                    item = self._items.get(timeout=max(0.01, HEARTBEAT_SECONDS - (time.monotonic() - last_yield)))
-                except queue.Empty:
-                    last_yield = time.monotonic()
-                    yield snapshot()
-                    continue
-                kind = item[0]
-                if kind == "log":
-                    stamp(item[1])
-                elif kind == "stage":
-                    progress.at_least(item[1])
-                    stage = item[2]
-                elif kind == "rates":
-                    progress.rates.update(item[1])
-                elif kind == "start":
-                    progress.start(item[1])
-                elif kind == "progress":
-                    _, name, fraction, message = item
-                    progress.stage(name, fraction)
-                    stage = f"{name}: {message}" if message else name
-                    if name != shown_stage:
-                        shown_stage = name
-                        stamp(f"stage {name}" + (f": {message}" if message else ""))
-                elif kind == "done":
-                    progress.at_least(1.0)
-                    stage = "done"
-                    yield snapshot(outcome=item[1])
-                    return
-                elif kind == "error":
-                    stamp(f"error: {item[1]}")
-                    stage = "failed"
-                    yield snapshot(error=item[1])
-                    return
-                last_yield = time.monotonic()
-                yield snapshot()
-        finally:
-            self.watch.cancel(STOPPED)  # no-op when finished; stops the worker when the stream was closed
+    def _on_progress(self, state: PumpState, item: tuple) -> None:
+        """The pipeline's progress(stage, fraction, message): the bar, the stage's words, a log line per stage."""
+        _, name, fraction, message = item
+        state.progress.stage(name, fraction)
+        state.stage = f"{name}: {message}" if message else name
+        if name != self._shown_stage:
+            self._shown_stage = name
+            state.stamp(f"stage {name}" + (f": {message}" if message else ""))
 
 
 def check_song_file(path: str | None, max_bytes: int, video_suffixes: tuple[str, ...] = ()) -> Path:

@@ -31,14 +31,13 @@ from . import backends
 from .eta import JobProgress, StageRates, Work, expected_seconds, job_rates
 from .job_io import (ConvertRequest, JobResult, JobUpdate, check_audio_file, cost_factor, denoiser_calls,
                      family_of, prune_results, resolve_f0, rvc_words)
+from .job_pump import HEARTBEAT_SECONDS, SKIP, JobStream, PumpState, pump_events
 from .limits import WAIT_POLL_SECONDS, JobLimits, JobSlots, Ticket, client_key
 from .models import ModelLibrary
 from .voice_cache import VoiceCache
 
 log = logging.getLogger("svc_core.ui")
 
-HEARTBEAT_SECONDS = 0.5  # an update at least this often: elapsed/ETA tick, and a close of the stream (which can
-# only land while the generator is paused at a yield) reaches the worker within this time
 ORPHAN_SECONDS = 60.0  # a worker whose update stream nobody has read for this long stops (the page is gone)
 HOPELESS_FACTOR = 1.5  # a plan expected to take this many times the budget left is stopped before it starts
 STOPPED = "Stopped: the conversion was cancelled (the Stop button, an API cancel, or the page was closed)."
@@ -362,65 +361,34 @@ class ConversionJob:
     # ----------------------------------------------------------------- streaming side
     def run(self) -> Iterator[JobUpdate]:
         """Start the worker and yield a snapshot after each event (and every HEARTBEAT_SECONDS). Closing the
-        generator (or abandoning it) stops the worker."""
+        generator (or abandoning it) stops the worker (job_pump.pump_events)."""
         worker = threading.Thread(target=self._work, name="svc-convert", daemon=True)
-        lines: list[str] = []
-        stage = "starting"
-        progress = JobProgress(self.context.rates.defaults)
+        state = PumpState(JobProgress(self.context.rates.defaults), self._start)
+        handlers = {"plan": _on_plan, "step": _on_step, "progress": _on_progress, "converted": _on_converted}
+        yield from pump_events(JobStream(worker, self._events.items, self.watch, JobUpdate, "result", STOPPED,
+                                         handlers), state)
 
-        def stamp(text: str) -> None:
-            lines.append(f"[{time.perf_counter() - self._start:7.2f} s] {text}")
 
-        def snapshot(**extra: Any) -> JobUpdate:
-            return JobUpdate("\n".join(lines), progress.fraction, stage, time.perf_counter() - self._start,
-                             progress.eta(), **extra)
+# ----------------------------------------------------------------- a conversion's own events (job_pump handlers)
+def _on_plan(state: PumpState, item: tuple) -> None:
+    state.progress.plan(item[1])
 
-        worker.start()
-        try:
-            last_yield = time.monotonic()
-            while True:
-                self.watch.last_read = time.monotonic()
-                try:
-                    item = self._events.items.get(timeout=max(0.01, HEARTBEAT_SECONDS - (time.monotonic()
-                                                                                         - last_yield)))
-                except queue.Empty:
-                    last_yield = time.monotonic()
-                    yield snapshot()
-                    continue
-                kind = item[0]
-                if kind == "log":
-                    stamp(item[1])
-                elif kind == "stage":
-                    progress.at_least(item[1])
-                    stage = item[2]
-                elif kind == "rates":
-                    progress.rates.update(item[1])
-                elif kind == "plan":
-                    progress.plan(item[1])
-                elif kind == "step":
-                    progress.step(item[1], item[2], item[3])
-                    stage = f"converting: {item[2]}" + (f", piece {item[1] + 1}" if progress.pieces > 1 else "")
-                    if time.monotonic() - last_yield < HEARTBEAT_SECONDS / 2:
-                        continue  # steps come fast (one per vocoder chunk): the next snapshot carries them
-                elif kind == "progress":
-                    stage = f"converting {item[2].split(':')[0]}"
-                    stamp(item[2])
-                elif kind == "converted":
-                    progress.converted()
-                elif kind == "done":
-                    progress.at_least(1.0)
-                    stage = "done"
-                    yield snapshot(result=item[1])
-                    return
-                elif kind == "error":
-                    stamp(f"error: {item[1]}")
-                    stage = "failed"
-                    yield snapshot(error=item[1])
-                    return
-                last_yield = time.monotonic()
-                yield snapshot()
-        finally:
-            self.watch.cancel(STOPPED)  # no-op when finished; stops the worker when the stream was closed
+
+def _on_step(state: PumpState, item: tuple) -> object:
+    state.progress.step(item[1], item[2], item[3])
+    state.stage = f"converting: {item[2]}" + (f", piece {item[1] + 1}" if state.progress.pieces > 1 else "")
+    if time.monotonic() - state.last_yield < HEARTBEAT_SECONDS / 2:
+        return SKIP  # steps come fast (one per vocoder chunk): the next snapshot carries them
+    return None
+
+
+def _on_progress(state: PumpState, item: tuple) -> None:
+    state.stage = f"converting {item[2].split(':')[0]}"
+    state.stamp(item[2])
+
+
+def _on_converted(state: PumpState, item: tuple) -> None:
+    state.progress.converted()
 
 
 def start_job(request: ConvertRequest, context: JobContext, gradio_request: Any = None) -> ConversionJob:
