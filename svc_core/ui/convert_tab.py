@@ -87,6 +87,22 @@ def speaker_update(library: ModelLibrary, key: str | None) -> dict:
                      value=speakers[0] if speakers else None)
 
 
+def wire_stop(stop: gr.Button, event: Any, log: gr.Textbox, progress_html: gr.HTML) -> None:
+    """The Stop button of a tab's job: shown while `event` (the job's click) runs, hidden when it ends or fails
+    (Gradio 6.31 skips .then after a gr.Error); a press cancels the event (the job's stream closes, which stops its
+    worker), marks the progress bar stopped and adds a line to `log`."""
+    for after in (event.then, event.failure):
+        after(lambda: gr.update(visible=False), None, stop, queue=False, api_visibility="private",
+              show_progress="hidden")
+
+    def on_stop(text: str):
+        stamp = (text + "\n" if text else "") + "stopped: you pressed Stop"
+        return views.stopped_progress(), stamp, gr.update(visible=False)
+
+    stop.click(on_stop, log, [progress_html, log, stop], cancels=[event], queue=False, api_visibility="private",
+               show_progress="hidden")
+
+
 @dataclass
 class VoicePicker:
     """What other tabs share with the Convert tab: its voice menu and the browser's upload token."""
@@ -221,16 +237,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> VoicePicker:
     convert_event = convert.click(run_convert, inputs, result.outputs(progress_html), api_name=API_NAME,
                                   api_description=CONVERT_API_DOC, show_progress="hidden",
                                   concurrency_limit=ctx.concurrency, concurrency_id="convert")
-    for after in (convert_event.then, convert_event.failure):  # Gradio 6.31 skips .then after a gr.Error
-        after(lambda: gr.update(visible=False), None, stop, queue=False, api_visibility="private",
-              show_progress="hidden")
-
-    def on_stop(log: str):
-        stamp = (log + "\n" if log else "") + "stopped: you pressed Stop"
-        return views.stopped_progress(), stamp, gr.update(visible=False)
-
-    stop.click(on_stop, result.log, [progress_html, result.log, stop], cancels=[convert_event], queue=False,
-               api_visibility="private", show_progress="hidden")
+    wire_stop(stop, convert_event, result.log, progress_html)
     return VoicePicker(model, owner)
 
 

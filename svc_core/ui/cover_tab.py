@@ -27,7 +27,7 @@ from ..cover.request import DEFAULT_TARGET_LUFS, GAIN_RANGE_DB, LUFS_RANGE, TRAN
 from .cover_job import KEY_AUTO, KEY_MANUAL, CoverContext, CoverJobRequest, start_cover  # noqa: E402
 from .cover_view import build_cover_view, build_log, idle_progress, render, summary_text  # noqa: E402
 from .job_io import ConvertRequest  # noqa: E402
-from .convert_tab import speaker_update  # noqa: E402
+from .convert_tab import speaker_update, wire_stop  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
 from .settings_section import controls_for, f0_choices  # noqa: E402
 
@@ -236,18 +236,7 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                      concurrency_id="convert")  # one Gradio limit for conversions and covers (they share slots)
     event.then(summary_text, view.summary, view.text, queue=False, api_visibility="private",
                show_progress="hidden")
-    for after in (event.then, event.failure):
-        after(lambda: gr.update(visible=False), None, stop, queue=False, api_visibility="private",
-              show_progress="hidden")
-
-    def on_stop(log: str):
-        from . import views
-
-        stamp = (log + "\n" if log else "") + "stopped: you pressed Stop"
-        return views.stopped_progress(), stamp, gr.update(visible=False)
-
-    stop.click(on_stop, view.log, [progress_html, view.log, stop], cancels=[event], queue=False,
-               api_visibility="private", show_progress="hidden")
+    wire_stop(stop, event, view.log, progress_html)
 
 
 __all__ = ["API_NAME", "COVER_API_DOC", "CoverTabContext", "build_cover_tab"]
