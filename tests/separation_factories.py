@@ -97,6 +97,21 @@ def write_yaml(path: str | os.PathLike, doc: dict) -> Path:
     return Path(path)
 
 
+# -- Shared checks ---------------------------------------------------------------------------------------------
+CHUNK_SECONDS, OVERLAP_SECONDS = 1.5, 0.5  # with a 2.5 s song: two chunks
+
+
+def separate_in_two_chunks(sep, song: np.ndarray, rate: int):
+    """Separate `song` [C, T] (2.5 s at `rate` Hz) in 1.5 s chunks overlapping 0.5 s and return the Stems, after
+    checking progress came once per chunk (2 chunks) and the vocal and accompaniment have the song's shape."""
+    sep.chunk_seconds, sep.overlap_seconds = CHUNK_SECONDS, OVERLAP_SECONDS
+    calls = []
+    stems = sep.separate(song, rate, progress=lambda done, total: calls.append(done))
+    assert calls == [1, 2], calls
+    assert stems.vocals.shape == song.shape == stems.accompaniment.shape
+    return stems
+
+
 # -- Demucs ----------------------------------------------------------------------------------------------------
 DEMUCS_SOURCES = ["drums", "bass", "other", "vocals"]
 DEMUCS_SIZES = {
