@@ -34,12 +34,16 @@ class SeparatorEntry:
 
 
 _REGISTRY: dict[str, SeparatorEntry] = {
+    # descriptions: median vocals SDR over the song as is on the 48-song test set, 3-min song on 2 threads
+    # (docs/covers.md, bench/last_separation_quality.json, bench/last_cover.json)
     "starter": SeparatorEntry(".starter_net.StarterSeparator", "Starter network (built in)", "network",
-                              (("torch", "torch"),), description="small mask network trained here; fast"),
+                              (("torch", "torch"),),
+                              description="best here: vocals SDR +6.7 dB over the song; a 3-min song in ~3 s"),
     "repet-sim": SeparatorEntry(".dsp.RepetSimSeparator", "REPET-SIM (DSP baseline)", "dsp",
-                                (("librosa", "librosa"),), description="repeating-background model; no training"),
+                                (("librosa", "librosa"),),
+                                description="DSP, no model: vocals SDR +2.4 dB; a 3-min song in ~12 s"),
     "hpss": SeparatorEntry(".dsp.HpssSeparator", "HPSS (DSP baseline)", "dsp", (("librosa", "librosa"),),
-                           description="harmonic/percussive split; a weak vocal separator, for comparison"),
+                           description="DSP, for comparison: vocals SDR +1.1 dB; a 3-min song in ~17 s"),
     "mdx": SeparatorEntry(".community.mdx.MdxSeparator", "MDX-Net (UVR .onnx)", "community",
                           (("onnxruntime", "onnxruntime"), ("torch", "torch")), (".onnx",),
                           description="UVR-MDX-NET models such as Inst_HQ_3, Kim_Vocal_2 (settings by file hash or "
