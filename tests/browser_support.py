@@ -23,3 +23,11 @@ def pick_voice(page, key: str) -> None:
 
 def shown(page, selector: str) -> bool:
     return page.locator(selector).is_visible()
+
+
+def open_page(chromium, server, width: int = 1400, height: int = 1000):
+    """A new page on the demo at `server.url`, once its Convert button is there."""
+    page = chromium.new_page(viewport={"width": width, "height": height})
+    page.goto(server.url)
+    page.wait_for_selector("#convert-button", timeout=GUARD_MS)
+    return page

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from browser_support import GUARD_MS, until
+from browser_support import GUARD_MS, open_page, until
 from web.cover_songs import write_song
 
 
@@ -27,9 +27,7 @@ def cover_page_server(web_voice, make_server, tmp_path_factory):
 
 def open_cover_tab(chromium, server, width: int = 1400, height: int = 1000):
     """A page on the Cover tab, its voice controls set for the first voice (the starter voice)."""
-    page = chromium.new_page(viewport={"width": width, "height": height})
-    page.goto(server.url)
-    page.wait_for_selector("#convert-button", timeout=GUARD_MS)
+    page = open_page(chromium, server, width, height)
     page.get_by_role("tab", name="Cover").click()
     page.wait_for_selector("#cover-button", timeout=GUARD_MS)
     until(page, "() => document.querySelector('#cover-voice input').value.startsWith('starter')")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import GUARD_MS
+from browser_support import GUARD_MS, open_page
 
 CHIP_TITLE = "A sung phrase"
 CHIP_TRANSPOSE = 5
@@ -43,13 +43,6 @@ def page_server(web_voice, tmp_path_factory, make_server):
     shutil.copyfile(web_voice.clip, server.short_clip)
     yield server
     server.demo.close()
-
-
-def _open(chromium, server, width: int = 1400, height: int = 1000):
-    page = chromium.new_page(viewport={"width": width, "height": height})
-    page.goto(server.url)
-    page.wait_for_selector("#convert-button", timeout=GUARD_MS)
-    return page
 
 
 def _until(page, script: str, arg=None, limit_ms: int = GUARD_MS) -> None:
@@ -91,7 +84,7 @@ def _choose_demo_voice(page) -> None:
 
 @pytest.mark.parametrize("width,height", LAPTOPS)
 def test_first_screen_has_voice_clip_and_convert_and_shows_progress_and_log(chromium, page_server, width, height):
-    page = _open(chromium, page_server, width, height)
+    page = open_page(chromium, page_server, width, height)
     try:
         for selector in ("#model-picker", "#speaker-picker", "#input-audio", "#example-chips", "#transpose",
                          "#convert-button", "#job-progress"):
@@ -116,7 +109,7 @@ def test_first_screen_has_voice_clip_and_convert_and_shows_progress_and_log(chro
 
 
 def test_stop_cancels_the_conversion_and_the_next_one_works(chromium, page_server):
-    page = _open(chromium, page_server)
+    page = open_page(chromium, page_server)
     try:
         _choose_demo_voice(page)
         _upload(page, page_server.long_clip)
@@ -140,7 +133,7 @@ def test_stop_cancels_the_conversion_and_the_next_one_works(chromium, page_serve
 
 
 def test_example_chip_applies_its_transpose_and_speaker(chromium, page_server):
-    page = _open(chromium, page_server)
+    page = open_page(chromium, page_server)
     try:
         _choose_demo_voice(page)
         page.get_by_role("button", name=f"{CHIP_TITLE} · +{CHIP_TRANSPOSE} st").click()
@@ -153,7 +146,7 @@ def test_example_chip_applies_its_transpose_and_speaker(chromium, page_server):
 
 
 def test_controls_follow_the_voice(chromium, page_server):
-    page = _open(chromium, page_server)
+    page = open_page(chromium, page_server)
     try:
         assert page.locator("#model-picker input").input_value().startswith("starter")  # the WORLD voice
         page.get_by_text("More settings").click()
@@ -178,7 +171,7 @@ def test_controls_follow_the_voice(chromium, page_server):
 
 
 def test_a_failed_voice_upload_leaves_its_message_in_the_page(chromium, page_server, tmp_path):
-    page = _open(chromium, page_server)
+    page = open_page(chromium, page_server)
     try:
         broken = tmp_path / "G_100.pth"
         broken.write_bytes(b"this is no checkpoint")
