@@ -21,11 +21,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # ffmpeg: decoding browser recordings (webm/m4a); libsndfile1/libgomp1: audio I/O and OpenMP for torch/faiss;
-# openssh-client: `--tunnel ssh`; rubberband-cli: a cover's accompaniment key shift (pyrubberband runs it); tini: signals and zombie reaping for app.py and its ssh child.
+# openssh-client: `--tunnel ssh`; rubberband-cli: a cover's accompaniment key shift (pyrubberband runs it); libportaudio2: `live` on local sound devices (sounddevice); tini: signals and zombie reaping for app.py and its ssh child.
 # Debian bookworm versions are not pinned: the security archive replaces them.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg libsndfile1 libgomp1 openssh-client rubberband-cli tini \
+ && apt-get install -y --no-install-recommends ffmpeg libsndfile1 libgomp1 libportaudio2 openssh-client rubberband-cli tini \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --gid 10001 svc \

@@ -32,6 +32,8 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "train-world": (".worldvoice.cli", "run_train"),
     "cover": (".cover_cli", "run"),  # song covers: separate -> key -> convert -> remix -> export (svc_core.cover)
     "separate": (".cover_cli", "run_separate"),
+    "latent-map": (".latent_cli", "run"),  # 2-D map of content embeddings (svc_core.latent)
+    "live": (".live_cli", "run"),  # real-time voice changer on local sound devices (sounddevice / PortAudio)
 }
 # commands whose module defines its arguments with add_arguments(parser): command -> (module, one-line help)
 ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -43,6 +45,10 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
                                    "-hf for fp16)"),
     "mix-models": (".model_mix", "blend several models of one architecture into one (upstream's static voice "
                                  "mixing)"),
+    "latent-map": (".latent_cli", "draw a voice's content embeddings in 2-D (UMAP/PCA): training clips, an input, "
+                                  "its conversion, cluster centres"),
+    "live": (".live_cli", "real-time voice changer: microphone -> voice -> speaker (sounddevice), with a "
+                          "latency / RTF status line; --list-devices"),
 }
 # modules that add their own sub-parsers (several commands, or their own help): (module, function(subparsers))
 SUBPARSERS = [(".train.cli", "add_parsers"), (".diffusion.train.cli", "add_parsers"), (".onnx.cli", "add_parser"),

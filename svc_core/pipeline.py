@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections import OrderedDict
 from typing import Callable, Mapping, Optional, Union
 
 import numpy as np
@@ -24,6 +23,8 @@ from .constants import ENCODER_HOP_LENGTH, ENCODER_SAMPLE_RATE
 from .encoders import ContentEncoder, check_compatible, get_encoder
 from .errors import OptionError, SpeakerError
 from .f0 import default_threshold, get_predictor
+from .feature_cache import NO_CACHE, FeatureCache
+from .piece import PieceFeatures
 from .features import frame_volume, mix_loudness_envelope, stretch_units
 from .memory import release_free_memory
 from .options import ConvertOptions
@@ -37,52 +38,6 @@ log = logging.getLogger("svc_core")
 
 Speaker = Union[str, int, Mapping[str, float], None]  # None: a single-speaker model's only speaker
 ProgressFn = Callable[[float, str], None]
-
-
-class FeatureCache:
-    """Small LRU of per-piece intermediate results (f0/uv, content units at the encoder's rate), bounded in bytes.
-
-    Keys start with a hash of the piece's samples and rate, so converting the same input again with another
-    transpose, speaker, noise scale or cluster ratio skips f0 prediction and the content encoder.
-    `max_bytes` 0 disables it. While `paused`, nothing new is stored (a conversion whose features exceed the
-    budget would only evict its own first pieces, so a rerun could hit nothing anyway).
-    """
-
-    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
-        self.max_bytes = max_bytes
-        self.paused = False
-        self._items: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
-        self._bytes = 0
-        self.hits = self.misses = 0
-
-    @staticmethod
-    def _size(value: object) -> int:
-        parts = value if isinstance(value, tuple) else (value,)
-        return sum(int(p.nbytes) if isinstance(p, np.ndarray) else p.numel() * p.element_size() for p in parts)
-
-    def get(self, key: tuple) -> object:
-        item = self._items.get(key)
-        if item is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._items.move_to_end(key)
-        return item[0]
-
-    def put(self, key: tuple, value: object) -> None:
-        size = self._size(value)
-        if self.paused or size > self.max_bytes:
-            return
-        if key in self._items:
-            self._bytes -= self._items.pop(key)[1]
-        self._items[key] = (value, size)
-        self._bytes += size
-        while self._bytes > self.max_bytes:
-            self._bytes -= self._items.popitem(last=False)[1][1]
-
-    def clear(self) -> None:
-        self._items.clear()
-        self._bytes = 0
 
 
 class Svc(SecondStage):
@@ -201,49 +156,70 @@ class Svc(SecondStage):
 
     # ----------------------------------------------------------------- one piece
     def infer_piece(self, wav: np.ndarray, sr: int, speaker: Speaker, opts: ConvertOptions,
-                    times: StageTimes, trim: int = 0) -> np.ndarray:
-        """Convert one padded piece (float32 [N] at `sr`) -> float32 [T * hop - 2 * trim] at the model rate: the
-        output without `trim` samples at each end (the slice padding). The vocoder does not decode the frames
-        that lie wholly inside the trimmed ends (except with loudness_mix < 1, whose envelope needs them)."""
-        key = (hashlib.blake2b(np.ascontiguousarray(wav).view(np.uint8), digest_size=16).hexdigest(), int(sr))
+                    times: StageTimes, trim: int | tuple[int, int] = 0, use_cache: bool = True) -> np.ndarray:
+        """Convert one padded piece (float32 [N] at `sr`) -> float32 [T * hop - left - right] at the model rate:
+        the output without `trim` samples at each end (the slice padding; a (left, right) pair trims the ends
+        apart). The vocoder does not decode the frames that lie wholly inside the trimmed ends (except with
+        loudness_mix < 1, whose envelope needs them). use_cache=False neither reads nor fills the feature cache."""
+        features = self.piece_features(wav, sr, speaker, opts, times, use_cache)
+        return self.synthesize_piece(features, speaker, opts, times, trim)
+
+    def piece_features(self, wav: np.ndarray, sr: int, speaker: Speaker, opts: ConvertOptions, times: StageTimes,
+                       use_cache: bool = True) -> PieceFeatures:
+        """The synthesizer's inputs for one piece (float32 [N] at `sr`): f0/uv (transposed), content units
+        stretched onto the f0 grid with the cluster/index mix applied (it depends on the speaker)."""
+        cache = self.cache if use_cache else NO_CACHE
+        key = (hashlib.blake2b(np.ascontiguousarray(wav).view(np.uint8), digest_size=16).hexdigest(), int(sr)) \
+            if use_cache else ()
         with times.stage("resample"):  # not cached: cheap (~0.5 ms per second of audio), and large to keep
             wav = audio_io.pcm16_round_trip(wav, sr)
             wav44 = audio_io.resample(wav, sr, self.sample_rate) if sr != self.sample_rate else wav
         threshold = default_threshold(opts.f0_predictor) if opts.f0_threshold is None else opts.f0_threshold
         f0_key = key + ("f0", opts.f0_predictor, threshold)
-        f0_uv = self.cache.get(f0_key)
+        f0_uv = cache.get(f0_key)
         if f0_uv is None:
             cancel.checkpoint("f0", 0.0)
             predictor = self._predictor(opts.f0_predictor, threshold)
             with times.stage("f0"), cancel.cancel_hooks(predictor):
                 f0_uv = predictor.compute_f0_uv(wav44)
                 f0_uv = tuple(np.asarray(a, dtype=np.float32) for a in f0_uv)
-            self.cache.put(f0_key, f0_uv)
+            cache.put(f0_key, f0_uv)
         f0 = torch.from_numpy(f0_uv[0])[None] * 2 ** (opts.transpose / 12)
         uv = torch.from_numpy(f0_uv[1])[None]
         n_frames = f0.shape[1]
         c_key = key + ("units", self.encoder.name, id(self.encoder), opts.encoder_precision)
-        units = self.cache.get(c_key)  # at the encoder's own frame rate (50/s): smaller than the stretched units
+        units = cache.get(c_key)  # at the encoder's own frame rate (50/s): smaller than the stretched units
         if units is None:
             cancel.checkpoint("encoder", 0.0)
             with times.stage("encoder"), cancel.cancel_hooks(self.encoder):
                 wav_t = torch.from_numpy(wav44).to(self.device)
                 wav16 = sinc_resample(wav_t, self.sample_rate, ENCODER_SAMPLE_RATE)
                 units = self.encoder.encode(wav16, opts.encoder_precision)[0].float().cpu()
-            self.cache.put(c_key, units)
+            cache.put(c_key, units)
         c = stretch_units(units, n_frames, self.config.unit_interpolate_mode)
-        g, spk_name, spk_id = self._speaker_condition(speaker, n_frames)
         if opts.cluster_ratio > 0:
             if self.retriever is None:
                 raise OptionError("cluster_ratio is above 0 but no cluster or index file is loaded.")
+            _, spk_name, spk_id = self._speaker_condition(speaker, 1)
             with times.stage("retrieval"):
                 mixed = self.retriever.mix(c.T.numpy().astype(np.float32), spk_name, spk_id, opts.cluster_ratio)
                 c = torch.from_numpy(np.ascontiguousarray(mixed.T, dtype=np.float32))
+        return PieceFeatures(wav=wav44, f0=f0, uv=uv, c=c)
+
+    def synthesize_piece(self, features: PieceFeatures, speaker: Speaker, opts: ConvertOptions, times: StageTimes,
+                         trim: int | tuple[int, int] = 0) -> np.ndarray:
+        """`piece_features`' result -> float32 [T * hop - left - right] at the model rate (see infer_piece)."""
+        left, right = (trim, trim) if isinstance(trim, int) else (int(trim[0]), int(trim[1]))
+        wav44, f0, uv, c = features.wav, features.f0, features.uv, features.c
+        n_frames = f0.shape[1]
+        g, _, _ = self._speaker_condition(speaker, n_frames)
         vol = None
         if getattr(self.model, "emb_vol", None) is not None:
             vol = frame_volume(torch.from_numpy(wav44))[None, :n_frames].to(self.device)
-        skip = trim // self.hop_length if opts.loudness_mix >= 1 else 0  # whole frames not decoded at each end
-        span = (skip, n_frames - skip) if 0 < skip and 2 * skip < n_frames else None
+        # whole frames not decoded at each end
+        skip_left, skip_right = (left // self.hop_length, right // self.hop_length) if opts.loudness_mix >= 1 \
+            else (0, 0)
+        span = (skip_left, n_frames - skip_right) if 0 < skip_left + skip_right < n_frames else None
         second = opts.diffusing or opts.enhance  # a second stage reads the whole so-vits output
         out = None
         if not opts.only_diffusion:
@@ -256,8 +232,8 @@ class Svc(SecondStage):
         if opts.loudness_mix < 1:
             with times.stage("loudness"):
                 out = mix_loudness_envelope(wav44[: len(out)], out, self.sample_rate, opts.loudness_mix)
-        first = trim - (span[0] * self.hop_length if span else 0)
-        return out[first: first + n_frames * self.hop_length - 2 * trim]
+        first = left - (span[0] * self.hop_length if span else 0)
+        return out[first: first + n_frames * self.hop_length - left - right]
 
     def vocoder_dtype(self, opts: ConvertOptions) -> Optional[torch.dtype]:
         """opts.vocoder_precision -> autocast dtype (None: float32); OptionError where it would not run fast.

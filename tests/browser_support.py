@@ -31,3 +31,20 @@ def open_page(chromium, server, width: int = 1400, height: int = 1000):
     page.goto(server.url)
     page.wait_for_selector("#convert-button", timeout=GUARD_MS)
     return page
+
+
+def launched_chromium():
+    """Debian's Chromium through Playwright, headless, as a generator for a pytest fixture (`yield from`); skips
+    when it is not installed."""
+    from pathlib import Path
+
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

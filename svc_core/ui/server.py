@@ -25,17 +25,20 @@ offline.refuse_url_inputs()
 
 from .. import __version__  # noqa: E402
 from ..errors import SvcError  # noqa: E402
+from ..live.web import LiveServer, live_routes  # noqa: E402
 from ..tunnel.panel import build_app_panel, supervisor_for_app  # noqa: E402  (issue #5)
 from .convert_tab import ConvertTabContext, build_convert_tab  # noqa: E402
 from .cover_job import CoverContext  # noqa: E402
 from .cover_tab import CoverTabContext, build_cover_tab  # noqa: E402
 from .jobs import AUDIO_SUFFIXES, JobContext  # noqa: E402
+from .live_tab import LiveTabContext, build_live_tab  # noqa: E402
+from .latent_tab import LatentTabContext, build_latent_tab  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
 from .settings import AppSettings, SettingsError, parse_args  # noqa: E402
 from .status_tab import build_status_tab  # noqa: E402
 from .views import Example, load_examples  # noqa: E402
 from .voice_cache import VoiceCache  # noqa: E402
-from .workdir import (GRADIO_TEMP, ONNX_EXPORTS, RESULTS, UPLOADS, WorkDirLock, clean_at_exit,  # noqa: E402
+from .workdir import (GRADIO_TEMP, LATENT, ONNX_EXPORTS, RESULTS, UPLOADS, WorkDirLock, clean_at_exit,  # noqa: E402
                       clean_at_start, default_work_dir, legacy_temp_dirs)
 
 log = logging.getLogger("svc_core.ui")
@@ -97,6 +100,7 @@ class AppState:
     work_dir: Path
     tunnel: object | None = None  # svc_core.tunnel.TunnelSupervisor with --tunnel (started by launch())
     lock: WorkDirLock | None = None  # held on work_dir while this server runs
+    live: object | None = None  # svc_core.live.web.LiveServer: the Live page's routes and sessions
 
     def close(self) -> None:
         """Remove this run's temporaries (results, Gradio's files) and let another server use the work folder.
@@ -128,6 +132,8 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     jobs = JobContext(library, cache, work_dir / RESULTS, settings.max_file_size,
                       calibration_dir=settings.examples_dir, limits=settings.job_limits())
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings), lock=lock)
+    state.live = LiveServer(library, work_dir, settings.device, settings.threads, settings.max_live_sessions,
+                            settings.max_live_minutes * 60.0)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
         gr.Markdown(f"## svc-studio · singing voice conversion <small>v{__version__}</small>\n"
                     "Pick a voice, upload or record a clip (or click an example), press **Convert**, listen, "
@@ -140,6 +146,10 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
             with gr.Tab("Cover", id="cover") as cover_tab:  # covers share the conversion slots and limits
                 build_cover_tab(CoverTabContext(library, CoverContext(jobs, settings.separation_dir),
                                                 jobs.limits.handler_limit, cover_tab, picker.model, picker.owner))
+            with gr.Tab("Live", id="live"):
+                build_live_tab(LiveTabContext(settings.max_live_sessions, settings.max_live_minutes))
+            with gr.Tab("Latent map", id="latent"):
+                build_latent_tab(LatentTabContext(library, cache, work_dir / LATENT))
             with gr.Tab("About / Status", id="status"):
                 build_status_tab()
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
@@ -157,7 +167,7 @@ def launch_kwargs(settings: AppSettings, state: AppState) -> dict:
         # serving_line() is printed instead
         share=False, show_error=False, quiet=True, ssr_mode=False, enable_monitoring=False,
         mcp_server=False, run_history=False, footer_links=["api", "settings"], theme=theme(), css=CSS,
-        inbrowser=False,
+        inbrowser=False, app_kwargs={"routes": live_routes(state.live)},  # Gradio 6: App(**app_kwargs)
     )
 
 

@@ -4,7 +4,8 @@
                   [--max-file-size 200mb] [--concurrency 1] [--queue-size 16] [--models-dir models]
                   [--no-starter-voices] [--work-dir DIR] [--max-uploads 16] [--max-upload-storage 4gb]
                   [--upload-max-age 14d] [--job-time-factor 10] [--job-time-allowance 120]
-                  [--max-job-seconds 900] [--max-jobs-per-client 2]
+                  [--max-job-seconds 900] [--max-jobs-per-client 2] [--max-live-sessions 2]
+                  [--max-live-minutes 30]
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 24 * 3600}
 DEFAULT_MAX_UPLOADS = 16  # uploaded voices kept on disk, all visitors together (upload_store.UploadBudget)
 DEFAULT_MAX_UPLOAD_STORAGE = "4gb"  # their total size
 DEFAULT_UPLOAD_MAX_AGE = "14d"  # an upload older than this is removed
+DEFAULT_MAX_LIVE_SESSIONS = 2  # Live page streams at once, all visitors together (svc_core.live.web)
+DEFAULT_MAX_LIVE_MINUTES = 30.0  # a Live stream ends after this long (0: no limit)
 
 
 class SettingsError(ValueError):
@@ -71,6 +74,8 @@ class AppSettings:
     job_time_allowance: float = DEFAULT_ALLOWANCE_SECONDS  # ... plus this many seconds (loading the voice)
     max_job_seconds: float = DEFAULT_MAX_JOB_SECONDS  # ... but never more than this (0: no cap)
     max_jobs_per_client: int = DEFAULT_JOBS_PER_CLIENT  # running + waiting conversions per person (0: no limit)
+    max_live_sessions: int = DEFAULT_MAX_LIVE_SESSIONS  # Live page streams at once (0: the Live page is off)
+    max_live_minutes: float = DEFAULT_MAX_LIVE_MINUTES  # length limit of one Live stream (0: none)
 
     def job_limits(self) -> JobLimits:
         """The limits every conversion of this server runs under (ui.limits)."""
@@ -173,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-jobs-per-client", type=int, default=DEFAULT_JOBS_PER_CLIENT, metavar="N",
                    help="conversions one person (login, else address or browser session) may have running or "
                         "waiting (default %(default)d; 0: no limit)")
+    p.add_argument("--max-live-sessions", type=int, default=DEFAULT_MAX_LIVE_SESSIONS, metavar="N",
+                   help="Live page streams at once, all visitors together (default %(default)d; each loads its "
+                        "own copy of its voice and keeps a CPU busy; 0: no Live streams)")
+    p.add_argument("--max-live-minutes", type=float, default=DEFAULT_MAX_LIVE_MINUTES, metavar="MINUTES",
+                   help="a Live stream ends after this long (default %(default)g; 0: no limit)")
     p.add_argument("--models-dir", default="models",
                    help="folder of voices: <models-dir>/<name>/G_*.pth + config.json (default ./models)")
     p.add_argument("--no-starter-voices", action="store_true",
@@ -226,6 +236,10 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
                             "at once.")
     if args.max_jobs_per_client < 0:
         raise SettingsError("--max-jobs-per-client must be 0 (no limit) or more.")
+    if args.max_live_sessions < 0:
+        raise SettingsError("--max-live-sessions must be 0 (no Live streams) or more.")
+    if not args.max_live_minutes >= 0:
+        raise SettingsError(f"--max-live-minutes must be 0 (no limit) or more; got {args.max_live_minutes}.")
     root = args.root_path.rstrip("/")
     if root and not root.startswith(("/", "http://", "https://")):
         raise SettingsError("--root-path must start with / (e.g. /svc) or be a full http(s) URL.")
@@ -244,5 +258,6 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         upload_max_age=parse_duration(args.upload_max_age),
         job_time_factor=args.job_time_factor,
         job_time_allowance=args.job_time_allowance, max_job_seconds=args.max_job_seconds,
-        max_jobs_per_client=args.max_jobs_per_client,
+        max_jobs_per_client=args.max_jobs_per_client, max_live_sessions=args.max_live_sessions,
+        max_live_minutes=args.max_live_minutes,
     ).resolve()

@@ -27,6 +27,7 @@ log = logging.getLogger("svc_core.ui")
 
 APP_NAME = "svc-studio"
 UPLOADS, ONNX_EXPORTS, RESULTS, GRADIO_TEMP = "uploads", "onnx", "results", "gradio-tmp"
+LATENT = "latent"  # latent maps: cached projections per voice (kept across restarts) and bounded exports
 LOCK_FILE = "svc-studio.lock"
 ONNX_EXPORT_MAX_AGE_SECONDS = 30 * 24 * 3600  # exports made longer ago are removed at start (re-made on use)
 # Earlier versions made a fresh tempfile.mkdtemp(prefix="svc-studio-") folder per start and never removed it.

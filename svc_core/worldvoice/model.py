@@ -23,6 +23,7 @@ from ..models.voice_model import VoiceModel
 
 FORMAT = "svc-studio-worldvoice-1"
 SECTION = "worldvoice"
+SPAN_LEAD_FRAMES = 3  # frames rendered before a span's first (35 ms at 44.1 kHz): longer than half WORLD's window
 
 
 def is_world_config(config: SvcConfig) -> bool:
@@ -73,18 +74,20 @@ class WorldVoice(VoiceModel, torch.nn.Module):
               predict_f0: bool = False, vol: Optional[torch.Tensor] = None, seed: int = 52468,
               chunk_frames: int = 0, span: Optional[tuple[int, int]] = None,
               vocoder_dtype: Optional[torch.dtype] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The synthesizer's signature; noise_scale, vol, seed, chunk_frames and vocoder_dtype do not apply. The
-        vocoder runs over all frames (WORLD is cheap); span cuts its output to those frames."""
+        """The synthesizer's signature; noise_scale, vol, seed, chunk_frames and vocoder_dtype do not apply.
+        With span (start, stop), WORLD renders only those frames plus SPAN_LEAD_FRAMES before them (its pulses
+        and noise need a short run-in) and returns [1, 1, (stop - start) * hop]; the network sees all frames."""
         del noise_scale, vol, seed, chunk_frames, vocoder_dtype
         if predict_f0:
             raise ModelError("This is a WORLD voice: it has no f0 predictor (auto_predict_f0); it sings the f0 of "
                              "the input, moved by the transpose.")
         coded = self.predict_frames(c, f0, uv, g).cpu().numpy()
         f0_out = (f0[0] * (uv[0] > 0.5)).float().cpu().numpy()
-        audio = features.synthesize(coded, f0_out, int(self.config.sampling_rate))
-        if span is not None:
-            hop = int(self.config.hop_length)
-            audio = audio[span[0] * hop:span[1] * hop]
+        start, stop = span if span is not None else (0, len(f0_out))
+        lead = min(start, SPAN_LEAD_FRAMES)
+        audio = features.synthesize(coded[start - lead:stop], f0_out[start - lead:stop],
+                                    int(self.config.sampling_rate))
+        audio = audio[lead * int(self.config.hop_length):]
         return torch.from_numpy(np.ascontiguousarray(audio))[None, None], f0
 
 

@@ -207,13 +207,6 @@ def voices_server(web_voice, tmp_path_factory):
 @pytest.fixture(scope="module")
 def chromium():
     """Debian's Chromium through Playwright, headless (tests/browser_support.py); skips when it is not installed."""
-    from browser_support import CHROMIUM, CHROMIUM_ARGS
+    from browser_support import launched_chromium
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    yield from launched_chromium()
