@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cancel import ConversionCancelled
 from ..ui.cover_job import CoverContext, CoverJob
 from ..ui.cover_choices import resolve_plan
 from ..ui.jobs import ConversionJob, JobContext
@@ -221,8 +222,7 @@ class _Run:
             return self._succeed(job, last)
         if monitor.cancelled.is_set():
             return self._fail(errors.CANCELLED, "The job was cancelled.", last.log)
-        watch = job.watch
-        if watch.cancelled and watch.deadline_reason and watch.reason == watch.deadline_reason:
+        if isinstance(job.exception, ConversionCancelled):  # not by us: its time budget ran out (or would)
             return self._fail(errors.TIME_LIMIT, last.error, last.log)
         if job.exception is not None:
             code = error_code(job.exception)

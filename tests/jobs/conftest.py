@@ -24,7 +24,7 @@ class Jobs:
     root: Path
 
 
-def make_jobs(root: Path, workers: int = 1, start: bool = True, context=None) -> Jobs:
+def make_jobs(root: Path, workers: int = 1, start: bool = True, context=None, limits=None) -> Jobs:
     """A JobService over `root` (jobs/, blobs/, work/); a second one over the same root is a restarted server."""
     from svc_core.jobs.embedded import EmbeddedPool
     from svc_core.jobs.runner import make_worker_env
@@ -33,7 +33,8 @@ def make_jobs(root: Path, workers: int = 1, start: bool = True, context=None) ->
 
     (root / "models").mkdir(parents=True, exist_ok=True)
     env = make_worker_env(root / "models", root / "work", str(root / "jobs"), str(root / "blobs"), threads=1,
-                          shipped=(STARTER_VOICES,), separation_dir=root / "separation_models", context=context)
+                          shipped=(STARTER_VOICES,), separation_dir=root / "separation_models", context=context,
+                          concurrency=workers, limits=limits)
     pool = EmbeddedPool(env, workers)
     if start:
         pool.start()
