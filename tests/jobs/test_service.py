@@ -241,3 +241,45 @@ def test_two_pool_threads_run_jobs_of_several_owners_each_with_its_own_result(ma
     workers = {pool2.service.get(r.id).worker for _, _, r in submitted}
     assert workers <= {f"{pool2.env.name}:svc-job-0", f"{pool2.env.name}:svc-job-1"}
     pool2.pool.stop()
+
+
+def test_the_server_builds_its_embedded_service_from_its_settings(clip, tmp_path):
+    from svc_core.jobs.blobs import LocalBlobStore
+    from svc_core.jobs.embedded import EmbeddedPool
+    from svc_core.jobs.service import service_from_settings
+    from svc_core.jobs.store import FileJobStore
+    from svc_core.ui.settings import STARTER_VOICES, AppSettings
+
+    (tmp_path / "models").mkdir()
+    settings = AppSettings(models_dir=tmp_path / "models", work_dir=tmp_path / "work", threads="1",
+                           shipped_voices=(STARTER_VOICES,))
+    service = service_from_settings(settings)
+    try:
+        assert isinstance(service.queue, EmbeddedPool) and service.queue.running
+        assert isinstance(service.store, FileJobStore) and service.store.folder == tmp_path / "work" / "jobs"
+        assert isinstance(service.blobs, LocalBlobStore) and service.blobs.root == tmp_path / "work" / "blobs"
+        record = service.submit("convert", "local", dict(FAST), {"audio": clip})
+        assert service.wait(record.id, TIMEOUT).status == DONE
+    finally:
+        service.close()
+
+
+def test_inputs_and_results_can_live_in_s3(make_jobs_at, s3_server, clip, tmp_path):
+    import boto3
+
+    from svc_core.jobs.blobs import open_blob_store
+
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="svc-jobs")
+    remote = make_jobs_at(tmp_path, start=False)
+    remote.env.blobs = remote.service.blobs = open_blob_store("s3://svc-jobs/studio")
+    remote.pool.start()
+    record = remote.service.submit("convert", "olga", dict(FAST), {"audio": clip})
+    done = remote.service.wait(record.id, TIMEOUT)
+    remote.pool.stop()
+    assert done.status == DONE, done.error
+    result, blobs = remote.service.result(record.id, done.results[0].name, owner="olga")
+    assert blobs.local_path(result.key) is None and blobs.size(result.key) == result.size
+    keys = {o["Key"] for o in boto3.client("s3", endpoint_url=s3_server)
+            .list_objects_v2(Bucket="svc-jobs")["Contents"]}
+    assert keys == {f"studio/inputs/{record.id}/speech_slt.flac", f"studio/{result.key}"}
+    assert not (tmp_path / "blobs").exists() or not any((tmp_path / "blobs").rglob("*.wav"))
