@@ -192,6 +192,7 @@ class _Run:
 
     def _make_job(self, paths: dict[str, Path]) -> Any:
         params, owner = self.record.params, self.record.owner
+        refresh_uploads(self.env.jobs.library, str(params.get("model", "")))
         if self.record.kind == "convert":
             request = convert_request(params, str(paths["audio"]))
             request.options()  # refused here with its own class (the job would only give the message)
@@ -262,6 +263,23 @@ class _Run:
             results.append(ResultFile(name, key, self.env.blobs.put_bytes(key, data), media_type(name)))
         return self._finish(DONE, last.log, stage="done", progress=1.0, results=results, timings=timings,
                             error=None)
+
+
+def refresh_uploads(library: Any, key: str) -> None:
+    """A worker process started before a voice was uploaded (to the work folder it shares with the API server)
+    lists the stored uploads again when a job asks for an upload it does not know."""
+    from ..errors import ModelError
+    from ..ui.models import UPLOAD_PREFIX
+
+    if not key.startswith(UPLOAD_PREFIX):
+        return
+    try:
+        library.get(key)
+    except ModelError:
+        reload = getattr(library, "_load_uploads", None)  # ModelLibrary has no public re-listing yet
+        if callable(reload):
+            with library._lock:
+                reload()
 
 
 def cover_summary(outcome: Any) -> dict[str, Any]:

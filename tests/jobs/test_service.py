@@ -283,3 +283,23 @@ def test_inputs_and_results_can_live_in_s3(make_jobs_at, s3_server, clip, tmp_pa
             .list_objects_v2(Bucket="svc-jobs")["Contents"]}
     assert keys == {f"studio/inputs/{record.id}/speech_slt.flac", f"studio/{result.key}"}
     assert not (tmp_path / "blobs").exists() or not any((tmp_path / "blobs").rglob("*.wav"))
+
+
+def test_a_worker_sees_a_voice_uploaded_after_it_started(make_jobs_at, clip, tmp_path):
+    """The API server and a worker process share the work folder: an upload made through the server's library
+    is found by the worker's own library (made before the upload) when a job asks for it."""
+    from svc_core.jobs.service import JobService
+    from svc_core.ui.models import ModelLibrary
+    from svc_core.ui.settings import STARTER_VOICES
+
+    worker = make_jobs_at(tmp_path)  # its library listed the (no) uploads at start
+    server_library = ModelLibrary(tmp_path / "models", tmp_path / "work" / "uploads", shipped=(STARTER_VOICES,))
+    voice = STARTER_VOICES
+    entry = server_library.add_upload([voice / "W_5000.pth", voice / "config.json"],
+                                      owner="pat")
+    api = JobService(worker.env.store, worker.env.blobs, worker.pool, server_library)
+    record = api.submit("convert", "pat", dict(FAST, model=entry.key), {"audio": clip})
+    done = api.wait(record.id, TIMEOUT)
+    worker.pool.stop()
+    assert done.status == DONE, done.error
+    assert done.results[0].name.startswith(f"speech_slt_{entry.key}_")
