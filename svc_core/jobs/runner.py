@@ -91,6 +91,11 @@ class _CoverJob(_Capturing, CoverJob):
         return self._capture(super()._cover, request, plan)
 
 
+def stage_head(stage: str) -> str:
+    """The stage's first words ("converting: vocoder, piece 2" -> "converting"); what changes at a new stage."""
+    return stage.split(":", 1)[0].split(" (", 1)[0].strip()
+
+
 def media_type(name: str) -> str:
     suffix = Path(name).suffix.lower()
     return MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -142,9 +147,10 @@ class _Run:
 
     def _write_progress(self, update: Any) -> None:
         now = time.monotonic()
-        if update.stage == self.last_stage and now - self.last_write < 1.0 / WRITES_PER_SECOND:
+        stage = stage_head(update.stage)  # "converting: vocoder, piece 2" -> "converting": a stage change
+        if stage == self.last_stage and now - self.last_write < 1.0 / WRITES_PER_SECOND:
             return
-        self.last_write, self.last_stage = now, update.stage
+        self.last_write, self.last_stage = now, stage
         lines = self._log(update.log)
         self.env.store.update(self.record.id, stage=update.stage, progress=min(1.0, max(0.0, update.fraction)),
                               eta_seconds=update.eta, message=lines[-1] if lines else "", log=lines)
