@@ -21,6 +21,7 @@ from ..options import ConvertOptions  # noqa: E402
 from ..precision import available_precisions  # noqa: E402
 from . import backends, views  # noqa: E402
 from .jobs import ConvertRequest, JobContext, start_job  # noqa: E402
+from .jobs_tab import submit_background  # noqa: E402
 from .models import WHERE_TO_GET_MODELS, ModelLibrary  # noqa: E402
 from .result_view import build_result_view, render  # noqa: E402
 from .diffusion_section import MODEL_DEFAULT, SPEEDUP_DEFAULT, engine_values, enhancer_updates  # noqa: E402
@@ -55,6 +56,7 @@ class ConvertTabContext:
     jobs: JobContext
     examples: list[views.Example]
     concurrency: int
+    background: Any = None  # jobs_tab.JobsTabContext: "Run in background" sends the request to the job service
 
 
 # --------------------------------------------------------------------------- reading a voice (config only)
@@ -144,6 +146,9 @@ def build_convert_tab(ctx: ConvertTabContext) -> VoicePicker:
             with gr.Row():
                 convert = gr.Button("Convert", variant="primary", scale=3, elem_id="convert-button")
                 stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop-button")
+                background = gr.Button("Run in background", scale=1, visible=ctx.background is not None,
+                                       elem_id="background-button")
+            background_note = gr.Markdown(elem_id="background-note", elem_classes=["svc-note"])
             progress_html = gr.HTML(views.idle_progress(), elem_id="job-progress")
             more = build_more_settings(first_controls, torch_precisions, f0_note)
             upload = build_upload_section(open_=first is None)
@@ -198,6 +203,31 @@ def build_convert_tab(ctx: ConvertTabContext) -> VoicePicker:
                      queue=False, api_visibility="private")
 
     # ------------------------------------------------------------------ convert and stop
+    def make_request(audio: str | None, model: str, speaker: str, transpose: float, f0_predictor: str,
+                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,
+                     clip_seconds: float, crossfade_seconds: float, loudness_mix: float, backend: str = "torch",
+                     vocoder_precision: str = "fp32", encoder_precision: str = "fp32",
+                     shallow_diffusion: bool = False, only_diffusion: bool = False, k_step: float = 100,
+                     diffusion_method: str = MODEL_DEFAULT, diffusion_speedup: float = SPEEDUP_DEFAULT,
+                     second_encoding: bool = False, enhance: bool = False, enhancer_adaptive_key: float = 0.0,
+                     protect: float = ConvertOptions.protect, filter_radius: float = ConvertOptions.filter_radius,
+                     resample_sr: float = ConvertOptions.resample_sr) -> ConvertRequest:
+        """The tab's values as a ConvertRequest (gr.Error for a bad RVC value)."""
+        try:
+            rvc = rvc_values(protect, filter_radius, resample_sr)
+        except SvcError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        return ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
+                              float(transpose or 0), f0_predictor or "auto", bool(auto_f0),
+                              float(cluster_ratio or 0), float(noise_scale), float(slice_db),
+                              float(pad_seconds), float(clip_seconds or 0), float(crossfade_seconds or 0),
+                              float(loudness_mix), backend or backends.TORCH, vocoder_precision or "fp32",
+                              encoder_precision or "fp32",
+                              **engine_values(shallow_diffusion, only_diffusion, k_step, diffusion_method,
+                                              diffusion_speedup, second_encoding, enhance,
+                                              enhancer_adaptive_key),
+                              **rvc)
+
     def run_convert(audio: str | None, model: str, speaker: str, transpose: float, f0_predictor: str,
                     auto_f0: bool, cluster_ratio: float, noise_scale: float, slice_db: float, pad_seconds: float,
                     clip_seconds: float, crossfade_seconds: float, loudness_mix: float, backend: str = "torch",
@@ -209,20 +239,11 @@ def build_convert_tab(ctx: ConvertTabContext) -> VoicePicker:
                     resample_sr: float = ConvertOptions.resample_sr,
                     request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
         """Convert a clip with a so-vits-svc or RVC voice; streams the log and progress, ends with the audio."""
-        try:
-            rvc = rvc_values(protect, filter_radius, resample_sr)
-        except SvcError as err:
-            raise gr.Error(str(err), print_exception=False) from None
-        job_request = ConvertRequest(audio, model or "", str(speaker if speaker is not None else ""),
-                                     float(transpose or 0), f0_predictor or "auto", bool(auto_f0),
-                                     float(cluster_ratio or 0), float(noise_scale), float(slice_db),
-                                     float(pad_seconds), float(clip_seconds or 0), float(crossfade_seconds or 0),
-                                     float(loudness_mix), backend or backends.TORCH, vocoder_precision or "fp32",
-                                     encoder_precision or "fp32",
-                                     **engine_values(shallow_diffusion, only_diffusion, k_step, diffusion_method,
-                                                     diffusion_speedup, second_encoding, enhance,
-                                                     enhancer_adaptive_key),
-                                     **rvc)
+        job_request = make_request(audio, model, speaker, transpose, f0_predictor, auto_f0, cluster_ratio,
+                                   noise_scale, slice_db, pad_seconds, clip_seconds, crossfade_seconds, loudness_mix,
+                                   backend, vocoder_precision, encoder_precision, shallow_diffusion, only_diffusion,
+                                   k_step, diffusion_method, diffusion_speedup, second_encoding, enhance,
+                                   enhancer_adaptive_key, protect, filter_radius, resample_sr)
         first_yield = True
         for update in start_job(job_request, ctx.jobs, request).run():  # fair share: request's client
             yield render(update, clear=first_yield)
@@ -238,6 +259,11 @@ def build_convert_tab(ctx: ConvertTabContext) -> VoicePicker:
                                   api_description=CONVERT_API_DOC, show_progress="hidden",
                                   concurrency_limit=ctx.concurrency, concurrency_id="convert")
     wire_stop(stop, convert_event, result.log, progress_html)
+    if ctx.background is not None:
+        def run_background(*values: Any, request: gr.Request | None = None) -> str:
+            return submit_background(ctx.background, make_request(*values), request)
+
+        background.click(run_background, inputs, background_note, api_visibility="private", concurrency_limit=None)
     return VoicePicker(model, owner)
 
 
