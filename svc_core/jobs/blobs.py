@@ -19,6 +19,7 @@ from .errors import BlobNotFound, JobError
 
 S3_ENDPOINT_ENV = "SVC_S3_ENDPOINT"
 MAX_KEY_LENGTH = 512
+TEMP_PREFIX = ".put-"  # a LocalBlobStore write under way (renamed to its key when complete)
 _KEY_PART = re.compile(r"^[A-Za-z0-9._+\-@=, ()\[\]]+$")  # what a part of a key may hold (file names made safe)
 
 
@@ -58,6 +59,10 @@ class BlobStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> int: ...
 
+    def delete(self, key: str) -> bool: ...
+
+    def list_keys(self, prefix: str = "") -> list[str]: ...
+
     def local_path(self, key: str) -> Path | None: ...
 
 
@@ -84,7 +89,7 @@ class LocalBlobStore:
     def put_file(self, key: str, path: Path) -> int:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".put-", dir=dest.parent)
+        handle, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
         os.close(handle)
         try:
             shutil.copyfile(path, tmp)
@@ -97,7 +102,7 @@ class LocalBlobStore:
     def put_bytes(self, key: str, data: bytes) -> int:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".put-", dir=dest.parent)
+        handle, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
@@ -150,6 +155,32 @@ class LocalBlobStore:
                     child.unlink(missing_ok=True)
                     count += 1
         return count
+
+    def delete(self, key: str) -> bool:
+        """Remove the blob `key` -> whether it was there."""
+        path = self._path(key)
+        if not path.is_file():
+            return False
+        path.unlink(missing_ok=True)
+        return True
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Every key starting with `prefix` ("" = all; "voices/" = that folder), sorted; temporary files of
+        writes under way are left out."""
+        if prefix:
+            check_prefix(prefix)
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self._path(folder) if folder else self.root
+        if not base.is_dir():
+            return []
+        keys = []
+        for path in base.rglob("*"):
+            if path.name.startswith(TEMP_PREFIX) or not path.is_file():
+                continue
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix):
+                keys.append(key)
+        return sorted(keys)
 
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
@@ -246,6 +277,24 @@ class S3BlobStore:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
                 count += len(objects)
         return count
+
+    def delete(self, key: str) -> bool:
+        """Remove the object `key` -> whether it was there."""
+        if not self.exists(key):
+            return False
+        self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+        return True
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Every key starting with `prefix` ("" = all of this store's prefix), sorted, without the store's prefix."""
+        if prefix:
+            check_prefix(prefix)
+        base = f"{self.prefix}/" if self.prefix else ""
+        keys = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix):
+            keys.extend(item["Key"][len(base):] for item in page.get("Contents", []))
+        return sorted(keys)
 
     def local_path(self, key: str) -> Path | None:
         return None

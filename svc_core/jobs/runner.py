@@ -2,7 +2,8 @@
 job's own errors (a queue must not retry a bad request); it ends the record as done, failed or cancelled.
 
 The steps: claim the record (store.claim: a finished or cancelled job is skipped, a job started too often fails as
-"worker_lost"), fetch its inputs from the blob store into scratch/<id>/, run the page's own job
+"worker_lost"), fetch its inputs from the blob store into scratch/<id>/ (and an uploaded voice the worker does not
+have yet: voice_sync.ensure_voice), run the page's own job
 (svc_core.ui.jobs.ConversionJob or svc_core.ui.cover_job.CoverJob: the same checks, limits and engine), write its
 progress to the store (at most WRITES_PER_SECOND, and at every stage change), keep a heartbeat while it runs, stop
 it when someone asks the store to cancel it, and put its files in the blob store as "results/<id>/<name>".
@@ -31,6 +32,7 @@ from .errors import JobNotFound, error_code  # noqa: F401 - error_code is part o
 from .model import CANCELLED, DONE, FAILED, LOG_LINES, JobRecord, ResultFile
 from .requests import convert_request, cover_request
 from .store import JobStore
+from .voice_sync import ensure_voice, refresh_uploads  # noqa: F401 - refresh_uploads: kept for its callers
 
 log = logging.getLogger("svc_core.jobs")
 
@@ -198,7 +200,7 @@ class _Run:
 
     def _make_job(self, paths: dict[str, Path]) -> Any:
         params, owner = self.record.params, self.record.owner
-        refresh_uploads(self.env.jobs.library, str(params.get("model", "")))
+        ensure_voice(self.env.jobs.library, self.env.blobs, str(params.get("model", "")))
         if self.record.kind == "convert":
             request = convert_request(params, str(paths["audio"]))
             request.options()  # refused here with its own class (the job would only give the message)
@@ -269,23 +271,6 @@ class _Run:
             results.append(ResultFile(name, key, self.env.blobs.put_bytes(key, data), media_type(name)))
         return self._finish(DONE, last.log, stage="done", progress=1.0, results=results, timings=timings,
                             error=None)
-
-
-def refresh_uploads(library: Any, key: str) -> None:
-    """A worker process started before a voice was uploaded (to the work folder it shares with the API server)
-    lists the stored uploads again when a job asks for an upload it does not know."""
-    from ..errors import ModelError
-    from ..ui.models import UPLOAD_PREFIX
-
-    if not key.startswith(UPLOAD_PREFIX):
-        return
-    try:
-        library.get(key)
-    except ModelError:
-        reload = getattr(library, "_load_uploads", None)  # ModelLibrary has no public re-listing yet
-        if callable(reload):
-            with library._lock:
-                reload()
 
 
 def cover_summary(outcome: Any) -> dict[str, Any]:

@@ -29,6 +29,15 @@ def exercise(store, tmp_path) -> None:
                  lambda: store.get_file("results/job1/none.wav", tmp_path / "none.wav")):
         with pytest.raises(BlobNotFound):
             call()
+    assert store.list_keys("results/job1/") == ["results/job1/more/log.txt", "results/job1/out.wav"]
+    assert store.list_keys("results/job1") == ["results/job1/more/log.txt", "results/job1/out.wav",
+                                               "results/job10/out.wav"]  # a plain string prefix
+    assert store.list_keys() == ["inputs/job1/clip.wav", "results/job1/more/log.txt", "results/job1/out.wav",
+                                 "results/job10/out.wav"]
+    assert store.list_keys("nothing/") == []
+    store.put_bytes("results/job1/gone.txt", b"x")
+    assert store.delete("results/job1/gone.txt") and not store.delete("results/job1/gone.txt")
+    assert not store.exists("results/job1/gone.txt")
     assert store.delete_prefix("results/job1/") == 2  # the job's folder only: job10 stays
     assert not store.exists("results/job1/out.wav") and store.exists("results/job10/out.wav")
     assert store.delete_prefix("results/job1/") == 0
@@ -37,6 +46,9 @@ def exercise(store, tmp_path) -> None:
             store.put_bytes(key, b"no")
         with pytest.raises(UnsafeKeyError):
             store.exists(key)
+        if key:  # "" lists everything
+            with pytest.raises(UnsafeKeyError):
+                store.list_keys(key)
 
 
 def test_keys_are_checked():
