@@ -220,3 +220,42 @@ def test_a_worker_with_an_empty_uploads_folder_runs_a_job_on_a_published_voice(b
     assert failed.error["code"] == errors.VOICE_NOT_FOUND
     assert kept_back.key in failed.error["message"] and "not in the shared store" in failed.error["message"]
     assert not (uploads / kept_back.key).exists()
+
+
+def test_a_voice_with_a_diffusion_subfolder_and_two_fetches_at_once(tmp_path):
+    """The upload layout's subfolder (diffusion/) travels too; two threads fetching the same voice end with one
+    complete folder and no leftovers."""
+    import threading
+
+    from svc_core.ui.upload_store import UploadStore
+
+    store = UploadStore(tmp_path / "server" / "uploads")
+    folder = store.new_folder()
+    (folder / "W_1.pth").write_bytes(b"generator" * 1000)
+    (folder / "config.json").write_text("{}")
+    (folder / "diffusion").mkdir()
+    (folder / "diffusion" / "model_1000.pt").write_bytes(b"diffusion" * 1000)
+    (folder / "diffusion" / "config.yaml").write_text("x: 1\n")
+    store.commit(folder, "owner", "a label")
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    published = publish_voice(blobs, folder)
+    assert {"diffusion/model_1000.pt", "diffusion/config.yaml"} <= set(published.files)
+
+    uploads = tmp_path / "worker" / "uploads"
+    got, failures = [], []
+
+    def fetch() -> None:
+        try:
+            got.append(fetch_voice(blobs, folder.name, uploads))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and got == [uploads / folder.name] * 2
+    assert folder_files(uploads / folder.name) == folder_files(folder)
+    assert [r.key for r in UploadStore(uploads).load()] == [folder.name]  # the upload store's own checks pass
+    assert not any((tmp_path / "worker" / FETCH_FOLDER).iterdir())
