@@ -26,7 +26,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--jobs", default=None, metavar="redis://HOST:PORT/DB",
                    help="run jobs on Dramatiq workers (`python -m svc_core worker`) instead of in this process")
     p.add_argument("--job-store", default=None, metavar="FOLDER|s3://BUCKET/PREFIX",
-                   help="jobs' inputs and results (default <work-dir>/jobs)")
+                   help="jobs' inputs and results (default <work-dir>/blobs)")
     p.add_argument("--concurrency", type=int, default=1, help="jobs run at once by this process (default 1)")
     p.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload (default 200mb)")
     p.add_argument("--threads", default=None, help="CPU threads per job: auto or a count")

@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 
 from ..audio import MAX_DURATION_SECONDS
 from ..jobs import errors as codes
-from ..jobs.errors import ResultNotFound
 from ..jobs.model import QUEUES, JobRecord
 from .auth import Caller, require
 from .errors import problem
@@ -190,12 +189,6 @@ def _blob_chunks(blobs, key: str):
                                             "application/zip, ...)"}, **errors(401, 403, 404, 409)})
 def get_result(job_id: str, name: str, request: Request, caller: Caller = Depends(require("read"))):
     service = request.app.state.ctx.service
-    record = service.get(job_id, owner=caller.owner_filter())
-    if not record.finished:
-        raise problem(codes.NOT_FINISHED, f"Job {job_id} is {record.status}; its results come when it is done.", 409)
-    if not any(r.name == name for r in record.results):
-        raise ResultNotFound(f"Job {job_id} has no result '{name}'. It has: "
-                             f"{', '.join(r.name for r in record.results) or 'none'}.")
     result, blobs = service.result(job_id, name, owner=caller.owner_filter())
     local = blobs.local_path(result.key)
     if local is not None:

@@ -1,7 +1,8 @@
 """Voices: list, details, upload (multipart, the page's checks through ModelLibrary.add_upload), delete own uploads.
 
-Who sees an upload: its owner (the token name or "page:<user>" that made it) and admins; everyone on a server that
-lists every upload to every browser (a private page). Folder voices are everyone's and cannot be deleted here.
+Who sees an upload: its owner (the token name or "page:<user>" that made it) and admins; when the API is open (a
+private loopback server, auth.auth_required), everyone, as the page then lists every upload to every browser. Folder
+voices are everyone's and cannot be deleted here.
 """
 from __future__ import annotations
 
@@ -31,8 +32,19 @@ def voice_view(entry, caller: Caller, library) -> Voice:
                  has_cluster=entry.cluster_path is not None, has_diffusion=entry.diffusion is not None)
 
 
-def _visible_entry(library, key: str, caller: Caller):
-    if not (caller.admin or library.visible_to(key, caller.owner)):
+def _visible(ctx, key: str, caller: Caller) -> bool:
+    """`caller` may see the voice `key` (see the module docstring)."""
+    library = ctx.library
+    if caller.admin or library.upload_owned_by(key, caller.owner):
+        return True
+    if caller.via == "open":
+        return library.visible_to(key, caller.owner)
+    return any(entry.key == key for entry in library.folder_entries())
+
+
+def _visible_entry(ctx, key: str, caller: Caller):
+    library = ctx.library
+    if not _visible(ctx, key, caller):
         raise VoiceNotFound(f"No voice '{key}' here (or it is another caller's upload).")
     try:
         return library.get(key)
@@ -43,10 +55,11 @@ def _visible_entry(library, key: str, caller: Caller):
 @router.get("/voices", response_model=VoiceList, summary="List the voices the caller may use",
             responses=errors(401, 403))
 def list_voices(request: Request, caller: Caller = Depends(require("read"))) -> VoiceList:
-    library = request.app.state.ctx.library
+    ctx = request.app.state.ctx
+    library = ctx.library
     keys = [key for _, key in library.choices(owner=caller.owner)]
-    if caller.admin:
-        keys += [e.key for e in library.upload_entries() if e.key not in keys]
+    keys += [e.key for e in library.upload_entries() if e.key not in keys]
+    keys = [key for key in keys if _visible(ctx, key, caller)]
     voices = []
     for key in keys:
         try:
@@ -59,8 +72,8 @@ def list_voices(request: Request, caller: Caller = Depends(require("read"))) -> 
 @router.get("/voices/{key}", response_model=Voice, summary="One voice: speakers, family, encoder, extras",
             responses=errors(401, 403, 404))
 def get_voice(key: str, request: Request, caller: Caller = Depends(require("read"))) -> Voice:
-    library = request.app.state.ctx.library
-    return voice_view(_visible_entry(library, key, caller), caller, library)
+    ctx = request.app.state.ctx
+    return voice_view(_visible_entry(ctx, key, caller), caller, ctx.library)
 
 
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -101,7 +114,7 @@ async def upload_voice(request: Request, caller: Caller = Depends(require("voice
                responses=errors(401, 403, 404))
 def delete_voice(key: str, request: Request, caller: Caller = Depends(require("voices"))) -> Deleted:
     library = request.app.state.ctx.library
-    entry = _visible_entry(library, key, caller)
+    entry = _visible_entry(request.app.state.ctx, key, caller)
     if not entry.uploaded:
         raise problem(codes.FORBIDDEN, f"'{key}' is a voice folder of the server, not an upload; it cannot be "
                       "deleted through the API.", 403)

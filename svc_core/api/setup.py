@@ -1,9 +1,10 @@
-"""Build what the API serves from the server's settings: the JobService (embedded pool or Dramatiq broker) and the
-ApiContext. Used by the page's server (svc_core/ui/server.py) and the standalone API (standalone.py).
+"""Build what the API serves from the server's settings: the JobService (embedded pool or Dramatiq broker, made by
+svc_core.jobs.service.service_from_settings) and the API app. Used by the page's server (svc_core/ui/server.py)
+and the standalone API (standalone.py).
 
-Where jobs live (kept across restarts: not in the folders the page empties at start and exit, workdir.py):
-  records: with `--jobs redis://...` in Redis (the workers update them there), else <job store folder>/records
-  files:   `--job-store` (a folder or s3://bucket/prefix), default <work_dir>/jobs: inputs/<id>/..., results/<id>/...
+Where jobs live (kept across restarts: not in the folders the page empties at start and exit, workdir.py): records
+in <work_dir>/jobs (with `--jobs redis://...`: in Redis, where the workers update them), files (inputs/<id>/...,
+results/<id>/...) in `--job-store` (a folder, or s3://bucket/prefix), default <work_dir>/blobs.
 """
 from __future__ import annotations
 
@@ -18,52 +19,31 @@ from .tokens import TokenStore
 
 log = logging.getLogger("svc_core.api")
 
-JOBS_FOLDER = "jobs"  # <work_dir>/jobs: the default job store
-RECORDS_FOLDER = "records"  # job records (JSON) inside a folder job store
-
 
 @dataclass
 class JobsSetup:
     service: Any  # svc_core.jobs.service.JobService
-    pool: Any | None  # the EmbeddedPool (None with a broker)
     mode: str  # "embedded" or "broker"
 
     def stop(self) -> None:
-        """Stop the embedded workers (a running job finishes; queued ones stay in the store for the next start)."""
-        if self.pool is not None:
-            self.pool.stop(wait=True)
-
-
-def store_specs(settings, work_dir: Path) -> tuple[str, str]:
-    """(record store spec, blob store spec) for `settings.jobs` / `settings.job_store`."""
-    blobs = settings.job_store or str(Path(work_dir) / JOBS_FOLDER)
-    if settings.jobs:
-        return settings.jobs, blobs
-    folder = Path(blobs) if not blobs.startswith("s3://") else Path(work_dir) / JOBS_FOLDER
-    return str(folder / RECORDS_FOLDER), blobs
+        """Stop the embedded workers, waiting for a running job to end (queued ones stay in the store for the
+        next start); a broker has nothing to stop here."""
+        stop = getattr(self.service.queue, "stop", None)
+        if callable(stop):
+            stop(wait=True)
 
 
 def build_jobs(settings, context, work_dir: Path) -> JobsSetup:
     """The JobService over the server's JobContext (`context`: its voices, loaded-voice cache and limits): jobs run
     in `settings.concurrency` threads of this process, or on Dramatiq workers with `settings.jobs`."""
-    from ..jobs.blobs import open_blob_store
-    from ..jobs.service import JobService
-    from ..jobs.store import open_job_store
+    from dataclasses import replace
 
-    store_spec, blob_spec = store_specs(settings, work_dir)
-    store, blobs = open_job_store(store_spec), open_blob_store(blob_spec)
-    if settings.jobs:
-        from ..jobs.broker import BrokerQueue
+    from ..jobs.service import service_from_settings
 
-        return JobsSetup(JobService(store, blobs, BrokerQueue(settings.jobs), context.library), None, "broker")
-    from ..jobs.embedded import EmbeddedPool
-    from ..jobs.runner import make_worker_env
-
-    env = make_worker_env(settings.models_dir, work_dir, store, blobs, settings.threads,
-                          separation_dir=settings.separation_dir, context=context)
-    pool = EmbeddedPool(env, workers=settings.concurrency)
-    pool.start()  # re-queues the jobs a stopped server left unfinished
-    return JobsSetup(JobService(store, blobs, pool, context.library), pool, "embedded")
+    settings = replace(settings, work_dir=Path(work_dir))
+    service = service_from_settings(settings, context=context, jobs=settings.jobs, blobs=settings.job_store,
+                                    workers=settings.concurrency)
+    return JobsSetup(service, "broker" if settings.jobs else "embedded")
 
 
 def build_api(settings, library, jobs: JobsSetup, work_dir: Path, login_check: LoginCheck | None = None):

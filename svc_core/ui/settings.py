@@ -77,7 +77,7 @@ class AppSettings:
     max_live_sessions: int = DEFAULT_MAX_LIVE_SESSIONS  # Live page streams at once (0: the Live page is off)
     max_live_minutes: float = DEFAULT_MAX_LIVE_MINUTES  # length limit of one Live stream (0: none)
     jobs: str | None = None  # None: the REST API's jobs run in this process; "redis://...": on Dramatiq workers
-    job_store: str | None = None  # inputs and results of jobs: a folder (None: <work_dir>/jobs) or s3://bucket/prefix
+    job_store: str | None = None  # inputs and results of jobs: a folder (None: <work_dir>/blobs) or s3://bucket/prefix
 
     def job_limits(self) -> JobLimits:
         """The limits every conversion of this server runs under (ui.limits)."""
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the REST API's jobs (/api/v1) run: in this server's own worker threads (default), "
                         "or, with a Redis URL, on `python -m svc_core worker` processes (Dramatiq) on any machine")
     p.add_argument("--job-store", default=None, metavar="FOLDER|s3://BUCKET/PREFIX",
-                   help="where jobs' uploaded inputs and results are kept (default <work-dir>/jobs; kept across "
+                   help="where jobs' uploaded inputs and results are kept (default <work-dir>/blobs; kept across "
                         "restarts, so finished results are still served); s3://... for S3-compatible storage "
                         "(endpoint from $SVC_S3_ENDPOINT), which workers on other machines need")
     return p
