@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..audio import MAX_DURATION_SECONDS
 from ..jobs import errors as codes
+from ..jobs.errors import JobNotFound
 from ..jobs.model import QUEUES, JobRecord
 from .auth import Caller, require
 from .errors import problem
@@ -47,6 +48,9 @@ def _submit_body(file_field: str, what: str) -> dict:
 
 
 def _options(form: ReceivedForm, file_field: str) -> tuple[dict, str]:
+    if file_field in form.fields:
+        raise problem(codes.BAD_REQUEST, f"'{file_field}' came as text; send it as a file (curl -F "
+                      f"{file_field}=@file.wav).", 400)
     unknown = sorted(set(form.fields) - {OPTIONS_FIELD})
     if unknown:
         raise problem(codes.UNKNOWN_FIELD, f"Unknown form field(s): {', '.join(unknown)}; send '{file_field}' "
@@ -160,7 +164,10 @@ async def _job_events(request: Request, service, job_id: str, owner: str | None,
         await asyncio.sleep(EVENT_POLL_SECONDS)
         if await request.is_disconnected():
             return
-        record = await anyio.to_thread.run_sync(lambda: service.get(job_id, owner=owner))
+        try:
+            record = await anyio.to_thread.run_sync(lambda: service.get(job_id, owner=owner))
+        except JobNotFound:  # deleted meanwhile: the stream ends
+            return
 
 
 @router.get("/jobs/{job_id}/events", summary="Server-sent events: the job's record on every change",

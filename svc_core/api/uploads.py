@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -180,6 +181,10 @@ async def receive_form(request: Request, folder: Path, limits: FormLimits) -> Re
         reader.close_file()
         shutil.rmtree(folder, ignore_errors=True)
         raise problem(codes.BAD_REQUEST, f"The multipart body cannot be read: {err}.", 400) from None
+    except ClientDisconnect:
+        reader.close_file()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise problem(codes.BAD_REQUEST, "The upload was interrupted.", 400) from None
     except BaseException:
         reader.close_file()
         shutil.rmtree(folder, ignore_errors=True)
