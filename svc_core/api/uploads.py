@@ -87,13 +87,12 @@ class _FormReader:
         self._header_value = b""
         self._disposition = b""
         self._field = ""
-        self._filename: str | None = None
         self._data = bytearray()
         self._handle: BinaryIO | None = None
         self._current: ReceivedFile | None = None
 
     def on_part_begin(self) -> None:
-        self._disposition, self._filename, self._data = b"", None, bytearray()
+        self._disposition, self._data = b"", bytearray()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
@@ -125,7 +124,6 @@ class _FormReader:
         part_dir.mkdir(parents=True)
         self._current = ReceivedFile(self._field, name, part_dir / name, 0)
         self._handle = open(self._current.path, "wb")
-        self._filename = name
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
