@@ -25,6 +25,14 @@ class JobsSetup:
     service: Any  # svc_core.jobs.service.JobService
     mode: str  # "embedded" or "broker"
 
+    def share_upload(self, entry: Any) -> None:
+        """With workers elsewhere (broker mode), publish a voice uploaded on the page to the blob store, where a
+        worker fetches it (svc_core.jobs.voice_sync); in-process workers see the server's uploads as they are."""
+        if self.mode == "broker":
+            from ..jobs.voice_sync import publish_voice
+
+            publish_voice(self.service.blobs, entry)
+
     def stop(self) -> None:
         """Stop the embedded workers, waiting for a running job to end (queued ones stay in the store for the
         next start); a broker has nothing to stop here."""

@@ -57,6 +57,7 @@ class ConvertTabContext:
     examples: list[views.Example]
     concurrency: int
     background: Any = None  # jobs_tab.JobsTabContext: "Run in background" sends the request to the job service
+    share_upload: Any = None  # callable(entry): an uploaded voice made known to remote job workers (broker mode)
 
 
 # --------------------------------------------------------------------------- reading a voice (config only)
@@ -190,7 +191,7 @@ def build_convert_tab(ctx: ConvertTabContext) -> VoicePicker:
         return gr.update(choices=choices, value=value), gr.update(value=text, visible=bool(text))
 
     upload.rescan.click(on_rescan, [owner, model], [model, notice], api_visibility="private")
-    wire_upload(upload, library, model, owner)
+    wire_upload(upload, library, model, owner, ctx.share_upload)
 
     def show_browser_uploads(token: str):
         return gr.update(choices=library.choices(token))

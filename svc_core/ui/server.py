@@ -34,6 +34,7 @@ from .convert_tab import ConvertTabContext, build_convert_tab  # noqa: E402
 from .cover_job import CoverContext  # noqa: E402
 from .cover_tab import CoverTabContext, build_cover_tab  # noqa: E402
 from .jobs import AUDIO_SUFFIXES, JobContext  # noqa: E402
+from .jobs_tab import JobsTabContext, build_jobs_tab  # noqa: E402
 from .live_tab import LiveTabContext, build_live_tab  # noqa: E402
 from .latent_tab import LatentTabContext, build_latent_tab  # noqa: E402
 from .models import ModelLibrary  # noqa: E402
@@ -41,8 +42,8 @@ from .settings import AppSettings, SettingsError, parse_args  # noqa: E402
 from .status_tab import build_status_tab  # noqa: E402
 from .views import Example, load_examples  # noqa: E402
 from .voice_cache import VoiceCache  # noqa: E402
-from .workdir import (GRADIO_TEMP, LATENT, ONNX_EXPORTS, RESULTS, UPLOADS, WorkDirLock, clean_at_exit,  # noqa: E402
-                      clean_at_start, default_work_dir, legacy_temp_dirs)
+from .workdir import (GRADIO_TEMP, JOB_DOWNLOADS, LATENT, ONNX_EXPORTS, RESULTS, UPLOADS,  # noqa: E402
+                      WorkDirLock, clean_at_exit, clean_at_start, default_work_dir, legacy_temp_dirs)
 
 log = logging.getLogger("svc_core.ui")
 
@@ -156,8 +157,10 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
         build_app_panel(settings, state.tunnel)  # tunnel state + public URL, HTTPS note for the microphone
         with gr.Tabs():
             with gr.Tab("Convert", id="convert"):
+                background = JobsTabContext(state.job_setup.service, work_dir / JOB_DOWNLOADS)
                 picker = build_convert_tab(ConvertTabContext(library, jobs, find_examples(settings.examples_dir),
-                                                             jobs.limits.handler_limit))  # jobs wait in jobs.slots
+                                                             jobs.limits.handler_limit,  # jobs wait in jobs.slots
+                                                             background, state.job_setup.share_upload))
             with gr.Tab("Cover", id="cover") as cover_tab:  # covers share the conversion slots and limits
                 build_cover_tab(CoverTabContext(library, CoverContext(jobs, settings.separation_dir),
                                                 jobs.limits.handler_limit, cover_tab, picker.model, picker.owner))
@@ -165,6 +168,8 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
                 build_live_tab(LiveTabContext(settings.max_live_sessions, settings.max_live_minutes))
             with gr.Tab("Latent map", id="latent"):
                 build_latent_tab(LatentTabContext(library, cache, work_dir / LATENT))
+            with gr.Tab("Jobs", id="jobs"):
+                build_jobs_tab(background)
             with gr.Tab("About / Status", id="status"):
                 build_status_tab()
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)

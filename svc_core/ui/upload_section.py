@@ -7,6 +7,7 @@ instead of raising gr.Error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from . import offline
 
@@ -61,8 +62,10 @@ def build_upload_section(open_: bool) -> UploadSection:
     return UploadSection(files, load, rescan, status)
 
 
-def wire_upload(section: UploadSection, library: ModelLibrary, model: gr.Dropdown, owner: gr.BrowserState) -> None:
-    """Load: check and register the files, select the new voice (model.change then sets speakers and controls).
+def wire_upload(section: UploadSection, library: ModelLibrary, model: gr.Dropdown, owner: gr.BrowserState,
+                share: Callable[[Any], None] | None = None) -> None:
+    """Load: check and register the files, select the new voice (model.change then sets speakers and controls);
+    `share(entry)` then makes it known to job workers on other machines (api.setup.JobsSetup.share_upload).
 
     Handler: on_upload(files, token) -> (model update, status markdown, token); `owner` is the browser's token
     (a gr.BrowserState) that owns its uploads, made on the first upload.
@@ -75,6 +78,8 @@ def wire_upload(section: UploadSection, library: ModelLibrary, model: gr.Dropdow
         token = token or new_owner_token()
         try:
             entry = library.add_upload(files, owner=token)
+            if share is not None:
+                share(entry)
         except SvcError as err:
             return gr.skip(), upload_failed(str(err)), token
         return (gr.update(choices=library.choices(token), value=entry.key),

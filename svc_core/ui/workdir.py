@@ -8,6 +8,7 @@ Layout of `<work_dir>/`:
   jobs/, blobs/ the REST API's job records and their input/result files (kept: a restarted server still serves
                 finished results; svc_core.jobs.service, --job-store)
   api-incoming/ uploads the REST API is receiving (temporary: emptied at start and removed at exit)
+  job-downloads/ job results copied from an S3 job store for the Jobs tab (temporary: removed at exit)
   api-tokens.json  the REST API's tokens, hashed (svc_core/api/tokens.py)
   svc-studio.lock   held while a server uses the folder, so a second server on it refuses to start
 
@@ -33,6 +34,7 @@ APP_NAME = "svc-studio"
 UPLOADS, ONNX_EXPORTS, RESULTS, GRADIO_TEMP = "uploads", "onnx", "results", "gradio-tmp"
 LATENT = "latent"  # latent maps: cached projections per voice (kept across restarts) and bounded exports
 API_INCOMING = "api-incoming"  # REST API uploads being received (svc_core.api.app)
+JOB_DOWNLOADS = "job-downloads"  # job results copied out of an S3 store for the page's Jobs tab (temporary)
 LOCK_FILE = "svc-studio.lock"
 ONNX_EXPORT_MAX_AGE_SECONDS = 30 * 24 * 3600  # exports made longer ago are removed at start (re-made on use)
 # Earlier versions made a fresh tempfile.mkdtemp(prefix="svc-studio-") folder per start and never removed it.
@@ -158,7 +160,7 @@ def clean_at_exit(work_dir: Path) -> None:
     """Remove this run's temporaries (results, Gradio's files, API uploads being received); uploads, ONNX exports
     and the API's jobs stay."""
     cleaned = Cleaned()
-    for name in (RESULTS, GRADIO_TEMP, API_INCOMING):
+    for name in (RESULTS, GRADIO_TEMP, API_INCOMING, JOB_DOWNLOADS):
         cleaned.remove(work_dir / name)
 
 
