@@ -34,6 +34,8 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "separate": (".cover_cli", "run_separate"),
     "latent-map": (".latent_cli", "run"),  # 2-D map of content embeddings (svc_core.latent)
     "live": (".live_cli", "run"),  # real-time voice changer on local sound devices (sounddevice / PortAudio)
+    "api": (".api.cli", "run_api"),  # the REST API alone (uvicorn), or --print-schema
+    "tokens": (".api.cli", "run_tokens"),  # API tokens: create / list / revoke
 }
 # commands whose module defines its arguments with add_arguments(parser): command -> (module, one-line help)
 ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -52,7 +54,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
 }
 # modules that add their own sub-parsers (several commands, or their own help): (module, function(subparsers))
 SUBPARSERS = [(".train.cli", "add_parsers"), (".diffusion.train.cli", "add_parsers"), (".onnx.cli", "add_parser"),
-              (".worldvoice.cli", "add_parsers"), (".vocoders.train.cli", "add_parsers"), (".cover_cli", "add_parsers")]
+              (".worldvoice.cli", "add_parsers"), (".vocoders.train.cli", "add_parsers"), (".cover_cli", "add_parsers"),
+              (".api.cli", "add_parsers")]
 
 
 def _function(module: str, name: str):

@@ -422,3 +422,27 @@ class ModelLibrary:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return entry
+
+    def upload_owned_by(self, key: str, owner: str | None) -> bool:
+        """The upload `key` exists and was made by `owner` (a browser token or an API caller's name)."""
+        wanted = owner_id(owner)
+        with self._lock:
+            found = self._uploads.get(key)
+        return bool(found and wanted and found[1].owner == wanted)
+
+    def visible_to(self, key: str, owner: str | None) -> bool:
+        """`owner` may see the voice `key` in a listing: a folder voice, or an upload of theirs (every upload when
+        `show_all_uploads`)."""
+        with self._lock:
+            uploaded = key in self._uploads
+        if not uploaded:
+            return any(entry.key == key for entry in self._scan.entries)
+        return self.show_all_uploads or self.upload_owned_by(key, owner)
+
+    def remove_upload(self, key: str) -> bool:
+        """Forget an uploaded voice and delete its folder -> whether it existed (folder voices are not touched)."""
+        with self._lock:
+            if self._uploads.pop(key, None) is None:
+                return False
+            self._store.remove(key)
+        return True

@@ -24,6 +24,9 @@ import gradio as gr  # noqa: E402  (after offline.apply)
 offline.refuse_url_inputs()
 
 from .. import __version__  # noqa: E402
+from ..api.app import api_mount  # noqa: E402
+from ..api.auth import gradio_login_check  # noqa: E402
+from ..api.setup import build_api, build_jobs  # noqa: E402
 from ..errors import SvcError  # noqa: E402
 from ..live.web import LiveServer, live_routes  # noqa: E402
 from ..tunnel.panel import build_app_panel, supervisor_for_app  # noqa: E402  (issue #5)
@@ -101,10 +104,16 @@ class AppState:
     tunnel: object | None = None  # svc_core.tunnel.TunnelSupervisor with --tunnel (started by launch())
     lock: WorkDirLock | None = None  # held on work_dir while this server runs
     live: object | None = None  # svc_core.live.web.LiveServer: the Live page's routes and sessions
+    api: object | None = None  # the REST API (svc_core.api.create_api), mounted at /api/v1 by launch_kwargs
+    job_setup: object | None = None  # svc_core.api.setup.JobsSetup: the API's job service and its workers
 
     def close(self) -> None:
-        """Remove this run's temporaries (results, Gradio's files) and let another server use the work folder.
-        Call after `demo.close()`; `launch` does on exit."""
+        """Stop the API's job workers, remove this run's temporaries (results, Gradio's files) and let another
+        server use the work folder. Call after `demo.close()`; `launch` does on exit. Finished jobs' results stay
+        (they are in the job store, not in the folders cleaned here)."""
+        if self.job_setup is not None:
+            self.job_setup.stop()
+            self.job_setup = None
         clean_at_exit(self.work_dir)
         if self.lock is not None:
             self.lock.release()
@@ -134,6 +143,12 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
     state = AppState(settings, library, cache, jobs, work_dir, tunnel=supervisor_for_app(settings), lock=lock)
     state.live = LiveServer(library, work_dir, settings.device, settings.threads, settings.max_live_sessions,
                             settings.max_live_minutes * 60.0)
+    try:  # the REST API (/api/v1) and its jobs: embedded workers, or Dramatiq workers with --jobs redis://...
+        state.job_setup = build_jobs(settings, jobs, work_dir)
+        state.api = build_api(settings, library, state.job_setup, work_dir, gradio_login_check)
+    except BaseException:
+        state.close()
+        raise
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as demo:
         gr.Markdown(f"## svc-studio · singing voice conversion <small>v{__version__}</small>\n"
                     "Pick a voice, upload or record a clip (or click an example), press **Convert**, listen, "
@@ -167,7 +182,8 @@ def launch_kwargs(settings: AppSettings, state: AppState) -> dict:
         # serving_line() is printed instead
         share=False, show_error=False, quiet=True, ssr_mode=False, enable_monitoring=False,
         mcp_server=False, run_history=False, footer_links=["api", "settings"], theme=theme(), css=CSS,
-        inbrowser=False, app_kwargs={"routes": live_routes(state.live)},  # Gradio 6: App(**app_kwargs)
+        inbrowser=False,  # Gradio 6: App(**app_kwargs); the Live page's routes and the REST API at /api/v1
+        app_kwargs={"routes": [*live_routes(state.live), *([api_mount(state.api)] if state.api is not None else [])]},
     )
 
 

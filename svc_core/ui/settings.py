@@ -76,6 +76,8 @@ class AppSettings:
     max_jobs_per_client: int = DEFAULT_JOBS_PER_CLIENT  # running + waiting conversions per person (0: no limit)
     max_live_sessions: int = DEFAULT_MAX_LIVE_SESSIONS  # Live page streams at once (0: the Live page is off)
     max_live_minutes: float = DEFAULT_MAX_LIVE_MINUTES  # length limit of one Live stream (0: none)
+    jobs: str | None = None  # None: the REST API's jobs run in this process; "redis://...": on Dramatiq workers
+    job_store: str | None = None  # inputs and results of jobs: a folder (None: <work_dir>/blobs) or s3://bucket/prefix
 
     def job_limits(self) -> JobLimits:
         """The limits every conversion of this server runs under (ui.limits)."""
@@ -206,7 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "see frp/README.md); needs --auth")
     p.add_argument("--allow-anonymous", action="store_true",
                    help="allow --tunnel or a non-loopback --host without --auth (anyone can use the page)")
+    p.add_argument("--jobs", default=None, metavar="redis://HOST:PORT/DB",
+                   help="where the REST API's jobs (/api/v1) run: in this server's own worker threads (default), "
+                        "or, with a Redis URL, on `python -m svc_core worker` processes (Dramatiq) on any machine")
+    p.add_argument("--job-store", default=None, metavar="FOLDER|s3://BUCKET/PREFIX",
+                   help="where jobs' uploaded inputs and results are kept (default <work-dir>/blobs; kept across "
+                        "restarts, so finished results are still served); s3://... for S3-compatible storage "
+                        "(endpoint from $SVC_S3_ENDPOINT), which workers on other machines need")
     return p
+
+
+def _check_jobs_url(value: str | None) -> str | None:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"--jobs {value!r}: give a Redis URL (redis://host:6379/0), or leave it out to run "
+                            "jobs in this server.")
+    return value or None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
@@ -259,5 +275,5 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         job_time_factor=args.job_time_factor,
         job_time_allowance=args.job_time_allowance, max_job_seconds=args.max_job_seconds,
         max_jobs_per_client=args.max_jobs_per_client, max_live_sessions=args.max_live_sessions,
-        max_live_minutes=args.max_live_minutes,
+        max_live_minutes=args.max_live_minutes, jobs=_check_jobs_url(args.jobs), job_store=args.job_store or None,
     ).resolve()
