@@ -156,7 +156,7 @@ class SvcClient:
 
     # ------------------------------------------------------------------ server
     def health(self) -> dict[str, Any]:
-        """GET /health: the server's state (status, workers, queue)."""
+        """GET /health (no credentials): {"status": "ok", "jobs": "embedded" | "broker", "auth_required": bool}."""
         return self._request("GET", "/health")
 
     def version(self) -> dict[str, Any]:
@@ -165,7 +165,7 @@ class SvcClient:
 
     # ------------------------------------------------------------------ voices
     def voices(self) -> list[dict[str, Any]]:
-        """GET /voices: every voice the server offers (key, speakers, kind, owner, ...)."""
+        """GET /voices: the voices you may use (key, label, speakers, family, uploaded, mine, ...)."""
         body = self._request("GET", "/voices")
         return body["voices"] if isinstance(body, dict) and "voices" in body else body
 
@@ -173,18 +173,19 @@ class SvcClient:
         """GET /voices/{key}: one voice's details."""
         return self._request("GET", f"/voices/{key}")
 
-    def upload_voice(self, files: list[str | Path]) -> dict[str, Any]:
-        """POST /voices: a voice's files (checkpoint, config, optional index / diffusion files); returns the voice."""
+    def upload_voice(self, files: list[str | Path], name: str = "") -> dict[str, Any]:
+        """POST /voices: a voice's files (checkpoint and config, optional cluster / index / encoder / diffusion
+        files) and an optional name to show; returns the voice (you own it)."""
         handles = [open(path, "rb") for path in files]
         try:
             parts = [("files", (Path(path).name, handle)) for path, handle in zip(files, handles)]
-            return self._request("POST", "/voices", files=parts)
+            return self._request("POST", "/voices", files=parts, data={"name": name} if name else None)
         finally:
             for handle in handles:
                 handle.close()
 
-    def delete_voice(self, key: str) -> Any:
-        """DELETE /voices/{key}: one of your own uploads."""
+    def delete_voice(self, key: str) -> dict[str, Any]:
+        """DELETE /voices/{key}: one of your own uploads; returns {"deleted": key}."""
         return self._request("DELETE", f"/voices/{key}")
 
     # ------------------------------------------------------------------ jobs
@@ -210,9 +211,9 @@ class SvcClient:
         """GET /jobs/{id}: status, stage, progress (0..1), eta_seconds, timings, results, error."""
         return self._request("GET", f"/jobs/{job_id}")
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """GET /jobs: your jobs, newest first."""
-        body = self._request("GET", "/jobs")
+    def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """GET /jobs: your jobs, newest first (at most `limit`; the server's default 50)."""
+        body = self._request("GET", "/jobs", params={"limit": limit} if limit else None)
         return body["jobs"] if isinstance(body, dict) and "jobs" in body else body
 
     def cancel(self, job_id: str) -> dict[str, Any]:

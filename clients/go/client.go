@@ -47,13 +47,17 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%s (%s)", e.Message, e.Code)
 }
 
-// Voice is one voice the server offers.
+// Voice is one voice the server offers; Key is what to pass as the "model" option.
 type Voice struct {
-	Key      string   `json:"key"`
-	Name     string   `json:"name"`
-	Kind     string   `json:"kind"`
-	Speakers []string `json:"speakers"`
-	Owner    string   `json:"owner"`
+	Key           string   `json:"key"`
+	Label         string   `json:"label"`
+	Speakers      []string `json:"speakers"`
+	Family        string   `json:"family"`
+	SpeechEncoder string   `json:"speech_encoder"`
+	Uploaded      bool     `json:"uploaded"`
+	Mine          bool     `json:"mine"`
+	HasCluster    bool     `json:"has_cluster"`
+	HasDiffusion  bool     `json:"has_diffusion"`
 }
 
 // ResultFile is one output of a finished job (download it by Name).
@@ -84,6 +88,7 @@ type Job struct {
 	Attempts        int                    `json:"attempts"`
 	MaxAttempts     int                    `json:"max_attempts"`
 	Worker          *string                `json:"worker"`
+	HeartbeatAt     *float64               `json:"heartbeat_at"`
 	CancelRequested bool                   `json:"cancel_requested"`
 	Queue           string                 `json:"queue"`
 }
