@@ -103,7 +103,7 @@ IDEMPOTENCY_HELP = "Repeat a submit safely: the same key from the same caller re
                          "options). Answers 202 with the queued job; follow it at /jobs/{id} or /jobs/{id}/events.",
              responses=errors(400, 401, 403, 404, 413, 503), openapi_extra=_submit_body("audio", "The clip"))
 async def submit_conversion(request: Request, caller: Caller = Depends(require("convert")),
-                            idempotency_key: str | None = Header(None, description=IDEMPOTENCY_HELP)):
+                            idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=IDEMPOTENCY_HELP)):
     return await _submit(request, caller, "convert", "audio", idempotency_key, check_audio_upload,
                          MAX_DURATION_SECONDS)
 
@@ -113,7 +113,7 @@ async def submit_conversion(request: Request, caller: Caller = Depends(require("
                          "the cover options as JSON in 'options'.",
              responses=errors(400, 401, 403, 404, 413, 503), openapi_extra=_submit_body("song", "The song"))
 async def submit_cover(request: Request, caller: Caller = Depends(require("convert")),
-                       idempotency_key: str | None = Header(None, description=IDEMPOTENCY_HELP)):
+                       idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=IDEMPOTENCY_HELP)):
     from ..song_io import COVER_MAX_SECONDS
 
     return await _submit(request, caller, "cover", "song", idempotency_key, check_song_upload, COVER_MAX_SECONDS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,16 +68,29 @@ def build_standalone(settings) -> StandaloneApi:
     return StandaloneApi(app, work_dir, jobs, lock, api)
 
 
+def _interrupt_on_sigterm() -> None:
+    """uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with the handler it found;
+    with this one that is a KeyboardInterrupt (not Python's default for SIGTERM, an exit that skips clean-up)."""
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def serve(settings, log_level: str = "info") -> int:
-    """Serve until Ctrl+C / SIGTERM (uvicorn's handlers), then stop the workers and release the work folder."""
+    """Serve until Ctrl+C / SIGTERM, then stop the workers (a running job finishes; queued ones wait in the store
+    for the next start) and release the work folder."""
     import uvicorn
 
     server = build_standalone(settings)
+    _interrupt_on_sigterm()
     try:
         config = uvicorn.Config(server.app, host=settings.host, port=settings.port, log_level=log_level,
                                 timeout_graceful_shutdown=5)
         print(f"API on http://{settings.host}:{settings.port}{API_PREFIX} (jobs: {server.jobs.mode})", flush=True)
         uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass
     finally:
         server.close()
     return 0
