@@ -3,7 +3,9 @@ proxy, local toolchain, a temporary build cache), then the example program svc-c
 starter voice against a real API server, and reports an API error by its code. Skipped only without `go`."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,9 +20,14 @@ GO_MODULE = ROOT / "clients" / "go"
 BUILD_GUARD_SECONDS = 600  # hang guard for vet + build on a busy 2-core box (not a timing)
 LENGTH_TOLERANCE = 0.05  # seconds: the converted file's length against the clip's
 
+OPENAPI = ROOT / "docs" / "openapi.json"
+# Go struct in clients/go/client.go -> the schema in docs/openapi.json whose fields it carries
+GO_STRUCTS = {"Job": "Job", "Voice": "Voice", "ResultFile": "ResultInfo", "APIError": "ErrorBody"}
+STRUCT = re.compile(r"^type (\w+) struct \{\n(.*?)^\}", re.S | re.M)
+JSON_TAG = re.compile(r'`json:"([^",]+)[^"]*"`')
+
 GO = shutil.which("go")
-pytestmark = pytest.mark.skipif(GO is None, reason="`go` is not installed (Debian: apt install golang-go); "
-                                                    "CI installs it")
+needs_go = pytest.mark.skipif(GO is None, reason="`go` is not installed (Debian: apt install golang-go); CI installs it")
 
 
 def go_env(tmp: Path) -> dict[str, str]:
@@ -62,6 +69,7 @@ def run_example(binary: Path, url: str, token: str, *args: str) -> subprocess.Co
                           timeout=JOB_GUARD_SECONDS, env={"PATH": os.environ.get("PATH", "")})
 
 
+@needs_go
 def test_go_example_converts_a_clip(svc_convert, server, clip, tmp_path):
     srv, token = server
     out = tmp_path / "converted.wav"
@@ -79,6 +87,7 @@ def test_go_example_converts_a_clip(svc_convert, server, clip, tmp_path):
     assert {"model": STARTER_KEY, "speaker": SPEAKER, "transpose": 2}.items() <= params[0].items()
 
 
+@needs_go
 def test_go_example_reports_api_errors_by_code(svc_convert, server, clip, tmp_path):
     srv, token = server
     url = srv.url  # the API root works as -server too
@@ -91,3 +100,17 @@ def test_go_example_reports_api_errors_by_code(svc_convert, server, clip, tmp_pa
                       str(out))
     assert run.returncode == 1 and "invalid_option" in run.stderr and "noise_scale" in run.stderr
     assert not out.exists()
+
+
+def go_struct_fields(source: str) -> dict[str, set[str]]:
+    """struct name -> the JSON names of its fields (tags "-" left out) in a Go source."""
+    return {name: {tag for tag in JSON_TAG.findall(body) if tag != "-"} for name, body in STRUCT.findall(source)}
+
+
+def test_go_structs_carry_the_schemas_fields():
+    """The hand-written Go types name every field of the API's answers as docs/openapi.json does (no go needed)."""
+    schemas = json.loads(OPENAPI.read_text(encoding="utf-8"))["components"]["schemas"]
+    structs = go_struct_fields((GO_MODULE / "client.go").read_text(encoding="utf-8"))
+    assert set(GO_STRUCTS) <= set(structs), structs.keys()
+    for struct, schema in GO_STRUCTS.items():
+        assert structs[struct] == set(schemas[schema]["properties"]), (struct, schema)
