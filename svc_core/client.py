@@ -125,7 +125,8 @@ def api_error(response: httpx.Response) -> ApiError:
 class SvcClient:
     """The REST API from Python. `base_url` is the server ("http://host:7860") or its API root (".../api/v1");
     `token` an API token (`python -m svc_core tokens create`), sent as `Authorization: Bearer`; `timeout` seconds
-    per request."""
+    per request; `transport` an httpx transport of your own (retries, a proxy, tests). Proxy variables of the
+    environment apply as in httpx."""
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  transport: httpx.BaseTransport | None = None) -> None:
@@ -133,8 +134,7 @@ class SvcClient:
         self.base_url = root if root.endswith(API_PREFIX) else root + API_PREFIX
         self.timeout = timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport,
-                                  trust_env=False)
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
