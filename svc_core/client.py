@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import quote
 
 import httpx
 
@@ -122,6 +123,11 @@ def api_error(response: httpx.Response) -> ApiError:
     return ApiError(code, message, response.status_code)
 
 
+def _part(value: str) -> str:
+    """One path segment, percent-encoded (a result name may hold '+', spaces, ...)."""
+    return quote(str(value), safe="")
+
+
 class SvcClient:
     """The REST API from Python. `base_url` is the server ("http://host:7860") or its API root (".../api/v1");
     `token` an API token (`python -m svc_core tokens create`), sent as `Authorization: Bearer`; `timeout` seconds
@@ -171,7 +177,7 @@ class SvcClient:
 
     def voice(self, key: str) -> dict[str, Any]:
         """GET /voices/{key}: one voice's details."""
-        return self._request("GET", f"/voices/{key}")
+        return self._request("GET", f"/voices/{_part(key)}")
 
     def upload_voice(self, files: list[str | Path], name: str = "") -> dict[str, Any]:
         """POST /voices: a voice's files (checkpoint and config, optional cluster / index / encoder / diffusion
@@ -186,7 +192,7 @@ class SvcClient:
 
     def delete_voice(self, key: str) -> dict[str, Any]:
         """DELETE /voices/{key}: one of your own uploads; returns {"deleted": key}."""
-        return self._request("DELETE", f"/voices/{key}")
+        return self._request("DELETE", f"/voices/{_part(key)}")
 
     # ------------------------------------------------------------------ jobs
     def _submit(self, path: str, field_name: str, file_path: str | Path, options: dict[str, Any],
@@ -209,7 +215,7 @@ class SvcClient:
 
     def job(self, job_id: str) -> dict[str, Any]:
         """GET /jobs/{id}: status, stage, progress (0..1), eta_seconds, timings, results, error."""
-        return self._request("GET", f"/jobs/{job_id}")
+        return self._request("GET", f"/jobs/{_part(job_id)}")
 
     def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """GET /jobs: your jobs, newest first (at most `limit`; the server's default 50)."""
@@ -218,13 +224,13 @@ class SvcClient:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """POST /jobs/{id}/cancel: a queued job is cancelled at once, a running one stops within about a second."""
-        return self._request("POST", f"/jobs/{job_id}/cancel")
+        return self._request("POST", f"/jobs/{_part(job_id)}/cancel")
 
     def events(self, job_id: str, read_timeout: float | None = SSE_READ_SECONDS) -> Iterator[ServerEvent]:
         """GET /jobs/{id}/events: the job's server-sent events as they come, until the server ends the stream
         (after the job finishes). `read_timeout` seconds without a byte raise httpx.ReadTimeout."""
         timeout = httpx.Timeout(self.timeout, read=read_timeout)
-        with self._http.stream("GET", f"/jobs/{job_id}/events", timeout=timeout,
+        with self._http.stream("GET", f"/jobs/{_part(job_id)}/events", timeout=timeout,
                                headers={"Accept": "text/event-stream"}) as response:
             if response.is_error:
                 response.read()
@@ -275,7 +281,7 @@ class SvcClient:
         if target.is_dir():
             target = target / name
         partial = target.with_name(target.name + ".part")
-        with self._http.stream("GET", f"/jobs/{job_id}/results/{name}") as response:
+        with self._http.stream("GET", f"/jobs/{_part(job_id)}/results/{_part(name)}") as response:
             if response.is_error:
                 response.read()
                 raise api_error(response)

@@ -41,10 +41,13 @@ def go_env(tmp: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def svc_convert(tmp_path_factory) -> Path:
-    """clients/go vetted and its example built; the binary's path."""
+    """clients/go gofmt-ed and vetted, and its example built; the binary's path."""
     tmp = tmp_path_factory.mktemp("go")
     env = go_env(tmp)
     binary = tmp / "svc-convert"
+    unformatted = subprocess.run([str(Path(GO).resolve().with_name("gofmt")), "-l", "."], cwd=GO_MODULE, env=env,
+                                 capture_output=True, text=True, timeout=BUILD_GUARD_SECONDS)
+    assert unformatted.returncode == 0 and unformatted.stdout == "", f"not gofmt-ed: {unformatted.stdout}"
     for command in ([GO, "vet", "./..."], [GO, "build", "-o", str(binary), "./cmd/svc-convert"]):
         run = subprocess.run(command, cwd=GO_MODULE, env=env, capture_output=True, text=True,
                              timeout=BUILD_GUARD_SECONDS)
