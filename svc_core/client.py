@@ -223,7 +223,8 @@ class SvcClient:
         return body["jobs"] if isinstance(body, dict) and "jobs" in body else body
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        """POST /jobs/{id}/cancel: a queued job is cancelled at once, a running one stops within about a second."""
+        """POST /jobs/{id}/cancel: a queued job is cancelled at once, a running one at its next check (~0.3 s); a
+        finished job is returned as it is."""
         return self._request("POST", f"/jobs/{_part(job_id)}/cancel")
 
     def events(self, job_id: str, read_timeout: float | None = SSE_READ_SECONDS) -> Iterator[ServerEvent]:
@@ -276,7 +277,7 @@ class SvcClient:
 
     def download(self, job_id: str, name: str, dest: str | Path) -> Path:
         """GET /jobs/{id}/results/{name} into `dest` (a file, or a folder to put `name` in); returns the file.
-        Written to a temporary name first, so a broken transfer leaves no half file under the real name."""
+        Written to `<dest>.part` first and renamed when complete: a broken transfer leaves no file behind."""
         target = Path(dest)
         if target.is_dir():
             target = target / name
@@ -285,10 +286,14 @@ class SvcClient:
             if response.is_error:
                 response.read()
                 raise api_error(response)
-            with open(partial, "wb") as out:
-                for chunk in response.iter_bytes(CHUNK_BYTES):
-                    out.write(chunk)
-        partial.replace(target)
+            try:
+                with open(partial, "wb") as out:
+                    for chunk in response.iter_bytes(CHUNK_BYTES):
+                        out.write(chunk)
+                partial.replace(target)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
         return target
 
     # ------------------------------------------------------------------ all in one

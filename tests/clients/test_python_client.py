@@ -86,6 +86,34 @@ class NoEventsTransport(httpx.BaseTransport):
         self.inner.close()
 
 
+class CutDownloadTransport(httpx.BaseTransport):
+    """The real server, except that result downloads break after their first bytes (a dropped connection)."""
+
+    class Cut(httpx.SyncByteStream):
+        def __iter__(self):
+            yield b"RIFF" + b"\0" * 1000
+            raise httpx.ReadError("connection dropped")
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if "/results/" in request.url.path:
+            return httpx.Response(200, stream=self.Cut(), request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_broken_download_leaves_no_file(api_url, clip, tmp_path):
+    out = tmp_path / "out.wav"
+    with SvcClient(api_url, transport=CutDownloadTransport()) as client:
+        with pytest.raises(httpx.ReadError):
+            client.convert(clip, out, timeout=JOB_GUARD_SECONDS, **STARTER)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_wait_polls_when_there_is_no_event_stream(api_url, clip):
     transport = NoEventsTransport()
     with SvcClient(api_url, transport=transport) as client:
