@@ -24,7 +24,8 @@ from .tokens import TokenStore
 
 API_VERSION = "v1"
 API_PREFIX = f"/api/{API_VERSION}"
-INCOMING = "api-incoming"  # <work_dir>/api-incoming/<uuid>/: uploads being received (emptied at start)
+INCOMING = "api-incoming"  # <work_dir>/api-incoming/<uuid>/: uploads being received (emptied at start, removed
+# at exit: svc_core.ui.workdir.API_INCOMING)
 DESCRIPTION = """\
 Singing voice conversion over plain HTTP. Every error is JSON `{"error": {"code", "message"}}` with a stable code.
 Auth: `Authorization: Bearer <token>` (`python -m svc_core tokens create --name NAME --scope read --scope convert`)

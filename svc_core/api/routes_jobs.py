@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 import uuid
-from typing import AsyncIterator
+from typing import Annotated, AsyncIterator
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..audio import MAX_DURATION_SECONDS
 from ..jobs import errors as codes
+from ..jobs.errors import JobNotFound
 from ..jobs.model import QUEUES, JobRecord
 from .auth import Caller, require
 from .errors import problem
@@ -47,6 +48,9 @@ def _submit_body(file_field: str, what: str) -> dict:
 
 
 def _options(form: ReceivedForm, file_field: str) -> tuple[dict, str]:
+    if file_field in form.fields:
+        raise problem(codes.BAD_REQUEST, f"'{file_field}' came as text; send it as a file (curl -F "
+                      f"{file_field}=@file.wav).", 400)
     unknown = sorted(set(form.fields) - {OPTIONS_FIELD})
     if unknown:
         raise problem(codes.UNKNOWN_FIELD, f"Unknown form field(s): {', '.join(unknown)}; send '{file_field}' "
@@ -79,6 +83,7 @@ def _accepted(record: JobRecord) -> JSONResponse:
 async def _submit(request: Request, caller: Caller, kind: str, file_field: str, key: str | None,
                   check, max_seconds: float | None) -> JSONResponse:
     ctx = request.app.state.ctx
+    key = _idempotency_key(key)  # checked before the body is read
     size = ctx.settings.max_file_size
     limits = FormLimits(max_file_bytes=size, max_total_bytes=size, max_files=1, file_fields=(file_field,))
     form = await receive_form(request, ctx.incoming_dir / uuid.uuid4().hex, limits)
@@ -89,13 +94,14 @@ async def _submit(request: Request, caller: Caller, kind: str, file_field: str, 
             raise problem(codes.BAD_REQUEST, f"No file: send it as the form field '{file_field}'.", 400)
         path = check(received, size, max_seconds)
         record = await run_in_threadpool(ctx.service.submit, kind, caller.owner, options, {file_field: path},
-                                         idempotency_key=_idempotency_key(key), queue=queue)
+                                         idempotency_key=key, queue=queue)
     finally:
         form.remove()
     return _accepted(record)
 
 
-IDEMPOTENCY_HELP = "Repeat a submit safely: the same key from the same caller returns the first job"
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Repeat a submit safely: the "
+                                              "same key from the same caller returns the first job")]
 
 
 @router.post("/conversions", status_code=202, response_model=Job, summary="Convert a clip (multipart)",
@@ -103,7 +109,7 @@ IDEMPOTENCY_HELP = "Repeat a submit safely: the same key from the same caller re
                          "options). Answers 202 with the queued job; follow it at /jobs/{id} or /jobs/{id}/events.",
              responses=errors(400, 401, 403, 404, 413, 503), openapi_extra=_submit_body("audio", "The clip"))
 async def submit_conversion(request: Request, caller: Caller = Depends(require("convert")),
-                            idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=IDEMPOTENCY_HELP)):
+                            idempotency_key: IdempotencyKey = None):
     return await _submit(request, caller, "convert", "audio", idempotency_key, check_audio_upload,
                          MAX_DURATION_SECONDS)
 
@@ -113,7 +119,7 @@ async def submit_conversion(request: Request, caller: Caller = Depends(require("
                          "the cover options as JSON in 'options'.",
              responses=errors(400, 401, 403, 404, 413, 503), openapi_extra=_submit_body("song", "The song"))
 async def submit_cover(request: Request, caller: Caller = Depends(require("convert")),
-                       idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=IDEMPOTENCY_HELP)):
+                       idempotency_key: IdempotencyKey = None):
     from ..song_io import COVER_MAX_SECONDS
 
     return await _submit(request, caller, "cover", "song", idempotency_key, check_song_upload, COVER_MAX_SECONDS)
@@ -160,7 +166,10 @@ async def _job_events(request: Request, service, job_id: str, owner: str | None,
         await asyncio.sleep(EVENT_POLL_SECONDS)
         if await request.is_disconnected():
             return
-        record = await anyio.to_thread.run_sync(lambda: service.get(job_id, owner=owner))
+        try:
+            record = await anyio.to_thread.run_sync(lambda: service.get(job_id, owner=owner))
+        except JobNotFound:  # deleted meanwhile: the stream ends
+            return
 
 
 @router.get("/jobs/{job_id}/events", summary="Server-sent events: the job's record on every change",

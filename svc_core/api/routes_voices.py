@@ -52,6 +52,27 @@ def _visible_entry(ctx, key: str, caller: Caller):
         raise VoiceNotFound(str(err)) from None
 
 
+def _share(ctx, entry) -> None:
+    """With workers elsewhere (`--jobs redis://...`), put a new upload in the job blob store, where a worker that
+    gets a job naming it fetches it (svc_core.jobs.voice_sync); if that fails, the upload is not kept."""
+    if ctx.jobs_mode != "broker":
+        return
+    from ..jobs.voice_sync import publish_voice
+
+    try:
+        publish_voice(ctx.service.blobs, entry)
+    except BaseException:
+        ctx.library.remove_upload(entry.key)
+        raise
+
+
+def _unshare(ctx, key: str) -> None:
+    if ctx.jobs_mode == "broker":
+        from ..jobs.voice_sync import unpublish_voice
+
+        unpublish_voice(ctx.service.blobs, key)
+
+
 @router.get("/voices", response_model=VoiceList, summary="List the voices the caller may use",
             responses=errors(401, 403))
 def list_voices(request: Request, caller: Caller = Depends(require("read"))) -> VoiceList:
@@ -105,6 +126,7 @@ async def upload_voice(request: Request, caller: Caller = Depends(require("voice
             raise problem(codes.BAD_REQUEST, f"No files: send the voice's files as '{VOICE_FILE_FIELD}'.", 400)
         entry = await run_in_threadpool(library.add_upload, [f.path for f in form.files], caller.owner,
                                         form.fields.get(VOICE_NAME_FIELD, ""))
+        await run_in_threadpool(_share, ctx, entry)
     finally:
         form.remove()
     return voice_view(entry, caller, library)
@@ -121,4 +143,5 @@ def delete_voice(key: str, request: Request, caller: Caller = Depends(require("v
     if not (caller.admin or library.upload_owned_by(key, caller.owner)):
         raise problem(codes.FORBIDDEN, f"The voice '{key}' was uploaded by someone else.", 403)
     library.remove_upload(key)
+    _unshare(request.app.state.ctx, key)
     return Deleted(deleted=key)

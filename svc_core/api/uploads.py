@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -86,13 +87,12 @@ class _FormReader:
         self._header_value = b""
         self._disposition = b""
         self._field = ""
-        self._filename: str | None = None
         self._data = bytearray()
         self._handle: BinaryIO | None = None
         self._current: ReceivedFile | None = None
 
     def on_part_begin(self) -> None:
-        self._disposition, self._filename, self._data = b"", None, bytearray()
+        self._disposition, self._data = b"", bytearray()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
@@ -124,7 +124,6 @@ class _FormReader:
         part_dir.mkdir(parents=True)
         self._current = ReceivedFile(self._field, name, part_dir / name, 0)
         self._handle = open(self._current.path, "wb")
-        self._filename = name
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -180,6 +179,10 @@ async def receive_form(request: Request, folder: Path, limits: FormLimits) -> Re
         reader.close_file()
         shutil.rmtree(folder, ignore_errors=True)
         raise problem(codes.BAD_REQUEST, f"The multipart body cannot be read: {err}.", 400) from None
+    except ClientDisconnect:
+        reader.close_file()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise problem(codes.BAD_REQUEST, "The upload was interrupted.", 400) from None
     except BaseException:
         reader.close_file()
         shutil.rmtree(folder, ignore_errors=True)

@@ -5,6 +5,10 @@ Layout of `<work_dir>/`:
   onnx/         ONNX exports of voices and encoders (a cache: re-made when missing; removed at start after 30 days)
   results/      converted files (temporary: emptied at start and at exit, pruned by age while serving)
   gradio-tmp/   Gradio's own temporary files (GRADIO_TEMP_DIR, set by `python app.py`: emptied at start and exit)
+  jobs/, blobs/ the REST API's job records and their input/result files (kept: a restarted server still serves
+                finished results; svc_core.jobs.service, --job-store)
+  api-incoming/ uploads the REST API is receiving (temporary: emptied at start and removed at exit)
+  api-tokens.json  the REST API's tokens, hashed (svc_core/api/tokens.py)
   svc-studio.lock   held while a server uses the folder, so a second server on it refuses to start
 
 The default is the per-user cache folder (`platformdirs.user_cache_dir("svc-studio")`, e.g. ~/.cache/svc-studio), the
@@ -28,6 +32,7 @@ log = logging.getLogger("svc_core.ui")
 APP_NAME = "svc-studio"
 UPLOADS, ONNX_EXPORTS, RESULTS, GRADIO_TEMP = "uploads", "onnx", "results", "gradio-tmp"
 LATENT = "latent"  # latent maps: cached projections per voice (kept across restarts) and bounded exports
+API_INCOMING = "api-incoming"  # REST API uploads being received (svc_core.api.app)
 LOCK_FILE = "svc-studio.lock"
 ONNX_EXPORT_MAX_AGE_SECONDS = 30 * 24 * 3600  # exports made longer ago are removed at start (re-made on use)
 # Earlier versions made a fresh tempfile.mkdtemp(prefix="svc-studio-") folder per start and never removed it.
@@ -150,9 +155,10 @@ def clean_at_start(work_dir: Path, now: float | None = None) -> Cleaned:
 
 
 def clean_at_exit(work_dir: Path) -> None:
-    """Remove this run's temporaries (results, Gradio's files); uploads and ONNX exports stay."""
+    """Remove this run's temporaries (results, Gradio's files, API uploads being received); uploads, ONNX exports
+    and the API's jobs stay."""
     cleaned = Cleaned()
-    for name in (RESULTS, GRADIO_TEMP):
+    for name in (RESULTS, GRADIO_TEMP, API_INCOMING):
         cleaned.remove(work_dir / name)
 
 

@@ -74,3 +74,21 @@ def test_routing_and_validation_errors_are_json(server):
         assert r.status_code == 404 and error_of(r) == "voice_not_found"
         r = c.post("/conversions", content=b"{}", headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and error_of(r) == "bad_request"
+
+
+def test_tokens_command(tmp_path, capsys):
+    from svc_core.cli import main
+
+    work = str(tmp_path)
+    assert main(["tokens", "--work-dir", work, "create", "--name", "ci-bot", "--scope", "read",
+                 "--scope", "convert"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("svc_") and len(token) == 44
+    store = TokenStore.in_work_dir(tmp_path)
+    assert store.check(token).record.name == "ci-bot" and token not in store.path.read_text()
+    assert main(["tokens", "--work-dir", work, "create", "--name", "ci-bot"]) == 2  # names are unique
+    assert main(["tokens", "--work-dir", work, "list"]) == 0
+    assert capsys.readouterr().out.split() == ["ci-bot", "read,convert", "active"]
+    assert main(["tokens", "--work-dir", work, "revoke", "ci-bot"]) == 0
+    assert store.check(token).record.revoked is not None
+    assert main(["tokens", "--work-dir", work, "revoke", "nobody"]) == 2

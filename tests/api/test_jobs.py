@@ -133,3 +133,30 @@ def test_jobs_are_their_owners(make_api, tmp_path_factory, clip):
             wait_final(b, theirs["id"])
     finally:
         server.stop()
+
+
+def test_cover_end_to_end(api, tmp_path):
+    import zipfile
+
+    from web.cover_songs import SEPARATOR, write_song
+
+    song = write_song(tmp_path / "song.wav", seconds=2.0)
+    with api.client() as c:
+        r = submit(c, song, {"model": STARTER_KEY, "speaker": SPEAKER, "separator": SEPARATOR, "make_zip": True},
+                   field="song", path="/covers")
+        assert r.status_code == 202, r.text
+        job = wait_final(c, r.json()["id"])
+        assert job["status"] == "done" and job["kind"] == "cover", job
+        kinds = {res["media_type"] for res in job["results"]}
+        assert "application/zip" in kinds and any(k.startswith("audio/") for k in kinds), kinds
+        for res in job["results"]:
+            download = c.get(f"/jobs/{job['id']}/results/{res['name']}")
+            assert download.status_code == 200 and download.headers["content-type"] == res["media_type"]
+            assert len(download.content) == res["size"]
+            if res["media_type"] == "application/zip":
+                assert zipfile.ZipFile(io.BytesIO(download.content)).namelist()
+            elif res["media_type"].startswith("audio/"):
+                audio, rate = sf.read(io.BytesIO(download.content))
+                assert abs(len(audio) / rate - 2.0) < 0.05
+        r = submit(c, song, {"model": STARTER_KEY}, field="audio", path="/covers")  # wrong file field
+        assert r.status_code == 400 and error_of(r) == "unknown_field"

@@ -70,4 +70,6 @@ def test_start_and_sigterm_leave_nothing_temporary(tmp_path):
     assert _files(tmp_path / "tmp") == []  # no /tmp/svc-studio-*, no stray files at all
     kept = _files(work)
     assert "gradio-tmp" not in kept and "results" not in kept, kept
-    assert set(kept) <= {"svc-studio.lock", "uploads", "uploads/.browser-keys.json", "onnx"}, kept
+    # kept: uploads, ONNX exports, and the REST API's job store (records in jobs/, files in blobs/)
+    assert set(kept) <= {"svc-studio.lock", "uploads", "uploads/.browser-keys.json", "onnx", "jobs", "jobs/keys",
+                         "blobs"}, kept
