@@ -85,7 +85,3 @@ def api_mount(api: FastAPI) -> Mount:
         await api(scope, receive, send)
 
     return Mount(API_PREFIX, app=beside_gradio)
-
-
-def openapi_schema(api: FastAPI) -> dict:
-    return api.openapi()
