@@ -14,7 +14,7 @@ limit_malloc_arenas()  # fewer glibc heaps for the convolution threads: ~110 MB 
 apply_wait_policy()  # waiting OpenMP threads sleep, not spin: set before torch loads libgomp (svc_core.threads)
 apply_forced_count()  # $SVC_THREADS=N: torch's default count for the Python API too
 
-__all__ = ["Svc", "load_synthesizer", "SvcError", "use_threads"]
+__all__ = ["Svc", "load_synthesizer", "SvcError", "use_threads", "SvcClient", "ApiError"]
 __version__ = "0.1.0"
 
 
@@ -35,4 +35,8 @@ def __getattr__(name: str) -> Any:
         from .errors import SvcError
 
         return SvcError
+    if name in ("SvcClient", "ApiError"):  # the REST API's HTTP client (svc_core.client; httpx only)
+        from . import client
+
+        return getattr(client, name)
     raise AttributeError(f"module 'svc_core' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+module svc-studio/svcclient
+
+go 1.19
