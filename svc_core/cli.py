@@ -34,6 +34,7 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "separate": (".cover_cli", "run_separate"),
     "latent-map": (".latent_cli", "run"),  # 2-D map of content embeddings (svc_core.latent)
     "live": (".live_cli", "run"),  # real-time voice changer on local sound devices (sounddevice / PortAudio)
+    "worker": (".jobs.worker_cli", "run"),  # scale-out: jobs from the Redis queue (Dramatiq), svc_core.jobs
 }
 # commands whose module defines its arguments with add_arguments(parser): command -> (module, one-line help)
 ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -49,6 +50,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
                                   "its conversion, cluster centres"),
     "live": (".live_cli", "real-time voice changer: microphone -> voice -> speaker (sounddevice), with a "
                           "latency / RTF status line; --list-devices"),
+    "worker": (".jobs.worker_cli", "run conversion and cover jobs from the Redis queue (Dramatiq): scale-out "
+                                   "workers beside an API server started with --jobs redis://..."),
 }
 # modules that add their own sub-parsers (several commands, or their own help): (module, function(subparsers))
 SUBPARSERS = [(".train.cli", "add_parsers"), (".diffusion.train.cli", "add_parsers"), (".onnx.cli", "add_parser"),
