@@ -32,8 +32,8 @@ DEFAULT_HEARTBEAT_MS = 15_000  # a worker silent this long is dead: its unacked 
 DEFAULT_MAINTENANCE_CHANCE = 100_000  # broker commands in a million that look for dead workers (10 %)
 MAINTENANCE_SCALE = 1_000_000
 TIME_LIMIT_MS = 24 * 3600 * 1000  # Dramatiq's own limit is a backstop; the job's time budget applies (ui.limits)
-RUNNER_HEARTBEAT_SECONDS = 5.0  # runner.run_job writes heartbeat_at this often
-STALE_RUNNING_SECONDS = 3 * RUNNER_HEARTBEAT_SECONDS  # a running job this long without a heartbeat lost its worker
+CONNECT_TIMEOUT_SECONDS = 5.0
+STALE_HEARTBEATS = 3  # a running job whose heartbeat_at is this many runner.HEARTBEAT_SECONDS old lost its worker
 
 
 class BrokerUnavailable(JobError):
@@ -52,13 +52,17 @@ def check_queue(name: str) -> str:
 def make_broker(redis_url: str, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS,
                 maintenance_chance: int = DEFAULT_MAINTENANCE_CHANCE) -> "RedisBroker":
     """A Dramatiq RedisBroker on `redis_url` with both queues declared (so a Worker can consume either)."""
+    import redis
     from dramatiq.brokers.redis import RedisBroker
 
     if not 0 <= maintenance_chance <= MAINTENANCE_SCALE:
         raise JobError(f"maintenance chance {maintenance_chance} is not in 0..{MAINTENANCE_SCALE}")
-    broker = RedisBroker(url=redis_url, namespace=NAMESPACE, heartbeat_timeout=int(heartbeat_ms),
-                         maintenance_chance=int(maintenance_chance))
-    return broker
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except ValueError as exc:
+        raise JobError(f"{redis_url!r} is not a Redis URL (redis://host:6379/0): {exc}") from None
+    return RedisBroker(client=client, namespace=NAMESPACE, heartbeat_timeout=int(heartbeat_ms),
+                       maintenance_chance=int(maintenance_chance))
 
 
 def ping(broker: "RedisBroker", redis_url: str) -> None:
@@ -101,16 +105,16 @@ def run_message(job_id: str, env: "WorkerEnv", broker: "RedisBroker") -> None:
     lost worker) is put back with a delay instead, so two workers never run it side by side; runner.run_job
     claims the rest (skips finished ones, retries after a lost worker, fails after max_attempts)."""
     from .errors import JobNotFound
-    from .runner import run_job
+    from .runner import HEARTBEAT_SECONDS, run_job
 
     try:
         record = env.store.get(job_id)
     except JobNotFound:
         return  # deleted meanwhile: nothing to do
     if record.status == RUNNING and record.heartbeat_at is not None:
-        age = time.time() - record.heartbeat_at
-        if age < STALE_RUNNING_SECONDS:
-            enqueue(broker, job_id, record.queue, delay_ms=int((STALE_RUNNING_SECONDS - age) * 1000) + 1)
+        age, stale = time.time() - record.heartbeat_at, STALE_HEARTBEATS * HEARTBEAT_SECONDS
+        if age < stale:
+            enqueue(broker, job_id, record.queue, delay_ms=int((stale - age) * 1000) + 1)
             return
     run_job(job_id, env)
 
