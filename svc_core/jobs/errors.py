@@ -64,6 +64,16 @@ class BlobNotFound(JobError):
     code, status = RESULT_NOT_FOUND, 404
 
 
+class UnknownField(JobError, OptionError):
+    """A request field the job kind does not have (the message names it and lists the known ones)."""
+
+    code, status = UNKNOWN_FIELD, 400
+
+
+class NotFinished(JobError):
+    code, status = NOT_FINISHED, 409
+
+
 # most specific first: FileLimitError and UnsafeFileError are ModelErrors
 _BY_CLASS: tuple[tuple[type[BaseException], str, int], ...] = (
     (OptionError, INVALID_OPTION, 400),
