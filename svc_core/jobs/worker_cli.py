@@ -6,7 +6,7 @@
 The worker runs in this process (no fork): its PID is the worker's, SIGTERM/Ctrl-C finish the running jobs and hand
 the fetched ones back to the queue, SIGKILL leaves them to the other workers (after --heartbeat-seconds). It needs the
 same job store (default: the Redis server) and blob store (a shared folder or s3://bucket/prefix) as the API server,
-and the voices: --models-dir and the uploaded voices' folder (--uploads-dir, shared with the server).
+and the voices: --models-dir and the uploaded voices' folder (<work-dir>/uploads, shared with the server).
 A GPU worker (`--queues gpu` or `--device cuda`) takes the jobs submitted to the "gpu" queue.
 """
 from __future__ import annotations
@@ -28,7 +28,6 @@ from .model import QUEUES
 
 DEFAULT_WORKER_THREADS = 1  # jobs run at once by one worker process (each uses --threads CPU threads)
 STOP_TIMEOUT_MS = 10 * 60 * 1000  # how long a graceful stop waits for the running jobs
-SCRATCH = "scratch"  # <work-dir>/scratch/<job id>/: a job's inputs and outputs while it runs
 
 
 class WorkerSettingsError(SvcError):
@@ -44,7 +43,6 @@ class WorkerSettings:
     job_store: str
     models_dir: Path
     work_dir: Path
-    uploads_dir: Path
     queues: tuple[str, ...]
     device: str
     threads: str | None
@@ -64,9 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="job records shared with the API server (default: the --redis server)")
     p.add_argument("--models-dir", default="models", help="folder of voices (default ./models)")
     p.add_argument("--no-starter-voices", action="store_true", help="do not offer the shipped starter voices")
-    p.add_argument("--work-dir", required=True, metavar="DIR", help="this worker's scratch space and caches")
-    p.add_argument("--uploads-dir", default=None, metavar="DIR",
-                   help="the uploaded voices' folder, shared with the API server (default <work-dir>/uploads)")
+    p.add_argument("--work-dir", required=True, metavar="DIR",
+                   help="this worker's scratch space and caches; <work-dir>/uploads must hold the API server's "
+                        "uploaded voices (share that folder)")
     p.add_argument("--queues", default=None, metavar="NAMES",
                    help="queues to take jobs from, comma-separated: cpu, gpu (default cpu; gpu with --device cuda)")
     p.add_argument("--device", default=None, help="torch device: cpu or cuda (default cuda for --queues gpu)")
@@ -121,7 +119,6 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
     return WorkerSettings(
         redis_url=args.redis, blob_store=args.store, job_store=args.job_store or args.redis,
         models_dir=Path(args.models_dir).expanduser().resolve(), work_dir=work_dir,
-        uploads_dir=Path(args.uploads_dir).expanduser().resolve() if args.uploads_dir else work_dir / "uploads",
         queues=queues, device=device, threads=args.threads, worker_threads=args.worker_threads,
         heartbeat_seconds=args.heartbeat_seconds, maintenance_chance=args.maintenance_chance,
         starter_voices=not args.no_starter_voices,
@@ -139,32 +136,18 @@ def check_device(device: str) -> None:
 
 
 def build_env(settings: WorkerSettings):
-    """The WorkerEnv every job of this process runs with: stores, voices, the loaded-voice cache, scratch."""
-    from ..ui.cover_job import CoverContext
-    from ..ui.jobs import JobContext
-    from ..ui.limits import JobLimits
-    from ..ui.models import ModelLibrary
-    from ..ui.settings import AppSettings
-    from ..ui.voice_cache import VoiceCache
-    from ..ui.workdir import ONNX_EXPORTS, RESULTS
-    from .blobs import open_blob_store
-    from .runner import WorkerEnv
+    """The WorkerEnv every job of this process runs with (runner.make_worker_env: the server's own recipe)."""
+    from ..ui.settings import STARTER_SOVITS, STARTER_VOICES
+    from .runner import make_worker_env
     from .store import open_job_store
 
-    app = AppSettings()
-    shipped = app.shipped_voices if settings.starter_voices else ()
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    library = ModelLibrary(settings.models_dir, settings.uploads_dir, app.upload_budget, shipped=shipped,
-                           show_all_uploads=True)  # the API server decided who may use which voice
-    cache = VoiceCache(app.max_cached_voices, settings.device, settings.work_dir / ONNX_EXPORTS, settings.threads)
-    limits = JobLimits(concurrency=settings.worker_threads, max_waiting=settings.worker_threads, per_client=0)
-    jobs = JobContext(library, cache, settings.work_dir / RESULTS, app.max_file_size,
-                      calibration_dir=app.examples_dir, limits=limits)
     store = open_job_store(settings.job_store)
     if hasattr(store, "ping"):
-        store.ping()
-    return WorkerEnv(store=store, blobs=open_blob_store(settings.blob_store), jobs=jobs,
-                     scratch=settings.work_dir / SCRATCH, name=settings.name, cover=CoverContext(jobs))
+        store.ping()  # JobStoreUnavailable: one readable line
+    shipped = (STARTER_VOICES, STARTER_SOVITS) if settings.starter_voices else ()
+    return make_worker_env(settings.models_dir, settings.work_dir, store, settings.blob_store, settings.threads,
+                           name=settings.name, shipped=shipped, concurrency=settings.worker_threads,
+                           device=settings.device)
 
 
 def run(args: argparse.Namespace) -> int:
