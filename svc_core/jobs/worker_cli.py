@@ -5,8 +5,9 @@
 
 The worker runs in this process (no fork): its PID is the worker's, SIGTERM/Ctrl-C finish the running jobs and hand
 the fetched ones back to the queue, SIGKILL leaves them to the other workers (after --heartbeat-seconds). It needs the
-same job store (default: the Redis server) and blob store (a shared folder or s3://bucket/prefix) as the API server,
-and the voices: --models-dir and the uploaded voices' folder (<work-dir>/uploads, shared with the server).
+same job records (default: the Redis server) and files (--store: the server's --job-store, a shared folder or
+s3://bucket/prefix) as the API server, and the voices: --models-dir and the uploaded voices' folder
+(<work-dir>/uploads, shared with the server).
 A GPU worker (`--queues gpu` or `--device cuda`) takes the jobs submitted to the "gpu" queue.
 """
 from __future__ import annotations
@@ -57,11 +58,11 @@ class WorkerSettings:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", required=True, metavar="URL", help="the queue's Redis server, redis://host:6379/0")
-    p.add_argument("--store", required=True, metavar="SPEC",
-                   help="blob store shared with the API server: a folder, or s3://bucket/prefix "
-                        "($SVC_S3_ENDPOINT for MinIO and the like)")
-    p.add_argument("--job-store", "--jobs-store", dest="job_store", default=None, metavar="SPEC",
-                   help="job records shared with the API server (default: the --redis server)")
+    p.add_argument("--store", "--job-store", dest="store", required=True, metavar="SPEC",
+                   help="the jobs' input and result files, shared with the API server (its --job-store): a folder, "
+                        "or s3://bucket/prefix ($SVC_S3_ENDPOINT for MinIO and the like)")
+    p.add_argument("--records", default=None, metavar="SPEC",
+                   help="where job records are, shared with the API server (default: the --redis server)")
     p.add_argument("--models-dir", default="models", help="folder of voices (default ./models)")
     p.add_argument("--no-starter-voices", action="store_true", help="do not offer the shipped starter voices")
     p.add_argument("--work-dir", required=True, metavar="DIR",
@@ -119,7 +120,7 @@ def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
             raise WorkerSettingsError(f"--threads: {err}") from err
     work_dir = Path(args.work_dir).expanduser().resolve()
     return WorkerSettings(
-        redis_url=args.redis, blob_store=args.store, job_store=args.job_store or args.redis,
+        redis_url=args.redis, blob_store=args.store, job_store=args.records or args.redis,
         models_dir=Path(args.models_dir).expanduser().resolve(), work_dir=work_dir,
         queues=queues, device=device, threads=args.threads, worker_threads=args.worker_threads,
         heartbeat_seconds=args.heartbeat_seconds, maintenance_chance=args.maintenance_chance,

@@ -11,6 +11,7 @@ from svc_core.cli import build_parser as cli_parser
 from svc_core.jobs.service import BLOBS_FOLDER
 from svc_core.jobs.worker_cli import settings_from_args
 from svc_core.ui.settings import build_parser as app_parser
+from svc_core.ui.settings import parse_args as parse_app_args
 from svc_core.ui.workdir import UPLOADS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,8 +61,8 @@ def test_api_command_parses_with_the_app_parser_and_queues_on_redis(compose):
     known = {s for action in app_parser()._actions for s in action.option_strings}
     if "--jobs" not in known:
         pytest.skip("app.py has no --jobs option in this branch yet (the API branch adds --jobs / --job-store)")
-    app_parser().parse_args(command)  # SystemExit on an unknown option or a bad value
-    assert option(command, "--jobs") == "redis://redis:6379/0" == option(command, "--job-store")
+    settings = parse_app_args(command)  # SystemExit on an unknown option, SettingsError on a bad value
+    assert settings.jobs == "redis://redis:6379/0" and settings.job_store == "/data/blobs"
     assert compose["services"]["api"]["ports"] == ["127.0.0.1:7860:7860"]
 
 
@@ -69,8 +70,8 @@ def test_the_app_and_the_workers_share_blobs_uploads_voices_and_redis(compose):
     api, worker = compose["services"]["api"], compose["services"]["worker"]
     api_work = option(api["command"], "--work-dir")
     worker_cmd = worker["command"]
-    # the app keeps job files in <work-dir>/blobs (service_from_settings); the workers read and write them there
-    assert option(worker_cmd, "--store") == f"{api_work}/{BLOBS_FOLDER}"
+    # job files: the app's --job-store is the workers' --store, on the shared volume (the app's default folder too)
+    assert option(worker_cmd, "--store") == option(api["command"], "--job-store") == f"{api_work}/{BLOBS_FOLDER}"
     # uploaded voices: the app's <work-dir>/uploads is the workers' <work-dir>/uploads
     assert option(worker_cmd, "--work-dir") == api_work and UPLOADS == "uploads"
     assert mounts(api)[api_work] == mounts(worker)[api_work] == "data" and "data" in compose["volumes"]
