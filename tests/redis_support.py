@@ -39,9 +39,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self, same_port: bool = False) -> "RedisServer":
+        """Start it (again, on its earlier port and folder with `same_port`: a restart)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        if not (same_port and self.port):
+            self.port = free_port()
         args = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
                 "--protected-mode", "no", "--daemonize", "no", "--logfile", str(self.folder / "redis.log")]
         args += ["--appendonly", "yes"] if self.persist else ["--save", "", "--appendonly", "no"]

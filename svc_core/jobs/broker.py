@@ -7,8 +7,9 @@ messages a worker fetched stay in its Redis "acks" set, and when that worker sto
 million) puts them back on the queue. Every broker command (an idle consumer polls at least once a second) is a
 heartbeat, so a live worker busy with a long job is never declared dead.
 
-The actor never raises for a job's own error (runner.run_job records it), so max_retries is 0; a message delivered
-again is harmless: the store's claim skips finished jobs and counts the attempts of a job whose worker was lost.
+The actor never raises for a job's own error (runner.run_job records it), so max_retries is 0; only an outage
+(Redis not answering while the job was read or recorded) delivers the message again, with backoff. A message
+delivered again is harmless: the store's claim skips finished jobs and counts the attempts of a job whose worker was lost.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ DEFAULT_MAINTENANCE_CHANCE = 100_000  # broker commands in a million that look f
 MAINTENANCE_SCALE = 1_000_000
 TIME_LIMIT_MS = 24 * 3600 * 1000  # Dramatiq's own limit is a backstop; the job's time budget applies (ui.limits)
 CONNECT_TIMEOUT_SECONDS = 5.0
+OUTAGE_RETRIES = 30  # deliveries retried when Redis (records or queue) did not answer; a job's own error: never
+OUTAGE_MIN_BACKOFF_MS, OUTAGE_MAX_BACKOFF_MS = 1_000, 60_000  # Dramatiq's exponential backoff between them
 STALE_HEARTBEATS = 3  # a running job whose heartbeat_at is this many runner.HEARTBEAT_SECONDS old lost its worker
 
 
@@ -75,6 +78,21 @@ def ping(broker: "RedisBroker", redis_url: str) -> None:
         raise BrokerUnavailable(f"cannot reach Redis at {redis_url}: {exc}") from None
 
 
+def is_outage(exc: BaseException) -> bool:
+    """True for an error of the infrastructure (Redis not answering), not of the job: worth delivering again."""
+    import redis
+
+    from .redis_store import JobStoreUnavailable
+
+    return isinstance(exc, (JobStoreUnavailable, BrokerUnavailable, redis.ConnectionError, redis.TimeoutError))
+
+
+def retry_on_outage(retries: int, exc: BaseException) -> bool:
+    """Dramatiq's retry_when: deliver again (with backoff) after an outage, up to OUTAGE_RETRIES times; a message
+    whose actor raised anything else is dead-lettered (run_job records job errors itself and does not raise)."""
+    return retries < OUTAGE_RETRIES and is_outage(exc)
+
+
 def declare_actor(broker: "RedisBroker", env: "WorkerEnv | None" = None) -> "Actor":
     """Bind the actor "svc_run_job"(job_id) to `broker`. `env`: the worker process's WorkerEnv (None on the
     submitting side, which only builds messages)."""
@@ -88,7 +106,8 @@ def declare_actor(broker: "RedisBroker", env: "WorkerEnv | None" = None) -> "Act
     for queue in QUEUES:
         broker.declare_queue(queue)
     return dramatiq.actor(svc_run_job, actor_name=ACTOR_NAME, queue_name=DEFAULT_QUEUE, broker=broker,
-                          max_retries=0, time_limit=TIME_LIMIT_MS)
+                          max_retries=0, retry_when=retry_on_outage, min_backoff=OUTAGE_MIN_BACKOFF_MS,
+                          max_backoff=OUTAGE_MAX_BACKOFF_MS, time_limit=TIME_LIMIT_MS)
 
 
 def enqueue(broker: "RedisBroker", job_id: str, queue: str, delay_ms: int | None = None) -> None:

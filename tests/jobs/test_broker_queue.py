@@ -8,15 +8,16 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import redis
 
 from redis_support import RedisServer, redis_server  # noqa: F401 - the fixture
 from svc_core.jobs import errors
 from svc_core.jobs.blobs import LocalBlobStore
-from svc_core.jobs.broker import (ACTOR_NAME, NAMESPACE, STALE_HEARTBEATS, TIME_LIMIT_MS, BrokerQueue, make_broker,
-                                  run_message)
+from svc_core.jobs.broker import (ACTOR_NAME, NAMESPACE, OUTAGE_RETRIES, STALE_HEARTBEATS, TIME_LIMIT_MS,
+                                  BrokerQueue, make_broker, run_message)
 from svc_core.jobs.errors import JobError
 from svc_core.jobs.model import FAILED, RUNNING, JobRecord, new_job_id
-from svc_core.jobs.redis_store import RedisJobStore
+from svc_core.jobs.redis_store import JobStoreUnavailable, RedisJobStore
 from svc_core.jobs.runner import HEARTBEAT_SECONDS
 from svc_core.jobs.service import JobService
 from svc_core.jobs.store import FileJobStore
@@ -36,6 +37,10 @@ def test_the_broker_has_our_settings_and_the_actor_never_retries(redis_server): 
     queue = BrokerQueue(redis_server.url)
     actor = queue.broker.get_actor(ACTOR_NAME)
     assert actor.options["max_retries"] == 0 and actor.options["time_limit"] == TIME_LIMIT_MS
+    retry = actor.options["retry_when"]  # only an outage is delivered again, never a job's own error
+    assert retry(0, JobStoreUnavailable("Redis did not answer")) and retry(0, redis.ConnectionError())
+    assert not retry(0, ValueError("a bug")) and not retry(0, JobError("bad request"))
+    assert not retry(OUTAGE_RETRIES, JobStoreUnavailable("still down"))
     assert {"cpu", "gpu"} <= queue.broker.get_declared_queues()
     with pytest.raises(JobError, match="not a Redis URL"):
         make_broker("redis://host:notaport/0")

@@ -1,17 +1,20 @@
 """A worker killed by its PID mid-job (SIGKILL: no goodbye): its jobs (the running one and any it had fetched) go
 back on the queue once its heartbeat stops, and the other worker runs them (attempt 2) or they fail with
-"worker_lost"; none is lost. Real redis-server, two real worker processes, the starter voice."""
+"worker_lost"; none is lost. And a Redis outage while a worker reads a job is retried, not the job's failure.
+Real redis-servers, real worker processes, the starter voice."""
 from __future__ import annotations
 
 import os
 import signal
 import time
+from types import SimpleNamespace
 
 import pytest
 import soundfile as sf
 
 from svc_core.jobs.model import DONE, FAILED, RUNNING
-from worker_stack import start_stack, worker_pid, write_clip
+from redis_support import RedisServer
+from worker_stack import Stack, start_stack, worker_pid, write_clip
 
 JOB_GUARD_SECONDS = 600  # a guard against a hang, not a timing assertion
 CLIP_SECONDS = (30.0, 31.0, 32.0)  # long enough to kill a worker while it converts; lengths tell results apart
@@ -62,3 +65,40 @@ def test_a_job_on_a_killed_worker_is_rerun_elsewhere_or_fails_as_worker_lost(sta
         else:
             assert record.error["code"] == "worker_lost"
     assert survivor.proc.poll() is None  # the other worker carried on
+
+
+def test_a_job_delivered_while_its_records_redis_is_down_runs_once_it_is_back(tmp_path):
+    """The job records on their own Redis (--records), down when the worker gets the message: the delivery is
+    retried with backoff (an outage, not the job's error) and the job runs when that Redis is back."""
+    from svc_core.jobs.blobs import LocalBlobStore
+    from svc_core.jobs.broker import NAMESPACE, BrokerQueue, enqueue
+    from svc_core.jobs.redis_store import RedisJobStore
+    from svc_core.jobs.service import JobService
+
+    records = RedisServer(tmp_path / "records", persist=True).start()  # its records survive the restart
+    stack = Stack(tmp_path, RedisServer(tmp_path / "queue").start(), tmp_path / "blobs", tmp_path / "models")
+    stack.models_dir.mkdir()
+    try:
+        worker = stack.start_worker("worker1", extra=("--records", records.url))
+        stack.wait_ready(worker)
+        queue = BrokerQueue(stack.redis.url)
+        later: list = []  # the job is stored now and handed to the broker by hand below
+        service = JobService(RedisJobStore(records.url), LocalBlobStore(stack.blobs_dir),
+                             SimpleNamespace(submit=later.append), None)
+        job = service.submit("convert", "alice", {"model": "starter", "speaker": "flite_slt"},
+                             {"audio": write_clip(tmp_path / "clip.wav", 2.0)})
+        records.stop()  # the records' Redis goes away ...
+        enqueue(queue.broker, job.id, job.queue)  # ... and then the worker gets the job
+        client = queue.broker.client
+        deadline = time.monotonic() + JOB_GUARD_SECONDS
+        while not client.hlen(f"{NAMESPACE}:cpu.DQ.msgs"):  # the failed delivery is scheduled again
+            assert worker.proc.poll() is None and time.monotonic() < deadline, worker.output()
+            assert not client.zcard(f"{NAMESPACE}:cpu.XQ"), "dead-lettered: the job would never run"
+            time.sleep(0.05)
+        records.start(same_port=True)
+        final = service.wait(job.id, JOB_GUARD_SECONDS)
+        assert final.status == DONE and final.attempts == 1, (final.status, final.error, worker.output())
+        assert later == [job]
+    finally:
+        stack.stop()
+        records.stop()
