@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cancel import ConversionCancelled
 from ..ui.cover_job import CoverContext, CoverJob
 from ..ui.cover_choices import resolve_plan
 from ..ui.jobs import ConversionJob, JobContext
@@ -90,6 +91,11 @@ class _CoverJob(_Capturing, CoverJob):
         return self._capture(super()._cover, request, plan)
 
 
+def stage_head(stage: str) -> str:
+    """The stage's first words ("converting: vocoder, piece 2" -> "converting"); what changes at a new stage."""
+    return stage.split(":", 1)[0].split(" (", 1)[0].strip()
+
+
 def media_type(name: str) -> str:
     suffix = Path(name).suffix.lower()
     return MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -141,9 +147,10 @@ class _Run:
 
     def _write_progress(self, update: Any) -> None:
         now = time.monotonic()
-        if update.stage == self.last_stage and now - self.last_write < 1.0 / WRITES_PER_SECOND:
+        stage = stage_head(update.stage)  # "converting: vocoder, piece 2" -> "converting": a stage change
+        if stage == self.last_stage and now - self.last_write < 1.0 / WRITES_PER_SECOND:
             return
-        self.last_write, self.last_stage = now, update.stage
+        self.last_write, self.last_stage = now, stage
         lines = self._log(update.log)
         self.env.store.update(self.record.id, stage=update.stage, progress=min(1.0, max(0.0, update.fraction)),
                               eta_seconds=update.eta, message=lines[-1] if lines else "", log=lines)
@@ -191,6 +198,7 @@ class _Run:
 
     def _make_job(self, paths: dict[str, Path]) -> Any:
         params, owner = self.record.params, self.record.owner
+        refresh_uploads(self.env.jobs.library, str(params.get("model", "")))
         if self.record.kind == "convert":
             request = convert_request(params, str(paths["audio"]))
             request.options()  # refused here with its own class (the job would only give the message)
@@ -221,8 +229,7 @@ class _Run:
             return self._succeed(job, last)
         if monitor.cancelled.is_set():
             return self._fail(errors.CANCELLED, "The job was cancelled.", last.log)
-        watch = job.watch
-        if watch.cancelled and watch.deadline_reason and watch.reason == watch.deadline_reason:
+        if isinstance(job.exception, ConversionCancelled):  # not by us: its time budget ran out (or would)
             return self._fail(errors.TIME_LIMIT, last.error, last.log)
         if job.exception is not None:
             code = error_code(job.exception)
@@ -262,6 +269,23 @@ class _Run:
             results.append(ResultFile(name, key, self.env.blobs.put_bytes(key, data), media_type(name)))
         return self._finish(DONE, last.log, stage="done", progress=1.0, results=results, timings=timings,
                             error=None)
+
+
+def refresh_uploads(library: Any, key: str) -> None:
+    """A worker process started before a voice was uploaded (to the work folder it shares with the API server)
+    lists the stored uploads again when a job asks for an upload it does not know."""
+    from ..errors import ModelError
+    from ..ui.models import UPLOAD_PREFIX
+
+    if not key.startswith(UPLOAD_PREFIX):
+        return
+    try:
+        library.get(key)
+    except ModelError:
+        reload = getattr(library, "_load_uploads", None)  # ModelLibrary has no public re-listing yet
+        if callable(reload):
+            with library._lock:
+                reload()
 
 
 def cover_summary(outcome: Any) -> dict[str, Any]:

@@ -3,6 +3,8 @@ FileJobStore, files in a LocalBlobStore, an EmbeddedPool of one thread running t
 The example clip is a short spoken one from examples/ (the starter voices were made from such speakers)."""
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,7 @@ class Jobs:
     root: Path
 
 
-def make_jobs(root: Path, workers: int = 1, start: bool = True, context=None) -> Jobs:
+def make_jobs(root: Path, workers: int = 1, start: bool = True, context=None, limits=None) -> Jobs:
     """A JobService over `root` (jobs/, blobs/, work/); a second one over the same root is a restarted server."""
     from svc_core.jobs.embedded import EmbeddedPool
     from svc_core.jobs.runner import make_worker_env
@@ -33,7 +35,8 @@ def make_jobs(root: Path, workers: int = 1, start: bool = True, context=None) ->
 
     (root / "models").mkdir(parents=True, exist_ok=True)
     env = make_worker_env(root / "models", root / "work", str(root / "jobs"), str(root / "blobs"), threads=1,
-                          shipped=(STARTER_VOICES,), separation_dir=root / "separation_models", context=context)
+                          shipped=(STARTER_VOICES,), separation_dir=root / "separation_models", context=context,
+                          concurrency=workers, limits=limits)
     pool = EmbeddedPool(env, workers)
     if start:
         pool.start()
@@ -46,6 +49,33 @@ def jobs(tmp_path_factory):
     made = make_jobs(tmp_path_factory.mktemp("jobs"))
     yield made
     made.pool.stop(wait=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible HTTP server (moto), with test credentials in the AWS variables."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                                            "SVC_S3_ENDPOINT")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                      SVC_S3_ENDPOINT=f"http://127.0.0.1:{port}")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

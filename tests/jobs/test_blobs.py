@@ -2,9 +2,6 @@
 with boto3 as a deployment uses it (credentials from the AWS variables, endpoint from $SVC_S3_ENDPOINT)."""
 from __future__ import annotations
 
-import os
-import socket
-
 import pytest
 
 from svc_core.jobs.blobs import LocalBlobStore, S3BlobStore, UnsafeKeyError, check_key, open_blob_store
@@ -66,33 +63,6 @@ def test_a_symlink_out_of_the_local_store_is_refused(tmp_path):
     (tmp_path / "blobs" / "inputs" / "link").symlink_to(tmp_path / "secret")
     with pytest.raises(UnsafeKeyError):
         store.open("inputs/link/key.txt")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """A real S3-compatible HTTP server (moto), with test credentials in the AWS variables."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                                            "SVC_S3_ENDPOINT")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-                      SVC_S3_ENDPOINT=f"http://127.0.0.1:{port}")
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def test_s3_blob_store_against_a_real_s3_server(s3_server, tmp_path):
