@@ -27,7 +27,6 @@ def stack(tmp_path):
     stack.stop()
 
 
-@pytest.mark.slow  # ~65 s: two workers start, a job runs, its worker dies, the job runs again
 def test_a_job_on_a_killed_worker_is_rerun_elsewhere_or_fails_as_worker_lost(stack, tmp_path):
     service = stack.service
     jobs = {}
