@@ -29,6 +29,8 @@ from .model import QUEUES
 
 DEFAULT_WORKER_THREADS = 1  # jobs run at once by one worker process (each uses --threads CPU threads)
 STOP_TIMEOUT_MS = 10 * 60 * 1000  # how long a graceful stop waits for the running jobs
+PREFETCH_PER_THREAD = 1  # messages fetched per job slot: a busy worker holds no queued job another idle worker
+# could run (Dramatiq's default, 2 per thread, lets a worker sit on a second long cover while its neighbour idles)
 IDLE_POLL_MS = 100  # an idle worker asks Redis for work at least this often (Dramatiq's default 1000 ms backs off
 # up to a second: a job submitted to an idle queue then waits ~0.5 s on average before it starts)
 
@@ -167,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     declare_actor(broker, env)
     worker = dramatiq.Worker(broker, queues=set(settings.queues), worker_threads=settings.worker_threads,
                              worker_timeout=IDLE_POLL_MS)
+    worker.queue_prefetch = PREFETCH_PER_THREAD * settings.worker_threads  # read when the consumers start
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     worker.start()

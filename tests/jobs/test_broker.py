@@ -138,3 +138,21 @@ def test_a_gpu_job_waits_for_a_gpu_worker_and_a_gpu_worker_takes_it(stack, tmp_p
     stack.wait_ready(gpu)
     final = service.wait(record.id, JOB_GUARD_SECONDS)
     assert final.status == DONE and worker_pid(final) == gpu.pid
+
+
+def test_two_long_jobs_run_side_by_side_on_the_two_workers(stack, tmp_path):
+    """A worker fetches only as many jobs as it runs at once: it never sits on a second job while the other
+    worker is idle."""
+    service = stack.service
+    clips = [write_clip(tmp_path / f"long{i}.wav", 24.0 + i) for i in range(2)]
+    jobs = [service.submit("convert", "pair", {"model": "starter", "speaker": ""}, {"audio": clip})
+            for clip in clips]  # back to back: both are queued when the next idle worker asks
+    def both_running():
+        records = [service.get(j.id) for j in jobs]
+        if any(r.finished for r in records):
+            pytest.fail(f"a job ended before the other started (one worker held both): {records}")
+        return all(r.status == RUNNING for r in records) and records
+
+    both = wait_until(both_running, "both jobs running at once", poll=0.02)
+    assert {worker_pid(r) for r in both} == {w.pid for w in stack.workers[:2]}
+    assert all(service.wait(j.id, JOB_GUARD_SECONDS).status == DONE for j in jobs)
