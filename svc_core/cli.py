@@ -25,6 +25,7 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "train-diff": (".diffusion.train.cli", "run"),  # so-vits-svc 4.1 shallow-diffusion model (train_diff.py)
     "train-vocoder": (".vocoders.train.cli", "run"),  # NSF-HiFiGAN mel vocoder training / fine-tuning
     "tunnel": (".tunnel.cli", "run"),  # frpc / ssh -R public link for a running app
+    "worker": (".jobs.worker_cli", "run"),  # scale-out: jobs from the Redis queue (Dramatiq), svc_core.jobs
     "export-onnx": (".onnx.cli", "run"),  # synthesizer / encoders -> ONNX with upstream's interface + manifest
     "compress-model": (".release", "run"),  # upstream's compress_model.py
     "mix-models": (".model_mix", "run"),  # upstream webUI's static voice mixing
@@ -43,6 +44,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "doctor": (".doctor", "versions, threads, usable encoders/f0 predictors, missing weights"),
     "preprocess": (".preprocess.cli", "prepare a training dataset from a folder of audio"),
     "tunnel": (".tunnel.cli", "open a supervised public tunnel (frp or ssh) to the web demo"),
+    "worker": (".jobs.worker_cli", "run conversion and cover jobs from the Redis queue (Dramatiq): scale-out "
+                                   "workers beside an API server started with --jobs redis://..."),
     "compress-model": (".release", "a release G_*.pth from a training checkpoint (no enc_q, no optimizer state; "
                                    "-hf for fp16)"),
     "mix-models": (".model_mix", "blend several models of one architecture into one (upstream's static voice "

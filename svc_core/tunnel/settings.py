@@ -1,7 +1,7 @@
 """`TunnelSettings`: how the public tunnel is opened, from command-line flags and environment variables.
 
 Secrets (the frp token, the ssh key) come from the environment or files, never from committed files. Environment
-variables (the same names the committed `frp/frpc.toml` template and docker-compose.yml use):
+variables (the same names the committed `frp/frpc.toml` template and docker-compose.public.yml use):
 
     common  SVC_TUNNEL_PUBLIC_URL (checked after the tunnel opens and shown in the page)
     frp     FRPC_PATH, FRP_SERVER_ADDR, FRP_SERVER_PORT (7000), FRP_TOKEN, FRP_PROXY_NAME, FRP_PROXY_TYPE

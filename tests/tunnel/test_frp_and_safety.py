@@ -1,6 +1,6 @@
 """frp without the binary: generated and committed configs parse and validate, readable setting errors, the
 supervisor with a missing frpc and with a stand-in frpc script; the app's refusal to go public without a login;
-the page's tunnel line; the Dockerfile through hadolint when it is installed; docker-compose.yml shape."""
+the page's tunnel line; the Dockerfile through hadolint when it is installed; docker-compose.public.yml shape."""
 from __future__ import annotations
 
 import os
@@ -199,7 +199,7 @@ def test_dockerfile_is_hadolint_clean():
 
 def test_compose_has_app_and_frpc_sidecar():
     yaml = pytest.importorskip("yaml")
-    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.public.yml").read_text())
     app, frpc = compose["services"]["app"], compose["services"]["frpc"]
     assert "--auth" in app["command"] and app["ports"] == ["127.0.0.1:7860:7860"]
     assert "./models:/app/models:ro" in app["volumes"]
