@@ -68,8 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", default="models", help="folder of voices (default ./models)")
     p.add_argument("--no-starter-voices", action="store_true", help="do not offer the shipped starter voices")
     p.add_argument("--work-dir", required=True, metavar="DIR",
-                   help="this worker's scratch space and caches; <work-dir>/uploads must hold the API server's "
-                        "uploaded voices (share that folder)")
+                   help="this worker's scratch space and caches; voices uploaded to the API server are fetched "
+                        "from the --store into <work-dir>/uploads when a job names one")
     p.add_argument("--queues", default=None, metavar="NAMES",
                    help="queues to take jobs from, comma-separated: cpu, gpu (default cpu; gpu with --device cuda)")
     p.add_argument("--device", default=None, help="torch device: cpu or cuda (default cuda for --queues gpu)")
