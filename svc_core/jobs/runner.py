@@ -32,7 +32,7 @@ from .errors import JobNotFound, error_code  # noqa: F401 - error_code is part o
 from .model import CANCELLED, DONE, FAILED, LOG_LINES, JobRecord, ResultFile
 from .requests import convert_request, cover_request
 from .store import JobStore
-from .voice_sync import ensure_voice, refresh_uploads  # noqa: F401 - refresh_uploads: kept for its callers
+from .voice_sync import ensure_voice
 
 log = logging.getLogger("svc_core.jobs")
 

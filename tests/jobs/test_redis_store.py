@@ -12,7 +12,7 @@ import pytest
 from redis_support import RedisServer, redis_server  # noqa: F401 - the fixture
 from svc_core.jobs import errors
 from svc_core.jobs.errors import JobNotFound
-from svc_core.jobs.model import DONE, QUEUED, RUNNING, JobRecord, new_job_id
+from svc_core.jobs.model import DONE, QUEUED, RUNNING, new_job_id
 from svc_core.jobs.redis_store import JobStoreUnavailable, RedisJobStore
 from svc_core.jobs.store import open_job_store
 
