@@ -23,10 +23,11 @@ from typing import Any
 
 from .client import ApiError, SvcClient, raise_for_job
 from .errors import ModelError, OptionError, SpeakerError
-from .jobs_cli import add_server_arguments, connect, explain, progress_words, token_of
+from .jobs_cli import ServerError, add_server_arguments, connect, explain, progress_words, token_of
 
 DEFAULT_PARALLEL = 2  # jobs in flight at once
 POLL_SECONDS = 0.5  # how often the jobs in flight are looked at
+UNREACHABLE_SECONDS = 60.0  # a server that does not answer the polls this long stops the batch (a restart is shorter)
 PROGRESS_STEP = 0.25  # a progress line at each stage change and each time a job moves this much (0..1)
 FINAL = ("done", "failed", "cancelled")
 # submit answers about the file itself: that input is reported and skipped, the batch goes on
@@ -158,6 +159,7 @@ class RemoteBatch:
     failed: list[str] = field(default_factory=list)
     flying: list[Flight] = field(default_factory=list)
     unreadable: set = field(default_factory=set)
+    unreachable_since: float | None = None  # monotonic time of the first poll in a row the server did not answer
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # Idempotency-Key prefix of this run
 
     def run(self) -> int:
@@ -169,8 +171,7 @@ class RemoteBatch:
                     self._submit(*pending.popleft())
                 if self.flying:
                     time.sleep(POLL_SECONDS)
-                    for flight in list(self.flying):
-                        self._look(flight)
+                    self._look_all()
         except BaseException:  # Ctrl-C, or an error that stops the batch: cancel what this run left on the server
             self._cancel_flying()
             raise
@@ -215,8 +216,27 @@ class RemoteBatch:
         self.flying.append(Flight(number, job, record["id"]))
         self._say(number, f"{job.src} (speaker {job.speaker}, transpose {job.transpose:+g}): job {record['id']}")
 
-    def _look(self, flight: Flight) -> None:
-        record = self.client.job(flight.id)
+    def _look_all(self) -> None:
+        """One poll of every job in flight; a server that stops answering (a restart: its jobs are kept) is waited
+        for up to UNREACHABLE_SECONDS."""
+        import httpx
+
+        try:
+            for flight in list(self.flying):
+                self._look(flight, self.client.job(flight.id))
+        except httpx.TransportError as err:
+            now = time.monotonic()
+            if self.unreachable_since is None:
+                self.unreachable_since = now
+                print(f"the server at {self.server} does not answer ({type(err).__name__}); waiting for it",
+                      file=sys.stderr)
+            elif now - self.unreachable_since > UNREACHABLE_SECONDS:
+                raise ServerError(f"The server at {self.server} has not answered for {UNREACHABLE_SECONDS:.0f} s "
+                                  f"({type(err).__name__}: {err}).") from None
+            return
+        self.unreachable_since = None
+
+    def _look(self, flight: Flight, record: dict[str, Any]) -> None:
         step = int(float(record.get("progress") or 0.0) / PROGRESS_STEP)
         shown = (record.get("status"), record.get("stage"), step)
         if shown != flight.shown and record.get("status") not in FINAL:
