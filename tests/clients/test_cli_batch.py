@@ -221,3 +221,47 @@ def test_ctrl_c_cancels_the_submitted_jobs(api_url, long_clip, tmp_path):
             proc.kill()
             proc.communicate()
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_batch_rides_through_a_server_restart(long_clip, tmp_path):
+    """`python -m svc_core api` (a real process) stopped while a batch job runs and started again on the same work
+    folder and port: the batch waits for it and writes its output (the job finished before the stop, or was re-run
+    by the new server's pool)."""
+    from app_process import app_env, free_port, wait_until_serving
+
+    work, models, port = tmp_path / "work", tmp_path / "models", free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def start() -> subprocess.Popen:
+        server = subprocess.Popen([sys.executable, "-m", "svc_core", "api", "--port", str(port), "--work-dir",
+                                   str(work), "--models-dir", str(models), "--threads", "1"], cwd=ROOT,
+                                  env=app_env(SVC_THREADS="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        wait_until_serving(server, f"{url}/api/v1/health")
+        return server
+
+    server = start()
+    out = tmp_path / "out.wav"
+    cli = subprocess.Popen([sys.executable, "-m", "svc_core", "infer", "-m", STARTER_KEY, "-s", SPEAKER, "--server",
+                            url, "-i", str(long_clip), "-o", str(out)], cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "SVC_THREADS": "1"},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + JOB_GUARD_SECONDS
+        with SvcClient(url) as client:
+            while not any(job["status"] == "running" for job in client.jobs()):
+                assert cli.poll() is None, cli.communicate()
+                assert time.monotonic() < deadline, "the job did not start"
+                time.sleep(0.1)
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=JOB_GUARD_SECONDS)
+        server = start()
+        _, err = cli.communicate(timeout=JOB_GUARD_SECONDS)
+        assert cli.returncode == 0, err
+        assert "does not answer" in err
+        assert abs(seconds_of(out) - seconds_of(long_clip)) < LENGTH_TOLERANCE
+    finally:
+        for proc in (cli, server):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
