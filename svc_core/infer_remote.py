@@ -19,11 +19,14 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .client import ApiError, SvcClient, raise_for_job
 from .errors import ModelError, OptionError, SpeakerError
 from .jobs_cli import ServerError, add_server_arguments, connect, explain, progress_words, token_of
+
+if TYPE_CHECKING:
+    from .infer_cli import Job
 
 DEFAULT_PARALLEL = 2  # jobs in flight at once
 POLL_SECONDS = 0.5  # how often the jobs in flight are looked at
@@ -141,7 +144,7 @@ class Flight:
     """A submitted job of the batch."""
 
     number: int
-    job: Any  # infer_cli.Job: src, dst, speaker, transpose
+    job: "Job"  # src, dst, speaker, transpose
     id: str
     shown: tuple = ()  # (status, stage, progress step) last printed
 
@@ -154,11 +157,11 @@ class RemoteBatch:
     server: str
     model: str
     options: dict[str, Any]
-    jobs: list
+    jobs: list["Job"]
     parallel: int
     failed: list[str] = field(default_factory=list)
     flying: list[Flight] = field(default_factory=list)
-    unreadable: set = field(default_factory=set)
+    unreadable: set[Path] = field(default_factory=set)
     unreachable_since: float | None = None  # monotonic time of the first poll in a row the server did not answer
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # Idempotency-Key prefix of this run
 
@@ -190,7 +193,7 @@ class RemoteBatch:
         prefix = f"[{number}/{len(self.jobs)}] " if len(self.jobs) > 1 else ""
         print(prefix + text, file=sys.stderr)
 
-    def _fail(self, number: int, job, message: str, code: str) -> None:
+    def _fail(self, number: int, job: "Job", message: str, code: str) -> None:
         """A job's failure: raised for a single job (as the local CLI), else reported and the batch goes on."""
         if len(self.jobs) == 1:
             raise ApiError(code, message)
@@ -199,7 +202,7 @@ class RemoteBatch:
         if code in FILE_CODES:
             self.unreadable.add(job.src)
 
-    def _submit(self, number: int, job) -> None:
+    def _submit(self, number: int, job: "Job") -> None:
         if job.src in self.unreadable:  # already reported for another speaker
             self._say(number, f"{job.src}: skipped (could not be read above)")
             self.failed.append(job.src.name)
