@@ -37,6 +37,7 @@ RUNNERS: dict[str, tuple[str, str]] = {
     "live": (".live_cli", "run"),  # real-time voice changer on local sound devices (sounddevice / PortAudio)
     "api": (".api.cli", "run_api"),  # the REST API alone (uvicorn), or --print-schema
     "tokens": (".api.cli", "run_tokens"),  # API tokens: create / list / revoke
+    "jobs": (".jobs_cli", "run"),  # a server's jobs: list / show / cancel / download (svc_core.client)
 }
 # commands whose module defines its arguments with add_arguments(parser): command -> (module, one-line help)
 ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -44,6 +45,7 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "doctor": (".doctor", "versions, threads, usable encoders/f0 predictors, missing weights"),
     "preprocess": (".preprocess.cli", "prepare a training dataset from a folder of audio"),
     "tunnel": (".tunnel.cli", "open a supervised public tunnel (frp or ssh) to the web demo"),
+    "jobs": (".jobs_cli", "your jobs on a running server (REST API): list, show, cancel, download results"),
     "worker": (".jobs.worker_cli", "run conversion and cover jobs from the Redis queue (Dramatiq): scale-out "
                                    "workers beside an API server started with --jobs redis://..."),
     "compress-model": (".release", "a release G_*.pth from a training checkpoint (no enc_q, no optimizer state; "

@@ -4,7 +4,8 @@ Upstream's `inference_main.py` flags work too (`-n`, `-cm`, `-cr`, `-ns`, `-f0p`
 take lists as there), so a command people already use runs as it is, shallow diffusion and the enhancer included
 (svc_core.diffusion.cli); spkmix.py's schedule (-usm) is refused with a message. The model is loaded once; in a
 batch a file that cannot be read is reported and skipped, and the command exits 2 at the end if any file failed. Every output name is checked before anything loads, so a slip in
-`-o` can neither overwrite an input nor stop a batch half-way.
+`-o` can neither overwrite an input nor stop a batch half-way. With `--server URL` the same batch runs as jobs on a
+server (svc_core.infer_remote).
 """
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pitch shift in semitones (default 0); several: one per -i item, in order (missing ones "
                         "take the first, as upstream)")
     add_conversion_arguments(p)
+    from .infer_remote import add_arguments as add_server_arguments
+
+    add_server_arguments(p)  # --server, --token, --parallel
 
 
 def add_voice_arguments(p: argparse.ArgumentParser) -> None:
@@ -273,7 +277,11 @@ def _speakers(args: argparse.Namespace, config) -> list[str | int]:
 
 def run(args: argparse.Namespace) -> int:
     """Convert every planned job; torch's thread count is this run's choice (restored afterwards, for callers of
-    `main` in-process)."""
+    `main` in-process). With --server every conversion is a job on that server instead (svc_core.infer_remote)."""
+    if getattr(args, "server", None):
+        from .infer_remote import run_remote
+
+        return run_remote(args)
     previous = torch.get_num_threads()
     try:
         return _run(args)
