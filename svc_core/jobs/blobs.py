@@ -205,7 +205,7 @@ class S3BlobStore:
             try:
                 import boto3
             except ImportError as err:  # pragma: no cover - boto3 is an optional dependency
-                raise JobError("S3 storage needs boto3: pip install boto3.") from err
+                raise JobError("S3 storage needs boto3: pip install -r requirements.txt (boto3==1.44.18).") from err
             client = boto3.client("s3", endpoint_url=self.endpoint_url)
         self.client = client
 
