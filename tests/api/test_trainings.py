@@ -25,15 +25,16 @@ CLIP_SECONDS = 2.6  # preprocessing keeps clips of 2 s or more
 TINY = {"model_size": "tiny", "batch_size": 2, "f0_predictor": "pm"}
 
 
-def wav_bytes(seconds: float, seed: int, shift: float = 1.0) -> bytes:
-    audio = sung_phrase(seconds * shift, SR, gap_every=1000.0, seed=seed)[: int(seconds * SR)]
+def wav_bytes(seconds: float, seed: int) -> bytes:
+    """A sung phrase without pauses (one clip for preprocessing) as wav bytes."""
+    audio = sung_phrase(seconds, SR, gap_every=1000.0, seed=seed)
     buffer = io.BytesIO()
-    sf.write(buffer, audio, int(SR * shift) if shift != 1.0 else SR, format="WAV", subtype="PCM_16")
+    sf.write(buffer, audio, SR, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 
 def make_dataset(path: Path, members: dict[str, bytes] | None = None) -> Path:
-    """A zip of SPEAKERS x CLIPS_PER_SPEAKER sung clips (the second speaker a fifth lower), or of `members`."""
+    """A zip of SPEAKERS x CLIPS_PER_SPEAKER sung clips, or of `members` (name -> bytes)."""
     if members is None:
         members = {f"{spk}/clip{k}.wav": wav_bytes(CLIP_SECONDS, 10 * s + k)
                    for s, spk in enumerate(SPEAKERS) for k in range(CLIPS_PER_SPEAKER)}
