@@ -8,6 +8,8 @@ limits apply to it the same way).
 """
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 
 from fastapi import APIRouter, Depends, Request
@@ -20,6 +22,9 @@ from .schemas import Job, errors
 from .uploads import ReceivedFile
 
 DATASET_FIELD = "dataset"
+ADOPT_SCAN_JOBS = 200  # newest jobs of a caller looked at for trained voices (broker mode)
+
+log = logging.getLogger("svc_core.api")
 
 router = APIRouter(tags=["jobs"])
 
@@ -62,3 +67,29 @@ def _body() -> dict:
 async def submit_training(request: Request, caller: Caller = Depends(require("convert")),
                           idempotency_key: IdempotencyKey = None):
     return await _submit(request, caller, "train", DATASET_FIELD, idempotency_key, check_dataset_upload, None)
+
+
+def adopt_trained_voices(ctx, owner: str) -> None:
+    """On the broker (`--jobs redis://...`) a training ran on a worker elsewhere, which registered the voice in its
+    own library and published it to the blob store: fetch the voices of `owner`'s finished trainings into this
+    server's library (svc_core.jobs.voice_sync.ensure_voice), so GET /voices lists them and a submit naming one
+    passes its checks. Each job is looked at once; a voice deleted since is not brought back."""
+    if ctx.jobs_mode != "broker":
+        return
+    from ..jobs.train_job import RESULT_VOICE
+    from ..jobs.voice_sync import ensure_voice
+
+    seen: set[str] = ctx.__dict__.setdefault("_adopted_trainings", set())
+    for record in ctx.service.list(owner=owner, limit=ADOPT_SCAN_JOBS):
+        if record.kind != "train" or record.status != "done" or record.id in seen:
+            continue
+        seen.add(record.id)
+        result = next((r for r in record.results if r.name == RESULT_VOICE), None)
+        if result is None:
+            continue
+        try:
+            with ctx.service.blobs.open(result.key) as handle:
+                key = json.loads(handle.read())["voice"]
+            ensure_voice(ctx.library, ctx.service.blobs, key)
+        except Exception as err:  # noqa: BLE001 - deleted since, or a damaged copy: listed without it
+            log.info("trained voice of job %s not adopted: %s", record.id, err)
