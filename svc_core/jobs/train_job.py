@@ -2,6 +2,7 @@
 `python -m svc_core preprocess` and `train` (prepare_dataset, TrainSettings + Trainer.fit, compress-model's
 write_release), with progress, an ETA, cancellation between steps and a time budget.
 
+arch "world": the WORLD starter-voice path instead (`prepare-world` + `train-world`: W_<step>.pth + config.json).
 Stages: "preprocessing" (unpack the checked archive, cut clips, content features and f0; progress 0-15 %),
 "training" (progress = step / steps, the ETA from the measured step rate, the trainer's loss lines in the log;
 15-95 %), "packaging" (the release generator G_<step>.pth + config.json, the voice registered as an upload of the
@@ -39,6 +40,8 @@ TINY_MODEL = {"inter_channels": 32, "hidden_channels": 32, "filter_channels": 64
 TINY_TRAIN = {"segment_size": 8 * 512, "crop_frames": 128}
 TINY_D_DIVISOR = 16  # the discriminator (not released) at 1/16 of its channels
 RESULT_LOG, RESULT_VOICE = "train.log", "voice.json"
+WORLD_LR = 1e-3  # train-world's default peak learning rate
+WORLD_SIZES = {"starter": {}, "full": {}, "tiny": {"hidden": 32, "layers": 3, "crop_frames": 128}}  # WorldTrainSettings
 
 
 class TrainingCancelled(Exception):
@@ -150,8 +153,27 @@ class TrainingRun:
             first = result.report["cache_errors"][0]
             raise errors.JobError(f"Preprocessing failed on {first['clip']}: {first['error']}",
                                   errors.INVALID_DATASET)
-        self._size_model(settings.output_dir)
+        if self.params["arch"] == "world":
+            self._prepare_world(settings.output_dir)
+        else:
+            self._size_model(settings.output_dir)
         return settings.output_dir
+
+    def _prepare_world(self, dataset: Path) -> None:
+        """WORLD targets + perturbed content features of every clip (`python -m svc_core prepare-world`)."""
+        from ..config import load_config
+        from ..train.dataset import read_filelist
+        from ..worldvoice.prepare import prepare_clips
+
+        config = load_config(dataset / "config.json")
+        clips = [c for name in ("train.txt", "val.txt") for c in read_filelist(dataset / "filelists" / name, dataset)]
+
+        def progress(done: int, total: int) -> None:
+            self.control.check()
+            self.report(f"preprocessing: world features {done}/{total}", PREPROCESS_SHARE * done / max(total, 1))
+
+        prepare_clips(clips, config.speech_encoder, None, jobs=1, progress=progress)
+        self.say(f"WORLD features of {len(clips)} clip(s)")
 
     def _size_model(self, dataset: Path) -> None:
         size = self.params["model_size"]
@@ -166,8 +188,33 @@ class TrainingRun:
             doc["train"].update(TINY_TRAIN)
             path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
 
+    def train_world(self, dataset: Path) -> Path:
+        """`python -m svc_core train-world` with a per-step progress report and cancel check."""
+        from ..worldvoice.train import WorldTrainSettings, train_world
+
+        p = self.params
+        steps, out = p["steps"], self.folder / "run"
+        size = WORLD_SIZES[p["model_size"]]
+        settings = WorldTrainSettings(data=str(dataset), out=str(out), steps=steps, batch_size=p["batch_size"],
+                                      learning_rate=p["learning_rate"] or WORLD_LR, eval_interval=p["eval_interval"],
+                                      threads=0, **size)
+        start = time.monotonic()
+
+        def on_step(step: int) -> None:
+            self.control.check()
+            rate = step / max(time.monotonic() - start, 1e-6)
+            self.report(f"training: step {step}/{steps}", PREPROCESS_SHARE + TRAIN_SHARE * step / steps,
+                        (steps - step) / rate if rate > 0 else None)
+
+        self.report("training: starting", PREPROCESS_SHARE)
+        train_world(settings, self.say, on_step)
+        return out
+
     def train(self, dataset: Path) -> Path:
         from ..config import load_config
+
+        if self.params["arch"] == "world":
+            return self.train_world(dataset)
         from ..train.settings import TrainSettings
 
         p = self.params
@@ -207,6 +254,8 @@ class TrainingRun:
         from ..release import write_release
 
         self.report("packaging", PREPROCESS_SHARE + TRAIN_SHARE)
+        if self.params["arch"] == "world":
+            return self._package_world(out)
         generators = sorted(out.glob("G_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
         if not generators:
             raise errors.JobError("The training wrote no checkpoint.", errors.INTERNAL, 500)
@@ -219,6 +268,19 @@ class TrainingRun:
         self.say(f"release file {dst.name}: {info['bytes_out'] / 2**20:.1f} MB")
         voice = self._register([dst, config])
         return [dst, config], voice
+
+    def _package_world(self, out: Path) -> tuple[list[Path], dict[str, Any]]:
+        """The newest W_<step>.pth and its config.json, as train-world wrote them."""
+        checkpoints = sorted(out.glob("W_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+        if not checkpoints:
+            raise errors.JobError("The training wrote no checkpoint.", errors.INTERNAL, 500)
+        release = self.folder / "release"
+        release.mkdir()
+        files = [release / checkpoints[-1].name, release / "config.json"]
+        files[0].write_bytes(checkpoints[-1].read_bytes())
+        files[1].write_bytes((out / "config.json").read_bytes())
+        self.say(f"release file {files[0].name}: {files[0].stat().st_size / 2**20:.1f} MB")
+        return files, self._register(files)
 
     def _register(self, files: list[Path]) -> dict[str, Any]:
         """The voice as an upload of the job's owner (published for remote workers on the broker)."""

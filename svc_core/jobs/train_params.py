@@ -3,7 +3,8 @@ each value typed and in range, defaults filled in. `check_train_params(params)` 
 record keeps and the worker runs (svc_core.jobs.train_job).
 
 Fields (TRAIN_FIELDS):
-  arch            "sovits" (so-vits-svc 4.1 on the shipped phonevec256 content encoder; the only one for now)
+  arch            "sovits" (so-vits-svc 4.1 on the shipped phonevec256 content encoder) or "world" (the WORLD
+                  starter voice's kind: fast to train and to run on CPU, plainer sound)
   name            the new voice's name in the library ("" -> "trained voice")
   steps           optimizer steps (1..MAX_STEPS)
   batch_size      clips per step (1..MAX_BATCH_SIZE)
@@ -11,7 +12,8 @@ Fields (TRAIN_FIELDS):
   eval_interval   steps between checkpoints (null: steps / 4, so a run keeps a few)
   f0_predictor    the pitch tracker of preprocessing: fcpe (default), pm, dio, harvest, rmvpe (needs rmvpe.pt)
   model_size      "starter" (the shipped starter voice's size, 21.7 M parameters), "full" (upstream's template,
-                  45 M) or "tiny" (a few hundred thousand parameters: a quick try, or a test)
+                  45 M) or "tiny" (a few hundred thousand parameters: a quick try, or a test); for "world":
+                  starter and full are train-world's defaults, tiny a small net
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from typing import Any
 from ..errors import OptionError
 from .errors import UnknownField
 
-ARCHES = ("sovits",)
+ARCHES = ("sovits", "world")
 MODEL_SIZES = ("starter", "full", "tiny")
 F0_PREDICTORS = ("fcpe", "pm", "dio", "harvest", "rmvpe", "crepe", "crepe-tiny")
 ENCODER = "phonevec256"  # ships with the repo (voices/starter/phonevec256.pt): works offline

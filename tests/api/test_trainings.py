@@ -57,6 +57,20 @@ def test_training_end_to_end_then_the_new_voice_converts(api, dataset, clip, tmp
         assert rate > 0 and len(audio) > 0 and np.isfinite(audio).all()
 
 
+def test_world_training_gives_a_world_voice_that_converts(api, dataset, clip, tmp_path):
+    with SvcClient(api.url) as client:
+        job = client.submit_training(dataset, arch="world", name="world choir", steps=3, eval_interval=3, **TINY)
+        done = client.wait(job["id"], timeout=JOB_GUARD_SECONDS)
+        assert done["status"] == "done", done.get("error") or done["log"][-10:]
+        assert {"W_3.pth", "config.json", "train.log", "voice.json"} <= {r["name"] for r in done["results"]}
+        voice = json.loads(client.download(job["id"], "voice.json", tmp_path / "voice.json").read_text())
+        assert client.voice(voice["voice"])["family"] == "world"
+        converted = client.convert(clip, tmp_path / "world.wav", model=voice["voice"], speaker=SPEAKERS[1])
+        assert converted["status"] == "done"
+        audio, _ = sf.read(tmp_path / "world.wav")
+        assert len(audio) > 0 and np.isfinite(audio).all()
+
+
 def _bad_members() -> dict[str, tuple[dict[str, bytes], str]]:
     good = wav_bytes(CLIP_SECONDS, 1)
     return {
