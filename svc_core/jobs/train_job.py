@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -317,9 +318,11 @@ class TrainingRun:
             files, voice = self.package(out)
             self.timings["packaging"] = time.monotonic() - stage_start
         except TrainingCancelled:
+            shutil.rmtree(self.folder, ignore_errors=True)  # before the record says so: nothing is kept
             return self.run._fail(errors.CANCELLED, "The job was cancelled.", "\n".join(self.lines))
         except errors.JobError as err:
             if err.code == errors.TIME_LIMIT:
+                shutil.rmtree(self.folder, ignore_errors=True)
                 return self.run._fail(err.code, str(err), "\n".join(self.lines))
             raise
         finally:

@@ -148,3 +148,13 @@ def test_cancel_mid_training_ends_cancelled_and_keeps_nothing(api, dataset):
     scratch = api.work_dir / "job-scratch" / job["id"]
     assert not scratch.exists()
     assert not (api.work_dir / "blobs" / "results" / job["id"]).exists()
+
+
+def test_a_run_past_its_time_budget_fails_with_time_limit(api, dataset, monkeypatch):
+    monkeypatch.setenv("SVC_TRAIN_MAX_SECONDS", "0.001")  # read by the worker thread when the run starts
+    with SvcClient(api.url) as client:
+        voices_before = {v["key"] for v in client.voices()}
+        job = client.submit_training(dataset, steps=100_000, **TINY)
+        end = client.wait(job["id"], timeout=JOB_GUARD_SECONDS)
+    assert end["status"] == "failed" and end["error"]["code"] == "time_limit", end
+    assert end["results"] == [] and {v["key"] for v in SvcClient(api.url).voices()} == voices_before
