@@ -136,7 +136,8 @@ def test_unknown_and_bad_options_are_refused(api, dataset):
 def test_cancel_mid_training_ends_cancelled_and_keeps_nothing(api, dataset):
     with SvcClient(api.url) as client:
         voices_before = {v["key"] for v in client.voices()}
-        job = client.submit_training(dataset, steps=100_000, eval_interval=100_000, **TINY)
+        job = client.submit_training(dataset, "train-once", steps=100_000, eval_interval=100_000, **TINY)
+        assert client.submit_training(dataset, "train-once", steps=100_000, **TINY)["id"] == job["id"]
         for event in client.events(job["id"], read_timeout=JOB_GUARD_SECONDS):
             if event.job and event.job["stage"].startswith("training: step"):
                 client.cancel(job["id"])
