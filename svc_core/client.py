@@ -213,6 +213,13 @@ class SvcClient:
         """POST /covers: a song and the cover options (`model`, `speaker`, `separator`, `key`, ...); returns the job."""
         return self._submit("/covers", "song", song_path, options, idempotency_key)
 
+    def submit_training(self, dataset_zip: str | Path, idempotency_key: str | None = None,
+                        **options: Any) -> dict[str, Any]:
+        """POST /trainings: a dataset zip (<speaker>/<clip>.wav) and the training options (`name`, `steps`,
+        `batch_size`, `learning_rate`, `eval_interval`, `f0_predictor`, `model_size`); returns the queued job. Once
+        done, the result voice.json names the new voice's key (usable in submit_conversion at once)."""
+        return self._submit("/trainings", "dataset", dataset_zip, options, idempotency_key)
+
     def job(self, job_id: str) -> dict[str, Any]:
         """GET /jobs/{id}: status, stage, progress (0..1), eta_seconds, timings, results, error."""
         return self._request("GET", f"/jobs/{_part(job_id)}")

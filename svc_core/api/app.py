@@ -18,6 +18,7 @@ from .. import __version__
 from .auth import GRADIO_APP_SCOPE_KEY, Caller, LoginCheck, auth_required, require
 from .errors import install_error_handlers
 from .routes_jobs import router as jobs_router
+from .routes_trainings import router as trainings_router
 from .routes_voices import router as voices_router
 from .schemas import Health, Version, errors
 from .tokens import TokenStore
@@ -74,6 +75,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
 
     api.include_router(voices_router)
     api.include_router(jobs_router)
+    api.include_router(trainings_router)
     return api
 
 

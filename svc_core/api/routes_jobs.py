@@ -93,6 +93,10 @@ async def _submit(request: Request, caller: Caller, kind: str, file_field: str, 
         if received is None:
             raise problem(codes.BAD_REQUEST, f"No file: send it as the form field '{file_field}'.", 400)
         path = check(received, size, max_seconds)
+        if ctx.jobs_mode == "broker":  # a voice trained on a worker elsewhere: fetch it before the checks
+            from .routes_trainings import adopt_trained_voices
+
+            await run_in_threadpool(adopt_trained_voices, ctx, caller.owner)
         record = await run_in_threadpool(ctx.service.submit, kind, caller.owner, options, {file_field: path},
                                          idempotency_key=key, queue=queue)
     finally:

@@ -15,6 +15,7 @@ from ..jobs import errors as codes
 from ..jobs.errors import VoiceNotFound
 from .auth import Caller, require
 from .errors import problem
+from .routes_trainings import adopt_trained_voices
 from .schemas import Deleted, Voice, VoiceList, errors
 from .uploads import FormLimits, receive_form
 
@@ -78,6 +79,7 @@ def _unshare(ctx, key: str) -> None:
 def list_voices(request: Request, caller: Caller = Depends(require("read"))) -> VoiceList:
     ctx = request.app.state.ctx
     library = ctx.library
+    adopt_trained_voices(ctx, caller.owner)  # broker mode: voices trained on workers elsewhere
     keys = [key for _, key in library.choices(owner=caller.owner)]
     keys += [e.key for e in library.upload_entries() if e.key not in keys]
     keys = [key for key in keys if _visible(ctx, key, caller)]

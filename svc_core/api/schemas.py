@@ -56,7 +56,7 @@ class Job(BaseModel):
     """A job as clients see it (svc_core.jobs.model.JobRecord.public())."""
 
     id: str
-    kind: Literal["convert", "cover"]
+    kind: Literal["convert", "cover", "train"]
     owner: str
     params: dict[str, Any] = Field(description="The checked options")
     status: Literal["queued", "running", "done", "failed", "cancelled"]

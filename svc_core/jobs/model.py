@@ -6,7 +6,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-KINDS = ("convert", "cover")
+KINDS = ("convert", "cover", "train")
 QUEUES = ("cpu", "gpu")
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)

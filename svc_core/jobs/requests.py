@@ -117,6 +117,10 @@ def check_params(kind: str, params: dict[str, Any], library: "ModelLibrary | Non
         raise OptionError(f"Unknown job kind '{kind}'; one of: {', '.join(KINDS)}.")
     if not isinstance(params, dict):
         raise OptionError("The options must be a JSON object.")
+    if kind == "train":  # a training run's options: svc_core.jobs.train_params
+        from .train_params import check_train_params
+
+        return check_train_params(params)
     missing = [name for name in REQUIRED if name not in params and not (kind == "cover" and "voice" in params)]
     if missing:
         raise OptionError(f"{', '.join(missing)} is required: the key of a voice (GET /api/v1/voices lists them).")

@@ -180,6 +180,10 @@ class _Run:
             self.folder.mkdir(parents=True, exist_ok=True)
             paths = {name: self.env.blobs.get_file(key, self.folder / key.rsplit("/", 1)[-1])
                      for name, key in self.record.inputs.items()}
+            if self.record.kind == "train":  # a training run: svc_core.jobs.train_job drives it
+                from .train_job import run_training
+
+                return run_training(self, paths)
             job = self._make_job(paths)
             return self._drive(job)
         except JobNotFound:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("svc_core.jobs")
 
-INPUTS = {"convert": ("audio",), "cover": ("song",)}  # the input files each kind takes
+INPUTS = {"convert": ("audio",), "cover": ("song",), "train": ("dataset",)}  # the input files each kind takes
 WAIT_POLL_SECONDS = 0.1
 JOBS_FOLDER, BLOBS_FOLDER = "jobs", "blobs"  # under the work folder (embedded default)
 
@@ -39,6 +39,8 @@ class JobQueue(Protocol):
 
 
 def input_suffixes(kind: str) -> tuple[str, ...]:
+    if kind == "train":
+        return (".zip",)  # the dataset archive (svc_core.jobs.train_dataset)
     if kind == "cover":
         from ..song_io import VIDEO_SUFFIXES
 

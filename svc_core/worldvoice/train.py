@@ -159,9 +159,12 @@ def _latest(out: Path) -> Optional[Path]:
     return found[-1] if found else None
 
 
-def train_world(s: WorldTrainSettings, log: Callable[[str], None] = print) -> Path:
-    """Run training; returns the last checkpoint written."""
-    torch.set_num_threads(max(1, s.threads))
+def train_world(s: WorldTrainSettings, log: Callable[[str], None] = print,
+                on_step: Optional[Callable[[int], None]] = None) -> Path:
+    """Run training; returns the last checkpoint written. `on_step(step)` after every optimizer step (a job's
+    progress and cancel check: it may raise to stop the run). threads <= 0: torch's setting is left as it is."""
+    if s.threads > 0:
+        torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
     data, out = Path(s.data), Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -232,4 +235,6 @@ def train_world(s: WorldTrainSettings, log: Callable[[str], None] = print) -> Pa
             save_checkpoint(net, path, step, opt)
             log(f"step {step}: validation MCD {v['mcd_db']:.2f} dB, aperiodicity L1 {v['ap_l1']:.3f}; "
                 f"saved {path.name}")
+        if on_step is not None:
+            on_step(step)
     return path

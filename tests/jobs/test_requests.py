@@ -84,4 +84,4 @@ def test_bad_cover_params_are_refused(library):
         with pytest.raises(error):
             check_params("cover", params, library)
     with pytest.raises(OptionError, match="kind"):
-        check_params("train", {"model": "starter"}, library)
+        check_params("separate", {"model": "starter"}, library)
