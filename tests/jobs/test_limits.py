@@ -4,6 +4,7 @@ all: `busy`, nothing stored), retention (old finished jobs go with their files; 
 inputs removed when a job ends. Shutdown and the REST API's 429 are in test_shutdown.py and tests/api."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -190,3 +191,33 @@ def test_a_job_ends_without_its_inputs_and_the_server_prunes_at_start(tmp_path, 
         assert restarted.blobs.list_keys(f"results/{done.id}/") == []
     finally:
         restarted.close()
+
+
+# ----------------------------------------------------------------------------- the broker's side of the guard
+class _BeatBeforeClaim(RedisJobStore):
+    """A real RedisJobStore where the job's first runner writes a heartbeat just before this worker's claim: the
+    interleaving of a slow but live runner (run_message saw a stale heartbeat, the claim sees a fresh one)."""
+
+    def claim(self, job_id, worker, previous_dead=False):
+        self.update(job_id, heartbeat_at=time.time())
+        return super().claim(job_id, worker, previous_dead)
+
+
+def test_a_delivery_refused_by_the_claim_is_put_back_with_a_delay(redis_url, tmp_path):
+    from types import SimpleNamespace
+
+    from svc_core.jobs.broker import NAMESPACE, BrokerQueue, run_message
+
+    prefix = f"test:{new_job_id()}"
+    store = _BeatBeforeClaim(redis_url, prefix=prefix)
+    queue = BrokerQueue(redis_url)
+    queue.broker.client.flushdb()
+    job = store.create(record())
+    RedisJobStore(redis_url, prefix=prefix).claim(job.id, "other-host:1:t")
+    store.update(job.id, heartbeat_at=time.time() - STALE_SECONDS - 1)  # looks lost to run_message's first look
+    env = SimpleNamespace(store=store, blobs=LocalBlobStore(tmp_path / "blobs"), worker_id=lambda: "me:2:t")
+    run_message(job.id, env, queue.broker)
+    again = store.get(job.id)
+    assert again.worker == "other-host:1:t" and again.attempts == 1  # not taken over
+    bodies = queue.broker.client.hvals(f"{NAMESPACE}:cpu.DQ.msgs")  # back on the delay queue, not dropped
+    assert [json.loads(b)["args"][0] for b in bodies] == [job.id]
