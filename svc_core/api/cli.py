@@ -12,7 +12,7 @@ DEFAULT_API_PORT = 7861
 
 
 def add_parsers(sub) -> None:
-    from ..ui.settings import DEFAULT_MAX_FILE_SIZE
+    from ..ui.settings import DEFAULT_MAX_FILE_SIZE, add_job_limit_options
 
     p = sub.add_parser("api", help="serve the REST API (/api/v1) without the page; --print-schema writes its "
                                    "OpenAPI JSON")
@@ -33,6 +33,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--allow-anonymous", action="store_true",
                    help="with a non-loopback --host, serve callers without a token (when no tokens exist)")
+    add_job_limit_options(p)
     p.add_argument("--print-schema", nargs="?", const="-", default=None, metavar="PATH",
                    help="write the OpenAPI schema (JSON) to PATH or stdout and exit")
 
@@ -49,7 +50,8 @@ def add_parsers(sub) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from ..ui.settings import STARTER_SOVITS, STARTER_VOICES, AppSettings, SettingsError, _check_jobs_url, parse_size
+    from ..ui.settings import (STARTER_SOVITS, STARTER_VOICES, AppSettings, SettingsError, _check_jobs_url,
+                               job_limit_values, parse_size)
 
     if not 1 <= args.port <= 65535:
         raise SettingsError(f"--port {args.port} is not a TCP port (1-65535).")
@@ -59,7 +61,7 @@ def _settings(args: argparse.Namespace):
                        work_dir=Path(args.work_dir) if args.work_dir else None, jobs=_check_jobs_url(args.jobs),
                        job_store=args.job_store, concurrency=args.concurrency,
                        max_file_size=parse_size(args.max_file_size), threads=args.threads, device=args.device,
-                       allow_anonymous=args.allow_anonymous,
+                       allow_anonymous=args.allow_anonymous, **job_limit_values(args),
                        shipped_voices=() if args.no_starter_voices else (STARTER_VOICES, STARTER_SOVITS)).resolve()
 
 

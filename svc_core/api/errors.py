@@ -57,6 +57,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def svc_error(request: Request, exc: SvcError) -> JSONResponse:
         code, status = error_status(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        retry_after = getattr(exc, "retry_after", None)  # jobs.limits.Busy: 429, when to try again
+        if retry_after is not None:
+            headers = {"Retry-After": str(int(retry_after))}
         return error_response(code, str(exc), status, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -111,7 +111,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", descripti
 @router.post("/conversions", status_code=202, response_model=Job, summary="Convert a clip (multipart)",
              description="The clip goes in the form field 'audio', the options as JSON in 'options' (the page's "
                          "options). Answers 202 with the queued job; follow it at /jobs/{id} or /jobs/{id}/events.",
-             responses=errors(400, 401, 403, 404, 413, 503), openapi_extra=_submit_body("audio", "The clip"))
+             responses=errors(400, 401, 403, 404, 413, 429, 503), openapi_extra=_submit_body("audio", "The clip"))
 async def submit_conversion(request: Request, caller: Caller = Depends(require("convert")),
                             idempotency_key: IdempotencyKey = None):
     return await _submit(request, caller, "convert", "audio", idempotency_key, check_audio_upload,
@@ -121,7 +121,7 @@ async def submit_conversion(request: Request, caller: Caller = Depends(require("
 @router.post("/covers", status_code=202, response_model=Job, summary="Make a song cover (multipart)",
              description="The song (audio, or a video whose audio track is used) goes in the form field 'song', "
                          "the cover options as JSON in 'options'.",
-             responses=errors(400, 401, 403, 404, 413, 503), openapi_extra=_submit_body("song", "The song"))
+             responses=errors(400, 401, 403, 404, 413, 429, 503), openapi_extra=_submit_body("song", "The song"))
 async def submit_cover(request: Request, caller: Caller = Depends(require("convert")),
                        idempotency_key: IdempotencyKey = None):
     from ..song_io import COVER_MAX_SECONDS

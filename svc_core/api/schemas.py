@@ -89,5 +89,6 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
              401: "No or unknown credentials (unauthorized, token_revoked)", 403: "Missing scope (forbidden)",
              404: "Not found (job_not_found, voice_not_found, result_not_found, not_found)",
              409: "Not finished yet (not_finished)", 413: "Upload too large (file_too_large, audio_too_long)",
-             503: "Busy (busy)"}
+             429: "Too many unfinished jobs, the caller's or the server's (busy); see Retry-After",
+             503: "Busy: the queue does not answer (busy)"}
     return {status: {"model": ErrorResponse, "description": words.get(status, "Error")} for status in statuses}

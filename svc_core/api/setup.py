@@ -33,12 +33,14 @@ class JobsSetup:
 
             publish_voice(self.service.blobs, entry)
 
-    def stop(self) -> None:
-        """Stop the embedded workers, waiting for a running job to end (queued ones stay in the store for the
-        next start); a broker has nothing to stop here."""
-        stop = getattr(self.service.queue, "stop", None)
-        if callable(stop):
-            stop(wait=True)
+    def stop(self, wait_seconds: float | None = None) -> list[str]:
+        """Stop pruning and the embedded workers: a running job is asked to stop and goes back to the queue
+        without using an attempt (it runs again at the next start); waits at most `wait_seconds` (default
+        service.STOP_WAIT_SECONDS) -> ids of jobs still running then. Queued jobs stay in the store; a broker has
+        nothing to stop here."""
+        from ..jobs.service import STOP_WAIT_SECONDS
+
+        return self.service.close(STOP_WAIT_SECONDS if wait_seconds is None else wait_seconds)
 
 
 def build_jobs(settings, context, work_dir: Path) -> JobsSetup:

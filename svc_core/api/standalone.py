@@ -78,8 +78,8 @@ def _interrupt_on_sigterm() -> None:
 
 
 def serve(settings, log_level: str = "info") -> int:
-    """Serve until Ctrl+C / SIGTERM, then stop the workers (a running job finishes; queued ones wait in the store
-    for the next start) and release the work folder."""
+    """Serve until Ctrl+C / SIGTERM, then stop the workers (a running job is interrupted within a few seconds
+    and goes back to the queue; it and the queued ones run at the next start) and release the work folder."""
     import uvicorn
 
     server = build_standalone(settings)

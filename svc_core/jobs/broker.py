@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .errors import BUSY, JobError
-from .model import QUEUES, RUNNING
+from .model import QUEUES, STALE_HEARTBEATS, STALE_SECONDS  # noqa: F401 - STALE_HEARTBEATS: kept for importers
 
 if TYPE_CHECKING:
     from dramatiq import Actor
@@ -36,7 +36,6 @@ TIME_LIMIT_MS = 24 * 3600 * 1000  # Dramatiq's own limit is a backstop; the job'
 CONNECT_TIMEOUT_SECONDS = 5.0
 OUTAGE_RETRIES = 30  # deliveries retried when Redis (records or queue) did not answer; a job's own error: never
 OUTAGE_MIN_BACKOFF_MS, OUTAGE_MAX_BACKOFF_MS = 1_000, 60_000  # Dramatiq's exponential backoff between them
-STALE_HEARTBEATS = 3  # a running job whose heartbeat_at is this many runner.HEARTBEAT_SECONDS old lost its worker
 
 
 class BrokerUnavailable(JobError):
@@ -119,23 +118,36 @@ def enqueue(broker: "RedisBroker", job_id: str, queue: str, delay_ms: int | None
     broker.enqueue(message, delay=delay_ms)
 
 
-def run_message(job_id: str, env: "WorkerEnv", broker: "RedisBroker") -> None:
-    """Run one delivered message. A job still running elsewhere (a fresh heartbeat: a duplicate message, not a
-    lost worker) is put back with a delay instead, so two workers never run it side by side; runner.run_job
-    claims the rest (skips finished ones, retries after a lost worker, fails after max_attempts)."""
+def _put_back_if_running(job_id: str, env: "WorkerEnv", broker: "RedisBroker") -> bool:
+    """A job still running elsewhere (a fresh heartbeat: a duplicate message, not a lost worker) is put back
+    with a delay (until its heartbeat would be stale) -> True; else False."""
     from .errors import JobNotFound
-    from .runner import HEARTBEAT_SECONDS, run_job
+    from .store import heartbeat_fresh
 
     try:
         record = env.store.get(job_id)
     except JobNotFound:
-        return  # deleted meanwhile: nothing to do
-    if record.status == RUNNING and record.heartbeat_at is not None:
-        age, stale = time.time() - record.heartbeat_at, STALE_HEARTBEATS * HEARTBEAT_SECONDS
-        if age < stale:
-            enqueue(broker, job_id, record.queue, delay_ms=int((stale - age) * 1000) + 1)
-            return
-    run_job(job_id, env)
+        return True  # deleted meanwhile: nothing to do
+    now = time.time()
+    if not heartbeat_fresh(record, now):
+        return False
+    age = now - record.heartbeat_at
+    enqueue(broker, job_id, record.queue, delay_ms=int((STALE_SECONDS - age) * 1000) + 1)
+    return True
+
+
+def run_message(job_id: str, env: "WorkerEnv", broker: "RedisBroker") -> None:
+    """Run one delivered message. A job still running elsewhere is put back with a delay instead, so two
+    workers never run it side by side (store.claim refuses it too, and a refusal there, a heartbeat written
+    between this look and the claim, puts it back the same way: the message is never dropped while its job may
+    still need a run); runner.run_job claims the rest (skips finished ones, retries after a lost worker, fails
+    after max_attempts)."""
+    from .runner import run_job
+
+    if _put_back_if_running(job_id, env, broker):
+        return
+    if run_job(job_id, env) is None:
+        _put_back_if_running(job_id, env, broker)
 
 
 class BrokerQueue:

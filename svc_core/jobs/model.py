@@ -13,6 +13,9 @@ STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
 FINAL = (DONE, FAILED, CANCELLED)
 DEFAULT_MAX_ATTEMPTS = 3  # starts of one job (a worker lost mid-job counts one); then failed with "worker_lost"
 LOG_LINES = 200  # the record keeps the newest lines of the job's log
+HEARTBEAT_SECONDS = 5.0  # a running job's heartbeat_at is refreshed this often (runner._Monitor)
+STALE_HEARTBEATS = 3  # a running job whose heartbeat is this many heartbeats old has lost its worker
+STALE_SECONDS = STALE_HEARTBEATS * HEARTBEAT_SECONDS  # claim takes over a RUNNING job only past this (store.py)
 
 
 def new_job_id() -> str:

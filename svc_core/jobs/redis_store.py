@@ -5,6 +5,7 @@ Keys under `prefix` (default "svc:jobs"):
   <prefix>:all                 sorted set id -> created_at (newest first listing)
   <prefix>:owner:<owner>       the same, per owner
   <prefix>:unfinished          set of ids that are queued or running
+  <prefix>:finished            sorted set id -> finished_at (retention finds old ones with one ZRANGEBYSCORE)
   <prefix>:idem:<sha256>        the job id an (owner, idempotency key) made (store.idempotency_digest)
 
 Every change of one record is a WATCH/MULTI transaction on its key (optimistic, retried on a concurrent write), so
@@ -63,6 +64,19 @@ class RedisJobStore:
     def _unfinished_key(self) -> str:
         return f"{self.prefix}:unfinished"
 
+    @property
+    def _finished_key(self) -> str:
+        return f"{self.prefix}:finished"
+
+    def _index_status(self, pipe: Any, record: JobRecord) -> None:
+        """Queue the index changes of `record`'s status on `pipe` (inside MULTI)."""
+        if record.status in UNFINISHED:
+            pipe.sadd(self._unfinished_key, record.id)
+            pipe.zrem(self._finished_key, record.id)
+        else:
+            pipe.srem(self._unfinished_key, record.id)
+            pipe.zadd(self._finished_key, {record.id: record.finished_at or record.created_at})
+
     # ------------------------------------------------------------------ plumbing
     def _call(self, action: Callable[[], Any]) -> Any:
         try:
@@ -96,10 +110,7 @@ class RedisJobStore:
                     updated = JobRecord.from_dict({**record.to_dict(), **fields})
                     pipe.multi()
                     pipe.set(key, json.dumps(updated.to_dict()))
-                    if updated.status in UNFINISHED:
-                        pipe.sadd(self._unfinished_key, job_id)
-                    else:
-                        pipe.srem(self._unfinished_key, job_id)
+                    self._index_status(pipe, updated)
                     pipe.execute()
                     return updated, fields
                 except self._watch_error:
@@ -133,8 +144,7 @@ class RedisJobStore:
                     pipe.set(self._job_key(record.id), json.dumps(record.to_dict()))
                     pipe.zadd(self._all_key, {record.id: record.created_at})
                     pipe.zadd(self._owner_key(record.owner), {record.id: record.created_at})
-                    if record.status in UNFINISHED:
-                        pipe.sadd(self._unfinished_key, record.id)
+                    self._index_status(pipe, record)
                     pipe.execute()
                     return record
                 except self._watch_error:
@@ -157,12 +167,12 @@ class RedisJobStore:
         check_fields(fields)
         return self._transact(job_id, lambda record: dict(fields))[0]
 
-    def claim(self, job_id: str, worker: str) -> JobRecord | None:
+    def claim(self, job_id: str, worker: str, previous_dead: bool = False) -> JobRecord | None:
         """The record, now running on `worker`; None when the worker must skip it (store.claim_decision)."""
         taken: list[bool] = []
 
         def change(record: JobRecord) -> dict[str, Any]:
-            fields, ok = claim_decision(record, worker)
+            fields, ok = claim_decision(record, worker, previous_dead=previous_dead)
             taken[:] = [ok]
             return fields
 
@@ -192,6 +202,43 @@ class RedisJobStore:
         records = self._records(sorted(self._call(lambda: self._redis.smembers(self._unfinished_key))))
         return sorted((r for r in records if r.status in UNFINISHED), key=lambda r: r.created_at)
 
+    def count_unfinished(self, owner: str | None = None) -> int:
+        """Queued and running jobs (of `owner` when given): SCARD, or one MGET of the unfinished ones."""
+        if owner is None:
+            return int(self._call(lambda: self._redis.scard(self._unfinished_key)))
+        return sum(1 for r in self.unfinished() if r.owner == owner)
+
+    def finished_before(self, cutoff: float, limit: int = 1000) -> list[str]:
+        """Ids of finished jobs with finished_at before `cutoff` (unix seconds), oldest first, at most `limit`
+        (one ZRANGEBYSCORE on the finished index; jobs finished before the index existed are added once)."""
+        self._index_old_finished()
+        ids = self._call(lambda: self._redis.zrangebyscore(self._finished_key, "-inf", f"({cutoff}", start=0,
+                                                           num=max(0, int(limit))))
+        return [i.decode() for i in ids]
+
+    def _index_old_finished(self) -> None:
+        """Once per store: add finished jobs stored by a version without the finished index."""
+        flag = f"{self.prefix}:finished-indexed"
+        if self._call(lambda: self._redis.exists(flag)):
+            return
+        ids = self._call(lambda: self._redis.zrange(self._all_key, 0, -1))
+        for start in range(0, len(ids), 500):
+            finished = {r.id: r.finished_at or r.created_at for r in self._records(ids[start:start + 500])
+                        if r.finished}
+            if finished:
+                self._call(lambda: self._redis.zadd(self._finished_key, finished))
+        self._call(lambda: self._redis.set(flag, "1"))
+
+    def find_key(self, owner: str, key: str) -> JobRecord | None:
+        """The job `owner` made with idempotency key `key`, if any."""
+        earlier = self._call(lambda: self._redis.get(self._idem_key(owner, key)))
+        if earlier is None:
+            return None
+        try:
+            return self.get(earlier.decode())
+        except JobNotFound:
+            return None
+
     def delete(self, job_id: str) -> None:
         """Forget a job (its blobs are the caller's); absent -> nothing."""
         try:
@@ -205,6 +252,7 @@ class RedisJobStore:
                 pipe.zrem(self._all_key, job_id)
                 pipe.zrem(self._owner_key(record.owner), job_id)
                 pipe.srem(self._unfinished_key, job_id)
+                pipe.zrem(self._finished_key, job_id)
                 if record.idempotency_key:
                     pipe.delete(self._idem_key(record.owner, record.idempotency_key))
                 pipe.execute()

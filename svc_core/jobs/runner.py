@@ -26,20 +26,22 @@ from ..cancel import ConversionCancelled
 from ..ui.cover_job import CoverContext, CoverJob
 from ..ui.cover_choices import resolve_plan
 from ..ui.jobs import ConversionJob, JobContext
-from . import errors
+from . import errors, model
 from .blobs import BlobStore
 from .errors import JobNotFound, error_code  # noqa: F401 - error_code is part of this module's interface
-from .model import CANCELLED, DONE, FAILED, LOG_LINES, JobRecord, ResultFile
+from .model import CANCELLED, DONE, FAILED, LOG_LINES, QUEUED, JobRecord, ResultFile
+from .retention import drop_files
 from .requests import convert_request, cover_request
 from .store import JobStore
 from .voice_sync import ensure_voice
 
 log = logging.getLogger("svc_core.jobs")
 
-HEARTBEAT_SECONDS = 5.0  # a running job's heartbeat_at is refreshed this often
+HEARTBEAT_SECONDS = model.HEARTBEAT_SECONDS  # a running job's heartbeat_at is refreshed this often
 CANCEL_POLL_SECONDS = 0.3  # how often the store is asked whether someone cancelled the job
 WRITES_PER_SECOND = 4.0  # progress writes to the store, at most (a stage change is always written)
 CANCEL_REASON = "Stopped: the job was cancelled."
+INTERRUPTED = "Interrupted by a server shutdown: resubmitted at the next start."
 MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
                ".zip": "application/zip", ".json": "application/json"}
 SUMMARY_NAME = "summary.json"  # a cover's summary (transpose used, the key suggestion, loudness) among its results
@@ -107,15 +109,20 @@ class _Monitor(threading.Thread):
     """Heartbeat and cancel poll of one running job: every CANCEL_POLL_SECONDS it reads the record and stops the
     job when cancel_requested is set; every HEARTBEAT_SECONDS it writes heartbeat_at."""
 
-    def __init__(self, env: WorkerEnv, job_id: str, job: Any) -> None:
+    def __init__(self, env: WorkerEnv, job_id: str, job: Any, stop: threading.Event | None = None) -> None:
         super().__init__(name=f"svc-job-monitor-{job_id[:8]}", daemon=True)
         self.env, self.job_id, self.job = env, job_id, job
+        self.stop = stop  # set when the embedded pool stops (a server shutdown)
         self.done = threading.Event()
         self.cancelled = threading.Event()  # someone asked the store to cancel (or deleted the job)
+        self.interrupted = threading.Event()  # stopped by the shutdown: the job goes back to the queue
 
     def run(self) -> None:
         last_beat = time.monotonic()
         while not self.done.wait(CANCEL_POLL_SECONDS):
+            if self.stop is not None and self.stop.is_set() and not self.interrupted.is_set():
+                self.interrupted.set()
+                self.job.cancel(INTERRUPTED)
             try:
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     record = self.env.store.update(self.job_id, heartbeat_at=time.time())
@@ -135,8 +142,8 @@ class _Monitor(threading.Thread):
 class _Run:
     """One attempt at one claimed job."""
 
-    def __init__(self, record: JobRecord, env: WorkerEnv) -> None:
-        self.record, self.env = record, env
+    def __init__(self, record: JobRecord, env: WorkerEnv, stop: threading.Event | None = None) -> None:
+        self.record, self.env, self.stop = record, env, stop
         self.folder = env.scratch / record.id
         self.lines = list(record.log) + [f"attempt {record.attempts} of {record.max_attempts} on {record.worker}"]
         self.last_write = 0.0
@@ -164,9 +171,21 @@ class _Run:
         started = self.record.started_at or now
         timings.update(queue_wait=max(0.0, started - self.record.created_at), run=max(0.0, now - started),
                        total=max(0.0, now - self.record.created_at))
-        return self.env.store.update(self.record.id, status=status, finished_at=now, timings=timings, log=lines,
-                                     message=lines[-1] if lines else "", eta_seconds=0.0 if status == DONE else None,
-                                     **values)
+        record = self.env.store.update(self.record.id, status=status, finished_at=now, timings=timings, log=lines,
+                                       message=lines[-1] if lines else "",
+                                       eta_seconds=0.0 if status == DONE else None, **values)
+        try:  # it ended: its inputs are not needed any more (results are what clients fetch)
+            drop_files(self.env.blobs, self.record.id, results=False)
+        except Exception:  # noqa: BLE001 - left for retention to remove
+            log.warning("job %s: its inputs could not be removed", self.record.id, exc_info=True)
+        return record
+
+    def _requeue(self, log_text: str = "") -> JobRecord:
+        """Back to QUEUED, this attempt not counted (a server shutdown stopped it; the next start runs it)."""
+        lines = self._log(log_text + "\n" + INTERRUPTED)
+        return self.env.store.update(self.record.id, status=QUEUED, stage="queued", progress=0.0, eta_seconds=None,
+                                     attempts=max(0, self.record.attempts - 1), worker=None, heartbeat_at=None,
+                                     started_at=None, message=INTERRUPTED, log=lines)
 
     def _fail(self, code: str, message: str, log_text: str = "") -> JobRecord:
         if code == errors.CANCELLED:
@@ -185,6 +204,8 @@ class _Run:
 
                 return run_training(self, paths)
             job = self._make_job(paths)
+            if self.stop is not None and self.stop.is_set():  # the server stops: do not start it now
+                return self._requeue()
             return self._drive(job)
         except JobNotFound:
             log.info("job %s was deleted while it ran", self.record.id)
@@ -214,7 +235,7 @@ class _Run:
         return _CoverJob(request, self.env.cover, owner)
 
     def _drive(self, job: Any) -> JobRecord:
-        monitor = _Monitor(self.env, self.record.id, job)
+        monitor = _Monitor(self.env, self.record.id, job, self.stop)
         monitor.start()
         last = None
         try:
@@ -235,6 +256,8 @@ class _Run:
             return self._succeed(job, last)
         if monitor.cancelled.is_set():
             return self._fail(errors.CANCELLED, "The job was cancelled.", last.log)
+        if monitor.interrupted.is_set():
+            return self._requeue(last.log)
         if isinstance(job.exception, ConversionCancelled):  # not by us: its time budget ran out (or would)
             return self._fail(errors.TIME_LIMIT, last.error, last.log)
         if job.exception is not None:
@@ -292,17 +315,23 @@ def cover_summary(outcome: Any) -> dict[str, Any]:
                       for stem, by_format in result.stems.items()}}
 
 
-def run_job(job_id: str, env: WorkerEnv) -> JobRecord | None:
-    """Claim and run job `job_id` -> its final record; None when there was nothing to run (finished already,
-    cancelled while queued, out of attempts, or unknown)."""
+def run_job(job_id: str, env: WorkerEnv, previous_dead: bool = False,
+            stop: threading.Event | None = None) -> JobRecord | None:
+    """Claim and run job `job_id` -> its final record (QUEUED again when `stop` was set meanwhile: a server
+    shutdown); None when there was nothing to run (finished already, cancelled while queued, out of attempts,
+    running on a live worker elsewhere: a fresh heartbeat, or unknown). `previous_dead`: the caller knows a RUNNING
+    record's runner is gone (store.claim_decision)."""
     try:
-        record = env.store.claim(job_id, env.worker_id())
+        record = env.store.claim(job_id, env.worker_id(), previous_dead=previous_dead)
+        if record is None:
+            current = env.store.get(job_id)
+            if current.finished:  # ended at the claim (cancelled, worker_lost) or before: inputs not needed
+                drop_files(env.blobs, job_id, results=False)
+            return None
     except JobNotFound:
         log.warning("job %s is not in the store; skipped", job_id)
         return None
-    if record is None:
-        return None
-    return _Run(record, env).run()
+    return _Run(record, env, stop).run()
 
 
 SCRATCH = "job-scratch"  # under the work folder: inputs of running jobs, and the engine's output before upload

@@ -3,7 +3,9 @@
 `submit` checks the options first (nothing is stored for a bad request), puts the input files in the blob store
 under "inputs/<id>/", stores the record and hands its id to the queue (the embedded pool, or the Dramatiq broker).
 Reads take an optional owner: a job of someone else is answered as not found (ids are not secrets to guard, but
-nobody learns whose jobs exist).
+nobody learns whose jobs exist). Limits (svc_core.jobs.limits): a caller and the server may have only so many
+unfinished jobs (beyond: `Busy`, code "busy", nothing stored); finished jobs are removed after the max age by the
+service's Pruner (`start_pruning`).
 """
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ from ..paths import safe_file_name
 from . import errors
 from .blobs import BlobStore
 from .errors import JobError, JobNotFound, NotFinished, ResultNotFound, UnknownField
+from .limits import Admission, QueueLimits
 from .model import DONE, FAILED, QUEUES, JobRecord, ResultFile, new_job_id
 from .requests import check_params
+from .retention import Pruner, drop_files
 from .store import JobStore
 
 if TYPE_CHECKING:
@@ -29,6 +33,7 @@ log = logging.getLogger("svc_core.jobs")
 
 INPUTS = {"convert": ("audio",), "cover": ("song",), "train": ("dataset",)}  # the input files each kind takes
 WAIT_POLL_SECONDS = 0.1
+STOP_WAIT_SECONDS = 5.0  # close(): how long running embedded jobs get to stop (then the server exits anyway)
 JOBS_FOLDER, BLOBS_FOLDER = "jobs", "blobs"  # under the work folder (embedded default)
 
 
@@ -50,15 +55,27 @@ def input_suffixes(kind: str) -> tuple[str, ...]:
 
 class JobService:
     """Jobs in `store`, their files in `blobs`, run by `queue`; voices from `library`. `max_file_size` (bytes):
-    inputs larger are refused (None: the caller checked)."""
+    inputs larger are refused (None: the caller checked). `limits`: the admission caps and the retention
+    (default QueueLimits(): 20 unfinished jobs per caller, 200 in all, finished ones kept 7 days)."""
 
     def __init__(self, store: JobStore, blobs: BlobStore, queue: JobQueue, library: "ModelLibrary | None",
-                 max_file_size: int | None = None) -> None:
+                 max_file_size: int | None = None, limits: QueueLimits | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.queue = queue
         self.library = library
         self.max_file_size = max_file_size
+        self.limits = limits or QueueLimits()
+        self.admission = Admission(store, self.limits)
+        self.pruner: Pruner | None = None
+
+    def start_pruning(self) -> Pruner:
+        """Remove old finished jobs now (in the background) and then every limits.prune_interval_seconds."""
+        if self.pruner is None:
+            self.pruner = Pruner(self.store, self.blobs, self.limits.max_age_seconds,
+                                 self.limits.prune_interval_seconds)
+            self.pruner.start()
+        return self.pruner
 
     # ------------------------------------------------------------------ submit
     def _check_files(self, kind: str, files: dict[str, Path]) -> dict[str, Path]:
@@ -94,6 +111,15 @@ class JobService:
         if queue not in QUEUES:
             raise OptionError(f"queue is '{queue}'; one of: {', '.join(QUEUES)}.")
         checked = self._check_files(kind, files)
+        if idempotency_key:  # a repeat is answered even at the cap, and uploads nothing
+            earlier = self.store.find_key(owner, idempotency_key)
+            if earlier is not None:
+                return earlier
+        with self.admission.admit(owner):  # Busy beyond the caps: nothing stored
+            return self._store_and_queue(kind, owner, normalized, checked, idempotency_key, queue)
+
+    def _store_and_queue(self, kind: str, owner: str, normalized: dict[str, Any], checked: dict[str, Path],
+                         idempotency_key: str | None, queue: str) -> JobRecord:
         job_id = new_job_id()
         inputs = {}
         try:
@@ -117,6 +143,7 @@ class JobService:
             message = f"The job queue cannot be reached ({type(err).__name__}); try again later."
             self.store.update(job_id, status=FAILED, stage="failed", finished_at=time.time(), message=message,
                               error={"code": errors.BUSY, "message": message})
+            drop_files(self.blobs, job_id, results=False)
             raise JobError(message, errors.BUSY, 503) from err
         return stored
 
@@ -134,7 +161,10 @@ class JobService:
     def cancel(self, job_id: str, owner: str | None = None) -> JobRecord:
         """Cancel: a queued job at once, a running one at its next checkpoint; a finished one stays as it is."""
         self.get(job_id, owner)
-        return self.store.request_cancel(job_id)
+        record = self.store.request_cancel(job_id)
+        if record.finished:  # cancelled while queued (or over already): its inputs are not needed any more
+            drop_files(self.blobs, job_id, results=False)
+        return record
 
     def result(self, job_id: str, name: str, owner: str | None = None) -> tuple[ResultFile, BlobStore]:
         """A finished job's result file `name` and the store holding it (NotFinished / ResultNotFound)."""
@@ -164,14 +194,25 @@ class JobService:
         if not record.finished:
             self.store.request_cancel(job_id)
         self.store.delete(job_id)
-        self.blobs.delete_prefix(f"inputs/{job_id}/")
-        self.blobs.delete_prefix(f"results/{job_id}/")
+        drop_files(self.blobs, job_id)
 
-    def close(self) -> None:
-        """Stop the embedded pool (queued jobs stay in the store); a broker queue has nothing to stop."""
+    def close(self, wait_seconds: float = STOP_WAIT_SECONDS) -> list[str]:
+        """Stop pruning and the embedded pool: running jobs are asked to stop and go back to the queue without
+        using an attempt (they run again at the next start); waits at most `wait_seconds` -> the ids of jobs still
+        running then (they are taken over at the next start). Queued jobs stay in the store; a broker queue has
+        nothing to stop."""
+        if self.pruner is not None:
+            self.pruner.stop()
+            self.pruner = None
         stop = getattr(self.queue, "stop", None)
-        if callable(stop):
-            stop(wait=False)
+        if not callable(stop):
+            return []
+        from .embedded import EmbeddedPool
+
+        if isinstance(self.queue, EmbeddedPool):
+            return self.queue.stop(wait=wait_seconds > 0, timeout=wait_seconds)
+        stop(wait=False)
+        return []
 
 
 def service_from_settings(settings: Any, *, context: Any = None, jobs: str | None = None, blobs: str | None = None,
@@ -199,7 +240,10 @@ def service_from_settings(settings: Any, *, context: Any = None, jobs: str | Non
             from ..ui.workdir import UPLOADS
 
             library = ModelLibrary(settings.models_dir, work_dir / UPLOADS, shipped=settings.shipped_voices)
-        return JobService(open_job_store(jobs), blob_store, BrokerQueue(str(jobs)), library, settings.max_file_size)
+        service = JobService(open_job_store(jobs), blob_store, BrokerQueue(str(jobs)), library,
+                             settings.max_file_size, QueueLimits.from_settings(settings))
+        service.start_pruning()  # the API server prunes; workers do not
+        return service
     from .embedded import EmbeddedPool
     from .runner import make_worker_env
 
@@ -209,4 +253,7 @@ def service_from_settings(settings: Any, *, context: Any = None, jobs: str | Non
                           device=settings.device, concurrency=workers, context=context)
     pool = EmbeddedPool(env, workers)
     pool.start()
-    return JobService(env.store, env.blobs, pool, env.jobs.library, settings.max_file_size)
+    service = JobService(env.store, env.blobs, pool, env.jobs.library, settings.max_file_size,
+                         QueueLimits.from_settings(settings))
+    service.start_pruning()
+    return service

@@ -3,7 +3,14 @@
 FileJobStore keeps one JSON file per job (`<folder>/<id>.json`), written to a temporary file and moved into place
 with os.replace, so a reader never sees half a record and a crash leaves the previous one. Every read-modify-write
 holds a threading.Lock and an fcntl lock on `<folder>/.lock`, so threads and processes sharing the folder do not
-lose each other's changes. Idempotency keys are indexed in `<folder>/keys/<sha256 of owner and key>` (the job id).
+lose each other's changes. Idempotency keys are indexed in `<folder>/keys/<sha256 of owner and key>` (the job id);
+unfinished jobs in `<folder>/unfinished/<id>` (holding the owner), so admission counts and the restart's re-queue
+read only those.
+
+Sizes: `list` reads every record (fine for a few thousand: about 1 ms each; retention keeps the folder at the jobs
+of `--job-max-age-days`); `finished_before` looks at the files' modification times (one stat each, no reads) and
+reads only the older ones; `count_unfinished` and `unfinished` read the unfinished index (at most the server's
+total cap of unfinished jobs, svc_core.jobs.limits).
 
 The claim rules (one place, RedisJobStore follows them too): see `claim_decision`.
 """
@@ -23,7 +30,7 @@ from typing import Any, Iterator, Protocol
 
 from . import errors
 from .errors import JobNotFound
-from .model import CANCELLED, FAILED, FINAL, QUEUED, RUNNING, JobRecord
+from .model import CANCELLED, FAILED, FINAL, QUEUED, RUNNING, STALE_SECONDS, JobRecord
 
 try:  # POSIX: a lock shared with other processes on the same folder
     import fcntl
@@ -32,6 +39,7 @@ except ImportError:  # pragma: no cover - Windows: threads of one process only
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # model.new_job_id(): uuid4().hex
 RECORD_FIELDS = frozenset(f.name for f in fields(JobRecord))
+UNFINISHED_DIR = "unfinished"  # FileJobStore's index of queued and running jobs
 CANCELLED_MESSAGE = "The job was cancelled."
 LOST_MESSAGE = ("The job was started {attempts} times and its worker was lost each time (the process died or the "
                 "machine went away); it is not retried again.")
@@ -46,7 +54,7 @@ class JobStore(Protocol):
 
     def update(self, job_id: str, **fields: Any) -> JobRecord: ...
 
-    def claim(self, job_id: str, worker: str) -> JobRecord | None: ...
+    def claim(self, job_id: str, worker: str, previous_dead: bool = False) -> JobRecord | None: ...
 
     def request_cancel(self, job_id: str) -> JobRecord: ...
 
@@ -56,14 +64,33 @@ class JobStore(Protocol):
 
     def delete(self, job_id: str) -> None: ...
 
+    def count_unfinished(self, owner: str | None = None) -> int: ...
+
+    def finished_before(self, cutoff: float, limit: int = 1000) -> list[str]: ...
+
+    def find_key(self, owner: str, key: str) -> JobRecord | None: ...
+
 
 # ----------------------------------------------------------------------------- the rules every store follows
-def claim_decision(record: JobRecord, worker: str, now: float | None = None) -> tuple[dict[str, Any], bool]:
+def heartbeat_fresh(record: JobRecord, now: float | None = None) -> bool:
+    """True for a RUNNING job whose heartbeat is younger than model.STALE_SECONDS: its worker is alive."""
+    now = time.time() if now is None else now
+    return (record.status == RUNNING and record.heartbeat_at is not None
+            and now - record.heartbeat_at < STALE_SECONDS)
+
+
+def claim_decision(record: JobRecord, worker: str, now: float | None = None,
+                   previous_dead: bool = False) -> tuple[dict[str, Any], bool]:
     """What claiming `record` for `worker` changes -> (fields to set, claimed). Not claimed: a finished job
-    (a duplicate delivery: nothing changes), a job whose cancel was asked (-> cancelled), a job started
-    max_attempts times already (-> failed, "worker_lost"). Claimed: running, one more attempt, this worker."""
+    (a duplicate delivery: nothing changes), a RUNNING job whose heartbeat is fresh (younger than
+    model.STALE_SECONDS: its worker is alive, a second delivery must not run it too; nothing changes) unless
+    `previous_dead` (the caller knows its previous runner is gone: the embedded pool at start, under the work
+    folder's lock), a job whose cancel was asked (-> cancelled), a job started max_attempts times already
+    (-> failed, "worker_lost"). Claimed: running, one more attempt, this worker."""
     now = time.time() if now is None else now
     if record.status in FINAL:
+        return {}, False
+    if not previous_dead and heartbeat_fresh(record, now):
         return {}, False
     if record.cancel_requested:
         return cancelled_fields(now), False
@@ -114,6 +141,13 @@ class FileJobStore:
         (self.folder / "keys").mkdir(exist_ok=True)
         self._lock = threading.Lock()
         self._lock_file = self.folder / ".lock"
+        self._open_dir = self.folder / UNFINISHED_DIR
+        if not self._open_dir.is_dir():  # a folder of an older version: index its unfinished jobs once
+            with self._locked():
+                self._open_dir.mkdir(exist_ok=True)
+                for record in self._all():
+                    if record.status not in FINAL:
+                        _write_text(self._open_dir / record.id, record.owner)
 
     def __repr__(self) -> str:
         return f"FileJobStore({str(self.folder)!r})"
@@ -146,7 +180,14 @@ class FileJobStore:
         return JobRecord.from_dict(data)
 
     def _write(self, record: JobRecord) -> None:
+        """The record, and its entry in the unfinished index (added before an unfinished record is written,
+        removed after a finished one is: a crash in between leaves an entry that readers check and drop)."""
+        marker = self._open_dir / record.id
+        if record.status not in FINAL and not marker.is_file():
+            _write_text(marker, record.owner)
         _write_json(self._path(record.id), record.to_dict())
+        if record.status in FINAL:
+            marker.unlink(missing_ok=True)
 
     def _key_path(self, owner: str, key: str) -> Path:
         return self.folder / "keys" / idempotency_digest(owner, key)
@@ -179,10 +220,10 @@ class FileJobStore:
             self._write(merged)
             return merged
 
-    def claim(self, job_id: str, worker: str) -> JobRecord | None:
+    def claim(self, job_id: str, worker: str, previous_dead: bool = False) -> JobRecord | None:
         with self._locked():
             record = self._read(job_id)
-            changes, claimed = claim_decision(record, worker)
+            changes, claimed = claim_decision(record, worker, previous_dead=previous_dead)
             if changes:
                 record = JobRecord.from_dict({**record.to_dict(), **changes})
                 self._write(record)
@@ -212,9 +253,60 @@ class FileJobStore:
         records.sort(key=lambda r: r.created_at, reverse=True)
         return records[:max(0, int(limit))]
 
+    def _unfinished_ids(self) -> list[str]:
+        return [p.name for p in self._open_dir.iterdir() if JOB_ID.match(p.name)]
+
     def unfinished(self) -> list[JobRecord]:
-        """Queued and running jobs, oldest first (the order to run them again)."""
-        return sorted((r for r in self._all() if r.status not in FINAL), key=lambda r: r.created_at)
+        """Queued and running jobs, oldest first (the order to run them again); reads the unfinished index only."""
+        out = []
+        for job_id in self._unfinished_ids():
+            try:
+                record = self._read(job_id)
+            except (JobNotFound, ValueError, TypeError):
+                (self._open_dir / job_id).unlink(missing_ok=True)  # its record is gone: a stale entry
+                continue
+            if record.status in FINAL:
+                (self._open_dir / job_id).unlink(missing_ok=True)
+            else:
+                out.append(record)
+        return sorted(out, key=lambda r: r.created_at)
+
+    def count_unfinished(self, owner: str | None = None) -> int:
+        """Queued and running jobs (of `owner` when given), from the index (entries name their owner)."""
+        if owner is None:
+            return len(self._unfinished_ids())
+        count = 0
+        for job_id in self._unfinished_ids():
+            try:
+                count += (self._open_dir / job_id).read_text(encoding="utf-8") == owner
+            except FileNotFoundError:
+                continue
+        return count
+
+    def finished_before(self, cutoff: float, limit: int = 1000) -> list[str]:
+        """Ids of finished jobs with finished_at before `cutoff` (unix seconds), oldest first, at most `limit`.
+        Only records last written before `cutoff` are read (a finished record is written at its end)."""
+        found: list[tuple[float, str]] = []
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if not entry.name.endswith(".json") or not JOB_ID.match(entry.name[:-5]):
+                    continue
+                try:
+                    if entry.stat().st_mtime >= cutoff:
+                        continue
+                    record = self._read(entry.name[:-5])
+                except (OSError, JobNotFound, ValueError, TypeError):
+                    continue
+                if record.finished and (record.finished_at or 0.0) < cutoff:
+                    found.append((record.finished_at or 0.0, record.id))
+        return [job_id for _, job_id in sorted(found)[:max(0, int(limit))]]
+
+    def find_key(self, owner: str, key: str) -> JobRecord | None:
+        """The job `owner` made with idempotency key `key`, if any."""
+        try:
+            return self._read(self._key_path(owner, key).read_text(encoding="utf-8").strip())
+        except (FileNotFoundError, JobNotFound):
+            return None
 
     def delete(self, job_id: str) -> None:
         with self._locked():
@@ -225,6 +317,7 @@ class FileJobStore:
             if record.idempotency_key:
                 self._key_path(record.owner, record.idempotency_key).unlink(missing_ok=True)
             self._path(job_id).unlink(missing_ok=True)
+            (self._open_dir / job_id).unlink(missing_ok=True)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -5,7 +5,8 @@
                   [--no-starter-voices] [--work-dir DIR] [--max-uploads 16] [--max-upload-storage 4gb]
                   [--upload-max-age 14d] [--job-time-factor 10] [--job-time-allowance 120]
                   [--max-job-seconds 900] [--max-jobs-per-client 2] [--max-live-sessions 2]
-                  [--max-live-minutes 30]
+                  [--max-live-minutes 30] [--job-max-age-days 7] [--max-queued-jobs 20]
+                  [--max-queued-jobs-total 200]
 """
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ DEFAULT_MAX_UPLOAD_STORAGE = "4gb"  # their total size
 DEFAULT_UPLOAD_MAX_AGE = "14d"  # an upload older than this is removed
 DEFAULT_MAX_LIVE_SESSIONS = 2  # Live page streams at once, all visitors together (svc_core.live.web)
 DEFAULT_MAX_LIVE_MINUTES = 30.0  # a Live stream ends after this long (0: no limit)
+DEFAULT_JOB_MAX_AGE_DAYS = 7.0  # svc_core.jobs.limits (no import: that package loads the engine's job code)
+DEFAULT_MAX_QUEUED_JOBS = 20
+DEFAULT_MAX_QUEUED_TOTAL = 200
 
 
 class SettingsError(ValueError):
@@ -78,6 +82,9 @@ class AppSettings:
     max_live_minutes: float = DEFAULT_MAX_LIVE_MINUTES  # length limit of one Live stream (0: none)
     jobs: str | None = None  # None: the REST API's jobs run in this process; "redis://...": on Dramatiq workers
     job_store: str | None = None  # inputs and results of jobs: a folder (None: <work_dir>/blobs) or s3://bucket/prefix
+    job_max_age_days: float = DEFAULT_JOB_MAX_AGE_DAYS  # finished jobs (records, results) kept this long (0: forever)
+    max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS  # unfinished jobs one caller may have (0: no limit)
+    max_queued_jobs_total: int = DEFAULT_MAX_QUEUED_TOTAL  # unfinished jobs of all callers (0: no limit)
 
     def job_limits(self) -> JobLimits:
         """The limits every conversion of this server runs under (ui.limits)."""
@@ -215,7 +222,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where jobs' uploaded inputs and results are kept (default <work-dir>/blobs; kept across "
                         "restarts, so finished results are still served); s3://... for S3-compatible storage "
                         "(endpoint from $SVC_S3_ENDPOINT), which workers on other machines need")
+    add_job_limit_options(p)
     return p
+
+
+def add_job_limit_options(p: argparse.ArgumentParser) -> None:
+    """--job-max-age-days, --max-queued-jobs, --max-queued-jobs-total (app.py and `python -m svc_core api`)."""
+    p.add_argument("--job-max-age-days", type=float, default=DEFAULT_JOB_MAX_AGE_DAYS, metavar="DAYS",
+                   help="finished jobs of the REST API and the Jobs tab (records and result files) are removed after "
+                        "this many days (default %(default)g; 0: keep them)")
+    p.add_argument("--max-queued-jobs", type=int, default=DEFAULT_MAX_QUEUED_JOBS, metavar="N",
+                   help="jobs one caller (token, login) may have queued or running; more are refused as busy "
+                        "(HTTP 429) until one ends (default %(default)d; 0: no limit)")
+    p.add_argument("--max-queued-jobs-total", type=int, default=DEFAULT_MAX_QUEUED_TOTAL, metavar="N",
+                   help="jobs all callers together may have queued or running (default %(default)d; 0: no limit)")
+
+
+def job_limit_values(args: argparse.Namespace) -> dict:
+    """The checked job limit options as AppSettings fields (SettingsError for negative values)."""
+    if not args.job_max_age_days >= 0:
+        raise SettingsError(f"--job-max-age-days must be 0 (keep) or more; got {args.job_max_age_days}.")
+    for flag, value in (("--max-queued-jobs", args.max_queued_jobs),
+                        ("--max-queued-jobs-total", args.max_queued_jobs_total)):
+        if value < 0:
+            raise SettingsError(f"{flag} must be 0 (no limit) or more; got {value}.")
+    return {"job_max_age_days": args.job_max_age_days, "max_queued_jobs": args.max_queued_jobs,
+            "max_queued_jobs_total": args.max_queued_jobs_total}
 
 
 def _check_jobs_url(value: str | None) -> str | None:
@@ -276,4 +308,5 @@ def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
         job_time_allowance=args.job_time_allowance, max_job_seconds=args.max_job_seconds,
         max_jobs_per_client=args.max_jobs_per_client, max_live_sessions=args.max_live_sessions,
         max_live_minutes=args.max_live_minutes, jobs=_check_jobs_url(args.jobs), job_store=args.job_store or None,
+        **job_limit_values(args),
     ).resolve()
