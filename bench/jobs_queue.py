@@ -45,6 +45,7 @@ JOB_GUARD_S = 600.0  # a guard against a hang, not a measurement
 STAGES = ("load voice", "f0", "encoder", "synthesizer", "write", "queue_wait", "run", "total")
 SPEAKER = ""  # "": the voice's first speaker
 SAMPLE_RATE = 44100
+CLIENTS = 10  # the throughput batch is submitted by this many callers
 THREAD_ENV = {"SVC_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -143,7 +144,9 @@ def run_mode(mode: str, jobs: int, overhead_jobs: int, clip_seconds: float, work
             overhead_ms.append((record.started_at - submitted) * 1000)
 
         first_submit = time.time()
-        batch = [service.submit("convert", "bench", params, {"audio": clips[warmups + overhead_jobs + i]})
+        # from CLIENTS callers, as a busy server sees them (one caller may queue at most 20: svc_core.jobs.limits)
+        batch = [service.submit("convert", f"bench-{i % CLIENTS}", params,
+                                {"audio": clips[warmups + overhead_jobs + i]})
                  for i in range(jobs)]
         submit_seconds = time.time() - first_submit
         records = [service.wait(r.id, JOB_GUARD_S) for r in batch]
@@ -220,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(render(json.loads(Path(args.render).read_text()))))
         return 0
     if args.child:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"{args.child}-", dir=Path(args.workdir)))
         print(json.dumps(run_mode(args.child, args.jobs, args.overhead_jobs, args.clip_seconds, work)), flush=True)
         return 0
