@@ -81,7 +81,9 @@ def _accepted(record: JobRecord) -> JSONResponse:
 
 
 async def _submit(request: Request, caller: Caller, kind: str, file_field: str, key: str | None,
-                  check, max_seconds: float | None) -> JSONResponse:
+                  check, max_seconds: float | None, check_options=None) -> JSONResponse:
+    """Receive the multipart form (bounded), check the options (`check_options(options)`, before the file is
+    looked at) and the file (`check(received, max_bytes, max_seconds) -> path`, off the event loop), submit."""
     ctx = request.app.state.ctx
     key = _idempotency_key(key)  # checked before the body is read
     size = ctx.settings.max_file_size
@@ -89,10 +91,12 @@ async def _submit(request: Request, caller: Caller, kind: str, file_field: str, 
     form = await receive_form(request, ctx.incoming_dir / uuid.uuid4().hex, limits)
     try:
         options, queue = _options(form, file_field)
+        if check_options is not None:
+            check_options(options)
         received = form.file(file_field)
         if received is None:
             raise problem(codes.BAD_REQUEST, f"No file: send it as the form field '{file_field}'.", 400)
-        path = check(received, size, max_seconds)
+        path = await run_in_threadpool(check, received, size, max_seconds)
         if ctx.jobs_mode == "broker":  # a voice trained on a worker elsewhere: fetch it before the checks
             from .routes_trainings import adopt_trained_voices
 

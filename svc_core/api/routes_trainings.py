@@ -12,19 +12,15 @@ import json
 import logging
 import shutil
 
-import uuid
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
-from ..jobs import errors as codes
 from ..jobs.train_dataset import DatasetError, extract_dataset
 from ..jobs.train_params import TRAIN_FIELDS, check_train_params
 from .auth import Caller, require
-from .errors import problem
-from .routes_jobs import OPTIONS_FIELD, QUEUE_OPTION, IdempotencyKey, _accepted, _idempotency_key, _options
+from .routes_jobs import OPTIONS_FIELD, QUEUE_OPTION, IdempotencyKey, _submit
 from .schemas import Job, errors
-from .uploads import FormLimits, ReceivedFile, receive_form
+from .uploads import ReceivedFile
 
 DATASET_FIELD = "dataset"
 ADOPT_SCAN_JOBS = 200  # newest jobs of a caller looked at for trained voices (broker mode)
@@ -71,24 +67,9 @@ def _body() -> dict:
              responses=errors(400, 401, 403, 413, 503), openapi_extra=_body())
 async def submit_training(request: Request, caller: Caller = Depends(require("convert")),
                           idempotency_key: IdempotencyKey = None):
-    ctx = request.app.state.ctx
-    key = _idempotency_key(idempotency_key)  # checked before the body is read
-    size = ctx.settings.max_file_size
-    limits = FormLimits(max_file_bytes=size, max_total_bytes=size, max_files=1, file_fields=(DATASET_FIELD,))
-    form = await receive_form(request, ctx.incoming_dir / uuid.uuid4().hex, limits)
-    try:
-        options, queue = _options(form, DATASET_FIELD)
-        check_train_params(options)  # before the archive is unpacked (the service checks again)
-        received = form.file(DATASET_FIELD)
-        if received is None:
-            raise problem(codes.BAD_REQUEST, f"No file: send the dataset zip as the form field '{DATASET_FIELD}'.",
-                          400)
-        path = await run_in_threadpool(check_dataset_upload, received, size)  # unpacking: off the event loop
-        record = await run_in_threadpool(ctx.service.submit, "train", caller.owner, options, {DATASET_FIELD: path},
-                                         idempotency_key=key, queue=queue)
-    finally:
-        form.remove()
-    return _accepted(record)
+    return await _submit(request, caller, "train", DATASET_FIELD, idempotency_key,
+                         lambda received, size, _seconds: check_dataset_upload(received, size), None,
+                         check_options=check_train_params)  # the options before the archive is unpacked
 
 
 def adopt_trained_voices(ctx, owner: str) -> None:

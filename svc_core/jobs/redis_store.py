@@ -84,6 +84,15 @@ class RedisJobStore:
         except self._errors as exc:
             raise JobStoreUnavailable(f"the job store at {self.url} did not answer: {exc}") from None
 
+    def _transaction(self, attempt: Callable[[], Any], gave_up: str) -> Any:
+        """Run a WATCH/MULTI `attempt` (None: a watched key changed) until it goes through, at most
+        MAX_TRANSACTION_TRIES times; then JobStoreUnavailable(`gave_up`)."""
+        for _ in range(MAX_TRANSACTION_TRIES):
+            result = self._call(attempt)
+            if result is not None:
+                return result
+        raise JobStoreUnavailable(gave_up)
+
     def ping(self) -> None:
         """JobStoreUnavailable unless the server answers."""
         self._call(self._redis.ping)
@@ -116,11 +125,7 @@ class RedisJobStore:
                 except self._watch_error:
                     return None
 
-        for _ in range(MAX_TRANSACTION_TRIES):
-            result = self._call(attempt)
-            if result is not None:
-                return result
-        raise JobStoreUnavailable(f"job {job_id} changed {MAX_TRANSACTION_TRIES} times while being updated")
+        return self._transaction(attempt, f"job {job_id} changed {MAX_TRANSACTION_TRIES} times while being updated")
 
     # ------------------------------------------------------------------ JobStore
     def create(self, record: JobRecord) -> JobRecord:
@@ -150,11 +155,7 @@ class RedisJobStore:
                 except self._watch_error:
                     return None
 
-        for _ in range(MAX_TRANSACTION_TRIES):
-            result = self._call(attempt)
-            if result is not None:
-                return result
-        raise JobStoreUnavailable("the idempotency key kept changing while the job was created")
+        return self._transaction(attempt, "the idempotency key kept changing while the job was created")
 
     def get(self, job_id: str) -> JobRecord:
         record = self._decode(self._call(lambda: self._redis.get(self._job_key(job_id))))
