@@ -287,11 +287,8 @@ def _knows(library: Any, key: str) -> bool:
 
 
 def _relist_uploads(library: Any) -> None:
-    """List the library's stored uploads again (ModelLibrary has no public re-listing yet)."""
-    reload = getattr(library, "_load_uploads", None)
-    if callable(reload):
-        with library._lock:
-            reload()
+    """List the library's stored uploads again (ModelLibrary.reload_uploads)."""
+    library.reload_uploads()
 
 
 def refresh_uploads(library: Any, key: str) -> None:

@@ -328,6 +328,12 @@ class ModelLibrary:
         raise ModelError(f"Unknown voice model '{key}'. Available: {names}.")
 
     # ---------------------------------------------------------------- uploads
+    def reload_uploads(self) -> None:
+        """List the stored uploads again: a job worker picks up voices another process stored (or fetched) in its
+        uploads folder since it started (svc_core.jobs.voice_sync)."""
+        with self._lock:
+            self._load_uploads()
+
     def _load_uploads(self) -> None:
         """List the stored uploads again (manifest and hashes checked, nothing unpickled), then prune."""
         started = time.perf_counter()
