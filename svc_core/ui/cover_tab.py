@@ -25,6 +25,7 @@ from . import backends  # noqa: E402
 from .cover_choices import DEFAULT_FORMATS, STEM_FORMATS, SeparatorChoice  # noqa: E402
 from ..cover.request import DEFAULT_TARGET_LUFS, GAIN_RANGE_DB, LUFS_RANGE, TRANSPOSE_RANGE  # noqa: E402
 from .cover_job import KEY_AUTO, KEY_MANUAL, CoverContext, CoverJobRequest, start_cover  # noqa: E402
+from .jobs_tab import submit_background  # noqa: E402
 from .cover_view import build_cover_view, build_log, idle_progress, render, summary_text  # noqa: E402
 from .job_io import ConvertRequest  # noqa: E402
 from .convert_tab import speaker_update, wire_stop  # noqa: E402
@@ -62,6 +63,7 @@ class CoverTabContext:
     tab: Any = None  # the gr.Tab this is built in: selecting it refreshes the voices and separators
     voice_picker: Any = None  # the Convert tab's voice Dropdown: its voice is the first choice here
     owner: Any = None  # the page's gr.BrowserState upload token (which uploaded voices this browser sees)
+    background: Any = None  # jobs_tab.JobsTabContext: "Run in background" sends the cover to the job service
 
 
 def separator_menu(choices: list[SeparatorChoice]) -> tuple[list[tuple[str, str]], str | None]:
@@ -131,6 +133,9 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
             with gr.Row():
                 go = gr.Button("Make cover", variant="primary", scale=3, elem_id="cover-button")
                 stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="cover-stop")
+                background = gr.Button("Run in background", scale=1, visible=ctx.background is not None,
+                                       elem_id="cover-background-button")
+            background_note = gr.Markdown(elem_id="cover-background-note", elem_classes=["svc-note"])
             progress_html = gr.HTML(idle_progress(), elem_id="cover-progress")
             with gr.Accordion("Voice settings", open=False, elem_id="cover-voice-settings"):
                 auto_f0 = gr.Checkbox(False, label="Let the voice guess the pitch (speech only)",
@@ -204,6 +209,23 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                        queue=False, api_visibility="private")
 
     # ------------------------------------------------------------------ make the cover, stop
+    def make_request(song: str | None, model: str, speaker: str, separator: str, key: str = KEY_AUTO,
+                     transpose: float = 0.0, f0_predictor: str = "auto", shift_accompaniment: bool = False,
+                     reverb: float = 0.0, target_lufs: float = DEFAULT_TARGET_LUFS,
+                     formats: list[str] | None = None, make_zip: bool = True, vocal_gain_db: float = 0.0,
+                     accompaniment_gain_db: float = 0.0, auto_f0: bool = False, cluster_ratio: float = 0.0,
+                     noise_scale: float = ConvertOptions.noise_scale, lead_model: str = "",
+                     dereverb_model: str = "") -> CoverJobRequest:
+        """The tab's values as a CoverJobRequest."""
+        voice = ConvertRequest(None, model or "", str(speaker if speaker is not None else ""),
+                               f0_predictor=f0_predictor or "auto", auto_f0=bool(auto_f0),
+                               cluster_ratio=float(cluster_ratio or 0), noise_scale=float(noise_scale))
+        return CoverJobRequest(song, voice, separator or "", key or KEY_AUTO, float(transpose or 0),
+                               bool(shift_accompaniment), float(reverb or 0), float(target_lufs),
+                               float(vocal_gain_db or 0), float(accompaniment_gain_db or 0),
+                               tuple(formats or DEFAULT_FORMATS), bool(make_zip), str(lead_model or ""),
+                               str(dereverb_model or ""))
+
     def make_cover(song: str | None, model: str, speaker: str, separator: str, key: str = KEY_AUTO,
                    transpose: float = 0.0, f0_predictor: str = "auto", shift_accompaniment: bool = False,
                    reverb: float = 0.0, target_lufs: float = DEFAULT_TARGET_LUFS,
@@ -211,15 +233,12 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
                    accompaniment_gain_db: float = 0.0, auto_f0: bool = False, cluster_ratio: float = 0.0,
                    noise_scale: float = ConvertOptions.noise_scale, lead_model: str = "",
                    dereverb_model: str = "", request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
-        """Make a cover; streams the log and progress, ends with the stems, the files and the summary."""
-        voice = ConvertRequest(None, model or "", str(speaker if speaker is not None else ""),
-                               f0_predictor=f0_predictor or "auto", auto_f0=bool(auto_f0),
-                               cluster_ratio=float(cluster_ratio or 0), noise_scale=float(noise_scale))
-        job_request = CoverJobRequest(song, voice, separator or "", key or KEY_AUTO, float(transpose or 0),
-                                      bool(shift_accompaniment), float(reverb or 0), float(target_lufs),
-                                      float(vocal_gain_db or 0), float(accompaniment_gain_db or 0),
-                                      tuple(formats or DEFAULT_FORMATS), bool(make_zip), str(lead_model or ""),
-                                      str(dereverb_model or ""))
+        """Make a cover; streams the log and progress, ends with the stems, the files and the summary (the
+        signature's defaults are the `/cover` web API's optional inputs)."""
+        job_request = make_request(song, model, speaker, separator, key, transpose, f0_predictor,
+                                   shift_accompaniment, reverb, target_lufs, formats, make_zip, vocal_gain_db,
+                                   accompaniment_gain_db, auto_f0, cluster_ratio, noise_scale, lead_model,
+                                   dereverb_model)
         first = True
         for update in start_cover(job_request, ctx.cover, request).run():
             yield render(update, clear=first)
@@ -237,6 +256,11 @@ def build_cover_tab(ctx: CoverTabContext) -> None:
     event.then(summary_text, view.summary, view.text, queue=False, api_visibility="private",
                show_progress="hidden")
     wire_stop(stop, event, view.log, progress_html)
+    if ctx.background is not None:
+        def run_background(*values: Any, request: gr.Request | None = None) -> str:
+            return submit_background(ctx.background, make_request(*values), request)
+
+        background.click(run_background, inputs, background_note, api_visibility="private", concurrency_limit=None)
 
 
 __all__ = ["API_NAME", "COVER_API_DOC", "CoverTabContext", "build_cover_tab"]

@@ -3,8 +3,8 @@
     with gr.Tab("Jobs", id="jobs"):
         build_jobs_tab(JobsTabContext(service, work_dir / "job-downloads"))
 
-Jobs are kept by the server, not by the page: a conversion sent with the Convert tab's **Run in background** (or
-through the REST API with the same login) keeps running when the page is closed or the connection drops, and its
+Jobs are kept by the server, not by the page: a conversion or cover sent with **Run in background** on the Convert
+or Cover tab (or through the REST API with the same login) keeps running when the page is closed or the connection drops, and its
 result is here when the page comes back. The page's owner is the login name with `--auth` ("page:<user>", as the
 REST API names a logged-in caller) and "local" without it (what the API calls an open caller on this machine).
 """
@@ -21,12 +21,15 @@ import pandas as pd
 
 from ..errors import SvcError
 from ..jobs.model import FINAL, JobRecord
+from ..jobs.requests import COVER_FIELDS, VOICE_FIELDS_OF_COVER
+from .cover_job import CoverJobRequest
 from .job_io import ConvertRequest
 from .views import progress_html
 
 PAGE_OWNER_PREFIX, LOCAL_OWNER = "page:", "local"  # as svc_core.api.auth names callers
 LIST_LIMIT = 50  # jobs shown in the table (newest first)
 REFRESH_SECONDS = 2.0  # the table and the selected job refresh this often while the tab is open
+COVER_MIX_SUFFIX = "_mix"  # a cover's mixed song is "<song>_mix.<format>" (svc_core.cover export)
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus")
 COLUMNS = ["job", "kind", "status", "stage", "progress", "voice", "submitted"]
 
@@ -53,14 +56,28 @@ def request_params(req: ConvertRequest) -> dict[str, Any]:
     return params
 
 
-def submit_background(ctx: JobsTabContext, req: ConvertRequest, request: gr.Request | None) -> str:
-    """Send the Convert tab's request to the job service -> a line for the page (the job's id and where to
-    follow it). SvcError (a bad option, a missing clip) -> gr.Error with its message; nothing is queued."""
-    if not req.audio_path:
-        raise gr.Error("Upload or record a clip first.", print_exception=False)
+def cover_params(req: CoverJobRequest) -> dict[str, Any]:
+    """A Cover tab request as job params: the cover's fields, and its voice's options flat (transpose is the
+    cover's own, used with key "manual")."""
+    params = {name: getattr(req, name) for name in COVER_FIELDS}
+    params["formats"] = list(req.formats)
+    voice = request_params(req.voice)
+    params.update({name: voice[name] for name in VOICE_FIELDS_OF_COVER})
+    return params
+
+
+def submit_background(ctx: JobsTabContext, req: ConvertRequest | CoverJobRequest, request: gr.Request | None) -> str:
+    """Send the Convert (or Cover) tab's request to the job service -> a line for the page (the job's id and where
+    to follow it). SvcError (a bad option, a missing file, the queue full) -> gr.Error with its message; nothing is
+    queued."""
+    cover = isinstance(req, CoverJobRequest)
+    path = req.song_path if cover else req.audio_path
+    if not path:
+        raise gr.Error("Upload a song first." if cover else "Upload or record a clip first.", print_exception=False)
     try:
-        record = ctx.service.submit("convert", page_owner(request), request_params(req),
-                                    {"audio": Path(req.audio_path)})
+        record = ctx.service.submit("cover" if cover else "convert", page_owner(request),
+                                    cover_params(req) if cover else request_params(req),
+                                    {"song" if cover else "audio": Path(path)})
     except SvcError as err:
         raise gr.Error(str(err), print_exception=False) from None
     return (f"Job `{record.id[:8]}` queued. Follow it in the **Jobs** tab: it keeps running if you close the page, "
@@ -131,7 +148,9 @@ class JobsView:
         if record is None:
             return "", "Pick a job from the list.", None, None
         paths = self.result_paths(record, owner) if record.status == "done" else []
-        audio = next((str(p) for p in paths if p.suffix.lower() in AUDIO_SUFFIXES), None)
+        playable = [p for p in paths if p.suffix.lower() in AUDIO_SUFFIXES]
+        mix = [p for p in playable if p.stem.endswith(COVER_MIX_SUFFIX)]  # a cover: play the mix, not a stem
+        audio = str((mix or playable)[0]) if playable else None
         return job_progress(record), job_details(record), audio, [str(p) for p in paths] or None
 
     def cancel(self, short_id: str | None, owner: str) -> str:
@@ -147,7 +166,8 @@ class JobsView:
 def build_jobs_tab(ctx: JobsTabContext) -> None:
     """The tab's components and handlers (inside a gr.Tab)."""
     view = JobsView(ctx)
-    gr.Markdown("Conversions sent with **Run in background** on the Convert tab, or through the REST API "
+    gr.Markdown("Conversions and covers sent with **Run in background** on the Convert or Cover tab, or through the "
+                "REST API "
                 "(`/api/v1`, see docs/api.md) with the same login. They keep running on the server when this page "
                 "is closed; results stay here.", elem_classes=["svc-note"])
     table = gr.Dataframe(value=pd.DataFrame(columns=COLUMNS), headers=COLUMNS, interactive=False,

@@ -163,7 +163,8 @@ def build_app(settings: AppSettings) -> tuple[gr.Blocks, AppState]:
                                                              background, state.job_setup.share_upload))
             with gr.Tab("Cover", id="cover") as cover_tab:  # covers share the conversion slots and limits
                 build_cover_tab(CoverTabContext(library, CoverContext(jobs, settings.separation_dir),
-                                                jobs.limits.handler_limit, cover_tab, picker.model, picker.owner))
+                                                jobs.limits.handler_limit, cover_tab, picker.model, picker.owner,
+                                                background))
             with gr.Tab("Live", id="live"):
                 build_live_tab(LiveTabContext(settings.max_live_sessions, settings.max_live_minutes))
             with gr.Tab("Latent map", id="latent"):
