@@ -71,8 +71,9 @@ def start_api(work_dir: Path, **overrides) -> ApiServer:
 
     port = free_port()
     overrides.setdefault("models_dir", work_dir.parent / "models")
-    settings = AppSettings(port=port, work_dir=work_dir, quiet=True, shipped_voices=(STARTER_VOICES,),
-                           threads="1", **overrides)
+    # threads: the default ("auto"), as the rest of the suite runs in this process; a 1-thread job here left the
+    # diffusion parity test that runs later one thread's float rounding (tests/diffusion/test_e2e_parity.py)
+    settings = AppSettings(port=port, work_dir=work_dir, quiet=True, shipped_voices=(STARTER_VOICES,), **overrides)
     standalone = build_standalone(settings)
     thread = ThreadServer(standalone.app, port).start()
     return ApiServer(f"http://127.0.0.1:{port}/api/v1", work_dir, standalone, thread)

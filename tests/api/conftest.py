@@ -2,16 +2,13 @@
 free loopback port, with the shipped starter voice (voices/starter) and the real engine, torch on one thread."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("SVC_THREADS", "1")
-
-from api_support import CLIP_SECONDS, ROOT, ApiServer, start_api  # noqa: E402
+from api_support import CLIP_SECONDS, ROOT, ApiServer, start_api
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,13 @@
 start_api: uvicorn in a thread on a free loopback port, the real engine, torch on one thread)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("SVC_THREADS", "1")
-
-from api_support import CLIP_SECONDS, ROOT, ApiServer, start_api  # noqa: E402
+from api_support import CLIP_SECONDS, ROOT, ApiServer, start_api
 
 LONG_SECONDS = 40.0  # a clip long enough to be cancelled while it runs
 
