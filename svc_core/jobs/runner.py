@@ -164,7 +164,14 @@ class _Run:
         self.env.store.update(self.record.id, stage=update.stage, progress=min(1.0, max(0.0, update.fraction)),
                               eta_seconds=update.eta, message=lines[-1] if lines else "", log=lines)
 
+    def _clean_scratch(self) -> None:
+        """Remove the job's scratch folders (its inputs, the engine's output once uploaded); before the final
+        status is written, so a client that sees the job ended finds nothing of it left on the worker."""
+        for folder in (self.folder, *self.out_dirs):
+            shutil.rmtree(folder, ignore_errors=True)
+
     def _finish(self, status: str, log_text: str, **values: Any) -> JobRecord:
+        self._clean_scratch()
         lines = self._log(log_text)
         now = time.time()
         timings = dict(values.pop("timings", {}))
@@ -219,9 +226,7 @@ class _Run:
                 return self._fail(code, f"Internal error ({type(exc).__name__}); the worker's log has the details.")
             return self._fail(code, str(exc))
         finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            for folder in self.out_dirs:
-                shutil.rmtree(folder, ignore_errors=True)
+            self._clean_scratch()  # also when it was re-queued or deleted
 
     def _make_job(self, paths: dict[str, Path]) -> Any:
         params, owner = self.record.params, self.record.owner
