@@ -70,6 +70,7 @@ def test_start_and_sigterm_leave_nothing_temporary(tmp_path):
     assert _files(tmp_path / "tmp") == []  # no /tmp/svc-studio-*, no stray files at all
     kept = _files(work)
     assert "gradio-tmp" not in kept and "results" not in kept, kept
-    # kept: uploads, ONNX exports, and the REST API's job store (records in jobs/, files in blobs/)
+    # kept: uploads, ONNX exports, and the REST API's job store (records in jobs/ with its idempotency keys, its
+    # index of unfinished jobs and its lock file; files in blobs/)
     assert set(kept) <= {"svc-studio.lock", "uploads", "uploads/.browser-keys.json", "onnx", "jobs", "jobs/keys",
-                         "blobs"}, kept
+                         "jobs/unfinished", "jobs/.lock", "blobs"}, kept
